@@ -1,0 +1,2 @@
+//! `mobiquant`: the desktop command-line tool.
+fn main() {}

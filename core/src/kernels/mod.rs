@@ -1,0 +1,1 @@
+//! Compute kernels: a scalar reference for every kernel and SIMD tiers chosen at run time.

@@ -1,0 +1,24 @@
+//! MobiQuant core: the engine behind the SDK, with no FFI and no I/O beyond the model file.
+//!
+//! Layers, each validating what it receives once so that the layers below can trust it:
+//! - [`format`]: the `.mq` container: writer, zero-copy reader, validation (spec: `docs/format.md`).
+//! - [`tensor`], [`quant`], [`graph`]: the typed model the container describes.
+//! - [`kernels`]: int8 and float compute kernels, a scalar reference and SIMD tiers chosen at run time.
+//!
+//! Every fallible public function returns [`Error`]; nothing in this crate panics on bad input.
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("MobiQuant reads little-endian model data in place and supports little-endian targets only");
+
+pub mod error;
+pub mod format;
+pub mod graph;
+pub mod kernels;
+pub mod quant;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use format::{LoadOptions, Model, ModelBuilder};
+pub use graph::{AttrValue, Attribute, Graph, Node, ValueInfo};
+pub use quant::{QuantMode, Quantization};
+pub use tensor::{DType, Dim, Shape, TensorInfo, TensorView};

@@ -1,0 +1,157 @@
+//! Tensor descriptions and borrowed tensor data.
+//!
+//! Invariants: a [`TensorInfo`] obtained from a loaded [`crate::Model`] has been validated: its
+//! shape is fully known, its byte length equals what dtype, shape and layout imply, and its data
+//! is 64-byte aligned inside the model's storage. A [`TensorView`] borrows that storage; typed
+//! accessors never copy.
+
+mod dtype;
+mod shape;
+
+pub use dtype::DType;
+pub use shape::{Dim, Shape};
+
+use crate::error::{Error, Result};
+use crate::quant::Quantization;
+
+/// How a tensor's elements are arranged in its bytes.
+///
+/// `RowMajor` is the dense C order of the shape. Kernel-packed layouts (added with the kernels
+/// that read them) store weights already arranged for one kernel family, so that loading never
+/// repacks; each one defines its own byte length as a function of shape and parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// Dense, row-major (C order), no padding.
+    RowMajor,
+}
+
+impl Layout {
+    /// The tag stored in the file.
+    pub fn tag(self) -> u16 {
+        match self {
+            Layout::RowMajor => 0,
+        }
+    }
+
+    /// The layout for a stored tag and parameters, or `None` when this build does not know it.
+    pub fn from_tag(tag: u16, params: [u32; 3]) -> Option<Layout> {
+        match (tag, params) {
+            (0, [0, 0, 0]) => Some(Layout::RowMajor),
+            _ => None,
+        }
+    }
+
+    /// The three parameters stored beside the tag.
+    pub fn params(self) -> [u32; 3] {
+        match self {
+            Layout::RowMajor => [0, 0, 0],
+        }
+    }
+
+    /// Bytes that a tensor of `dtype` and `dims` occupies in this layout, or `None` on overflow.
+    pub fn byte_len(self, dtype: DType, dims: &[u64]) -> Option<u64> {
+        match self {
+            Layout::RowMajor => dtype.byte_len(Shape::numel_of(dims)?),
+        }
+    }
+
+    /// A short human-readable name, for `inspect`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::RowMajor => "row-major",
+        }
+    }
+}
+
+/// A stored tensor: name, element type, fixed shape, layout, quantization and where its bytes are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    pub dtype: DType,
+    /// Fixed dimensions (stored tensors never have symbolic ones).
+    pub dims: Vec<u64>,
+    pub layout: Layout,
+    pub quantization: Quantization,
+    /// Offset of the first byte, relative to the start of the data section (a multiple of 64).
+    pub offset: u64,
+    /// Number of bytes.
+    pub byte_len: u64,
+    /// CRC-32 (IEEE) of the bytes.
+    pub crc32: u32,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn numel(&self) -> u64 {
+        // Validated on load: the product does not overflow.
+        Shape::numel_of(&self.dims).unwrap_or(0)
+    }
+}
+
+/// A tensor's metadata and its bytes, borrowed from the model storage (memory map or buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct TensorView<'a> {
+    pub info: &'a TensorInfo,
+    bytes: &'a [u8],
+}
+
+impl<'a> TensorView<'a> {
+    pub(crate) fn new(info: &'a TensorInfo, bytes: &'a [u8]) -> Self {
+        debug_assert_eq!(bytes.len() as u64, info.byte_len);
+        TensorView { info, bytes }
+    }
+
+    /// The raw bytes, exactly `info.byte_len` of them, 64-byte aligned.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The elements as `f32`, borrowed. Fails unless the dtype is f32 in row-major layout.
+    pub fn as_f32(&self) -> Result<&'a [f32]> {
+        self.typed(DType::F32)
+    }
+
+    /// The elements as `half::f16`, borrowed.
+    pub fn as_f16(&self) -> Result<&'a [half::f16]> {
+        self.typed(DType::F16)
+    }
+
+    /// The elements as `i8`, borrowed.
+    pub fn as_i8(&self) -> Result<&'a [i8]> {
+        self.typed(DType::I8)
+    }
+
+    /// The elements as `u8`, borrowed.
+    pub fn as_u8(&self) -> Result<&'a [u8]> {
+        self.typed(DType::U8)
+    }
+
+    /// The elements as `i32`, borrowed.
+    pub fn as_i32(&self) -> Result<&'a [i32]> {
+        self.typed(DType::I32)
+    }
+
+    /// The elements as `i64`, borrowed.
+    pub fn as_i64(&self) -> Result<&'a [i64]> {
+        self.typed(DType::I64)
+    }
+
+    fn typed<T: dtype::Element>(&self, want: DType) -> Result<&'a [T]> {
+        if self.info.dtype != want || T::DTYPE != want {
+            return Err(Error::invalid_argument(format!(
+                "tensor '{}' has dtype {}, not {}",
+                self.info.name, self.info.dtype, want
+            )));
+        }
+        if self.info.layout != Layout::RowMajor {
+            return Err(Error::invalid_argument(format!(
+                "tensor '{}' is stored in the {} layout, not row-major",
+                self.info.name,
+                self.info.layout.name()
+            )));
+        }
+        dtype::cast_slice(self.bytes).ok_or_else(|| {
+            Error::invalid_argument(format!("tensor '{}' data is misaligned", self.info.name))
+        })
+    }
+}
