@@ -22,12 +22,13 @@ pub enum Error {
     },
 
     /// The bytes are not a valid `.mq` model: corrupt, truncated or hostile.
-    #[error("invalid model: {what} (at byte {offset} of the {section})")]
+    #[error("invalid model: {what}{}", location(.section, .offset))]
     InvalidModel {
         /// The section being read: "header", "metadata" or "data".
         section: &'static str,
-        /// Byte offset within that section where the problem was found.
-        offset: u64,
+        /// Byte offset in the file where decoding stopped; `None` for problems between objects
+        /// (a dangling reference, a shape that does not match its byte length).
+        offset: Option<u64>,
         /// What is wrong, with the names of the objects involved.
         what: String,
     },
@@ -48,6 +49,13 @@ pub enum Error {
     /// A caller-supplied argument is wrong (shape, dtype, length, name).
     #[error("invalid argument: {what}")]
     InvalidArgument { what: String },
+}
+
+fn location(section: &str, offset: &Option<u64>) -> String {
+    match offset {
+        Some(offset) => format!(" (in the {section}, at byte {offset})"),
+        None => format!(" (in the {section})"),
+    }
 }
 
 impl Error {

@@ -18,7 +18,7 @@ pub mod quant;
 pub mod tensor;
 
 pub use error::{Error, Result};
-pub use format::{LoadOptions, Model, ModelBuilder};
-pub use graph::{AttrValue, Attribute, Graph, Node, ValueInfo};
+pub use format::{LoadOptions, Model, ModelBuilder, ModelInfo};
+pub use graph::{AttrValue, Attribute, Graph, Node, StatePair, ValueInfo};
 pub use quant::{QuantMode, Quantization};
 pub use tensor::{DType, Dim, Shape, TensorInfo, TensorView};

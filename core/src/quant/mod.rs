@@ -72,10 +72,11 @@ pub enum Quantization {
 }
 
 impl Quantization {
-    /// The tensors this description refers to.
-    pub fn referenced_tensors(&self) -> impl Iterator<Item = TensorId> {
-        let (a, b) = match *self {
-            Quantization::None | Quantization::PerTensor { .. } => (None, None),
+    /// The scale tensor and optional zero-point tensor of per-channel and per-group
+    /// quantization; `None` for the kinds whose parameters are inline.
+    pub fn parameter_tensors(&self) -> Option<(TensorId, Option<TensorId>)> {
+        match *self {
+            Quantization::None | Quantization::PerTensor { .. } => None,
             Quantization::PerChannel {
                 scales,
                 zero_points,
@@ -85,9 +86,8 @@ impl Quantization {
                 scales,
                 zero_points,
                 ..
-            } => (Some(scales), zero_points),
-        };
-        a.into_iter().chain(b)
+            } => Some((scales, zero_points)),
+        }
     }
 
     /// A one-line summary, for `inspect`.
