@@ -97,3 +97,120 @@ fn error(proto: &TensorProto, location: &str, reason: impl Into<String>) -> Conv
         reason: reason.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// A fresh directory `<tmp>/mobiquant-external-<pid>-<name>/model` with `weights.bin`
+    /// (bytes 0..=15) inside, and `secret.bin` beside `model`.
+    fn fixture(name: &str) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("mobiquant-external-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("model");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("weights.bin"), (0u8..16).collect::<Vec<_>>()).unwrap();
+        std::fs::write(root.join("secret.bin"), [7u8; 16]).unwrap();
+        dir
+    }
+
+    fn proto(entries: &[(&str, &str)]) -> TensorProto {
+        TensorProto {
+            name: "w".into(),
+            external_data: entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..TensorProto::default()
+        }
+    }
+
+    fn reason(r: Result<Vec<u8>, ConvertError>) -> String {
+        match r {
+            Err(ConvertError::ExternalData { tensor, reason, .. }) if tensor == "w" => reason,
+            other => panic!("expected an external-data error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_the_named_range() {
+        let dir = fixture("range");
+        let p = proto(&[
+            ("location", "weights.bin"),
+            ("offset", "4"),
+            ("length", "8"),
+        ]);
+        assert_eq!(
+            read(&p, Some(&dir), 8).unwrap(),
+            (4u8..12).collect::<Vec<_>>()
+        );
+        let whole = proto(&[("location", "./weights.bin"), ("checksum", "ignored")]);
+        assert_eq!(read(&whole, Some(&dir), 16).unwrap().len(), 16);
+        let rest = proto(&[("location", "weights.bin"), ("offset", "12")]);
+        assert_eq!(read(&rest, Some(&dir), 4).unwrap(), [12, 13, 14, 15]);
+    }
+
+    #[test]
+    fn refuses_paths_outside_the_model_directory() {
+        let dir = fixture("escape");
+        for location in ["../secret.bin", "/etc/passwd", "", "sub/../../secret.bin"] {
+            let r = read(&proto(&[("location", location)]), Some(&dir), 16);
+            assert!(reason(r).contains("relative path inside"), "{location}");
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(dir.join("../secret.bin"), dir.join("link.bin")).unwrap();
+            let r = read(&proto(&[("location", "link.bin")]), Some(&dir), 16);
+            assert!(reason(r).contains("outside the model's directory"));
+        }
+    }
+
+    #[test]
+    fn refuses_bad_ranges_and_keys() {
+        let dir = fixture("ranges");
+        // (external_data entries, bytes the tensor needs, expected reason)
+        type Case<'a> = (&'a [(&'a str, &'a str)], usize, &'a str);
+        let cases: [Case<'_>; 7] = [
+            (
+                &[("location", "weights.bin"), ("offset", "17")],
+                0,
+                "beyond the end",
+            ),
+            (
+                &[
+                    ("location", "weights.bin"),
+                    ("offset", "8"),
+                    ("length", "9"),
+                ],
+                9,
+                "exceeds",
+            ),
+            (
+                &[("location", "weights.bin"), ("length", "8")],
+                4,
+                "holds 8 bytes",
+            ),
+            (
+                &[("location", "weights.bin"), ("offset", "-1")],
+                4,
+                "not a non-negative integer",
+            ),
+            (
+                &[("location", "weights.bin"), ("location", "x")],
+                4,
+                "more than once",
+            ),
+            (&[("offset", "0")], 4, "\"location\" is missing"),
+            (&[("location", "missing.bin")], 4, "No such file"),
+        ];
+        for (entries, expected, why) in cases {
+            let got = reason(read(&proto(entries), Some(&dir), expected));
+            assert!(got.contains(why), "{entries:?}: {got}");
+        }
+        let no_dir = reason(read(&proto(&[("location", "weights.bin")]), None, 16));
+        assert!(no_dir.contains("not loaded from a file"));
+    }
+}

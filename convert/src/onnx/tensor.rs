@@ -253,3 +253,209 @@ fn from_typed(
         other => return Err(format!("no typed-field decoder for {other}")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proto(ty: DataType, dims: &[i64]) -> TensorProto {
+        TensorProto {
+            name: "t".into(),
+            data_type: ty,
+            dims: dims.to_vec(),
+            ..TensorProto::default()
+        }
+    }
+
+    fn raw(ty: DataType, dims: &[i64], bytes: &[u8]) -> Result<TensorData, ConvertError> {
+        let p = TensorProto {
+            raw_data: Some(bytes.to_vec()),
+            ..proto(ty, dims)
+        };
+        decode_tensor(&p, None).map(|t| t.data)
+    }
+
+    fn int32(ty: DataType, values: &[i32]) -> Result<TensorData, ConvertError> {
+        let p = TensorProto {
+            int32_data: values.to_vec(),
+            ..proto(ty, &[values.len() as i64])
+        };
+        decode_tensor(&p, None).map(|t| t.data)
+    }
+
+    fn reason(r: Result<TensorData, ConvertError>) -> String {
+        match r {
+            Err(ConvertError::InvalidTensor { tensor, reason }) if tensor == "t" => reason,
+            other => panic!("expected an invalid-tensor error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn raw_data_of_every_supported_type() {
+        let f32s: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(
+            raw(DataType::Float, &[2], &f32s).unwrap(),
+            TensorData::F32(vec![1.5, -2.0])
+        );
+        let halves: Vec<u8> = [0x3c00u16, 0xc000]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        assert_eq!(
+            raw(DataType::Float16, &[2], &halves).unwrap(),
+            TensorData::F32(vec![1.0, -2.0])
+        );
+        let doubles: Vec<u8> = [0.25f64].iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(
+            raw(DataType::Double, &[1, 1], &doubles).unwrap(),
+            TensorData::F32(vec![0.25])
+        );
+        assert_eq!(
+            raw(DataType::Int8, &[2], &[0xff, 7]).unwrap(),
+            TensorData::I8(vec![-1, 7])
+        );
+        assert_eq!(
+            raw(DataType::Uint8, &[2], &[0xff, 7]).unwrap(),
+            TensorData::U8(vec![255, 7])
+        );
+        assert_eq!(
+            raw(DataType::Int16, &[1], &[0xfe, 0xff]).unwrap(),
+            TensorData::I16(vec![-2])
+        );
+        assert_eq!(
+            raw(DataType::Int32, &[1], &[1, 0, 0, 0x80]).unwrap(),
+            TensorData::I32(vec![i32::MIN + 1])
+        );
+        let i64s: Vec<u8> = (-3i64).to_le_bytes().to_vec();
+        assert_eq!(
+            raw(DataType::Int64, &[], &i64s).unwrap(),
+            TensorData::I64(vec![-3])
+        );
+        assert_eq!(
+            raw(DataType::Bool, &[2], &[1, 0]).unwrap(),
+            TensorData::Bool(vec![true, false])
+        );
+        assert_eq!(
+            raw(DataType::Float, &[0, 5], &[]).unwrap(),
+            TensorData::F32(vec![])
+        );
+    }
+
+    #[test]
+    fn typed_fields_of_every_supported_type() {
+        let floats = TensorProto {
+            float_data: vec![1.0, 2.0],
+            ..proto(DataType::Float, &[2])
+        };
+        assert_eq!(
+            decode_tensor(&floats, None).unwrap().data,
+            TensorData::F32(vec![1.0, 2.0])
+        );
+        let doubles = TensorProto {
+            double_data: vec![0.5],
+            ..proto(DataType::Double, &[])
+        };
+        let d = decode_tensor(&doubles, None).unwrap();
+        assert_eq!(
+            (d.source_type, d.data),
+            (DataType::Double, TensorData::F32(vec![0.5]))
+        );
+        let longs = TensorProto {
+            int64_data: vec![i64::MIN],
+            ..proto(DataType::Int64, &[1])
+        };
+        assert_eq!(
+            decode_tensor(&longs, None).unwrap().data,
+            TensorData::I64(vec![i64::MIN])
+        );
+        assert_eq!(
+            int32(DataType::Int32, &[-7]).unwrap(),
+            TensorData::I32(vec![-7])
+        );
+        assert_eq!(
+            int32(DataType::Int16, &[-300]).unwrap(),
+            TensorData::I16(vec![-300])
+        );
+        assert_eq!(
+            int32(DataType::Int8, &[-128, 127]).unwrap(),
+            TensorData::I8(vec![-128, 127])
+        );
+        assert_eq!(
+            int32(DataType::Uint8, &[255]).unwrap(),
+            TensorData::U8(vec![255])
+        );
+        assert_eq!(
+            int32(DataType::Bool, &[0, 1]).unwrap(),
+            TensorData::Bool(vec![false, true])
+        );
+        // FLOAT16 bits, unsigned or sign-extended.
+        assert_eq!(
+            int32(DataType::Float16, &[0x3c00, 0xc000, -16384]).unwrap(),
+            TensorData::F32(vec![1.0, -2.0, -2.0])
+        );
+    }
+
+    #[test]
+    fn values_outside_their_type_are_refused() {
+        assert!(reason(int32(DataType::Int8, &[128])).contains("out of range for INT8"));
+        assert!(reason(int32(DataType::Uint8, &[-1])).contains("out of range for UINT8"));
+        assert!(reason(int32(DataType::Int16, &[40000])).contains("out of range for INT16"));
+        assert!(reason(int32(DataType::Bool, &[2])).contains("neither 0 nor 1"));
+        assert!(reason(int32(DataType::Float16, &[70000])).contains("FLOAT16"));
+        assert!(reason(raw(DataType::Bool, &[1], &[3])).contains("neither 0 nor 1"));
+    }
+
+    #[test]
+    fn inconsistent_sizes_and_sources_are_refused() {
+        assert!(reason(raw(DataType::Float, &[2], &[0; 7])).contains("raw_data holds 7 bytes"));
+        assert!(reason(raw(DataType::Float, &[-1], &[])).contains("negative"));
+        let huge = i64::MAX;
+        assert!(reason(raw(DataType::Int64, &[huge, huge], &[])).contains("overflows"));
+        assert!(reason(raw(DataType::Int64, &[huge], &[])).contains("overflows"));
+        assert!(
+            reason(int32(DataType::Float, &[1]))
+                .contains("int32_data is not a valid field for FLOAT")
+        );
+        let short = TensorProto {
+            float_data: vec![1.0],
+            ..proto(DataType::Float, &[2])
+        };
+        assert!(
+            reason(decode_tensor(&short, None).map(|t| t.data))
+                .contains("float_data holds 1 values")
+        );
+        let both = TensorProto {
+            raw_data: Some(vec![0; 4]),
+            float_data: vec![1.0],
+            ..proto(DataType::Float, &[1])
+        };
+        assert!(
+            reason(decode_tensor(&both, None).map(|t| t.data))
+                .contains("both raw_data and float_data")
+        );
+        let segmented = TensorProto {
+            segment: Some((0, 1)),
+            ..proto(DataType::Float, &[0])
+        };
+        assert!(reason(decode_tensor(&segmented, None).map(|t| t.data)).contains("segmented"));
+    }
+
+    #[test]
+    fn unsupported_types_are_named() {
+        let err = raw(DataType::Bfloat16, &[1], &[0, 0]).unwrap_err();
+        assert!(matches!(
+            err,
+            ConvertError::UnsupportedDataType {
+                data_type: DataType::Bfloat16,
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "tensor \"t\": data type BFLOAT16 is not supported"
+        );
+    }
+}
