@@ -3,7 +3,8 @@
 //! Invariants: `location` must be a relative path made of plain components only (no root, no
 //! `..`), and after resolving symbolic links it must still lie inside the model's directory;
 //! `offset` and `length` are decimal, their sum is checked against the file size, and the length
-//! must equal what the tensor's dims need before any buffer is allocated. The `checksum` key is
+//! must equal what the tensor's dims need before any buffer is allocated. Only regular files are
+//! read (a FIFO or device could block or never end). The `checksum` key is
 //! not verified; other unknown keys are ignored.
 
 use std::fs::File;
@@ -67,7 +68,11 @@ pub(crate) fn read(
         ));
     }
     let mut file = File::open(&path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".to_owned()));
+    }
+    let size = meta.len();
     let available = size.checked_sub(offset).ok_or_else(|| {
         fail(format!(
             "offset {offset} is beyond the end of the {size}-byte file"
@@ -210,6 +215,9 @@ mod tests {
             let got = reason(read(&proto(entries), Some(&dir), expected));
             assert!(got.contains(why), "{entries:?}: {got}");
         }
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        let folder = reason(read(&proto(&[("location", "sub")]), Some(&dir), 0));
+        assert!(folder.contains("not a regular file"), "{folder}");
         let no_dir = reason(read(&proto(&[("location", "weights.bin")]), None, 16));
         assert!(no_dir.contains("not loaded from a file"));
     }

@@ -397,22 +397,19 @@ impl<'a> Field<'a> {
         None
     }
 
+    /// Calls `push` for each varint element; its errors are located at that element.
     fn each_varint(
         &self,
-        mut push: impl FnMut(u64, &Self) -> Result<(), DecodeError>,
+        mut push: impl FnMut(u64) -> Result<(), ProtoError>,
     ) -> Result<(), DecodeError> {
         match self.value {
-            Value::Varint(v) => push(v, self),
+            Value::Varint(v) => push(v).map_err(|kind| self.error(kind)),
             Value::Len(_) => {
                 let mut r = self.inner("varint")?;
                 while !r.at_end() {
-                    let element = Field {
-                        number: self.number,
-                        value: Value::Varint(0),
-                        offset: r.offset(),
-                        depth: self.depth,
-                    };
-                    push(r.varint()?, &element)?;
+                    let at = r.offset();
+                    let v = r.varint()?;
+                    push(v).map_err(|kind| DecodeError::new(at, kind))?;
                 }
                 Ok(())
             }
@@ -452,7 +449,7 @@ impl<'a> Field<'a> {
 
     /// Repeated `int64`, packed or not.
     pub fn push_i64(&self, out: &mut Vec<i64>) -> Result<(), DecodeError> {
-        self.each_varint(|v, _| {
+        self.each_varint(|v| {
             out.push(v as i64);
             Ok(())
         })
@@ -460,22 +457,17 @@ impl<'a> Field<'a> {
 
     /// Repeated `int32`, packed or not.
     pub fn push_i32(&self, out: &mut Vec<i32>) -> Result<(), DecodeError> {
-        self.each_varint(|v, element| {
+        self.each_varint(|v| {
             let v = v as i64;
-            let narrow = i32::try_from(v).map_err(|_| {
-                element.error(ProtoError::OutOfRange {
-                    value: v,
-                    target: "int32",
-                })
-            })?;
-            out.push(narrow);
+            let target = "int32";
+            out.push(i32::try_from(v).map_err(|_| ProtoError::OutOfRange { value: v, target })?);
             Ok(())
         })
     }
 
     /// Repeated `uint64`, packed or not.
     pub fn push_u64(&self, out: &mut Vec<u64>) -> Result<(), DecodeError> {
-        self.each_varint(|v, _| {
+        self.each_varint(|v| {
             out.push(v);
             Ok(())
         })
