@@ -57,6 +57,16 @@ pub enum ConvertError {
     #[error("tensor {tensor:?}: data type {data_type} is not supported")]
     UnsupportedDataType { tensor: String, data_type: DataType },
 
+    /// The graph breaks an ONNX structural rule (order, single assignment, undefined output).
+    #[error("{graph}: {location}: {reason}")]
+    InvalidGraph {
+        /// The graph, with the nodes and attributes that lead to a subgraph.
+        graph: String,
+        /// The node or graph output concerned.
+        location: String,
+        reason: String,
+    },
+
     /// A tensor's external data reference is invalid, unsafe or unreadable.
     #[error("tensor {tensor:?}: external data {location:?}: {reason}")]
     ExternalData {

@@ -8,7 +8,8 @@
 //!
 //! What it proves: every model decodes; every model is either accepted or refused only for its
 //! opset (or for not importing the default domain at all); every tensor of a supported element type decodes to exactly as many values as its
-//! dims say; every other tensor is refused as an unsupported data type, nothing else.
+//! dims say; every other tensor is refused as an unsupported data type, nothing else; every
+//! graph passes the topological-order check, and the operator histogram covers the suite.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -44,6 +45,8 @@ struct Tally {
     tensors: usize,
     unsupported: BTreeMap<DataType, usize>,
     non_tensor_values: usize,
+    /// Operator -> number of models using it.
+    ops: BTreeMap<String, usize>,
 }
 
 /// The declared value for `input_3.pb` / `output_0.pb`.
@@ -122,6 +125,10 @@ fn check_case(case: &Path, tally: &mut Tally) {
     }
     if let Some(graph) = &model.graph {
         check_graph_tensors(graph, case, tally);
+        onnx::check_topological_order(graph).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        for op in onnx::op_histogram(graph).into_keys() {
+            *tally.ops.entry(op.to_string()).or_insert(0) += 1;
+        }
     }
     for set in sorted_entries(case).iter().filter(|p| p.is_dir()) {
         for file in sorted_entries(set)
@@ -151,6 +158,11 @@ fn every_node_test_decodes() {
         check_case(case, &mut tally);
     }
     eprintln!("{tally:#?}");
+    assert!(
+        tally.ops.len() > 150,
+        "only {} distinct operators",
+        tally.ops.len()
+    );
     assert!(
         tally.cases > 1000,
         "only {} cases found in {}",

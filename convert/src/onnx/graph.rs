@@ -4,7 +4,7 @@
 //! to be topologically sorted; checking that is a graph pass, not the decoder's job); names are
 //! kept verbatim, including the empty name that marks an omitted optional input.
 
-use super::attribute::Attribute;
+use super::attribute::{Attribute, AttributeValue};
 use super::tensor_proto::{SparseTensorProto, TensorProto};
 use super::types::ValueInfo;
 use super::wire::{Context, DecodeError, Reader};
@@ -66,6 +66,24 @@ impl Graph {
 }
 
 impl Node {
+    /// The subgraphs this node carries (`If` branches, `Loop`/`Scan` bodies), with the name of
+    /// the attribute that holds each.
+    pub fn subgraphs(&self) -> impl Iterator<Item = (&str, &Graph)> {
+        self.attributes.iter().flat_map(|a| {
+            let graphs: &[Graph] = match &a.value {
+                AttributeValue::Graph(g) => std::slice::from_ref(g.as_ref()),
+                AttributeValue::Graphs(gs) => gs,
+                _ => &[],
+            };
+            graphs.iter().map(move |g| (a.name.as_str(), g))
+        })
+    }
+
+    /// Whether the node's operator is in the default ONNX domain.
+    pub fn is_default_domain(&self) -> bool {
+        self.domain.is_empty() || self.domain == "ai.onnx"
+    }
+
     pub(crate) fn decode(mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let mut n = Node::default();
         while let Some(f) = r.next_field()? {

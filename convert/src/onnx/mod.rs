@@ -8,6 +8,7 @@
 //! - `tensor` (with `external`): tensor data to typed values, including external data files.
 //! - [`load`]/[`from_bytes`]: the converter's acceptance policy (a graph, default opset
 //!   [`MIN_OPSET`]..=[`MAX_OPSET`]).
+//! - [`op_histogram`], [`check_topological_order`]: graph facts a conversion checks first.
 
 mod attribute;
 mod data_type;
@@ -15,6 +16,8 @@ mod external;
 mod graph;
 mod load;
 mod model;
+mod ops;
+mod order;
 mod tensor;
 mod tensor_proto;
 mod types;
@@ -28,6 +31,8 @@ pub use load::{
     from_bytes, load,
 };
 pub use model::{ModelProto, OpsetId};
+pub use ops::{OpId, op_histogram};
+pub use order::check_topological_order;
 pub use tensor::{Tensor, TensorData, decode_tensor};
 pub use tensor_proto::{DataLocation, SparseTensorProto, TensorProto};
 pub use types::{Dim, TensorType, TypeProto, ValueInfo};
