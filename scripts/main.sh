@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job, at this stage of MobiQuant: build the desktop CLI, write a small quantized model
-# with the core's writer, and inspect it.
+# The main job, at this stage of MobiQuant: build the desktop CLI, convert the real MobileNetV2
+# (ONNX, float) to a .mq model, and inspect the result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh host
-cargo build --release --bin mobiquant --example write_demo_model -p mobiquant-cli
+cargo build --release --bin mobiquant
 mkdir -p target/models
-./target/release/examples/write_demo_model target/models/demo.mq
-./target/release/mobiquant inspect target/models/demo.mq
+./target/release/mobiquant convert ../shared/models/mobilenet_v2_imagenet.onnx -o target/models/mobilenet_v2.mq
+./target/release/mobiquant inspect target/models/mobilenet_v2.mq

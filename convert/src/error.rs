@@ -74,4 +74,24 @@ pub enum ConvertError {
         location: String,
         reason: String,
     },
+
+    /// A value's type is valid ONNX but not something MobiQuant runs.
+    #[error("{value}: {reason}")]
+    UnsupportedType { value: String, reason: String },
+
+    /// A node uses an operator, domain or attribute the converter cannot represent.
+    #[error("node {node:?} ({op}): {reason}")]
+    UnsupportedOp {
+        node: String,
+        op: String,
+        reason: String,
+    },
+
+    /// The MobiQuant model being written was rejected by the core's writer.
+    #[error("{context}: {source}")]
+    Model {
+        context: String,
+        #[source]
+        source: mobiquant_core::Error,
+    },
 }

@@ -8,6 +8,7 @@
 //! Nothing in this crate panics on any input bytes: hostile files are refused with an error.
 
 pub mod error;
+pub mod import;
 pub mod onnx;
 
 pub use error::ConvertError;

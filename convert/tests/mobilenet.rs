@@ -2,22 +2,14 @@
 //! it against what the `onnx` Python package (1.23) reports for the same file: counts, op types,
 //! attributes, declared shapes, initializer shapes and values.
 
-use std::path::Path;
+mod common;
 
 use mobiquant_convert::onnx::{
     self, AttributeValue, DataType, Dim, Node, OnnxModel, Tensor, TensorData, TypeProto,
 };
 
-/// Relative to the workspace root (DESIGN.md §5: `../shared/models`).
-const MODEL: &str = "../shared/models/mobilenet_v2_imagenet.onnx";
-
 fn model() -> Option<OnnxModel> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(MODEL);
-    if !path.exists() {
-        eprintln!("skipped: {} is absent", path.display());
-        return None;
-    }
-    Some(onnx::load(&path).expect("MobileNetV2 loads"))
+    Some(onnx::load(common::mobilenet_onnx()?).expect("MobileNetV2 loads"))
 }
 
 #[test]

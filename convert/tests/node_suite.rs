@@ -2,39 +2,25 @@
 //! `test_data_set_*/{input,output}_*.pb` (a TensorProto wherever the model declares a tensor),
 //! and every tensor inside the models (initializers, tensor attributes, subgraphs included).
 //!
-//! The suite is generated, not stored: `convert/scripts/onnx-node-tests.sh` writes it to
-//! `<workspace>/target/onnx-node-tests` (or set `ONNX_NODE_TESTS` to another folder). When the
-//! folder is absent this test says it is skipped and passes.
+//! The suite is generated, not stored: `scripts/onnx-node-tests.sh` writes it to
+//! `<workspace>/target/onnx-node-tests` (or set `ONNX_NODE_TESTS` to another folder); see
+//! `common` for what happens when it is absent.
 //!
 //! What it proves: every model decodes; every model is either accepted or refused only for its
 //! opset (or for not importing the default domain at all); every tensor of a supported element type decodes to exactly as many values as its
 //! dims say; every other tensor is refused as an unsupported data type, nothing else; every
 //! graph passes the topological-order check, and the operator histogram covers the suite.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use mobiquant_convert::ConvertError;
 use mobiquant_convert::onnx::{
     self, AttributeValue, DataType, Graph, ModelProto, TensorProto, TypeProto, ValueInfo,
 };
-
-fn suite_dir() -> PathBuf {
-    match std::env::var_os("ONNX_NODE_TESTS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/onnx-node-tests"),
-    }
-}
-
-fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("directory entry").path())
-        .collect();
-    entries.sort();
-    entries
-}
 
 #[derive(Default, Debug)]
 struct Tally {
@@ -130,8 +116,8 @@ fn check_case(case: &Path, tally: &mut Tally) {
             *tally.ops.entry(op.to_string()).or_insert(0) += 1;
         }
     }
-    for set in sorted_entries(case).iter().filter(|p| p.is_dir()) {
-        for file in sorted_entries(set)
+    for set in common::sorted_entries(case).iter().filter(|p| p.is_dir()) {
+        for file in common::sorted_entries(set)
             .iter()
             .filter(|p| p.extension().is_some_and(|e| e == "pb"))
         {
@@ -142,16 +128,11 @@ fn check_case(case: &Path, tally: &mut Tally) {
 
 #[test]
 fn every_node_test_decodes() {
-    let root = suite_dir().join("node");
-    if !root.is_dir() {
-        eprintln!(
-            "skipped: {} is absent; run convert/scripts/onnx-node-tests.sh to generate it",
-            root.display()
-        );
+    let Some(root) = common::node_suite_dir() else {
         return;
-    }
+    };
     let mut tally = Tally::default();
-    for case in sorted_entries(&root)
+    for case in common::sorted_entries(&root)
         .iter()
         .filter(|p| p.join("model.onnx").is_file())
     {

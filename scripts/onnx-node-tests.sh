@@ -2,10 +2,10 @@
 # Generates the ONNX node test suite (about 1,900 cases: node/test_*/model.onnx and
 # test_data_set_*/{input,output}_*.pb) from the case generators that the `onnx` Python wheel ships.
 # Output: <workspace>/target/onnx-node-tests, or the folder given as the first argument.
-# The convert crate's `node_suite` test reads it from there (or from $ONNX_NODE_TESTS).
+# The convert crate's node_suite and import tests read it from there (or from $ONNX_NODE_TESTS).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-"$(cd "$here/../.." && pwd)/target/onnx-node-tests"}
+out=${1:-"$(cd "$here/.." && pwd)/target/onnx-node-tests"}
 python3 - "$out" <<'PY'
 import argparse, sys
 import onnx.backend.test.cmd_tools as tools
