@@ -105,7 +105,9 @@ struct Importer<'m> {
     report: ImportReport,
 }
 
-fn declared_type(ty: &Option<TypeProto>) -> (Option<DType>, Option<Shape>) {
+/// The dtype and shape an ONNX value declares. A dimension with neither size nor name gets a
+/// symbol of its own (`<value>.dim<i>`), so that two unknown dimensions are never tied together.
+fn declared_type(name: &str, ty: &Option<TypeProto>) -> (Option<DType>, Option<Shape>) {
     let Some(TypeProto::Tensor(t)) = ty else {
         return (None, None);
     };
@@ -116,7 +118,7 @@ fn declared_type(ty: &Option<TypeProto>) -> (Option<DType>, Option<Shape>) {
                 .map(|(i, d)| match d {
                     onnx::Dim::Value(n) if *n >= 0 => Dim::Fixed(*n as u64),
                     onnx::Dim::Param(s) if !s.is_empty() => Dim::Symbol(s.clone()),
-                    _ => Dim::Symbol(format!("unk{i}")),
+                    _ => Dim::Symbol(format!("{name}.dim{i}")),
                 })
                 .collect(),
         )
@@ -127,7 +129,7 @@ fn declared_type(ty: &Option<TypeProto>) -> (Option<DType>, Option<Shape>) {
 impl Importer<'_> {
     fn collect_declarations(&mut self, g: &onnx::Graph) {
         for v in g.inputs.iter().chain(&g.outputs).chain(&g.value_info) {
-            self.declared.insert(v.name.clone(), declared_type(&v.ty));
+            self.declared.insert(v.name.clone(), declared_type(&v.name, &v.ty));
         }
         for n in &g.nodes {
             for (_, body) in n.subgraphs() {
@@ -231,7 +233,7 @@ impl Importer<'_> {
                     data_type: ty.elem_type,
                 }
             })?;
-            let (_, shape) = declared_type(&v.ty);
+            let (_, shape) = declared_type(&v.name, &v.ty);
             inputs.push(self.new_value(&v.name, dtype, shape, None));
         }
         let mut nodes = Vec::with_capacity(g.nodes.len());
