@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod import;
+pub mod npy;
 pub mod onnx;
 
 pub use error::ConvertError;
