@@ -4,9 +4,13 @@ use std::path::Path;
 
 use mobiquant_convert::{ConvertError, import, onnx};
 
-pub fn run(input: &Path, output: &Path) -> Result<(), ConvertError> {
+pub fn run(
+    input: &Path,
+    output: &Path,
+    options: &import::ImportOptions,
+) -> Result<(), ConvertError> {
     let model = onnx::load(input)?;
-    let (builder, report) = import::import(&model)?;
+    let (builder, report) = import::import(&model, options)?;
     builder.write(output).map_err(|e| ConvertError::Model {
         context: format!("writing {}", output.display()),
         source: e,

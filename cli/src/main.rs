@@ -31,6 +31,10 @@ enum Command {
         /// Where to write the .mq model.
         #[arg(short, long)]
         output: PathBuf,
+        /// A recurrent state, INPUT=OUTPUT: the graph output fed back to the graph input on the
+        /// next run of a streaming session (repeat for several).
+        #[arg(long = "state", value_name = "INPUT=OUTPUT", value_parser = parse_state)]
+        states: Vec<(String, String)>,
     },
     /// Validate a .mq model and print its header, metadata, graph summary and tensor table.
     Inspect {
@@ -42,10 +46,26 @@ enum Command {
     },
 }
 
+fn parse_state(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((i, o)) if !i.is_empty() && !o.is_empty() => Ok((i.to_string(), o.to_string())),
+        _ => Err(format!("expected INPUT=OUTPUT, got {text:?}")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
-        Command::Convert { model, output } => convert::run(&model, &output).map_err(Into::into),
+        Command::Convert {
+            model,
+            output,
+            states,
+        } => convert::run(
+            &model,
+            &output,
+            &mobiquant_convert::import::ImportOptions { states },
+        )
+        .map_err(Into::into),
         Command::Inspect { model, no_verify } => {
             inspect::run(&model, !no_verify).map_err(Into::into)
         }

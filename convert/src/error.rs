@@ -79,6 +79,10 @@ pub enum ConvertError {
     #[error("{value}: {reason}")]
     UnsupportedType { value: String, reason: String },
 
+    /// A conversion option does not fit the model.
+    #[error("option {option}: {reason}")]
+    InvalidOption { option: String, reason: String },
+
     /// A node uses an operator, domain or attribute the converter cannot represent.
     #[error("node {node:?} ({op}): {reason}")]
     UnsupportedOp {

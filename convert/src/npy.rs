@@ -51,7 +51,8 @@ fn dtype_of(descr: &str) -> Option<DType> {
 
 fn descr_of_matches(dtype: DType, text: &str) -> bool {
     // NumPy writes "<i1"/"|i1" and "<u1"/"|u1" interchangeably for byte-sized types.
-    descr(dtype).is_some_and(|d| d == text || (d.starts_with('|') && text == format!("<{}", &d[1..])))
+    descr(dtype)
+        .is_some_and(|d| d == text || (d.starts_with('|') && text == format!("<{}", &d[1..])))
 }
 
 impl NpyArray {
@@ -74,9 +75,10 @@ impl NpyArray {
         }
         let (header_len, header_start) = match bytes[6] {
             1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
-            2 | 3 if bytes.len() >= 12 => {
-                (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-            }
+            2 | 3 if bytes.len() >= 12 => (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            ),
             v => return Err(format!("format version {v} is not supported")),
         };
         let header_end = header_start
@@ -86,7 +88,9 @@ impl NpyArray {
         let header = std::str::from_utf8(&bytes[header_start..header_end])
             .map_err(|_| "the header is not text")?;
         let field = |key: &str| -> Result<&str, String> {
-            let at = header.find(&format!("'{key}':")).ok_or(format!("the header has no '{key}'"))?;
+            let at = header
+                .find(&format!("'{key}':"))
+                .ok_or(format!("the header has no '{key}'"))?;
             Ok(header[at + key.len() + 3..].trim_start())
         };
         let descr_text = field("descr")?;
@@ -107,15 +111,28 @@ impl NpyArray {
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<usize>().map_err(|_| format!("bad dimension {s:?}")))
+            .map(|s| {
+                s.parse::<usize>()
+                    .map_err(|_| format!("bad dimension {s:?}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape overflows")?;
+        let numel = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or("shape overflows")?;
         let len = dtype.byte_len(numel as u64).ok_or("shape overflows")? as usize;
         let data = &bytes[header_end..];
         if data.len() != len {
-            return Err(format!("shape {shape:?} of {dtype} needs {len} bytes, the file has {}", data.len()));
+            return Err(format!(
+                "shape {shape:?} of {dtype} needs {len} bytes, the file has {}",
+                data.len()
+            ));
         }
-        Ok(NpyArray { dtype, shape, data: data.to_vec() })
+        Ok(NpyArray {
+            dtype,
+            shape,
+            data: data.to_vec(),
+        })
     }
 
     /// The bytes of a version 1.0 `.npy` file holding this array.
@@ -143,16 +160,23 @@ impl NpyArray {
     /// Writes a version 1.0 `.npy` file.
     pub fn write(&self, path: &Path) -> Result<(), NpyError> {
         let path_text = path.display().to_string();
-        let bytes = self
-            .to_bytes()
-            .map_err(|reason| NpyError::Invalid { path: path_text.clone(), reason })?;
-        std::fs::write(path, bytes).map_err(|source| NpyError::Io { path: path_text, source })
+        let bytes = self.to_bytes().map_err(|reason| NpyError::Invalid {
+            path: path_text.clone(),
+            reason,
+        })?;
+        std::fs::write(path, bytes).map_err(|source| NpyError::Io {
+            path: path_text,
+            source,
+        })
     }
 
     /// The elements of an f32 array.
     pub fn to_f32(&self) -> Option<Vec<f32>> {
         (self.dtype == DType::F32).then(|| {
-            self.data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+            self.data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
         })
     }
 }
@@ -174,35 +198,70 @@ mod tests {
         ] {
             let numel: usize = shape.iter().product();
             let len = dtype.byte_len(numel as u64).unwrap() as usize;
-            let a = NpyArray { dtype, shape, data: (0..len).map(|i| (i % 2) as u8).collect() };
+            let a = NpyArray {
+                dtype,
+                shape,
+                data: (0..len).map(|i| (i % 2) as u8).collect(),
+            };
             let bytes = a.to_bytes().unwrap();
-            assert_eq!((10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize) % 64, 0);
+            assert_eq!(
+                (10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize) % 64,
+                0
+            );
             assert_eq!(NpyArray::from_bytes(&bytes).unwrap(), a);
         }
     }
 
     #[test]
     fn rejects_bad_files_with_reasons() {
-        let good = NpyArray { dtype: DType::F32, shape: vec![2], data: vec![0; 8] }.to_bytes().unwrap();
+        let good = NpyArray {
+            dtype: DType::F32,
+            shape: vec![2],
+            data: vec![0; 8],
+        }
+        .to_bytes()
+        .unwrap();
         let mut short = good.clone();
         short.pop();
-        assert!(NpyArray::from_bytes(&short).unwrap_err().contains("needs 8 bytes"));
-        assert!(NpyArray::from_bytes(&good[..20]).unwrap_err().contains("longer than the file"));
-        assert!(NpyArray::from_bytes(b"hello").unwrap_err().contains("magic"));
+        assert!(
+            NpyArray::from_bytes(&short)
+                .unwrap_err()
+                .contains("needs 8 bytes")
+        );
+        assert!(
+            NpyArray::from_bytes(&good[..20])
+                .unwrap_err()
+                .contains("longer than the file")
+        );
+        assert!(
+            NpyArray::from_bytes(b"hello")
+                .unwrap_err()
+                .contains("magic")
+        );
         let edited = |from: &[u8], to: &[u8]| {
             let at = good.windows(from.len()).position(|w| w == from).unwrap();
             let mut out = good.clone();
             out[at..at + to.len()].copy_from_slice(to);
             out
         };
-        assert!(NpyArray::from_bytes(&edited(b"<f4", b">f4")).unwrap_err().contains("not supported"));
-        assert!(NpyArray::from_bytes(&edited(b"False", b"True ")).unwrap_err().contains("Fortran"));
+        assert!(
+            NpyArray::from_bytes(&edited(b"<f4", b">f4"))
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(
+            NpyArray::from_bytes(&edited(b"False", b"True "))
+                .unwrap_err()
+                .contains("Fortran")
+        );
     }
 
     #[test]
     fn reads_what_numpy_writes() {
         // np.save of np.arange(6, dtype=np.float32).reshape(2, 3), byte for byte.
-        let mut file = b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_vec();
+        let mut file =
+            b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
+                .to_vec();
         file.resize(127, b' ');
         file.push(b'\n');
         for i in 0..6 {

@@ -10,7 +10,7 @@ use mobiquant_convert::{ConvertError, import};
 use mobiquant_core::{AttrValue, DType, Dim, Model, Node, Shape};
 
 fn convert(path: &Path) -> Result<Model, ConvertError> {
-    let (builder, _) = import::import(&onnx::load(path)?)?;
+    let (builder, _) = import::import(&onnx::load(path)?, &Default::default())?;
     Ok(Model::from_bytes(&builder.finish().expect("the importer writes valid models")).unwrap())
 }
 
@@ -160,4 +160,31 @@ fn unsupported_domains_are_refused_by_node_and_op() {
     }
     eprintln!("node suite: {imported} imported, refused: {refused:?}");
     assert!(imported > 500, "only {imported} node-suite models imported");
+}
+
+#[test]
+fn state_pairs_are_declared_by_name() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import/opset12.onnx");
+    let model = onnx::load(&path).unwrap();
+    let options = |i: &str, o: &str| import::ImportOptions {
+        states: vec![(i.into(), o.into())],
+    };
+    let (builder, _) = import::import(&model, &options("x", "shape_f")).unwrap();
+    let m = Model::from_bytes(&builder.finish().unwrap()).unwrap();
+    let pair = m.states()[0];
+    assert_eq!(
+        (
+            m.value(pair.input).unwrap().name.as_str(),
+            m.value(pair.output).unwrap().name.as_str()
+        ),
+        ("x", "shape_f")
+    );
+    let err = import::import(&model, &options("shape_f", "x"))
+        .err()
+        .unwrap();
+    assert!(matches!(err, ConvertError::InvalidOption { .. }), "{err}");
+    assert!(
+        err.to_string().contains("\"shape_f\" is not an input"),
+        "{err}"
+    );
 }

@@ -37,8 +37,20 @@ pub struct ImportReport {
     pub graphs: usize,
 }
 
+/// How to import a model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Recurrent states as (graph input, graph output) names: what a run writes to the output
+    /// is fed to the input on the next run of a streaming session (e.g. silero VAD's
+    /// `state` / `stateN`).
+    pub states: Vec<(String, String)>,
+}
+
 /// Imports `model` as a float model.
-pub fn import(model: &OnnxModel) -> Result<(ModelBuilder, ImportReport), ConvertError> {
+pub fn import(
+    model: &OnnxModel,
+    options: &ImportOptions,
+) -> Result<(ModelBuilder, ImportReport), ConvertError> {
     let graph_name = if model.graph.name.is_empty() {
         "model"
     } else {
@@ -76,6 +88,23 @@ pub fn import(model: &OnnxModel) -> Result<(ModelBuilder, ImportReport), Convert
     };
     importer.collect_declarations(&model.graph);
     importer.graph(&model.graph)?;
+    for (input, output) in &options.states {
+        let main = &importer.graphs[0];
+        let find = |name: &str, among: &[ValueId], role: &str| {
+            importer
+                .values
+                .get(name)
+                .copied()
+                .filter(|v| among.contains(v))
+                .ok_or_else(|| ConvertError::InvalidOption {
+                    option: format!("state {input}={output}"),
+                    reason: format!("{name:?} is not an {role} of the main graph"),
+                })
+        };
+        let i = find(input, &main.inputs, "input")?;
+        let o = find(output, &main.outputs, "output")?;
+        importer.builder.add_state(i, o);
+    }
     let Importer {
         mut builder,
         graphs,
@@ -129,7 +158,8 @@ fn declared_type(name: &str, ty: &Option<TypeProto>) -> (Option<DType>, Option<S
 impl Importer<'_> {
     fn collect_declarations(&mut self, g: &onnx::Graph) {
         for v in g.inputs.iter().chain(&g.outputs).chain(&g.value_info) {
-            self.declared.insert(v.name.clone(), declared_type(&v.name, &v.ty));
+            self.declared
+                .insert(v.name.clone(), declared_type(&v.name, &v.ty));
         }
         for n in &g.nodes {
             for (_, body) in n.subgraphs() {
