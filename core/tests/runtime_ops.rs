@@ -13,13 +13,22 @@ fn run_op(op: &str, inputs: &[(&[usize], &[f32])], attrs: Vec<Attribute>) -> Res
     let ids: Vec<u32> = inputs
         .iter()
         .enumerate()
-        .map(|(i, (s, _))| gb.input_f32(&format!("x{i}"), &s.iter().map(|&d| d as u64).collect::<Vec<_>>()))
+        .map(|(i, (s, _))| {
+            gb.input_f32(
+                &format!("x{i}"),
+                &s.iter().map(|&d| d as u64).collect::<Vec<_>>(),
+            )
+        })
         .collect();
     let y = gb.node(op, &ids, attrs);
     gb.output(y);
     let model = gb.finish();
     let names: Vec<String> = (0..inputs.len()).map(|i| format!("x{i}")).collect();
-    let named: Vec<(&str, &[usize], &[f32])> = inputs.iter().zip(&names).map(|((s, d), n)| (n.as_str(), *s, *d)).collect();
+    let named: Vec<(&str, &[usize], &[f32])> = inputs
+        .iter()
+        .zip(&names)
+        .map(|((s, d), n)| (n.as_str(), *s, *d))
+        .collect();
     run1(&model, &named)
 }
 
@@ -46,8 +55,14 @@ fn at_broadcast(data: &[f32], shape: &[usize], out_idx: &[usize]) -> f32 {
 fn shapes_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
     prop::collection::vec((1usize..4, 0u8..3), 0..4).prop_map(|dims| {
         // Each output dim is given to both, to a only (b gets 1), or to b only.
-        let a = dims.iter().map(|&(d, k)| if k == 2 { 1 } else { d }).collect::<Vec<_>>();
-        let b = dims.iter().map(|&(d, k)| if k == 1 { 1 } else { d }).collect::<Vec<_>>();
+        let a = dims
+            .iter()
+            .map(|&(d, k)| if k == 2 { 1 } else { d })
+            .collect::<Vec<_>>();
+        let b = dims
+            .iter()
+            .map(|&(d, k)| if k == 1 { 1 } else { d })
+            .collect::<Vec<_>>();
         // Drop leading dims of b sometimes to test rank broadcasting.
         let cut = b.len() / 2;
         (a, b[cut..].to_vec())
@@ -156,23 +171,54 @@ fn unary_ops_by_hand() {
     let s = [5usize];
     let cases: Vec<(&str, Vec<Attribute>, [f32; 5])> = vec![
         ("Relu", vec![], [0.0, 0.0, 0.0, 1.0, 3.0]),
-        ("LeakyRelu", vec![float("alpha", 0.1)], [-0.2, -0.05, 0.0, 1.0, 3.0]),
+        (
+            "LeakyRelu",
+            vec![float("alpha", 0.1)],
+            [-0.2, -0.05, 0.0, 1.0, 3.0],
+        ),
         ("HardSigmoid", vec![], [0.1, 0.4, 0.5, 0.7, 1.0]),
-        ("HardSwish", vec![], [-2.0 * (1.0 / 6.0), -0.5 * (2.5 / 6.0), 0.0, 1.0 * (4.0 / 6.0), 3.0]),
+        (
+            "HardSwish",
+            vec![],
+            [
+                -2.0 * (1.0 / 6.0),
+                -0.5 * (2.5 / 6.0),
+                0.0,
+                1.0 * (4.0 / 6.0),
+                3.0,
+            ],
+        ),
         ("Abs", vec![], [2.0, 0.5, 0.0, 1.0, 3.0]),
         ("Neg", vec![], [2.0, 0.5, -0.0, -1.0, -3.0]),
         ("Exp", vec![], x.map(f32::exp)),
         ("Tanh", vec![], x.map(f32::tanh)),
         ("Sigmoid", vec![], x.map(|v| 1.0 / (1.0 + (-v).exp()))),
-        ("Erf", vec![], [-0.995_322_3, -0.520_499_9, 0.0, 0.842_700_8, 0.999_977_9]),
+        (
+            "Erf",
+            vec![],
+            [-0.995_322_3, -0.520_499_9, 0.0, 0.842_700_8, 0.999_977_9],
+        ),
     ];
     for (op, attrs, want) in cases {
         let got = run_op(op, &[(&s, &x)], attrs).unwrap();
         assert_close(got.as_f32().unwrap(), &want, 1e-6);
     }
     let pos = [0.25f32, 1.0, 4.0];
-    assert_eq!(run_op("Sqrt", &[(&[3], &pos)], vec![]).unwrap().as_f32().unwrap(), [0.5, 1.0, 2.0]);
-    assert_close(run_op("Log", &[(&[3], &pos)], vec![]).unwrap().as_f32().unwrap(), &pos.map(f32::ln), 1e-6);
+    assert_eq!(
+        run_op("Sqrt", &[(&[3], &pos)], vec![])
+            .unwrap()
+            .as_f32()
+            .unwrap(),
+        [0.5, 1.0, 2.0]
+    );
+    assert_close(
+        run_op("Log", &[(&[3], &pos)], vec![])
+            .unwrap()
+            .as_f32()
+            .unwrap(),
+        &pos.map(f32::ln),
+        1e-6,
+    );
 }
 
 #[test]
@@ -185,7 +231,13 @@ fn clip_takes_bounds_as_inputs_and_they_are_optional() {
     let hi = gb.const_f32(&[], &[1.0]);
     let y = gb.node_typed("Clip", &[Some(xi), None, Some(hi)], vec![], DType::F32);
     gb.output(y);
-    assert_eq!(run1(&gb.finish(), &[("x0", &[3], &x)]).unwrap().as_f32().unwrap(), [-3.0, 0.5, 1.0]);
+    assert_eq!(
+        run1(&gb.finish(), &[("x0", &[3], &x)])
+            .unwrap()
+            .as_f32()
+            .unwrap(),
+        [-3.0, 0.5, 1.0]
+    );
 }
 
 #[test]
@@ -194,10 +246,32 @@ fn softmax_along_any_axis() {
     let last = run_op("Softmax", &[(&[2, 3], &x)], vec![]).unwrap();
     let e = [1.0f32.exp(), 2.0f32.exp(), 3.0f32.exp()];
     let sum: f32 = e.iter().sum();
-    assert_close(last.as_f32().unwrap(), &[e[0] / sum, e[1] / sum, e[2] / sum, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], 1e-6);
+    assert_close(
+        last.as_f32().unwrap(),
+        &[
+            e[0] / sum,
+            e[1] / sum,
+            e[2] / sum,
+            1.0 / 3.0,
+            1.0 / 3.0,
+            1.0 / 3.0,
+        ],
+        1e-6,
+    );
     let first = run_op("Softmax", &[(&[2, 3], &x)], vec![int("axis", 0)]).unwrap();
     let pair = |a: f32, b: f32| 1.0 / (1.0 + (b - a).exp());
-    assert_close(first.as_f32().unwrap(), &[0.5, pair(2.0, 1.0), pair(3.0, 1.0), 0.5, pair(1.0, 2.0), pair(1.0, 3.0)], 1e-6);
+    assert_close(
+        first.as_f32().unwrap(),
+        &[
+            0.5,
+            pair(2.0, 1.0),
+            pair(3.0, 1.0),
+            0.5,
+            pair(1.0, 2.0),
+            pair(1.0, 3.0),
+        ],
+        1e-6,
+    );
     // Large values do not overflow.
     let big = run_op("Softmax", &[(&[2], &[1000.0, 1000.0])], vec![]).unwrap();
     assert_eq!(big.as_f32().unwrap(), [0.5, 0.5]);
@@ -219,18 +293,53 @@ fn global_average_pool_and_flatten() {
 fn transpose_concat_and_identity() {
     let x: Vec<f32> = (0..6).map(|v| v as f32).collect();
     let t = run_op("Transpose", &[(&[2, 3], &x)], vec![]).unwrap();
-    assert_eq!((t.shape(), t.as_f32().unwrap()), (&[3usize, 2][..], &[0.0f32, 3.0, 1.0, 4.0, 2.0, 5.0][..]));
-    let t3 = run_op("Transpose", &[(&[1, 2, 3], &x)], vec![ints("perm", &[2, 0, 1])]).unwrap();
-    assert_eq!((t3.shape(), t3.as_f32().unwrap()), (&[3usize, 1, 2][..], &[0.0f32, 3.0, 1.0, 4.0, 2.0, 5.0][..]));
-    let c = run_op("Concat", &[(&[2, 3], &x), (&[2, 1], &[9.0, 8.0])], vec![int("axis", -1)]).unwrap();
-    assert_eq!((c.shape(), c.as_f32().unwrap()), (&[2usize, 4][..], &[0.0f32, 1.0, 2.0, 9.0, 3.0, 4.0, 5.0, 8.0][..]));
+    assert_eq!(
+        (t.shape(), t.as_f32().unwrap()),
+        (&[3usize, 2][..], &[0.0f32, 3.0, 1.0, 4.0, 2.0, 5.0][..])
+    );
+    let t3 = run_op(
+        "Transpose",
+        &[(&[1, 2, 3], &x)],
+        vec![ints("perm", &[2, 0, 1])],
+    )
+    .unwrap();
+    assert_eq!(
+        (t3.shape(), t3.as_f32().unwrap()),
+        (&[3usize, 1, 2][..], &[0.0f32, 3.0, 1.0, 4.0, 2.0, 5.0][..])
+    );
+    let c = run_op(
+        "Concat",
+        &[(&[2, 3], &x), (&[2, 1], &[9.0, 8.0])],
+        vec![int("axis", -1)],
+    )
+    .unwrap();
+    assert_eq!(
+        (c.shape(), c.as_f32().unwrap()),
+        (
+            &[2usize, 4][..],
+            &[0.0f32, 1.0, 2.0, 9.0, 3.0, 4.0, 5.0, 8.0][..]
+        )
+    );
     let i = run_op("Identity", &[(&[2, 3], &x)], vec![]).unwrap();
     assert_eq!(i.as_f32().unwrap(), x.as_slice());
-    assert!(matches!(run_op("Concat", &[(&[2, 3], &x), (&[3, 1], &[0.0; 3])], vec![int("axis", 1)]), Err(Error::InvalidNode { .. })));
+    assert!(matches!(
+        run_op(
+            "Concat",
+            &[(&[2, 3], &x), (&[3, 1], &[0.0; 3])],
+            vec![int("axis", 1)]
+        ),
+        Err(Error::InvalidNode { .. })
+    ));
 }
 
 /// A graph `x -> op(x, constant i64 inputs...) -> y`.
-fn with_int_inputs(op: &str, shape: &[u64], x: &[f32], ints_in: &[&[i64]], attrs: Vec<Attribute>) -> Result<Tensor> {
+fn with_int_inputs(
+    op: &str,
+    shape: &[u64],
+    x: &[f32],
+    ints_in: &[&[i64]],
+    attrs: Vec<Attribute>,
+) -> Result<Tensor> {
     let mut gb = GraphBuilder::new();
     let xi = gb.input_f32("x", shape);
     let mut inputs = vec![Some(xi)];
@@ -259,14 +368,24 @@ fn reshape_squeeze_unsqueeze() {
     assert_eq!(s.shape(), [2, 12]);
     let all = with_int_inputs("Squeeze", &[1, 2, 1, 12], &x, &[], vec![]).unwrap();
     assert_eq!(all.shape(), [2, 12]);
-    assert!(matches!(with_int_inputs("Squeeze", &[2, 12], &x, &[&[0]], vec![]), Err(Error::InvalidNode { .. })));
+    assert!(matches!(
+        with_int_inputs("Squeeze", &[2, 12], &x, &[&[0]], vec![]),
+        Err(Error::InvalidNode { .. })
+    ));
 }
 
 #[test]
 fn slice_with_negative_indices_and_steps() {
     let x: Vec<f32> = (0..20).map(|v| v as f32).collect();
     // rows 1..3, columns from the end backwards with step -2
-    let s = with_int_inputs("Slice", &[4, 5], &x, &[&[1, -1], &[3, i64::MIN], &[0, 1], &[1, -2]], vec![]).unwrap();
+    let s = with_int_inputs(
+        "Slice",
+        &[4, 5],
+        &x,
+        &[&[1, -1], &[3, i64::MIN], &[0, 1], &[1, -2]],
+        vec![],
+    )
+    .unwrap();
     assert_eq!(s.shape(), [2, 3]);
     assert_eq!(s.as_f32().unwrap(), [9.0, 7.0, 5.0, 14.0, 12.0, 10.0]);
     let clamp = with_int_inputs("Slice", &[4, 5], &x, &[&[2], &[i64::MAX]], vec![]).unwrap();
@@ -280,9 +399,15 @@ fn slice_with_negative_indices_and_steps() {
 fn gather_checks_indices_at_run_time() {
     let x: Vec<f32> = (0..6).map(|v| v as f32).collect();
     let g = with_int_inputs("Gather", &[3, 2], &x, &[&[2, -3]], vec![]).unwrap();
-    assert_eq!((g.shape(), g.as_f32().unwrap()), (&[2usize, 2][..], &[4.0f32, 5.0, 0.0, 1.0][..]));
+    assert_eq!(
+        (g.shape(), g.as_f32().unwrap()),
+        (&[2usize, 2][..], &[4.0f32, 5.0, 0.0, 1.0][..])
+    );
     let g1 = with_int_inputs("Gather", &[3, 2], &x, &[&[1]], vec![int("axis", 1)]).unwrap();
-    assert_eq!((g1.shape(), g1.as_f32().unwrap()), (&[3usize, 1][..], &[1.0f32, 3.0, 5.0][..]));
+    assert_eq!(
+        (g1.shape(), g1.as_f32().unwrap()),
+        (&[3usize, 1][..], &[1.0f32, 3.0, 5.0][..])
+    );
     // Indices from a model input: out of range is an execution error naming the node.
     let mut gb = GraphBuilder::new();
     let data = gb.const_f32(&[3, 2], &x);
@@ -290,10 +415,17 @@ fn gather_checks_indices_at_run_time() {
     let y = gb.node("Gather", &[data, idx], vec![]);
     gb.output(y);
     let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
-    let ok = s.run(&[("idx", TensorRef::from_i64(&[2], &[0, 2]).unwrap())]).unwrap();
+    let ok = s
+        .run(&[("idx", TensorRef::from_i64(&[2], &[0, 2]).unwrap())])
+        .unwrap();
     assert_eq!(ok[0].as_f32().unwrap(), [0.0, 1.0, 4.0, 5.0]);
-    let err = s.run(&[("idx", TensorRef::from_i64(&[2], &[0, 3]).unwrap())]).unwrap_err();
-    assert!(matches!(err, Error::Execution { ref op, .. } if op == "Gather"), "{err}");
+    let err = s
+        .run(&[("idx", TensorRef::from_i64(&[2], &[0, 3]).unwrap())])
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Execution { ref op, .. } if op == "Gather"),
+        "{err}"
+    );
     assert!(err.to_string().contains("index 3"), "{err}");
 }
 
@@ -306,7 +438,12 @@ fn shape_and_constant_feed_reshape_at_plan_time() {
     let zero = gb.const_i64(&[0]);
     let batch = gb.node_typed("Gather", &[Some(shape), Some(zero)], vec![], DType::I64);
     let minus_one = gb.node_typed("Constant", &[], vec![ints("value_ints", &[-1])], DType::I64);
-    let target = gb.node_typed("Concat", &[Some(batch), Some(minus_one)], vec![int("axis", 0)], DType::I64);
+    let target = gb.node_typed(
+        "Concat",
+        &[Some(batch), Some(minus_one)],
+        vec![int("axis", 0)],
+        DType::I64,
+    );
     let y = gb.node_typed("Reshape", &[Some(x), Some(target)], vec![], DType::F32);
     gb.output(y);
     gb.output(shape);
@@ -314,7 +451,9 @@ fn shape_and_constant_feed_reshape_at_plan_time() {
     let mut s = Session::new(model, SessionOptions::default()).unwrap();
     for batch in [1usize, 3] {
         let data = rand_vec(batch * 12, 1);
-        let out = s.run(&[("x", TensorRef::from_f32(&[batch, 3, 4], &data).unwrap())]).unwrap();
+        let out = s
+            .run(&[("x", TensorRef::from_f32(&[batch, 3, 4], &data).unwrap())])
+            .unwrap();
         assert_eq!(out[0].shape(), [batch, 12]);
         assert_eq!(out[0].as_f32().unwrap(), data.as_slice());
         assert_eq!(out[1].as_i64().unwrap(), [batch as i64, 3, 4]);
@@ -331,14 +470,24 @@ fn integer_arithmetic_on_shapes() {
     let y = gb.node_typed("Div", &[Some(a), Some(b)], vec![], DType::I64);
     gb.output(y);
     let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
-    let out = s.run(&[("a", TensorRef::from_i64(&[3], &[7, 5, 9]).unwrap())]).unwrap();
+    let out = s
+        .run(&[("a", TensorRef::from_i64(&[3], &[7, 5, 9]).unwrap())])
+        .unwrap();
     assert_eq!(out[0].as_i64().unwrap(), [3, 0, -2]);
 }
 
 #[test]
 fn unsupported_ops_are_typed_errors() {
     let err = run_op("LSTM", &[(&[1], &[0.0])], vec![]).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedOp { ref op, .. } if op == "LSTM"), "{err}");
-    let err = run_op("Conv", &[(&[1, 1, 2, 2], &[0.0; 4]), (&[1, 1, 1, 1], &[1.0])], vec![string("activation", "Swish")]).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedOp { ref op, .. } if op == "LSTM"),
+        "{err}"
+    );
+    let err = run_op(
+        "Conv",
+        &[(&[1, 1, 2, 2], &[0.0; 4]), (&[1, 1, 1, 1], &[1.0])],
+        vec![string("activation", "Swish")],
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("Swish"), "{err}");
 }

@@ -28,6 +28,22 @@ pub(crate) struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
+    /// A frame that reads the whole arena (between steps, after a run) with no caller inputs or
+    /// states.
+    pub fn reading(model: &'a Model, plan: &'a Plan, arena: &'a [u8]) -> Frame<'a> {
+        Frame {
+            model,
+            plan,
+            inputs: &[],
+            order: &[],
+            states: &[],
+            before: arena,
+            after: &[],
+            out_len: 0,
+            reads: &[],
+        }
+    }
+
     /// The tensor of plan value `v`, if it is readable in this frame.
     pub fn value(&self, v: usize) -> Option<TensorRef<'a>> {
         let pv = self.plan.values.get(v)?.as_ref()?;

@@ -10,5 +10,5 @@ mod session;
 mod tensor;
 
 pub use session::{Session, SessionOptions};
-pub(crate) use tensor::{byte_len, elem_size, numel};
 pub use tensor::{Tensor, TensorData, TensorMut, TensorRef};
+pub(crate) use tensor::{byte_len, elem_size, numel};

@@ -36,7 +36,10 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { threads: 1, reject_non_finite_inputs: false }
+        SessionOptions {
+            threads: 1,
+            reject_non_finite_inputs: false,
+        }
     }
 }
 
@@ -70,7 +73,9 @@ impl Session {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
                     .build()
-                    .map_err(|e| Error::invalid_argument(format!("cannot start {n} threads: {e}")))?,
+                    .map_err(|e| {
+                        Error::invalid_argument(format!("cannot start {n} threads: {e}"))
+                    })?,
             ),
         };
         let values = model.values();
@@ -79,7 +84,12 @@ impl Session {
         Ok(Session {
             input_names: inputs.iter().map(|&v| name(v)).collect(),
             input_dtypes: inputs.iter().map(|&v| values[v as usize].dtype).collect(),
-            output_names: model.main_graph().outputs.iter().map(|&v| name(v)).collect(),
+            output_names: model
+                .main_graph()
+                .outputs
+                .iter()
+                .map(|&v| name(v))
+                .collect(),
             state_names: model.states().iter().map(|s| name(s.input)).collect(),
             order: vec![0; inputs.len()],
             initial_states: vec![None; model.states().len()],
@@ -111,13 +121,20 @@ impl Session {
 
     /// Sets the value state `name` starts from (instead of zeros) and resets all states.
     pub fn set_initial_state(&mut self, name: &str, value: Tensor) -> Result<()> {
-        let k = self.state_names.iter().position(|n| n == name).ok_or_else(|| Error::InvalidInput {
-            name: name.into(),
-            what: format!("no such state; states are {:?}", self.state_names),
-        })?;
+        let k = self
+            .state_names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| Error::InvalidInput {
+                name: name.into(),
+                what: format!("no such state; states are {:?}", self.state_names),
+            })?;
         let want = self.model.values()[self.model.states()[k].input as usize].dtype;
         if value.dtype() != want {
-            return Err(Error::InvalidInput { name: name.into(), what: format!("dtype {} given, the state is {want}", value.dtype()) });
+            return Err(Error::InvalidInput {
+                name: name.into(),
+                what: format!("dtype {} given, the state is {want}", value.dtype()),
+            });
         }
         self.initial_states[k] = Some(value);
         self.reset_state();
@@ -134,7 +151,9 @@ impl Session {
     /// Runs the model and returns copies of its outputs, in model order.
     pub fn run(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<Vec<Tensor>> {
         self.run_in_place(inputs)?;
-        (0..self.output_names.len()).map(|i| self.output(i).and_then(Tensor::from_ref)).collect()
+        (0..self.output_names.len())
+            .map(|i| self.output(i).and_then(Tensor::from_ref))
+            .collect()
     }
 
     /// Runs the model, leaving the outputs in the session: read them with [`Session::output`].
@@ -149,12 +168,27 @@ impl Session {
         }
         self.prepare_states(p)?;
         let plan = &self.plans[p];
-        let mut cx = RunContext { pool: self.pool.as_ref(), scratch: &mut self.scratch };
-        execute(&self.model, plan, inputs, &self.order, &self.states, &mut self.arena, &mut cx)?;
+        let mut cx = RunContext {
+            pool: self.pool.as_ref(),
+            scratch: &mut self.scratch,
+        };
+        execute(
+            &self.model,
+            plan,
+            inputs,
+            &self.order,
+            &self.states,
+            &mut self.arena,
+            &mut cx,
+        )?;
         // Carry the states: copy what the run wrote into the state tensors.
-        let whole = Frame { model: &self.model, plan, inputs: &[], order: &[], states: &[], before: self.arena.bytes(), after: &[], out_len: 0, reads: &[] };
+        let whole = Frame::reading(&self.model, plan, self.arena.bytes());
         for (k, state) in self.states.iter_mut().enumerate() {
-            let src = plan.state_outputs.get(k).and_then(|&v| whole.value(v)).ok_or_else(|| internal("state output unreadable"))?;
+            let src = plan
+                .state_outputs
+                .get(k)
+                .and_then(|&v| whole.value(v))
+                .ok_or_else(|| internal("state output unreadable"))?;
             state.view_mut().bytes_mut().copy_from_slice(src.bytes());
         }
         self.last = Some(p);
@@ -163,15 +197,29 @@ impl Session {
 
     /// Output `i` of the last successful run, borrowed from the session (no copy, no allocation).
     pub fn output(&self, i: usize) -> Result<TensorRef<'_>> {
-        let plan = self.last_plan().ok_or_else(|| Error::invalid_argument("no successful run yet"))?;
-        let v = *plan.outputs.get(i).ok_or_else(|| Error::invalid_argument(format!("no output {i}")))?;
-        let whole = Frame { model: &self.model, plan, inputs: &[], order: &[], states: &[], before: self.arena.bytes(), after: &[], out_len: 0, reads: &[] };
+        let plan = self
+            .last_plan()
+            .ok_or_else(|| Error::invalid_argument("no successful run yet"))?;
+        let v = *plan
+            .outputs
+            .get(i)
+            .ok_or_else(|| Error::invalid_argument(format!("no output {i}")))?;
+        let whole = Frame::reading(&self.model, plan, self.arena.bytes());
         whole.value(v).ok_or_else(|| internal("output unreadable"))
     }
 
     /// The output called `name` of the last successful run, borrowed from the session.
     pub fn output_by_name(&self, name: &str) -> Result<TensorRef<'_>> {
-        let i = self.output_names.iter().position(|n| n == name).ok_or_else(|| Error::invalid_argument(format!("no output '{name}'; outputs are {:?}", self.output_names)))?;
+        let i = self
+            .output_names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "no output '{name}'; outputs are {:?}",
+                    self.output_names
+                ))
+            })?;
         self.output(i)
     }
 
@@ -179,21 +227,47 @@ impl Session {
     fn check_inputs(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<()> {
         for (i, (name, _)) in inputs.iter().enumerate() {
             if !self.input_names.iter().any(|n| n == name) {
-                return Err(Error::InvalidInput { name: (*name).into(), what: format!("the model has no such input; inputs are {:?}", self.input_names) });
+                return Err(Error::InvalidInput {
+                    name: (*name).into(),
+                    what: format!(
+                        "the model has no such input; inputs are {:?}",
+                        self.input_names
+                    ),
+                });
             }
             if inputs[..i].iter().any(|(n, _)| n == name) {
-                return Err(Error::InvalidInput { name: (*name).into(), what: "given more than once".into() });
+                return Err(Error::InvalidInput {
+                    name: (*name).into(),
+                    what: "given more than once".into(),
+                });
             }
         }
         for (k, want) in self.input_names.iter().enumerate() {
-            let at = inputs.iter().position(|(n, _)| n == want).ok_or_else(|| Error::InvalidInput { name: want.clone(), what: "missing".into() })?;
+            let at =
+                inputs
+                    .iter()
+                    .position(|(n, _)| n == want)
+                    .ok_or_else(|| Error::InvalidInput {
+                        name: want.clone(),
+                        what: "missing".into(),
+                    })?;
             let t = inputs[at].1;
-            let err = |what: String| Error::InvalidInput { name: want.clone(), what };
+            let err = |what: String| Error::InvalidInput {
+                name: want.clone(),
+                what,
+            };
             if t.dtype() != self.input_dtypes[k] {
-                return Err(err(format!("dtype {} given, the model expects {}", t.dtype(), self.input_dtypes[k])));
+                return Err(err(format!(
+                    "dtype {} given, the model expects {}",
+                    t.dtype(),
+                    self.input_dtypes[k]
+                )));
             }
             if t.shape().contains(&0) {
-                return Err(err(format!("shape {:?} is empty; empty tensors are not accepted", t.shape())));
+                return Err(err(format!(
+                    "shape {:?} is empty; empty tensors are not accepted",
+                    t.shape()
+                )));
             }
             if self.options.reject_non_finite_inputs && t.dtype() == DType::F32 {
                 if let Some(i) = t.as_f32()?.iter().position(|x| !x.is_finite()) {
@@ -208,11 +282,19 @@ impl Session {
     /// The cached plan for these input shapes, planning (and caching) it on a miss.
     fn plan_for(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<usize> {
         let order = &self.order;
-        let matches = |plan: &Plan| plan.input_shapes.iter().zip(order).all(|(s, &at)| inputs[at].1.shape() == s.as_slice());
+        let matches = |plan: &Plan| {
+            plan.input_shapes
+                .iter()
+                .zip(order)
+                .all(|(s, &at)| inputs[at].1.shape() == s.as_slice())
+        };
         if let Some(p) = self.plans.iter().position(matches) {
             return Ok(p);
         }
-        let shapes: Vec<Vec<usize>> = order.iter().map(|&at| inputs[at].1.shape().to_vec()).collect();
+        let shapes: Vec<Vec<usize>> = order
+            .iter()
+            .map(|&at| inputs[at].1.shape().to_vec())
+            .collect();
         let plan = plan::plan(&self.model, &shapes)?;
         if self.plans.len() == PLAN_CACHE {
             self.plans.remove(0);
@@ -224,7 +306,13 @@ impl Session {
     /// Gives every state the dtype and shape plan `p` needs, keeping values that already fit.
     fn prepare_states(&mut self, p: usize) -> Result<()> {
         let facts = &self.plans[p].state_facts;
-        if self.states.len() == facts.len() && self.states.iter().zip(facts).all(|(s, (d, sh))| s.dtype() == *d && s.shape() == sh.as_slice()) {
+        if self.states.len() == facts.len()
+            && self
+                .states
+                .iter()
+                .zip(facts)
+                .all(|(s, (d, sh))| s.dtype() == *d && s.shape() == sh.as_slice())
+        {
             return Ok(());
         }
         self.states.clear();
@@ -239,7 +327,8 @@ impl Session {
 
 /// Sets `state` to `initial` when it has the same shape, else to zeros.
 fn reset(state: &mut Tensor, initial: Option<&Tensor>) {
-    let shape_fits = initial.is_some_and(|i| i.shape() == state.shape() && i.dtype() == state.dtype());
+    let shape_fits =
+        initial.is_some_and(|i| i.shape() == state.shape() && i.dtype() == state.dtype());
     let mut view = state.view_mut();
     match initial {
         Some(init) if shape_fits => view.bytes_mut().copy_from_slice(init.view().bytes()),
@@ -264,8 +353,18 @@ fn execute(
     let mut pc = 0;
     while let Some(step) = plan.steps.get(pc) {
         match step {
-            Step::Run { node, op_type, op, inputs: reads, output } => {
-                let out = plan.values.get(*output).and_then(Option::as_ref).ok_or_else(|| internal("unplanned output"))?;
+            Step::Run {
+                node,
+                op_type,
+                op,
+                inputs: reads,
+                output,
+            } => {
+                let out = plan
+                    .values
+                    .get(*output)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| internal("unplanned output"))?;
                 let Slot::Arena { offset, len } = out.slot else {
                     return Err(internal("output outside the arena"));
                 };
@@ -275,14 +374,37 @@ fn execute(
                 }
                 let (before, rest) = bytes.split_at_mut(offset);
                 let (out_bytes, after) = rest.split_at_mut(len);
-                let frame = Frame { model, plan, inputs, order, states, before, after, out_len: len, reads };
+                let frame = Frame {
+                    model,
+                    plan,
+                    inputs,
+                    order,
+                    states,
+                    before,
+                    after,
+                    out_len: len,
+                    reads,
+                };
                 let out_tensor = TensorMut::from_bytes(out.dtype, &out.shape, out_bytes)?;
-                op.run(&frame, out_tensor, cx).map_err(|what| Error::Execution { node: node.clone(), op: op_type.clone(), what })?;
+                op.run(&frame, out_tensor, cx)
+                    .map_err(|what| Error::Execution {
+                        node: node.clone(),
+                        op: op_type.clone(),
+                        what,
+                    })?;
                 pc += 1;
             }
             Step::Branch { cond, else_at } => {
-                let frame = Frame { model, plan, inputs, order, states, before: arena.bytes(), after: &[], out_len: 0, reads: &[] };
-                let c = frame.value(*cond).and_then(|t| t.as_bool().ok()?.first().copied()).ok_or_else(|| internal("If condition unreadable"))?;
+                let frame = Frame {
+                    inputs,
+                    order,
+                    states,
+                    ..Frame::reading(model, plan, arena.bytes())
+                };
+                let c = frame
+                    .value(*cond)
+                    .and_then(|t| t.as_bool().ok()?.first().copied())
+                    .ok_or_else(|| internal("If condition unreadable"))?;
                 pc = if c != 0 { pc + 1 } else { *else_at };
             }
             Step::Jump { to } => pc = *to,

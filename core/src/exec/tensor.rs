@@ -262,8 +262,9 @@ impl<'a> TensorRef<'a> {
                 self.dtype
             )));
         }
-        bytemuck::try_cast_slice(self.bytes)
-            .map_err(|e| Error::invalid_argument(format!("tensor data cannot be read as {want}: {e}")))
+        bytemuck::try_cast_slice(self.bytes).map_err(|e| {
+            Error::invalid_argument(format!("tensor data cannot be read as {want}: {e}"))
+        })
     }
 }
 
@@ -277,7 +278,11 @@ pub struct TensorMut<'a> {
 
 impl<'a> TensorMut<'a> {
     /// A mutable view of raw element bytes; fails unless the length matches dtype and shape.
-    pub(crate) fn from_bytes(dtype: DType, shape: &'a [usize], bytes: &'a mut [u8]) -> Result<TensorMut<'a>> {
+    pub(crate) fn from_bytes(
+        dtype: DType,
+        shape: &'a [usize],
+        bytes: &'a mut [u8],
+    ) -> Result<TensorMut<'a>> {
         check_len(dtype, shape, bytes.len())?;
         Ok(TensorMut {
             dtype,
@@ -313,7 +318,8 @@ impl<'a> TensorMut<'a> {
                 self.dtype
             )));
         }
-        bytemuck::try_cast_slice_mut(self.bytes)
-            .map_err(|e| Error::invalid_argument(format!("tensor data cannot be written as {want}: {e}")))
+        bytemuck::try_cast_slice_mut(self.bytes).map_err(|e| {
+            Error::invalid_argument(format!("tensor data cannot be written as {want}: {e}"))
+        })
     }
 }

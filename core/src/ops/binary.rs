@@ -29,8 +29,20 @@ impl Kind {
             Kind::Div => a / b,
             Kind::Pow => a.powf(b),
             // ONNX Max/Min propagate NaN.
-            Kind::Max => if a.is_nan() || a > b { a } else { b },
-            Kind::Min => if a.is_nan() || a < b { a } else { b },
+            Kind::Max => {
+                if a.is_nan() || a > b {
+                    a
+                } else {
+                    b
+                }
+            }
+            Kind::Min => {
+                if a.is_nan() || a < b {
+                    a
+                } else {
+                    b
+                }
+            }
         }
     }
 
@@ -58,7 +70,13 @@ struct Binary {
 }
 
 impl Binary {
-    fn apply<T: Copy>(&self, a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) -> OpResult<()> {
+    fn apply<T: Copy>(
+        &self,
+        a: &[T],
+        b: &[T],
+        out: &mut [T],
+        f: impl Fn(T, T) -> T,
+    ) -> OpResult<()> {
         let n = out.len();
         if a.len() == n && b.len() == n {
             for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
@@ -79,21 +97,25 @@ impl Binary {
             let sa = self.a_strides.last().copied().unwrap_or(0);
             let sb = self.b_strides.last().copied().unwrap_or(0);
             let mut ok = true;
-            for_each_row(&self.out_shape, [&self.a_strides, &self.b_strides], |row, [oa, ob]| {
-                let Some(ys) = out.get_mut(row..row + inner) else {
-                    ok = false;
-                    return;
-                };
-                let (mut ia, mut ib) = (oa, ob);
-                for y in ys {
-                    match (a.get(ia as usize), b.get(ib as usize)) {
-                        (Some(&x), Some(&z)) => *y = f(x, z),
-                        _ => ok = false,
+            for_each_row(
+                &self.out_shape,
+                [&self.a_strides, &self.b_strides],
+                |row, [oa, ob]| {
+                    let Some(ys) = out.get_mut(row..row + inner) else {
+                        ok = false;
+                        return;
+                    };
+                    let (mut ia, mut ib) = (oa, ob);
+                    for y in ys {
+                        match (a.get(ia as usize), b.get(ib as usize)) {
+                            (Some(&x), Some(&z)) => *y = f(x, z),
+                            _ => ok = false,
+                        }
+                        ia += sa;
+                        ib += sb;
                     }
-                    ia += sa;
-                    ib += sb;
-                }
-            });
+                },
+            );
             if !ok {
                 return Err("broadcast index out of bounds".into());
             }
@@ -103,13 +125,28 @@ impl Binary {
 }
 
 impl Op for Binary {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let (a, b) = (inputs.req(0)?, inputs.req(1)?);
         let kind = self.kind;
         let e = |e: crate::Error| e.to_string();
         match output.dtype() {
-            DType::F32 => self.apply(a.as_f32().map_err(e)?, b.as_f32().map_err(e)?, output.as_f32_mut().map_err(e)?, |x, y| kind.f32(x, y)),
-            DType::I64 => self.apply(a.as_i64().map_err(e)?, b.as_i64().map_err(e)?, output.as_i64_mut().map_err(e)?, |x, y| kind.i64(x, y)),
+            DType::F32 => self.apply(
+                a.as_f32().map_err(e)?,
+                b.as_f32().map_err(e)?,
+                output.as_f32_mut().map_err(e)?,
+                |x, y| kind.f32(x, y),
+            ),
+            DType::I64 => self.apply(
+                a.as_i64().map_err(e)?,
+                b.as_i64().map_err(e)?,
+                output.as_i64_mut().map_err(e)?,
+                |x, y| kind.i64(x, y),
+            ),
             d => Err(format!("dtype {d} is not supported")),
         }
     }
@@ -127,7 +164,10 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         other => return Err(format!("{other} is not a binary op")),
     };
     if cx.inputs.len() != 2 {
-        return Err(format!("{op} takes exactly 2 inputs here, got {}", cx.inputs.len()));
+        return Err(format!(
+            "{op} takes exactly 2 inputs here, got {}",
+            cx.inputs.len()
+        ));
     }
     let (a, b) = (cx.input(0)?, cx.input(1)?);
     let dtype_ok = match a.dtype {
@@ -136,7 +176,10 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         _ => false,
     };
     if a.dtype != b.dtype || !dtype_ok {
-        return Err(format!("unsupported input dtypes {} and {}", a.dtype, b.dtype));
+        return Err(format!(
+            "unsupported input dtypes {} and {}",
+            a.dtype, b.dtype
+        ));
     }
     let out_shape = broadcast_shapes(&a.shape, &b.shape)?;
     check_rank(&out_shape)?;
@@ -157,12 +200,33 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
 pub(crate) fn eval_f32(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> Vec<f32> {
     let fa = Fact::new(a.dtype(), a.shape().to_vec());
     let fb = Fact::new(b.dtype(), b.shape().to_vec());
-    let node = crate::graph::Node { name: "t".into(), op: op.into(), inputs: vec![Some(0), Some(1)], outputs: vec![2], attributes: vec![] };
-    let cx = NodeContext { node: &node, inputs: vec![Some(&fa), Some(&fb)], constants: vec![], tensor_attr: &|_| Err("none".into()) };
+    let node = crate::graph::Node {
+        name: "t".into(),
+        op: op.into(),
+        inputs: vec![Some(0), Some(1)],
+        outputs: vec![2],
+        attributes: vec![],
+    };
+    let cx = NodeContext {
+        node: &node,
+        inputs: vec![Some(&fa), Some(&fb)],
+        constants: vec![],
+        tensor_attr: &|_| Err("none".into()),
+    };
     let built = build(&cx, op).unwrap();
     let mut out = crate::exec::Tensor::zeros(DType::F32, built.output.shape.clone()).unwrap();
     let ins = [Some(a), Some(b)];
-    built.op.run(&super::InputList(&ins), out.view_mut(), &mut RunContext { pool: None, scratch: &mut [] }).unwrap();
+    built
+        .op
+        .run(
+            &super::InputList(&ins),
+            out.view_mut(),
+            &mut RunContext {
+                pool: None,
+                scratch: &mut [],
+            },
+        )
+        .unwrap();
     out.as_f32().unwrap().to_vec()
 }
 
@@ -176,10 +240,16 @@ mod tests {
         let b = [10.0f32, 20.0];
         let ta = TensorRef::from_f32(&[3, 2], &a).unwrap();
         let tb = TensorRef::from_f32(&[2], &b).unwrap();
-        assert_eq!(eval_f32("Add", ta, tb), [11.0, 22.0, 13.0, 24.0, 15.0, 26.0]);
+        assert_eq!(
+            eval_f32("Add", ta, tb),
+            [11.0, 22.0, 13.0, 24.0, 15.0, 26.0]
+        );
         let col = [1.0f32, 2.0, 3.0];
         let tc = TensorRef::from_f32(&[3, 1], &col).unwrap();
         assert_eq!(eval_f32("Mul", ta, tc), [1.0, 2.0, 6.0, 8.0, 15.0, 18.0]);
-        assert_eq!(eval_f32("Sub", tc, tb), [-9.0, -19.0, -8.0, -18.0, -7.0, -17.0]);
+        assert_eq!(
+            eval_f32("Sub", tc, tb),
+            [-9.0, -19.0, -8.0, -18.0, -7.0, -17.0]
+        );
     }
 }

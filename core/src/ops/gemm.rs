@@ -74,7 +74,11 @@ pub(crate) fn matmul(
     }
     // Enough row blocks for every thread to get several, each a multiple of MR rows.
     let threads = pool.map_or(1, |p| p.current_num_threads());
-    let rows_per_task = if threads > 1 { m.div_ceil(threads * 4).next_multiple_of(MR).max(MR) } else { m.max(1) };
+    let rows_per_task = if threads > 1 {
+        m.div_ceil(threads * 4).next_multiple_of(MR).max(MR)
+    } else {
+        m.max(1)
+    };
     try_for_each_chunk(pool, c, rows_per_task * n, |task, rows| {
         let first_row = task * rows_per_task;
         rows.fill(0.0);
@@ -98,7 +102,9 @@ fn block_rows(dims: Dims, first_row: usize, a: Matrix<'_>, b: &[f32], rows: &mut
             while r < count {
                 let mr = MR.min(count - r);
                 let block = &mut rows[r * n..(r + mr) * n];
-                let a_at = |i: usize, p: usize| a.data[(first_row + r + i) * a.row_stride + p * a.col_stride];
+                let a_at = |i: usize, p: usize| {
+                    a.data[(first_row + r + i) * a.row_stride + p * a.col_stride]
+                };
                 if mr == MR {
                     let (c0, rest) = block.split_at_mut(n);
                     let (c1, rest) = rest.split_at_mut(n);
@@ -112,8 +118,12 @@ fn block_rows(dims: Dims, first_row: usize, a: Matrix<'_>, b: &[f32], rows: &mut
                     for p in pc..pc + kc {
                         let (a0, a1, a2, a3) = (a_at(0, p), a_at(1, p), a_at(2, p), a_at(3, p));
                         let brow = &b[p * n + jc..p * n + jc + nc];
-                        for ((((&bv, y0), y1), y2), y3) in
-                            brow.iter().zip(c0.iter_mut()).zip(c1.iter_mut()).zip(c2.iter_mut()).zip(c3.iter_mut())
+                        for ((((&bv, y0), y1), y2), y3) in brow
+                            .iter()
+                            .zip(c0.iter_mut())
+                            .zip(c1.iter_mut())
+                            .zip(c2.iter_mut())
+                            .zip(c3.iter_mut())
                         {
                             *y0 += a0 * bv;
                             *y1 += a1 * bv;
@@ -155,17 +165,37 @@ mod tests {
 
     #[test]
     fn blocked_matches_naive_across_block_edges_and_threads() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        for &(m, n, k) in &[(1, 1, 1), (5, 3, 7), (9, 300, 260), (4, 257, 513), (13, 17, 1)] {
-            let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
-            let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (5, 3, 7),
+            (9, 300, 260),
+            (4, 257, 513),
+            (13, 17, 1),
+        ] {
+            let a: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
+                .collect();
+            let b: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
+                .collect();
             let want = naive(m, n, k, &a, &b);
             for p in [None, Some(&pool)] {
                 let mut c = vec![f32::NAN; m * n];
-                let a_mat = Matrix { data: &a, row_stride: k, col_stride: 1 };
+                let a_mat = Matrix {
+                    data: &a,
+                    row_stride: k,
+                    col_stride: 1,
+                };
                 matmul(p, Dims { m, n, k }, a_mat, &b, &mut c, &|_, _| {}).unwrap();
                 for (x, y) in c.iter().zip(&want) {
-                    assert!((x - y).abs() <= 1e-3 * y.abs().max(1.0), "{m}x{n}x{k}: {x} vs {y}");
+                    assert!(
+                        (x - y).abs() <= 1e-3 * y.abs().max(1.0),
+                        "{m}x{n}x{k}: {x} vs {y}"
+                    );
                 }
             }
         }
@@ -173,7 +203,21 @@ mod tests {
 
     #[test]
     fn short_buffers_are_errors() {
-        let a = Matrix { data: &[1.0; 3], row_stride: 2, col_stride: 1 };
-        assert!(matmul(None, Dims { m: 2, n: 1, k: 2 }, a, &[1.0; 2], &mut [0.0; 2], &|_, _| {}).is_err());
+        let a = Matrix {
+            data: &[1.0; 3],
+            row_stride: 2,
+            col_stride: 1,
+        };
+        assert!(
+            matmul(
+                None,
+                Dims { m: 2, n: 1, k: 2 },
+                a,
+                &[1.0; 2],
+                &mut [0.0; 2],
+                &|_, _| {}
+            )
+            .is_err()
+        );
     }
 }

@@ -5,7 +5,10 @@
 //! selection for Transpose and Slice), byte for byte.
 
 use super::strided::{strided_copy_bytes, strides};
-use super::{Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel, normalize_axis};
+use super::{
+    Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel,
+    normalize_axis,
+};
 use crate::exec::{TensorMut, elem_size};
 
 /// Same bytes, new shape.
@@ -13,7 +16,12 @@ use crate::exec::{TensorMut, elem_size};
 struct Copy;
 
 impl Op for Copy {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let x = inputs.req(0)?.bytes();
         let y = output.bytes_mut();
         if x.len() != y.len() {
@@ -34,7 +42,10 @@ fn copy_to(x: &Fact, shape: Vec<usize>) -> OpResult<Built> {
         return Err(format!("cannot reshape {:?} to {shape:?}", x.shape));
     }
     check_rank(&shape)?;
-    Ok(Built { op: Box::new(Copy), output: Fact::new(x.dtype, shape) })
+    Ok(Built {
+        op: Box::new(Copy),
+        output: Fact::new(x.dtype, shape),
+    })
 }
 
 pub(crate) fn build_identity(cx: &NodeContext<'_>) -> OpResult<Built> {
@@ -66,7 +77,9 @@ pub(crate) fn build_reshape(cx: &NodeContext<'_>) -> OpResult<Built> {
                 infer = Some(i);
                 1
             }
-            0 if !allow_zero => *x.shape.get(i).ok_or(format!("shape {target:?}: 0 at {i} has no input dimension to copy"))?,
+            0 if !allow_zero => *x.shape.get(i).ok_or(format!(
+                "shape {target:?}: 0 at {i} has no input dimension to copy"
+            ))?,
             d if d >= 0 => d as usize,
             _ => return Err(format!("invalid target shape {target:?}")),
         });
@@ -75,7 +88,10 @@ pub(crate) fn build_reshape(cx: &NodeContext<'_>) -> OpResult<Built> {
         let known = checked_numel(&shape)?;
         let total = checked_numel(&x.shape)?;
         if known == 0 || total % known != 0 {
-            return Err(format!("cannot infer -1 in {target:?} for input {:?}", x.shape));
+            return Err(format!(
+                "cannot infer -1 in {target:?} for input {:?}",
+                x.shape
+            ));
         }
         shape[i] = total / known;
     }
@@ -95,18 +111,31 @@ pub(crate) fn build_squeeze(cx: &NodeContext<'_>) -> OpResult<Built> {
     let rank = x.shape.len();
     let mut drop = vec![false; rank];
     match axes(cx)? {
-        None => x.shape.iter().zip(&mut drop).for_each(|(&d, s)| *s = d == 1),
+        None => x
+            .shape
+            .iter()
+            .zip(&mut drop)
+            .for_each(|(&d, s)| *s = d == 1),
         Some(a) => {
             for ax in a {
                 let i = normalize_axis(ax, rank)?;
                 if x.shape[i] != 1 {
-                    return Err(format!("cannot squeeze axis {ax} of size {} in {:?}", x.shape[i], x.shape));
+                    return Err(format!(
+                        "cannot squeeze axis {ax} of size {} in {:?}",
+                        x.shape[i], x.shape
+                    ));
                 }
                 drop[i] = true;
             }
         }
     }
-    let shape = x.shape.iter().zip(&drop).filter(|(_, d)| !**d).map(|(&s, _)| s).collect();
+    let shape = x
+        .shape
+        .iter()
+        .zip(&drop)
+        .filter(|(_, d)| !**d)
+        .map(|(&s, _)| s)
+        .collect();
     copy_to(x, shape)
 }
 
@@ -122,7 +151,16 @@ pub(crate) fn build_unsqueeze(cx: &NodeContext<'_>) -> OpResult<Built> {
         }
     }
     let mut src = x.shape.iter();
-    let shape = inserted.iter().map(|&new| if new { 1 } else { src.next().copied().unwrap_or(1) }).collect();
+    let shape = inserted
+        .iter()
+        .map(|&new| {
+            if new {
+                1
+            } else {
+                src.next().copied().unwrap_or(1)
+            }
+        })
+        .collect();
     copy_to(x, shape)
 }
 
@@ -136,9 +174,21 @@ struct Strided {
 }
 
 impl Op for Strided {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let x = inputs.req(0)?.bytes();
-        strided_copy_bytes(self.elem_size, x, output.bytes_mut(), &self.out_shape, self.offset, &self.strides)
+        strided_copy_bytes(
+            self.elem_size,
+            x,
+            output.bytes_mut(),
+            &self.out_shape,
+            self.offset,
+            &self.strides,
+        )
     }
 }
 
@@ -146,8 +196,16 @@ fn strided(x: &Fact, out_shape: Vec<usize>, offset: isize, strides: Vec<isize>) 
     check_rank(&out_shape)?;
     checked_numel(&out_shape)?;
     let elem_size = elem_size(x.dtype).ok_or(format!("dtype {} is not supported", x.dtype))?;
-    let op = Strided { elem_size, out_shape: out_shape.clone(), offset, strides };
-    Ok(Built { op: Box::new(op), output: Fact::new(x.dtype, out_shape) })
+    let op = Strided {
+        elem_size,
+        out_shape: out_shape.clone(),
+        offset,
+        strides,
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(x.dtype, out_shape),
+    })
 }
 
 pub(crate) fn build_transpose(cx: &NodeContext<'_>) -> OpResult<Built> {
@@ -155,14 +213,22 @@ pub(crate) fn build_transpose(cx: &NodeContext<'_>) -> OpResult<Built> {
     let rank = x.shape.len();
     let perm: Vec<usize> = match cx.ints("perm")? {
         None => (0..rank).rev().collect(),
-        Some(p) => p.iter().map(|&a| normalize_axis(a, rank)).collect::<OpResult<_>>()?,
+        Some(p) => p
+            .iter()
+            .map(|&a| normalize_axis(a, rank))
+            .collect::<OpResult<_>>()?,
     };
     let mut seen = vec![false; rank];
     if perm.len() != rank || perm.iter().any(|&p| std::mem::replace(&mut seen[p], true)) {
         return Err(format!("perm {perm:?} is not a permutation of rank {rank}"));
     }
     let src = strides(&x.shape);
-    strided(x, perm.iter().map(|&p| x.shape[p]).collect(), 0, perm.iter().map(|&p| src[p]).collect())
+    strided(
+        x,
+        perm.iter().map(|&p| x.shape[p]).collect(),
+        0,
+        perm.iter().map(|&p| src[p]).collect(),
+    )
 }
 
 pub(crate) fn build_slice(cx: &NodeContext<'_>) -> OpResult<Built> {
@@ -170,7 +236,9 @@ pub(crate) fn build_slice(cx: &NodeContext<'_>) -> OpResult<Built> {
     let rank = x.shape.len();
     let starts = cx.known_ints(1)?.ok_or("starts are required")?;
     let ends = cx.known_ints(2)?.ok_or("ends are required")?;
-    let axes = cx.known_ints(3)?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let axes = cx
+        .known_ints(3)?
+        .unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps = cx.known_ints(4)?.unwrap_or_else(|| vec![1; starts.len()]);
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
         return Err("starts, ends, axes and steps must have the same length".into());
@@ -196,8 +264,16 @@ pub(crate) fn build_slice(cx: &NodeContext<'_>) -> OpResult<Built> {
         } else {
             (start.clamp(0, dim - 1), end.clamp(-1, dim - 1))
         };
-        let (span, stride) = if step > 0 { (end - start, step) } else { (start - end, step.saturating_neg()) };
-        let len = if span <= 0 { 0 } else { (span - 1) / stride + 1 };
+        let (span, stride) = if step > 0 {
+            (end - start, step)
+        } else {
+            (start - end, step.saturating_neg())
+        };
+        let len = if span <= 0 {
+            0
+        } else {
+            (span - 1) / stride + 1
+        };
         shape[a] = len as usize;
         if len > 0 {
             offset += start as isize * src[a];

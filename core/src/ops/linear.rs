@@ -6,7 +6,10 @@
 
 use super::gemm::{Dims, Matrix, matmul};
 use super::strided::{broadcast_shapes, broadcast_strides, for_each_row};
-use super::{Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel};
+use super::{
+    Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank,
+    checked_numel,
+};
 use crate::exec::TensorMut;
 use crate::tensor::DType;
 
@@ -36,13 +39,26 @@ fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
 }
 
 impl Op for Gemm {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, cx: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let Dims { m, n, k } = self.dims;
         let a = inputs.f32(0)?;
         let a = if self.trans_a {
-            Matrix { data: a, row_stride: 1, col_stride: m }
+            Matrix {
+                data: a,
+                row_stride: 1,
+                col_stride: m,
+            }
         } else {
-            Matrix { data: a, row_stride: k, col_stride: 1 }
+            Matrix {
+                data: a,
+                row_stride: k,
+                col_stride: 1,
+            }
         };
         let b: &[f32] = match (&self.packed_b, self.trans_b) {
             (Some(packed), _) => packed,
@@ -67,7 +83,10 @@ impl Op for Gemm {
             if let Some((sr, sc)) = c_strides {
                 let base = i as isize * sr;
                 for (j, v) in row.iter_mut().enumerate() {
-                    *v += beta * c.get((base + j as isize * sc) as usize).copied().unwrap_or(0.0);
+                    *v += beta
+                        * c.get((base + j as isize * sc) as usize)
+                            .copied()
+                            .unwrap_or(0.0);
                 }
             }
             act.apply_slice(row);
@@ -76,7 +95,11 @@ impl Op for Gemm {
     }
 
     fn scratch_len(&self) -> usize {
-        if self.trans_b && self.packed_b.is_none() { self.dims.k * self.dims.n } else { 0 }
+        if self.trans_b && self.packed_b.is_none() {
+            self.dims.k * self.dims.n
+        } else {
+            0
+        }
     }
 }
 
@@ -86,7 +109,10 @@ pub(crate) fn build_gemm(cx: &NodeContext<'_>) -> OpResult<Built> {
     let trans_a = cx.int("transA", 0)? != 0;
     let trans_b = cx.int("transB", 0)? != 0;
     let (&[a0, a1], &[b0, b1]) = (a.shape.as_slice(), b.shape.as_slice()) else {
-        return Err(format!("A and B must be 2-D, got {:?} and {:?}", a.shape, b.shape));
+        return Err(format!(
+            "A and B must be 2-D, got {:?} and {:?}",
+            a.shape, b.shape
+        ));
     };
     let (m, k) = if trans_a { (a1, a0) } else { (a0, a1) };
     let (kb, n) = if trans_b { (b1, b0) } else { (b0, b1) };
@@ -99,8 +125,14 @@ pub(crate) fn build_gemm(cx: &NodeContext<'_>) -> OpResult<Built> {
     let c_strides = match cx.opt_input(2) {
         None => None,
         Some(c) => {
-            if c.dtype != DType::F32 || c.shape.len() > 2 || broadcast_shapes(&c.shape, &[m, n])? != [m, n] {
-                return Err(format!("C ({} {:?}) does not broadcast to [{m}, {n}]", c.dtype, c.shape));
+            if c.dtype != DType::F32
+                || c.shape.len() > 2
+                || broadcast_shapes(&c.shape, &[m, n])? != [m, n]
+            {
+                return Err(format!(
+                    "C ({} {:?}) does not broadcast to [{m}, {n}]",
+                    c.dtype, c.shape
+                ));
             }
             let s = broadcast_strides(&c.shape, &[m, n]);
             Some((s[0], s[1]))
@@ -125,7 +157,10 @@ pub(crate) fn build_gemm(cx: &NodeContext<'_>) -> OpResult<Built> {
         c_strides,
         activation: Activation::fused(cx)?,
     };
-    Ok(Built { op: Box::new(op), output: Fact::new(DType::F32, vec![m, n]) })
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(DType::F32, vec![m, n]),
+    })
 }
 
 #[derive(Debug)]
@@ -138,24 +173,37 @@ struct MatMul {
 }
 
 impl Op for MatMul {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, cx: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let Dims { m, n, k } = self.dims;
         let (a, b) = (inputs.f32(0)?, inputs.f32(1)?);
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         let mut result = Ok(());
-        for_each_row(&self.batch_shape, [&self.a_batch_strides, &self.b_batch_strides], |batch, [oa, ob]| {
-            if result.is_err() {
-                return;
-            }
-            let (oa, ob, oc) = (oa as usize, ob as usize, batch * m * n);
-            result = match (a.get(oa..), b.get(ob..), y.get_mut(oc..oc + m * n)) {
-                (Some(a), Some(b), Some(c)) => {
-                    let a = Matrix { data: a, row_stride: k, col_stride: 1 };
-                    matmul(cx.pool, self.dims, a, b, c, &|_, _| {})
+        for_each_row(
+            &self.batch_shape,
+            [&self.a_batch_strides, &self.b_batch_strides],
+            |batch, [oa, ob]| {
+                if result.is_err() {
+                    return;
                 }
-                _ => Err("batch offset out of range".into()),
-            };
-        });
+                let (oa, ob, oc) = (oa as usize, ob as usize, batch * m * n);
+                result = match (a.get(oa..), b.get(ob..), y.get_mut(oc..oc + m * n)) {
+                    (Some(a), Some(b), Some(c)) => {
+                        let a = Matrix {
+                            data: a,
+                            row_stride: k,
+                            col_stride: 1,
+                        };
+                        matmul(cx.pool, self.dims, a, b, c, &|_, _| {})
+                    }
+                    _ => Err("batch offset out of range".into()),
+                };
+            },
+        );
         result
     }
 }
@@ -167,12 +215,23 @@ pub(crate) fn build_matmul(cx: &NodeContext<'_>) -> OpResult<Built> {
         return Err("MatMul inputs must have rank at least 1".into());
     }
     // 1-D promotion: A [k] is [1, k]; B [k] is [k, 1]; the added dimension is dropped after.
-    let a2: Vec<usize> = if a.shape.len() == 1 { vec![1, a.shape[0]] } else { a.shape.clone() };
-    let b2: Vec<usize> = if b.shape.len() == 1 { vec![b.shape[0], 1] } else { b.shape.clone() };
+    let a2: Vec<usize> = if a.shape.len() == 1 {
+        vec![1, a.shape[0]]
+    } else {
+        a.shape.clone()
+    };
+    let b2: Vec<usize> = if b.shape.len() == 1 {
+        vec![b.shape[0], 1]
+    } else {
+        b.shape.clone()
+    };
     let (ar, br) = (a2.len(), b2.len());
     let (m, k, kb, n) = (a2[ar - 2], a2[ar - 1], b2[br - 2], b2[br - 1]);
     if k != kb {
-        return Err(format!("inner dimensions differ: {:?} x {:?}", a.shape, b.shape));
+        return Err(format!(
+            "inner dimensions differ: {:?} x {:?}",
+            a.shape, b.shape
+        ));
     }
     let batch = broadcast_shapes(&a2[..ar - 2], &b2[..br - 2])?;
     check_rank(&batch)?;
@@ -184,7 +243,11 @@ pub(crate) fn build_matmul(cx: &NodeContext<'_>) -> OpResult<Built> {
         out.push(n);
     }
     let scale = |strides: Vec<isize>, mat: usize| -> Vec<isize> {
-        strides.into_iter().map(|s| s * mat as isize).chain([0]).collect()
+        strides
+            .into_iter()
+            .map(|s| s * mat as isize)
+            .chain([0])
+            .collect()
     };
     let op = MatMul {
         dims: Dims { m, n, k },
@@ -193,5 +256,8 @@ pub(crate) fn build_matmul(cx: &NodeContext<'_>) -> OpResult<Built> {
         batch_shape: batch.iter().copied().chain([1]).collect(),
     };
     checked_numel(&out)?;
-    Ok(Built { op: Box::new(op), output: Fact::new(DType::F32, out) })
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(DType::F32, out),
+    })
 }

@@ -93,7 +93,12 @@ pub struct RunContext<'a> {
 /// A built operator, ready to run on inputs of the shapes it was built for.
 pub trait Op: Send + Sync + fmt::Debug {
     /// Computes the output from the inputs.
-    fn run(&self, inputs: &dyn Inputs, output: TensorMut<'_>, cx: &mut RunContext<'_>) -> OpResult<()>;
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()>;
 
     /// f32 elements of scratch memory `run` needs.
     fn scratch_len(&self) -> usize {
@@ -121,7 +126,8 @@ pub struct NodeContext<'a> {
 
 impl NodeContext<'_> {
     pub(crate) fn input(&self, i: usize) -> OpResult<&Fact> {
-        self.opt_input(i).ok_or_else(|| format!("input {i} is required"))
+        self.opt_input(i)
+            .ok_or_else(|| format!("input {i} is required"))
     }
 
     /// The data of input `i` when it is a model constant.
@@ -137,7 +143,10 @@ impl NodeContext<'_> {
     pub(crate) fn f32_input(&self, i: usize) -> OpResult<&Fact> {
         let f = self.input(i)?;
         if f.dtype != DType::F32 {
-            return Err(format!("input {i} has dtype {}, this op supports f32 only", f.dtype));
+            return Err(format!(
+                "input {i} has dtype {}, this op supports f32 only",
+                f.dtype
+            ));
         }
         Ok(f)
     }
@@ -154,7 +163,11 @@ impl NodeContext<'_> {
         match v.dtype() {
             DType::I64 => Ok(Some(v.as_i64().map_err(|e| e.to_string())?.to_vec())),
             DType::I32 => Ok(Some(
-                v.as_i32().map_err(|e| e.to_string())?.iter().map(|&x| x as i64).collect(),
+                v.as_i32()
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .map(|&x| x as i64)
+                    .collect(),
             )),
             d => Err(format!("input {i} has dtype {d}, expected i64")),
         }
@@ -184,7 +197,9 @@ impl NodeContext<'_> {
         match self.attr(name) {
             None => Ok(None),
             Some(AttrValue::Ints(v)) => Ok(Some(v)),
-            Some(other) => Err(format!("attribute '{name}' must be a list of ints, got {other:?}")),
+            Some(other) => Err(format!(
+                "attribute '{name}' must be a list of ints, got {other:?}"
+            )),
         }
     }
 
@@ -192,7 +207,9 @@ impl NodeContext<'_> {
         match self.attr(name) {
             None => Ok(None),
             Some(AttrValue::String(v)) => Ok(Some(v)),
-            Some(other) => Err(format!("attribute '{name}' must be a string, got {other:?}")),
+            Some(other) => Err(format!(
+                "attribute '{name}' must be a string, got {other:?}"
+            )),
         }
     }
 
@@ -266,7 +283,10 @@ pub(crate) const MAX_RANK: usize = 8;
 
 pub(crate) fn check_rank(shape: &[usize]) -> OpResult<()> {
     if shape.len() > MAX_RANK {
-        return Err(format!("rank {} exceeds the supported maximum {MAX_RANK}", shape.len()));
+        return Err(format!(
+            "rank {} exceeds the supported maximum {MAX_RANK}",
+            shape.len()
+        ));
     }
     Ok(())
 }

@@ -7,8 +7,12 @@ use rayon::prelude::*;
 
 /// Calls `f(index, chunk)` for consecutive `chunk_len`-element chunks of `data` (the last may be
 /// shorter), in parallel when a pool is given. A zero `chunk_len` does nothing.
-pub(crate) fn for_each_chunk<T, F>(pool: Option<&rayon::ThreadPool>, data: &mut [T], chunk_len: usize, f: F)
-where
+pub(crate) fn for_each_chunk<T, F>(
+    pool: Option<&rayon::ThreadPool>,
+    data: &mut [T],
+    chunk_len: usize,
+    f: F,
+) where
     T: Send,
     F: Fn(usize, &mut [T]) + Sync + Send,
 {
@@ -17,9 +21,14 @@ where
     }
     match pool {
         Some(pool) if data.len() > chunk_len => pool.install(|| {
-            data.par_chunks_mut(chunk_len).enumerate().for_each(|(i, c)| f(i, c));
+            data.par_chunks_mut(chunk_len)
+                .enumerate()
+                .for_each(|(i, c)| f(i, c));
         }),
-        _ => data.chunks_mut(chunk_len).enumerate().for_each(|(i, c)| f(i, c)),
+        _ => data
+            .chunks_mut(chunk_len)
+            .enumerate()
+            .for_each(|(i, c)| f(i, c)),
     }
 }
 
@@ -39,8 +48,13 @@ where
     }
     match pool {
         Some(pool) if data.len() > chunk_len => pool.install(|| {
-            data.par_chunks_mut(chunk_len).enumerate().try_for_each(|(i, c)| f(i, c))
+            data.par_chunks_mut(chunk_len)
+                .enumerate()
+                .try_for_each(|(i, c)| f(i, c))
         }),
-        _ => data.chunks_mut(chunk_len).enumerate().try_for_each(|(i, c)| f(i, c)),
+        _ => data
+            .chunks_mut(chunk_len)
+            .enumerate()
+            .try_for_each(|(i, c)| f(i, c)),
     }
 }

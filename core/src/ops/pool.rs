@@ -20,18 +20,27 @@ struct Pool {
 /// Taps `t` of output `o` that fall inside the input, and how many lie in input + pads.
 fn taps(a: &Axis, o: usize) -> (impl Iterator<Item = usize> + '_, usize) {
     let padded_end = a.input + a.pad_begin + a.pad_end;
-    let in_padded = (0..a.kernel).filter(|&t| o * a.stride + t * a.dilation < padded_end).count();
+    let in_padded = (0..a.kernel)
+        .filter(|&t| o * a.stride + t * a.dilation < padded_end)
+        .count();
     ((0..a.kernel).filter_map(move |t| a.source(o, t)), in_padded)
 }
 
 impl Op for Pool {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, cx: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         let Window { h, w } = self.window;
         let plane_in = self.window.input_len();
         for_each_chunk(cx.pool, y, self.window.output_len(), |plane, out| {
-            let Some(xp) = x.get(plane * plane_in..(plane + 1) * plane_in) else { return };
+            let Some(xp) = x.get(plane * plane_in..(plane + 1) * plane_in) else {
+                return;
+            };
             for oy in 0..h.output {
                 for ox in 0..w.output {
                     let (rows, h_padded) = taps(&h, oy);
@@ -52,8 +61,16 @@ impl Op for Pool {
                         }
                     }
                     if !self.max {
-                        let divisor = if self.count_include_pad { h_padded * taps(&w, ox).1 } else { count };
-                        acc = if divisor == 0 { 0.0 } else { acc / divisor as f32 };
+                        let divisor = if self.count_include_pad {
+                            h_padded * taps(&w, ox).1
+                        } else {
+                            count
+                        };
+                        acc = if divisor == 0 {
+                            0.0
+                        } else {
+                            acc / divisor as f32
+                        };
                     }
                     out[oy * w.output + ox] = acc;
                 }
@@ -70,13 +87,24 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
     }
     let kernel: Vec<usize> = match cx.ints("kernel_shape")? {
         Some(k) if k.iter().all(|&v| v >= 1) => k.iter().map(|&v| v as usize).collect(),
-        other => return Err(format!("'kernel_shape' must be given, all ≥ 1, got {other:?}")),
+        other => {
+            return Err(format!(
+                "'kernel_shape' must be given, all ≥ 1, got {other:?}"
+            ));
+        }
     };
     let ceil_mode = cx.int("ceil_mode", 0)? != 0;
     let window = window(cx, &x.shape[2..], &kernel, ceil_mode)?;
     let mut out = x.shape[..2].to_vec();
     out.extend(window.output_dims(x.shape.len() - 2));
     checked_numel(&out)?;
-    let op = Pool { max: op == "MaxPool", count_include_pad: cx.int("count_include_pad", 0)? != 0, window };
-    Ok(Built { op: Box::new(op), output: Fact::new(x.dtype, out) })
+    let op = Pool {
+        max: op == "MaxPool",
+        count_include_pad: cx.int("count_include_pad", 0)? != 0,
+        window,
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(x.dtype, out),
+    })
 }

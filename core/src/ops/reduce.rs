@@ -16,7 +16,12 @@ struct Softmax {
 }
 
 impl Op for Softmax {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, cx: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         y.copy_from_slice(x.get(..y.len()).ok_or("input too short")?);
@@ -24,7 +29,9 @@ impl Op for Softmax {
         for_each_chunk(cx.pool, y, len * inner, |_, block| {
             for i in 0..inner {
                 let at = |j: usize| j * inner + i;
-                let max = (0..len).map(|j| block[at(j)]).fold(f32::NEG_INFINITY, f32::max);
+                let max = (0..len)
+                    .map(|j| block[at(j)])
+                    .fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for j in 0..len {
                     let e = (block[at(j)] - max).exp();
@@ -43,8 +50,14 @@ impl Op for Softmax {
 pub(crate) fn build_softmax(cx: &NodeContext<'_>) -> OpResult<Built> {
     let x = cx.f32_input(0)?;
     let axis = normalize_axis(cx.int("axis", -1)?, x.shape.len())?;
-    let op = Softmax { len: x.shape[axis], inner: x.shape[axis + 1..].iter().product() };
-    Ok(Built { op: Box::new(op), output: Fact::new(x.dtype, x.shape.clone()) })
+    let op = Softmax {
+        len: x.shape[axis],
+        inner: x.shape[axis + 1..].iter().product(),
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(x.dtype, x.shape.clone()),
+    })
 }
 
 #[derive(Debug)]
@@ -53,7 +66,12 @@ struct GlobalAveragePool {
 }
 
 impl Op for GlobalAveragePool {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         for (y, plane) in y.iter_mut().zip(x.chunks_exact(self.plane)) {
@@ -66,7 +84,10 @@ impl Op for GlobalAveragePool {
 pub(crate) fn build_global_average_pool(cx: &NodeContext<'_>) -> OpResult<Built> {
     let x = cx.f32_input(0)?;
     if x.shape.len() < 3 {
-        return Err(format!("X {:?} must have rank ≥ 3 ([N, C, spatial...])", x.shape));
+        return Err(format!(
+            "X {:?} must have rank ≥ 3 ([N, C, spatial...])",
+            x.shape
+        ));
     }
     let plane: usize = x.shape[2..].iter().product();
     if plane == 0 {
@@ -74,5 +95,8 @@ pub(crate) fn build_global_average_pool(cx: &NodeContext<'_>) -> OpResult<Built>
     }
     let mut out = x.shape[..2].to_vec();
     out.resize(x.shape.len(), 1);
-    Ok(Built { op: Box::new(GlobalAveragePool { plane }), output: Fact::new(x.dtype, out) })
+    Ok(Built {
+        op: Box::new(GlobalAveragePool { plane }),
+        output: Fact::new(x.dtype, out),
+    })
 }

@@ -5,7 +5,10 @@
 //! Invariant: Gather checks every index against the axis size at run time (indices may be
 //! data), and reports an out-of-range index as an error.
 
-use super::{Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel, normalize_axis};
+use super::{
+    Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel,
+    normalize_axis,
+};
 use crate::exec::{Tensor, TensorMut, elem_size};
 use crate::graph::AttrValue;
 use crate::tensor::DType;
@@ -19,14 +22,21 @@ struct Concat {
 }
 
 impl Op for Concat {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let y = output.bytes_mut();
         let mut at = 0;
         for o in 0..self.outer {
             for (i, &block) in self.blocks.iter().enumerate() {
                 let x = inputs.req(i)?.bytes();
                 let src = x.get(o * block..(o + 1) * block).ok_or("input too short")?;
-                y.get_mut(at..at + block).ok_or("output too short")?.copy_from_slice(src);
+                y.get_mut(at..at + block)
+                    .ok_or("output too short")?
+                    .copy_from_slice(src);
                 at += block;
             }
         }
@@ -49,14 +59,20 @@ pub(crate) fn build_concat(cx: &NodeContext<'_>) -> OpResult<Built> {
             && x.shape.len() == rank
             && (0..rank).all(|d| d == axis || x.shape[d] == first.shape[d]);
         if !same {
-            return Err(format!("input {i} ({} {:?}) does not match input 0 ({} {:?}) off axis {axis}", x.dtype, x.shape, first.dtype, first.shape));
+            return Err(format!(
+                "input {i} ({} {:?}) does not match input 0 ({} {:?}) off axis {axis}",
+                x.dtype, x.shape, first.dtype, first.shape
+            ));
         }
         out[axis] += x.shape[axis];
         blocks.push(checked_numel(&[x.shape[axis], inner, size])?);
     }
     checked_numel(&out)?;
     let outer = first.shape[..axis].iter().product();
-    Ok(Built { op: Box::new(Concat { outer, blocks }), output: Fact::new(first.dtype, out) })
+    Ok(Built {
+        op: Box::new(Concat { outer, blocks }),
+        output: Fact::new(first.dtype, out),
+    })
 }
 
 #[derive(Debug)]
@@ -68,14 +84,22 @@ struct Gather {
 }
 
 impl Op for Gather {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let x = inputs.req(0)?.bytes();
         let indices = inputs.req(1)?;
         let (wide, narrow): (&[i64], &[i32]) = match indices.dtype() {
             DType::I64 => (indices.as_i64().map_err(|e| e.to_string())?, &[]),
             _ => (&[], indices.as_i32().map_err(|e| e.to_string())?),
         };
-        let indices = wide.iter().copied().chain(narrow.iter().map(|&i| i64::from(i)));
+        let indices = wide
+            .iter()
+            .copied()
+            .chain(narrow.iter().map(|&i| i64::from(i)));
         let y = output.bytes_mut();
         let (n, block) = (self.axis_len as i64, self.block);
         let mut chunks = y.chunks_exact_mut(block.max(1));
@@ -114,7 +138,10 @@ pub(crate) fn build_gather(cx: &NodeContext<'_>) -> OpResult<Built> {
         axis_len: x.shape[axis],
         block: checked_numel(&[x.shape[axis + 1..].iter().product(), size])?,
     };
-    Ok(Built { op: Box::new(op), output: Fact::new(x.dtype, out) })
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(x.dtype, out),
+    })
 }
 
 /// Writes a value known at plan time (never run by a plan, which folds it; kept so that every
@@ -123,7 +150,12 @@ pub(crate) fn build_gather(cx: &NodeContext<'_>) -> OpResult<Built> {
 struct Known(Tensor);
 
 impl Op for Known {
-    fn run(&self, _: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        _: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let src = self.0.view().bytes();
         let dst = output.bytes_mut();
         if src.len() != dst.len() {
@@ -135,8 +167,15 @@ impl Op for Known {
 }
 
 fn known(t: Tensor) -> Built {
-    let output = Fact { dtype: t.dtype(), shape: t.shape().to_vec(), value: Some(t.clone()) };
-    Built { op: Box::new(Known(t)), output }
+    let output = Fact {
+        dtype: t.dtype(),
+        shape: t.shape().to_vec(),
+        value: Some(t.clone()),
+    };
+    Built {
+        op: Box::new(Known(t)),
+        output,
+    }
 }
 
 pub(crate) fn build_shape(cx: &NodeContext<'_>) -> OpResult<Built> {
@@ -146,11 +185,19 @@ pub(crate) fn build_shape(cx: &NodeContext<'_>) -> OpResult<Built> {
     let start = clamp(cx.int("start", 0)?);
     let end = clamp(cx.int("end", r)?).max(start);
     let dims: Vec<i64> = x.shape[start..end].iter().map(|&d| d as i64).collect();
-    Ok(known(Tensor::from_i64(vec![dims.len()], dims).map_err(|e| e.to_string())?))
+    Ok(known(
+        Tensor::from_i64(vec![dims.len()], dims).map_err(|e| e.to_string())?,
+    ))
 }
 
 pub(crate) fn build_constant(cx: &NodeContext<'_>) -> OpResult<Built> {
-    let t = match (cx.attr_value("value"), cx.attr_value("value_float"), cx.attr_value("value_floats"), cx.attr_value("value_int"), cx.attr_value("value_ints")) {
+    let t = match (
+        cx.attr_value("value"),
+        cx.attr_value("value_float"),
+        cx.attr_value("value_floats"),
+        cx.attr_value("value_int"),
+        cx.attr_value("value_ints"),
+    ) {
         (Some(AttrValue::Tensor(id)), ..) => return Ok(known((cx.tensor_attr)(*id)?)),
         (_, Some(AttrValue::Float(v)), ..) => Tensor::from_f32(vec![], vec![*v]),
         (_, _, Some(AttrValue::Floats(v)), ..) => Tensor::from_f32(vec![v.len()], v.clone()),

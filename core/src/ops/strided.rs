@@ -27,7 +27,9 @@ pub(crate) fn broadcast_shapes(a: &[usize], b: &[usize]) -> OpResult<Vec<usize>>
             (x, y) if x == y => Ok(x),
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
-            (x, y) => Err(format!("shapes {a:?} and {b:?} do not broadcast (dimension {i}: {x} vs {y})")),
+            (x, y) => Err(format!(
+                "shapes {a:?} and {b:?} do not broadcast (dimension {i}: {x} vs {y})"
+            )),
         })
         .collect()
 }
@@ -39,7 +41,11 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<isize> {
     let pad = out.len() - shape.len().min(out.len());
     (0..out.len())
         .map(|i| {
-            if i < pad || shape[i - pad] == 1 { 0 } else { own[i - pad] }
+            if i < pad || shape[i - pad] == 1 {
+                0
+            } else {
+                own[i - pad]
+            }
         })
         .collect()
 }
@@ -111,7 +117,11 @@ pub(crate) fn strided_copy<T: Copy>(
             at += inner_stride;
         }
     });
-    if ok { Ok(()) } else { Err("strided copy out of bounds".into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err("strided copy out of bounds".into())
+    }
 }
 
 /// [`strided_copy`] on raw element bytes of `elem_size` bytes each.
@@ -150,8 +160,14 @@ mod tests {
     #[test]
     fn broadcasting_follows_onnx() {
         assert_eq!(broadcast_shapes(&[2, 3, 4, 5], &[5]).unwrap(), [2, 3, 4, 5]);
-        assert_eq!(broadcast_shapes(&[4, 5], &[2, 3, 4, 5]).unwrap(), [2, 3, 4, 5]);
-        assert_eq!(broadcast_shapes(&[1, 4, 5], &[2, 3, 1, 1]).unwrap(), [2, 3, 4, 5]);
+        assert_eq!(
+            broadcast_shapes(&[4, 5], &[2, 3, 4, 5]).unwrap(),
+            [2, 3, 4, 5]
+        );
+        assert_eq!(
+            broadcast_shapes(&[1, 4, 5], &[2, 3, 1, 1]).unwrap(),
+            [2, 3, 4, 5]
+        );
         assert_eq!(broadcast_shapes(&[], &[3]).unwrap(), [3]);
         assert!(broadcast_shapes(&[3], &[4]).is_err());
         assert_eq!(broadcast_strides(&[3, 1], &[2, 3, 4]), [0, 1, 0]);

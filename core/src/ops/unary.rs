@@ -7,7 +7,12 @@ use crate::exec::TensorMut;
 struct Unary(Activation);
 
 impl Op for Unary {
-    fn run(&self, inputs: &dyn Inputs, mut output: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         for (y, &x) in y.iter_mut().zip(x) {
@@ -50,7 +55,12 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
 struct Clip;
 
 impl Op for Clip {
-    fn run(&self, inputs: &dyn Inputs, output: TensorMut<'_>, cx: &mut RunContext<'_>) -> OpResult<()> {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
         let bound = |i: usize, default: f32| -> OpResult<f32> {
             match inputs.get(i) {
                 None => Ok(default),
@@ -75,7 +85,10 @@ pub(crate) fn build_clip(cx: &NodeContext<'_>) -> OpResult<Built> {
     for i in 1..3 {
         if let Some(b) = cx.opt_input(i) {
             if b.dtype != crate::tensor::DType::F32 || b.shape.iter().product::<usize>() != 1 {
-                return Err(format!("bound input {i} must be an f32 scalar, got {} {:?}", b.dtype, b.shape));
+                return Err(format!(
+                    "bound input {i} must be an f32 scalar, got {} {:?}",
+                    b.dtype, b.shape
+                ));
             }
         }
     }

@@ -38,13 +38,21 @@ pub fn assign(values: &[Lifetime]) -> Option<(Vec<usize>, usize)> {
         let mut busy: Vec<(usize, usize)> = placed
             .iter()
             .filter(|&&p| values[p].overlaps_in_time(&me))
-            .map(|&p| (offsets[p], offsets[p] + values[p].bytes.next_multiple_of(ALIGN)))
+            .map(|&p| {
+                (
+                    offsets[p],
+                    offsets[p] + values[p].bytes.next_multiple_of(ALIGN),
+                )
+            })
             .collect();
         busy.sort_unstable();
         let mut best: Option<(usize, usize)> = None; // (gap size, offset)
         let mut cursor = 0usize;
         for &(start, end) in &busy {
-            if start >= cursor && start - cursor >= size && best.is_none_or(|(g, _)| start - cursor < g) {
+            if start >= cursor
+                && start - cursor >= size
+                && best.is_none_or(|(g, _)| start - cursor < g)
+            {
                 best = Some((start - cursor, cursor));
             }
             cursor = cursor.max(end);
@@ -79,7 +87,11 @@ mod tests {
     use super::*;
 
     fn life(bytes: usize, first_step: usize, last_step: usize) -> Lifetime {
-        Lifetime { bytes, first_step, last_step }
+        Lifetime {
+            bytes,
+            first_step,
+            last_step,
+        }
     }
 
     #[test]
@@ -94,7 +106,12 @@ mod tests {
 
     #[test]
     fn small_values_fill_holes() {
-        let v = [life(4096, 0, 1), life(4096, 1, 3), life(1024, 2, 3), life(64, 2, 2)];
+        let v = [
+            life(4096, 0, 1),
+            life(4096, 1, 3),
+            life(1024, 2, 3),
+            life(64, 2, 2),
+        ];
         let (offsets, arena) = assign(&v).unwrap();
         check(&v, &offsets).unwrap();
         assert_eq!(arena, 8192);

@@ -113,7 +113,10 @@ impl Plan {
 
     /// Bytes all intermediates would take without reuse (each 64-byte aligned).
     pub fn unshared_bytes(&self) -> usize {
-        self.allocations.iter().map(|a| a.bytes.next_multiple_of(memory::ALIGN)).sum()
+        self.allocations
+            .iter()
+            .map(|a| a.bytes.next_multiple_of(memory::ALIGN))
+            .sum()
     }
 
     /// f32 elements of scratch memory (im2col, transposes) the plan needs besides the arena.
@@ -141,7 +144,13 @@ impl Plan {
 /// The caller-facing inputs of a model: main-graph inputs that are not state inputs.
 pub(crate) fn user_inputs(model: &Model) -> Vec<ValueId> {
     let states: Vec<ValueId> = model.states().iter().map(|s| s.input).collect();
-    model.main_graph().inputs.iter().copied().filter(|v| !states.contains(v)).collect()
+    model
+        .main_graph()
+        .inputs
+        .iter()
+        .copied()
+        .filter(|v| !states.contains(v))
+        .collect()
 }
 
 /// Binds the symbolic dimensions of `declared` to `actual`, or says what does not fit.
@@ -150,14 +159,21 @@ pub(crate) fn bind_shape(
     actual: &[usize],
     symbols: &mut HashMap<String, usize>,
 ) -> std::result::Result<(), String> {
-    let Some(declared) = declared else { return Ok(()) };
+    let Some(declared) = declared else {
+        return Ok(());
+    };
     if declared.rank() != actual.len() {
-        return Err(format!("shape {actual:?} has rank {}, the model expects {declared}", actual.len()));
+        return Err(format!(
+            "shape {actual:?} has rank {}, the model expects {declared}",
+            actual.len()
+        ));
     }
     for (d, &n) in declared.0.iter().zip(actual) {
         match d {
             Dim::Fixed(f) if *f as usize != n => {
-                return Err(format!("shape {actual:?} does not match the model's {declared}"));
+                return Err(format!(
+                    "shape {actual:?} does not match the model's {declared}"
+                ));
             }
             Dim::Fixed(_) => {}
             Dim::Symbol(s) => match symbols.get(s) {
@@ -201,7 +217,11 @@ struct Planner<'m> {
 }
 
 fn node_error(node: &Node, what: impl Into<String>) -> Error {
-    Error::InvalidNode { node: node.name.clone(), op: node.op.clone(), what: what.into() }
+    Error::InvalidNode {
+        node: node.name.clone(),
+        op: node.op.clone(),
+        what: what.into(),
+    }
 }
 
 impl<'m> Planner<'m> {
@@ -228,9 +248,16 @@ impl<'m> Planner<'m> {
         }
         for (k, (&v, shape)) in inputs.iter().zip(input_shapes).enumerate() {
             let info = &values[v as usize];
-            bind_shape(info.shape.as_ref(), shape, &mut symbols)
-                .map_err(|what| Error::InvalidInput { name: info.name.clone(), what })?;
-            planner.known[v as usize] = Some(Known { fact: Fact::new(info.dtype, shape.clone()), slot: Slot::Input(k) });
+            bind_shape(info.shape.as_ref(), shape, &mut symbols).map_err(|what| {
+                Error::InvalidInput {
+                    name: info.name.clone(),
+                    what,
+                }
+            })?;
+            planner.known[v as usize] = Some(Known {
+                fact: Fact::new(info.dtype, shape.clone()),
+                slot: Slot::Input(k),
+            });
         }
         for (k, pair) in model.states().iter().enumerate() {
             let info = &values[pair.input as usize];
@@ -250,7 +277,10 @@ impl<'m> Planner<'m> {
                     what: "state shape is not determined by the inputs".into(),
                 })?;
             planner.state_facts.push((info.dtype, shape.clone()));
-            planner.known[pair.input as usize] = Some(Known { fact: Fact::new(info.dtype, shape), slot: Slot::State(k) });
+            planner.known[pair.input as usize] = Some(Known {
+                fact: Fact::new(info.dtype, shape),
+                slot: Slot::State(k),
+            });
         }
         for (v, info) in values.iter().enumerate() {
             if let Some(tid) = info.initializer {
@@ -261,7 +291,10 @@ impl<'m> Planner<'m> {
     }
 
     fn constant_fact(&self, tid: u32) -> Result<Known> {
-        let view = self.model.tensor(tid).ok_or_else(|| Error::invalid_argument(format!("no tensor {tid}")))?;
+        let view = self
+            .model
+            .tensor(tid)
+            .ok_or_else(|| Error::invalid_argument(format!("no tensor {tid}")))?;
         let info = view.info;
         let shape: Vec<usize> = info.dims.iter().map(|&d| d as usize).collect();
         let readable = crate::exec::elem_size(info.dtype).is_some()
@@ -269,9 +302,14 @@ impl<'m> Planner<'m> {
             && matches!(info.quantization, crate::quant::Quantization::None);
         let mut fact = Fact::new(info.dtype, shape.clone());
         if readable && info.numel() <= FOLD_LIMIT as u64 {
-            fact.value = TensorRef::from_bytes(info.dtype, &shape, view.bytes()).and_then(Tensor::from_ref).ok();
+            fact.value = TensorRef::from_bytes(info.dtype, &shape, view.bytes())
+                .and_then(Tensor::from_ref)
+                .ok();
         }
-        Ok(Known { fact, slot: Slot::Constant(tid) })
+        Ok(Known {
+            fact,
+            slot: Slot::Constant(tid),
+        })
     }
 
     fn fact(&self, v: usize) -> Option<&Fact> {
@@ -292,7 +330,8 @@ impl<'m> Planner<'m> {
     }
 
     fn plan_node(&mut self, node: &Node) -> Result<()> {
-        let inputs: Vec<Option<usize>> = node.inputs.iter().map(|i| i.map(|v| v as usize)).collect();
+        let inputs: Vec<Option<usize>> =
+            node.inputs.iter().map(|i| i.map(|v| v as usize)).collect();
         let mut facts = Vec::with_capacity(inputs.len());
         let mut constants = Vec::with_capacity(inputs.len());
         for &i in &inputs {
@@ -301,10 +340,17 @@ impl<'m> Planner<'m> {
                 constants.push(None);
                 continue;
             };
-            let known = self.known[v].as_ref().ok_or_else(|| node_error(node, format!("input '{}' is not computed before this node", self.names[v])))?;
+            let known = self.known[v].as_ref().ok_or_else(|| {
+                node_error(
+                    node,
+                    format!("input '{}' is not computed before this node", self.names[v]),
+                )
+            })?;
             facts.push(Some(&known.fact));
             constants.push(match known.slot {
-                Slot::Constant(tid) => self.model.tensor(tid).and_then(|t| TensorRef::from_bytes(t.info.dtype, &known.fact.shape, t.bytes()).ok()),
+                Slot::Constant(tid) => self.model.tensor(tid).and_then(|t| {
+                    TensorRef::from_bytes(t.info.dtype, &known.fact.shape, t.bytes()).ok()
+                }),
                 _ => None,
             });
         }
@@ -312,21 +358,41 @@ impl<'m> Planner<'m> {
         let tensor_attr = |tid: u32| -> ops::OpResult<Tensor> {
             let t = model.tensor(tid).ok_or("no such tensor")?;
             let shape: Vec<usize> = t.info.dims.iter().map(|&d| d as usize).collect();
-            TensorRef::from_bytes(t.info.dtype, &shape, t.bytes()).and_then(Tensor::from_ref).map_err(|e| e.to_string())
+            TensorRef::from_bytes(t.info.dtype, &shape, t.bytes())
+                .and_then(Tensor::from_ref)
+                .map_err(|e| e.to_string())
         };
-        let cx = NodeContext { node, inputs: facts, constants, tensor_attr: &tensor_attr };
+        let cx = NodeContext {
+            node,
+            inputs: facts,
+            constants,
+            tensor_attr: &tensor_attr,
+        };
         let built = ops::build(&cx).map_err(|e| match e {
-            BuildError::Unsupported(what) => Error::UnsupportedOp { node: node.name.clone(), op: node.op.clone(), what },
+            BuildError::Unsupported(what) => Error::UnsupportedOp {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                what,
+            },
             BuildError::Invalid(what) => node_error(node, what),
         })?;
         let mut output = built.output;
         let out_v = node.outputs[0] as usize;
         let declared = &model.values()[out_v];
         if declared.dtype != output.dtype {
-            return Err(node_error(node, format!("computes {} but the model declares '{}' as {}", output.dtype, declared.name, declared.dtype)));
+            return Err(node_error(
+                node,
+                format!(
+                    "computes {} but the model declares '{}' as {}",
+                    output.dtype, declared.name, declared.dtype
+                ),
+            ));
         }
         let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
-        if output.value.is_none() && all_known && crate::exec::numel(&output.shape).is_some_and(|n| n <= FOLD_LIMIT) {
+        if output.value.is_none()
+            && all_known
+            && crate::exec::numel(&output.shape).is_some_and(|n| n <= FOLD_LIMIT)
+        {
             output.value = Some(self.evaluate(node, built.op.as_ref(), &cx.inputs, &output)?);
         }
         let slot = if let Some(value) = &output.value {
@@ -334,7 +400,13 @@ impl<'m> Planner<'m> {
             Slot::Folded(self.folded.len() - 1)
         } else {
             self.scratch_len = self.scratch_len.max(built.op.scratch_len());
-            self.steps.push(Step::Run { node: node.name.clone(), op_type: node.op.clone(), op: built.op, inputs, output: out_v });
+            self.steps.push(Step::Run {
+                node: node.name.clone(),
+                op_type: node.op.clone(),
+                op: built.op,
+                inputs,
+                output: out_v,
+            });
             Slot::Arena { offset: 0, len: 0 }
         };
         self.known[out_v] = Some(Known { fact: output, slot });
@@ -342,33 +414,74 @@ impl<'m> Planner<'m> {
     }
 
     /// Runs `op` now on inputs known at plan time.
-    fn evaluate(&self, node: &Node, op: &dyn Op, inputs: &[Option<&Fact>], output: &Fact) -> Result<Tensor> {
-        let views: Vec<Option<TensorRef<'_>>> = inputs.iter().map(|f| f.and_then(|f| f.value.as_ref()).map(Tensor::view)).collect();
-        let mut out = Tensor::zeros(output.dtype, output.shape.clone()).map_err(|e| node_error(node, e.to_string()))?;
+    fn evaluate(
+        &self,
+        node: &Node,
+        op: &dyn Op,
+        inputs: &[Option<&Fact>],
+        output: &Fact,
+    ) -> Result<Tensor> {
+        let views: Vec<Option<TensorRef<'_>>> = inputs
+            .iter()
+            .map(|f| f.and_then(|f| f.value.as_ref()).map(Tensor::view))
+            .collect();
+        let mut out = Tensor::zeros(output.dtype, output.shape.clone())
+            .map_err(|e| node_error(node, e.to_string()))?;
         let mut scratch = vec![0.0f32; op.scratch_len()];
-        op.run(&InputList(&views), out.view_mut(), &mut RunContext { pool: None, scratch: &mut scratch })
-            .map_err(|what| node_error(node, what))?;
+        op.run(
+            &InputList(&views),
+            out.view_mut(),
+            &mut RunContext {
+                pool: None,
+                scratch: &mut scratch,
+            },
+        )
+        .map_err(|what| node_error(node, what))?;
         Ok(out)
     }
 
     fn body(&self, node: &Node, name: &str) -> Result<GraphId> {
         match node.attribute(name) {
             Some(AttrValue::Graph(g)) => Ok(*g),
-            _ => Err(node_error(node, format!("attribute '{name}' must be a graph"))),
+            _ => Err(node_error(
+                node,
+                format!("attribute '{name}' must be a graph"),
+            )),
         }
     }
 
     /// Plans `If`: a known condition plans only the chosen body; otherwise both bodies go into
     /// the program behind a branch, each ending with copies of its outputs into the node's.
     fn plan_if(&mut self, node: &Node) -> Result<()> {
-        let (then_g, else_g) = (self.body(node, "then_branch")?, self.body(node, "else_branch")?);
-        let cond = node.inputs.first().copied().flatten().map(|v| v as usize).ok_or_else(|| node_error(node, "the condition is required"))?;
-        let fact = self.fact(cond).ok_or_else(|| node_error(node, "the condition is not computed before this node"))?;
+        let (then_g, else_g) = (
+            self.body(node, "then_branch")?,
+            self.body(node, "else_branch")?,
+        );
+        let cond = node
+            .inputs
+            .first()
+            .copied()
+            .flatten()
+            .map(|v| v as usize)
+            .ok_or_else(|| node_error(node, "the condition is required"))?;
+        let fact = self
+            .fact(cond)
+            .ok_or_else(|| node_error(node, "the condition is not computed before this node"))?;
         if fact.dtype != DType::Bool || fact.shape.iter().product::<usize>() != 1 {
-            return Err(node_error(node, format!("the condition must be one bool, got {} {:?}", fact.dtype, fact.shape)));
+            return Err(node_error(
+                node,
+                format!(
+                    "the condition must be one bool, got {} {:?}",
+                    fact.dtype, fact.shape
+                ),
+            ));
         }
         if let Some(value) = &fact.value {
-            let taken = if value.view().as_bool().is_ok_and(|b| b.first() != Some(&0)) { then_g } else { else_g };
+            let taken = if value.view().as_bool().is_ok_and(|b| b.first() != Some(&0)) {
+                then_g
+            } else {
+                else_g
+            };
             self.plan_graph(taken)?;
             return self.copy_outputs(node, taken, false);
         }
@@ -392,18 +505,34 @@ impl<'m> Planner<'m> {
     fn copy_outputs(&mut self, node: &Node, gid: GraphId, second: bool) -> Result<()> {
         let body = &self.model.graphs()[gid as usize];
         if body.outputs.len() != node.outputs.len() {
-            return Err(node_error(node, format!("body '{}' has {} outputs, the node {}", body.name, body.outputs.len(), node.outputs.len())));
+            return Err(node_error(
+                node,
+                format!(
+                    "body '{}' has {} outputs, the node {}",
+                    body.name,
+                    body.outputs.len(),
+                    node.outputs.len()
+                ),
+            ));
         }
         for (&from, &to) in body.outputs.iter().zip(&node.outputs) {
             let (from, to) = (from as usize, to as usize);
-            let fact = self.fact(from).ok_or_else(|| node_error(node, "a body output is not computed"))?.clone();
+            let fact = self
+                .fact(from)
+                .ok_or_else(|| node_error(node, "a body output is not computed"))?
+                .clone();
             if second {
-                let first = self.fact(to).ok_or_else(|| node_error(node, "output not planned"))?;
+                let first = self
+                    .fact(to)
+                    .ok_or_else(|| node_error(node, "output not planned"))?;
                 if first.dtype != fact.dtype || first.shape != fact.shape {
-                    return Err(node_error(node, format!(
-                        "the branches produce different outputs ({} {:?} vs {} {:?}); both must match",
-                        first.dtype, first.shape, fact.dtype, fact.shape
-                    )));
+                    return Err(node_error(
+                        node,
+                        format!(
+                            "the branches produce different outputs ({} {:?} vs {} {:?}); both must match",
+                            first.dtype, first.shape, fact.dtype, fact.shape
+                        ),
+                    ));
                 }
             }
             self.copy_value(from, to, fact)?;
@@ -421,7 +550,10 @@ impl<'m> Planner<'m> {
             inputs: vec![Some(from)],
             output: to,
         });
-        self.known[to] = Some(Known { fact, slot: Slot::Arena { offset: 0, len: 0 } });
+        self.known[to] = Some(Known {
+            fact,
+            slot: Slot::Arena { offset: 0, len: 0 },
+        });
         Ok(())
     }
 
@@ -432,7 +564,9 @@ impl<'m> Planner<'m> {
         let mut outputs = Vec::new();
         for &v in &model.main_graph().outputs {
             let v = v as usize;
-            let known = self.known[v].as_ref().ok_or_else(|| Error::invalid_argument(format!("output '{}' is not computed", self.names[v])))?;
+            let known = self.known[v].as_ref().ok_or_else(|| {
+                Error::invalid_argument(format!("output '{}' is not computed", self.names[v]))
+            })?;
             if matches!(known.slot, Slot::Input(_) | Slot::State(_)) {
                 // Outputs must outlive the caller's inputs and the state update: copy them.
                 let fact = known.fact.clone();
@@ -448,17 +582,29 @@ impl<'m> Planner<'m> {
         let mut state_outputs = Vec::new();
         for (k, pair) in model.states().iter().enumerate() {
             let out = pair.output as usize;
-            let fact = self.fact(out).ok_or_else(|| Error::invalid_argument(format!("state output '{}' is not computed", self.names[out])))?;
+            let fact = self.fact(out).ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "state output '{}' is not computed",
+                    self.names[out]
+                ))
+            })?;
             let (dtype, shape) = &self.state_facts[k];
             if fact.dtype != *dtype || fact.shape != *shape {
                 return Err(Error::InvalidNode {
                     node: self.names[out].clone(),
                     op: "state".into(),
-                    what: format!("state output is {} {:?} but the state input is {dtype} {shape:?}", fact.dtype, fact.shape),
+                    what: format!(
+                        "state output is {} {:?} but the state input is {dtype} {shape:?}",
+                        fact.dtype, fact.shape
+                    ),
                 });
             }
             // Validation guarantees a state output is a graph output; read it where the output lives.
-            let at = model.main_graph().outputs.iter().position(|&o| o as usize == out);
+            let at = model
+                .main_graph()
+                .outputs
+                .iter()
+                .position(|&o| o as usize == out);
             state_outputs.push(at.map_or(out, |i| outputs[i]));
         }
         self.place(outputs, state_outputs)
@@ -471,7 +617,9 @@ impl<'m> Planner<'m> {
         let mut last = vec![0usize; n];
         for (i, step) in self.steps.iter().enumerate() {
             let (reads, writes): (Vec<usize>, Option<usize>) = match step {
-                Step::Run { inputs, output, .. } => (inputs.iter().flatten().copied().collect(), Some(*output)),
+                Step::Run { inputs, output, .. } => {
+                    (inputs.iter().flatten().copied().collect(), Some(*output))
+                }
                 Step::Branch { cond, .. } => (vec![*cond], None),
                 Step::Jump { .. } => (vec![], None),
             };
@@ -495,18 +643,39 @@ impl<'m> Planner<'m> {
                 continue;
             };
             if let Slot::Arena { .. } = slot {
-                let bytes = byte_len(fact.dtype, &fact.shape).ok_or_else(|| Error::invalid_argument(format!("value '{}' is too large", self.names[v])))?;
+                let bytes = byte_len(fact.dtype, &fact.shape).ok_or_else(|| {
+                    Error::invalid_argument(format!("value '{}' is too large", self.names[v]))
+                })?;
                 arena_ids.push(v);
-                lifetimes.push(Lifetime { bytes, first_step: first[v].min(last[v]), last_step: last[v] });
+                lifetimes.push(Lifetime {
+                    bytes,
+                    first_step: first[v].min(last[v]),
+                    last_step: last[v],
+                });
             }
-            values.push(Some(PlannedValue { name: self.names[v].clone(), slot, dtype: fact.dtype, shape: fact.shape }));
+            values.push(Some(PlannedValue {
+                name: self.names[v].clone(),
+                slot,
+                dtype: fact.dtype,
+                shape: fact.shape,
+            }));
         }
-        let (offsets, arena_bytes) = memory::assign(&lifetimes).ok_or_else(|| Error::invalid_argument("activation memory overflows"))?;
+        let (offsets, arena_bytes) = memory::assign(&lifetimes)
+            .ok_or_else(|| Error::invalid_argument("activation memory overflows"))?;
         let mut allocations = Vec::with_capacity(arena_ids.len());
         for ((&v, life), &offset) in arena_ids.iter().zip(&lifetimes).zip(&offsets) {
             if let Some(value) = values[v].as_mut() {
-                value.slot = Slot::Arena { offset, len: life.bytes };
-                allocations.push(Allocation { value: value.name.clone(), offset, bytes: life.bytes, first_step: life.first_step, last_step: life.last_step });
+                value.slot = Slot::Arena {
+                    offset,
+                    len: life.bytes,
+                };
+                allocations.push(Allocation {
+                    value: value.name.clone(),
+                    offset,
+                    bytes: life.bytes,
+                    first_step: life.first_step,
+                    last_step: life.last_step,
+                });
             }
         }
         Ok(Plan {
