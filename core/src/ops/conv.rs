@@ -71,23 +71,35 @@ impl Conv {
             ) else {
                 return;
             };
-            let b = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
-            for oy in 0..h.output {
-                for ox in 0..wa.output {
-                    let mut acc = b;
-                    for ky in 0..h.kernel {
-                        let Some(iy) = h.source(oy, ky) else { continue };
+            out.fill(bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0));
+            // Accumulate one kernel tap at a time over the outputs it reaches: with stride 1
+            // the inner loop is a unit-stride multiply-add over a row, which vectorizes.
+            for ky in 0..h.kernel {
+                for (kx, &wv) in wk[ky * wa.kernel..(ky + 1) * wa.kernel].iter().enumerate() {
+                    let cols = wa.valid_outputs(kx);
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
+                    for oy in h.valid_outputs(ky) {
+                        let iy = oy * h.stride + ky * h.dilation - h.pad_begin;
                         let row = &xp[iy * wa.input..(iy + 1) * wa.input];
-                        let wrow = &wk[ky * wa.kernel..(ky + 1) * wa.kernel];
-                        for (kx, &wv) in wrow.iter().enumerate() {
-                            if let Some(ix) = wa.source(ox, kx) {
-                                acc += wv * row[ix];
+                        let dst = &mut out[oy * wa.output..(oy + 1) * wa.output][cols.clone()];
+                        if wa.stride == 1 {
+                            let src = &row[first_ix..first_ix + dst.len()];
+                            for (d, &v) in dst.iter_mut().zip(src) {
+                                *d += wv * v;
+                            }
+                        } else {
+                            let src = row[first_ix..].iter().step_by(wa.stride);
+                            for (d, &v) in dst.iter_mut().zip(src) {
+                                *d += wv * v;
                             }
                         }
                     }
-                    out[oy * wa.output + ox] = act.apply(acc);
                 }
             }
+            act.apply_slice(out);
         });
     }
 

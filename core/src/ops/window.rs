@@ -30,6 +30,18 @@ impl Axis {
         output: 1,
     };
 
+    /// The output positions whose tap `t` falls inside the input (not in the padding): a
+    /// contiguous range, since the input coordinate grows with the output position.
+    pub fn valid_outputs(&self, t: usize) -> std::ops::Range<usize> {
+        let offset = t * self.dilation;
+        let first = self.pad_begin.saturating_sub(offset).div_ceil(self.stride);
+        let end = match (self.input + self.pad_begin).checked_sub(offset + 1) {
+            Some(last_numerator) => (last_numerator / self.stride + 1).min(self.output),
+            None => 0,
+        };
+        first.min(end)..end
+    }
+
     /// Input coordinate of kernel tap `t` for output position `o`, `None` when it falls in the
     /// padding.
     #[inline]
