@@ -296,6 +296,13 @@ impl Session {
             .map(|&at| inputs[at].1.shape().to_vec())
             .collect();
         let plan = plan::plan(&self.model, &shapes)?;
+        log::debug!(
+            "planned {shapes:?}: {} steps, arena {} bytes ({} without reuse), scratch {} f32",
+            plan.step_count(),
+            plan.arena_bytes(),
+            plan.unshared_bytes(),
+            plan.scratch_len()
+        );
         if self.plans.len() == PLAN_CACHE {
             self.plans.remove(0);
         }

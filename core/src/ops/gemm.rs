@@ -72,10 +72,29 @@ pub(crate) fn matmul(
     if n == 0 {
         return Ok(());
     }
-    // Enough row blocks for every thread to get several, each a multiple of MR rows.
     let threads = pool.map_or(1, |p| p.current_num_threads());
+    if m == 1 && threads > 1 {
+        // One row (a batch-1 linear layer): split its columns, which are contiguous; the
+        // epilogue then runs once over the whole row.
+        let cols_per_task = n.div_ceil(threads * 2).next_multiple_of(16);
+        return try_for_each_chunk(pool, c, cols_per_task, |task, cols| {
+            let first_col = task * cols_per_task;
+            cols.fill(0.0);
+            for p in 0..k {
+                let av = a.data[p * a.col_stride];
+                let brow = &b[p * n + first_col..p * n + first_col + cols.len()];
+                for (y, &bv) in cols.iter_mut().zip(brow) {
+                    *y += av * bv;
+                }
+            }
+            Ok(())
+        })
+        .map(|()| epilogue(0, c));
+    }
+    // One block of whole MR-row groups per thread: each block streams all of B once, so fewer,
+    // larger blocks read B fewer times.
     let rows_per_task = if threads > 1 {
-        m.div_ceil(threads * 4).next_multiple_of(MR).max(MR)
+        m.div_ceil(threads).next_multiple_of(MR)
     } else {
         m.max(1)
     };
@@ -175,6 +194,8 @@ mod tests {
             (9, 300, 260),
             (4, 257, 513),
             (13, 17, 1),
+            (1, 1000, 7),
+            (1, 5, 3),
         ] {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
@@ -182,7 +203,13 @@ mod tests {
             let b: Vec<f32> = (0..k * n)
                 .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
                 .collect();
-            let want = naive(m, n, k, &a, &b);
+            // The epilogue adds the row index, so a missed or repeated epilogue shows.
+            let want: Vec<f32> = naive(m, n, k, &a, &b)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + (i / n) as f32)
+                .collect();
+            let add_row = |i: usize, row: &mut [f32]| row.iter_mut().for_each(|v| *v += i as f32);
             for p in [None, Some(&pool)] {
                 let mut c = vec![f32::NAN; m * n];
                 let a_mat = Matrix {
@@ -190,7 +217,7 @@ mod tests {
                     row_stride: k,
                     col_stride: 1,
                 };
-                matmul(p, Dims { m, n, k }, a_mat, &b, &mut c, &|_, _| {}).unwrap();
+                matmul(p, Dims { m, n, k }, a_mat, &b, &mut c, &add_row).unwrap();
                 for (x, y) in c.iter().zip(&want) {
                     assert!(
                         (x - y).abs() <= 1e-3 * y.abs().max(1.0),
