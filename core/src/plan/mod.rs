@@ -662,6 +662,13 @@ impl<'m> Planner<'m> {
         }
         let (offsets, arena_bytes) = memory::assign(&lifetimes)
             .ok_or_else(|| Error::invalid_argument("activation memory overflows"))?;
+        // Proven once per plan (quadratic in the value count, paid at planning only).
+        memory::check(&lifetimes, &offsets).map_err(|(a, b)| {
+            Error::invalid_argument(format!(
+                "internal error: memory plan overlaps live values '{}' and '{}'",
+                self.names[arena_ids[a]], self.names[arena_ids[b]]
+            ))
+        })?;
         let mut allocations = Vec::with_capacity(arena_ids.len());
         for ((&v, life), &offset) in arena_ids.iter().zip(&lifetimes).zip(&offsets) {
             if let Some(value) = values[v].as_mut() {
