@@ -49,6 +49,37 @@ pub enum Error {
     /// A caller-supplied argument is wrong (shape, dtype, length, name).
     #[error("invalid argument: {what}")]
     InvalidArgument { what: String },
+
+    /// A value passed to `Session::run` does not match the model: unknown or missing name, wrong
+    /// dtype, rank or dimension, an empty tensor, or a non-finite value when the session rejects
+    /// them.
+    #[error("input '{name}': {what}")]
+    InvalidInput { name: String, what: String },
+
+    /// Planning failed at a node: its attributes, input dtypes or shapes do not fit the op.
+    #[error("node '{node}' ({op}): {what}")]
+    InvalidNode {
+        node: String,
+        op: String,
+        what: String,
+    },
+
+    /// The model uses an op (or an op variant) that the runtime does not implement.
+    #[error("node '{node}': op {op} is not supported: {what}")]
+    UnsupportedOp {
+        node: String,
+        op: String,
+        what: String,
+    },
+
+    /// A node failed while running, on data only known at run time (e.g. a gather index out of
+    /// range).
+    #[error("node '{node}' ({op}) failed at run time: {what}")]
+    Execution {
+        node: String,
+        op: String,
+        what: String,
+    },
 }
 
 fn location(section: &str, offset: &Option<u64>) -> String {

@@ -1,0 +1,14 @@
+//! Execution: runtime tensors and sessions that run a model's plans.
+//!
+//! A [`Session`] shares an immutable `Arc<Model>`, owns its thread pool, its activation arena,
+//! its scratch memory and its streaming state, and caches one plan per input-shape signature.
+//! Any number of sessions may run the same model on different threads at once.
+
+mod arena;
+mod frame;
+mod session;
+mod tensor;
+
+pub use session::{Session, SessionOptions};
+pub use tensor::{Tensor, TensorData, TensorMut, TensorRef};
+pub(crate) use tensor::{byte_len, elem_size, numel};

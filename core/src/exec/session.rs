@@ -1,0 +1,421 @@
+//! Sessions: run a shared model on named inputs, planning once per input-shape signature.
+//!
+//! Invariants: a session's model is never mutated; a plan, once cached, is reused for every run
+//! with the same input shapes, and such a run allocates nothing except the tensors `run` returns
+//! (`run_in_place` + `output` allocate nothing at all); state tensors always have the dtype and
+//! shape of the current plan's states; outputs are readable only after a run that succeeded.
+//!
+//! Input policy: names must match the model's inputs exactly (unknown, missing and repeated names
+//! are errors); dtypes must equal the model's; shapes must match the model's fixed dimensions and
+//! bind its symbolic ones consistently; tensors with a zero-sized dimension are rejected; NaN and
+//! infinities pass through with IEEE semantics unless `SessionOptions::reject_non_finite_inputs`
+//! asks for an error.
+
+use std::sync::Arc;
+
+use super::arena::Arena;
+use super::frame::Frame;
+use super::tensor::{Tensor, TensorMut, TensorRef};
+use crate::error::{Error, Result};
+use crate::format::Model;
+use crate::ops::RunContext;
+use crate::plan::{self, Plan, Slot, Step};
+use crate::tensor::DType;
+
+/// Plans kept per session; the oldest is dropped when a new signature arrives.
+const PLAN_CACHE: usize = 8;
+
+/// How a session runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Threads used by one run: 1 runs on the caller's thread with no pool.
+    pub threads: usize,
+    /// Reject inputs that contain NaN or an infinity (checked on every run, one pass per input).
+    pub reject_non_finite_inputs: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            threads: 1,
+            reject_non_finite_inputs: false,
+        }
+    }
+}
+
+/// Runs one model; create one per thread (they share the `Arc<Model>`).
+pub struct Session {
+    model: Arc<Model>,
+    options: SessionOptions,
+    pool: Option<rayon::ThreadPool>,
+    input_names: Vec<String>,
+    input_dtypes: Vec<DType>,
+    output_names: Vec<String>,
+    state_names: Vec<String>,
+    plans: Vec<Plan>,
+    /// The plan of the last successful run, whose outputs are readable.
+    last: Option<usize>,
+    arena: Arena,
+    scratch: Vec<f32>,
+    states: Vec<Tensor>,
+    initial_states: Vec<Option<Tensor>>,
+    /// For each model input, its position among the caller's inputs (reused across runs).
+    order: Vec<usize>,
+}
+
+impl Session {
+    /// A session over `model`.
+    pub fn new(model: Arc<Model>, options: SessionOptions) -> Result<Session> {
+        let pool = match options.threads {
+            0 => return Err(Error::invalid_argument("threads must be at least 1")),
+            1 => None,
+            n => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| {
+                        Error::invalid_argument(format!("cannot start {n} threads: {e}"))
+                    })?,
+            ),
+        };
+        let values = model.values();
+        let inputs = plan::user_inputs(&model);
+        let name = |v: u32| values[v as usize].name.clone();
+        Ok(Session {
+            input_names: inputs.iter().map(|&v| name(v)).collect(),
+            input_dtypes: inputs.iter().map(|&v| values[v as usize].dtype).collect(),
+            output_names: model
+                .main_graph()
+                .outputs
+                .iter()
+                .map(|&v| name(v))
+                .collect(),
+            state_names: model.states().iter().map(|s| name(s.input)).collect(),
+            order: vec![0; inputs.len()],
+            initial_states: vec![None; model.states().len()],
+            model,
+            options,
+            pool,
+            plans: Vec::new(),
+            last: None,
+            arena: Arena::default(),
+            scratch: Vec::new(),
+            states: Vec::new(),
+        })
+    }
+
+    /// Names of the inputs `run` expects (state inputs excluded), in model order.
+    pub fn input_names(&self) -> &[String] {
+        &self.input_names
+    }
+
+    /// Names of the outputs, in model order.
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+
+    /// The plan of the last successful run (memory figures, steps).
+    pub fn last_plan(&self) -> Option<&Plan> {
+        self.plans.get(self.last?)
+    }
+
+    /// Sets the value state `name` starts from (instead of zeros) and resets all states.
+    pub fn set_initial_state(&mut self, name: &str, value: Tensor) -> Result<()> {
+        let k = self
+            .state_names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| Error::InvalidInput {
+                name: name.into(),
+                what: format!("no such state; states are {:?}", self.state_names),
+            })?;
+        let want = self.model.values()[self.model.states()[k].input as usize].dtype;
+        if value.dtype() != want {
+            return Err(Error::InvalidInput {
+                name: name.into(),
+                what: format!("dtype {} given, the state is {want}", value.dtype()),
+            });
+        }
+        self.initial_states[k] = Some(value);
+        self.reset_state();
+        Ok(())
+    }
+
+    /// Resets every state to its initial value (zeros unless set) before the next run.
+    pub fn reset_state(&mut self) {
+        for (k, state) in self.states.iter_mut().enumerate() {
+            reset(state, self.initial_states.get(k).and_then(Option::as_ref));
+        }
+    }
+
+    /// Runs the model and returns copies of its outputs, in model order.
+    pub fn run(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<Vec<Tensor>> {
+        self.run_in_place(inputs)?;
+        (0..self.output_names.len())
+            .map(|i| self.output(i).and_then(Tensor::from_ref))
+            .collect()
+    }
+
+    /// Runs the model, leaving the outputs in the session: read them with [`Session::output`].
+    pub fn run_in_place(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<()> {
+        self.last = None;
+        self.check_inputs(inputs)?;
+        let p = self.plan_for(inputs)?;
+        let plan = &self.plans[p];
+        self.arena.reserve(plan.arena_bytes);
+        if self.scratch.len() < plan.scratch_len {
+            self.scratch.resize(plan.scratch_len, 0.0);
+        }
+        self.prepare_states(p)?;
+        let plan = &self.plans[p];
+        let mut cx = RunContext {
+            pool: self.pool.as_ref(),
+            scratch: &mut self.scratch,
+        };
+        execute(
+            &self.model,
+            plan,
+            inputs,
+            &self.order,
+            &self.states,
+            &mut self.arena,
+            &mut cx,
+        )?;
+        // Carry the states: copy what the run wrote into the state tensors.
+        let whole = Frame::reading(&self.model, plan, self.arena.bytes());
+        for (k, state) in self.states.iter_mut().enumerate() {
+            let src = plan
+                .state_outputs
+                .get(k)
+                .and_then(|&v| whole.value(v))
+                .ok_or_else(|| internal("state output unreadable"))?;
+            state.view_mut().bytes_mut().copy_from_slice(src.bytes());
+        }
+        self.last = Some(p);
+        Ok(())
+    }
+
+    /// Output `i` of the last successful run, borrowed from the session (no copy, no allocation).
+    pub fn output(&self, i: usize) -> Result<TensorRef<'_>> {
+        let plan = self
+            .last_plan()
+            .ok_or_else(|| Error::invalid_argument("no successful run yet"))?;
+        let v = *plan
+            .outputs
+            .get(i)
+            .ok_or_else(|| Error::invalid_argument(format!("no output {i}")))?;
+        let whole = Frame::reading(&self.model, plan, self.arena.bytes());
+        whole.value(v).ok_or_else(|| internal("output unreadable"))
+    }
+
+    /// The output called `name` of the last successful run, borrowed from the session.
+    pub fn output_by_name(&self, name: &str) -> Result<TensorRef<'_>> {
+        let i = self
+            .output_names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "no output '{name}'; outputs are {:?}",
+                    self.output_names
+                ))
+            })?;
+        self.output(i)
+    }
+
+    /// Matches names, checks dtypes, emptiness and (optionally) finiteness; fills `order`.
+    fn check_inputs(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<()> {
+        for (i, (name, _)) in inputs.iter().enumerate() {
+            if !self.input_names.iter().any(|n| n == name) {
+                return Err(Error::InvalidInput {
+                    name: (*name).into(),
+                    what: format!(
+                        "the model has no such input; inputs are {:?}",
+                        self.input_names
+                    ),
+                });
+            }
+            if inputs[..i].iter().any(|(n, _)| n == name) {
+                return Err(Error::InvalidInput {
+                    name: (*name).into(),
+                    what: "given more than once".into(),
+                });
+            }
+        }
+        for (k, want) in self.input_names.iter().enumerate() {
+            let at =
+                inputs
+                    .iter()
+                    .position(|(n, _)| n == want)
+                    .ok_or_else(|| Error::InvalidInput {
+                        name: want.clone(),
+                        what: "missing".into(),
+                    })?;
+            let t = inputs[at].1;
+            let err = |what: String| Error::InvalidInput {
+                name: want.clone(),
+                what,
+            };
+            if t.dtype() != self.input_dtypes[k] {
+                return Err(err(format!(
+                    "dtype {} given, the model expects {}",
+                    t.dtype(),
+                    self.input_dtypes[k]
+                )));
+            }
+            if t.shape().contains(&0) {
+                return Err(err(format!(
+                    "shape {:?} is empty; empty tensors are not accepted",
+                    t.shape()
+                )));
+            }
+            if self.options.reject_non_finite_inputs && t.dtype() == DType::F32 {
+                if let Some(i) = t.as_f32()?.iter().position(|x| !x.is_finite()) {
+                    return Err(err(format!("element {i} is not finite")));
+                }
+            }
+            self.order[k] = at;
+        }
+        Ok(())
+    }
+
+    /// The cached plan for these input shapes, planning (and caching) it on a miss.
+    fn plan_for(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<usize> {
+        let order = &self.order;
+        let matches = |plan: &Plan| {
+            plan.input_shapes
+                .iter()
+                .zip(order)
+                .all(|(s, &at)| inputs[at].1.shape() == s.as_slice())
+        };
+        if let Some(p) = self.plans.iter().position(matches) {
+            return Ok(p);
+        }
+        let shapes: Vec<Vec<usize>> = order
+            .iter()
+            .map(|&at| inputs[at].1.shape().to_vec())
+            .collect();
+        let plan = plan::plan(&self.model, &shapes)?;
+        log::debug!(
+            "planned {shapes:?}: {} steps, arena {} bytes ({} without reuse), scratch {} f32",
+            plan.step_count(),
+            plan.arena_bytes(),
+            plan.unshared_bytes(),
+            plan.scratch_len()
+        );
+        if self.plans.len() == PLAN_CACHE {
+            self.plans.remove(0);
+        }
+        self.plans.push(plan);
+        Ok(self.plans.len() - 1)
+    }
+
+    /// Gives every state the dtype and shape plan `p` needs, keeping values that already fit.
+    fn prepare_states(&mut self, p: usize) -> Result<()> {
+        let facts = &self.plans[p].state_facts;
+        if self.states.len() == facts.len()
+            && self
+                .states
+                .iter()
+                .zip(facts)
+                .all(|(s, (d, sh))| s.dtype() == *d && s.shape() == sh.as_slice())
+        {
+            return Ok(());
+        }
+        self.states.clear();
+        for (k, (dtype, shape)) in facts.iter().enumerate() {
+            let mut state = Tensor::zeros(*dtype, shape.clone())?;
+            reset(&mut state, self.initial_states[k].as_ref());
+            self.states.push(state);
+        }
+        Ok(())
+    }
+}
+
+/// Sets `state` to `initial` when it has the same shape, else to zeros.
+fn reset(state: &mut Tensor, initial: Option<&Tensor>) {
+    let shape_fits =
+        initial.is_some_and(|i| i.shape() == state.shape() && i.dtype() == state.dtype());
+    let mut view = state.view_mut();
+    match initial {
+        Some(init) if shape_fits => view.bytes_mut().copy_from_slice(init.view().bytes()),
+        _ => view.bytes_mut().fill(0),
+    }
+}
+
+fn internal(what: &str) -> Error {
+    Error::invalid_argument(format!("internal error: {what}"))
+}
+
+/// Runs the steps of `plan`.
+fn execute(
+    model: &Model,
+    plan: &Plan,
+    inputs: &[(&str, TensorRef<'_>)],
+    order: &[usize],
+    states: &[Tensor],
+    arena: &mut Arena,
+    cx: &mut RunContext<'_>,
+) -> Result<()> {
+    let mut pc = 0;
+    while let Some(step) = plan.steps.get(pc) {
+        match step {
+            Step::Run {
+                node,
+                op_type,
+                op,
+                inputs: reads,
+                output,
+            } => {
+                let out = plan
+                    .values
+                    .get(*output)
+                    .and_then(Option::as_ref)
+                    .ok_or_else(|| internal("unplanned output"))?;
+                let Slot::Arena { offset, len } = out.slot else {
+                    return Err(internal("output outside the arena"));
+                };
+                let bytes = arena.bytes_mut();
+                if offset.checked_add(len).is_none_or(|end| end > bytes.len()) {
+                    return Err(internal("arena too small"));
+                }
+                let (before, rest) = bytes.split_at_mut(offset);
+                let (out_bytes, after) = rest.split_at_mut(len);
+                let frame = Frame {
+                    model,
+                    plan,
+                    inputs,
+                    order,
+                    states,
+                    before,
+                    after,
+                    out_len: len,
+                    reads,
+                };
+                let out_tensor = TensorMut::from_bytes(out.dtype, &out.shape, out_bytes)?;
+                op.run(&frame, out_tensor, cx)
+                    .map_err(|what| Error::Execution {
+                        node: node.clone(),
+                        op: op_type.clone(),
+                        what,
+                    })?;
+                pc += 1;
+            }
+            Step::Branch { cond, else_at } => {
+                let frame = Frame {
+                    inputs,
+                    order,
+                    states,
+                    ..Frame::reading(model, plan, arena.bytes())
+                };
+                let c = frame
+                    .value(*cond)
+                    .and_then(|t| t.as_bool().ok()?.first().copied())
+                    .ok_or_else(|| internal("If condition unreadable"))?;
+                pc = if c != 0 { pc + 1 } else { *else_at };
+            }
+            Step::Jump { to } => pc = *to,
+        }
+    }
+    Ok(())
+}

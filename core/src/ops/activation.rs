@@ -1,0 +1,156 @@
+//! Element-wise f32 functions: the unary ops and the activations that Conv and Gemm can fuse.
+//!
+//! Invariant: one definition per function, used both by the stand-alone op and by the fused
+//! epilogue, so fused and unfused graphs compute bit-identical results.
+
+use super::{NodeContext, OpResult};
+
+/// An element-wise f32 function with its parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    LeakyRelu { alpha: f32 },
+    Clip { min: f32, max: f32 },
+    Sigmoid,
+    HardSigmoid { alpha: f32, beta: f32 },
+    HardSwish,
+    Tanh,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Neg,
+    Erf,
+}
+
+impl Activation {
+    /// The value of the function at `x`.
+    #[inline]
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => x.max(0.0),
+            Activation::LeakyRelu { alpha } => {
+                if x < 0.0 {
+                    alpha * x
+                } else {
+                    x
+                }
+            }
+            // NaN propagates, as in ONNX (max/min would drop it).
+            Activation::Clip { min, max } => {
+                if x < min {
+                    min
+                } else if x > max {
+                    max
+                } else {
+                    x
+                }
+            }
+            Activation::Sigmoid => sigmoid(x),
+            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::Tanh => x.tanh(),
+            Activation::Exp => x.exp(),
+            Activation::Log => x.ln(),
+            Activation::Sqrt => x.sqrt(),
+            Activation::Abs => x.abs(),
+            Activation::Neg => -x,
+            Activation::Erf => erf(x),
+        }
+    }
+
+    /// Applies the function to every element of `xs` in place.
+    #[inline]
+    pub fn apply_slice(self, xs: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
+            other => xs.iter_mut().for_each(|x| *x = other.apply(*x)),
+        }
+    }
+
+    /// The fused activation named by a Conv/Gemm node's `activation` attribute (see
+    /// `docs/adding-an-op.md`); `Identity` when absent.
+    pub(crate) fn fused(cx: &NodeContext<'_>) -> OpResult<Activation> {
+        let Some(name) = cx.string("activation")? else {
+            return Ok(Activation::Identity);
+        };
+        Ok(match name {
+            "Relu" => Activation::Relu,
+            "Clip" => Activation::Clip {
+                min: cx.float("activation_min", f32::NEG_INFINITY)?,
+                max: cx.float("activation_max", f32::INFINITY)?,
+            },
+            "LeakyRelu" => Activation::LeakyRelu {
+                alpha: cx.float("activation_alpha", 0.01)?,
+            },
+            "HardSigmoid" => Activation::HardSigmoid {
+                alpha: cx.float("activation_alpha", 0.2)?,
+                beta: cx.float("activation_beta", 0.5)?,
+            },
+            "HardSwish" => Activation::HardSwish,
+            "Sigmoid" => Activation::Sigmoid,
+            "Tanh" => Activation::Tanh,
+            other => return Err(format!("unknown fused activation '{other}'")),
+        })
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    // Written so that neither branch overflows: exp of a non-positive number only.
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The error function, to about 1.2e-7 relative in erfc: the Chebyshev-fitted form
+/// `erfc(|x|) = t·exp(-x² + P(t))` with `t = 1 / (1 + |x|/2)` (the classic published fit),
+/// evaluated in f64.
+fn erf(x: f32) -> f32 {
+    let z = f64::from(x).abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    let erfc = t * poly.exp();
+    let r = 1.0 - erfc;
+    (if x < 0.0 { -r } else { r }) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erf_matches_known_values() {
+        for (x, want) in [
+            (0.0f32, 0.0f32),
+            (0.5, 0.520_499_9),
+            (1.0, 0.842_700_8),
+            (-2.0, -0.995_322_3),
+            (4.0, 1.0),
+        ] {
+            assert!(
+                (erf(x) - want).abs() < 2e-7,
+                "erf({x}) = {} != {want}",
+                erf(x)
+            );
+        }
+    }
+
+    #[test]
+    fn sigmoid_is_stable_at_extremes() {
+        assert_eq!(sigmoid(-1000.0), 0.0);
+        assert_eq!(sigmoid(1000.0), 1.0);
+    }
+}

@@ -1,0 +1,255 @@
+//! Element-wise binary ops with ONNX broadcasting: Add, Sub, Mul, Div, Pow, Max, Min, on f32 and
+//! (except Pow) i64.
+
+use super::strided::{broadcast_shapes, broadcast_strides, for_each_row};
+use super::{Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank};
+use crate::exec::TensorMut;
+#[cfg(test)]
+use crate::exec::TensorRef;
+use crate::tensor::DType;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+}
+
+impl Kind {
+    #[inline]
+    fn f32(self, a: f32, b: f32) -> f32 {
+        match self {
+            Kind::Add => a + b,
+            Kind::Sub => a - b,
+            Kind::Mul => a * b,
+            Kind::Div => a / b,
+            Kind::Pow => a.powf(b),
+            // ONNX Max/Min propagate NaN.
+            Kind::Max => {
+                if a.is_nan() || a > b {
+                    a
+                } else {
+                    b
+                }
+            }
+            Kind::Min => {
+                if a.is_nan() || a < b {
+                    a
+                } else {
+                    b
+                }
+            }
+        }
+    }
+
+    /// Integer semantics wrap on overflow; division by zero gives 0 (ONNX leaves it undefined).
+    #[inline]
+    fn i64(self, a: i64, b: i64) -> i64 {
+        match self {
+            Kind::Add => a.wrapping_add(b),
+            Kind::Sub => a.wrapping_sub(b),
+            Kind::Mul => a.wrapping_mul(b),
+            Kind::Div => a.checked_div(b).unwrap_or(0),
+            Kind::Pow => 0,
+            Kind::Max => a.max(b),
+            Kind::Min => a.min(b),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Binary {
+    kind: Kind,
+    out_shape: Vec<usize>,
+    a_strides: Vec<isize>,
+    b_strides: Vec<isize>,
+}
+
+impl Binary {
+    fn apply<T: Copy>(
+        &self,
+        a: &[T],
+        b: &[T],
+        out: &mut [T],
+        f: impl Fn(T, T) -> T,
+    ) -> OpResult<()> {
+        let n = out.len();
+        if a.len() == n && b.len() == n {
+            for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *y = f(a, b);
+            }
+        } else if a.len() == n && b.len() == 1 {
+            let b = b[0];
+            for (y, &a) in out.iter_mut().zip(a) {
+                *y = f(a, b);
+            }
+        } else if a.len() == 1 && b.len() == n {
+            let a = a[0];
+            for (y, &b) in out.iter_mut().zip(b) {
+                *y = f(a, b);
+            }
+        } else {
+            let inner = self.out_shape.last().copied().unwrap_or(1);
+            let sa = self.a_strides.last().copied().unwrap_or(0);
+            let sb = self.b_strides.last().copied().unwrap_or(0);
+            let mut ok = true;
+            for_each_row(
+                &self.out_shape,
+                [&self.a_strides, &self.b_strides],
+                |row, [oa, ob]| {
+                    let Some(ys) = out.get_mut(row..row + inner) else {
+                        ok = false;
+                        return;
+                    };
+                    let (mut ia, mut ib) = (oa, ob);
+                    for y in ys {
+                        match (a.get(ia as usize), b.get(ib as usize)) {
+                            (Some(&x), Some(&z)) => *y = f(x, z),
+                            _ => ok = false,
+                        }
+                        ia += sa;
+                        ib += sb;
+                    }
+                },
+            );
+            if !ok {
+                return Err("broadcast index out of bounds".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Op for Binary {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let (a, b) = (inputs.req(0)?, inputs.req(1)?);
+        let kind = self.kind;
+        let e = |e: crate::Error| e.to_string();
+        match output.dtype() {
+            DType::F32 => self.apply(
+                a.as_f32().map_err(e)?,
+                b.as_f32().map_err(e)?,
+                output.as_f32_mut().map_err(e)?,
+                |x, y| kind.f32(x, y),
+            ),
+            DType::I64 => self.apply(
+                a.as_i64().map_err(e)?,
+                b.as_i64().map_err(e)?,
+                output.as_i64_mut().map_err(e)?,
+                |x, y| kind.i64(x, y),
+            ),
+            d => Err(format!("dtype {d} is not supported")),
+        }
+    }
+}
+
+pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
+    let kind = match op {
+        "Add" => Kind::Add,
+        "Sub" => Kind::Sub,
+        "Mul" => Kind::Mul,
+        "Div" => Kind::Div,
+        "Pow" => Kind::Pow,
+        "Max" => Kind::Max,
+        "Min" => Kind::Min,
+        other => return Err(format!("{other} is not a binary op")),
+    };
+    if cx.inputs.len() != 2 {
+        return Err(format!(
+            "{op} takes exactly 2 inputs here, got {}",
+            cx.inputs.len()
+        ));
+    }
+    let (a, b) = (cx.input(0)?, cx.input(1)?);
+    let dtype_ok = match a.dtype {
+        DType::F32 => true,
+        DType::I64 => kind != Kind::Pow,
+        _ => false,
+    };
+    if a.dtype != b.dtype || !dtype_ok {
+        return Err(format!(
+            "unsupported input dtypes {} and {}",
+            a.dtype, b.dtype
+        ));
+    }
+    let out_shape = broadcast_shapes(&a.shape, &b.shape)?;
+    check_rank(&out_shape)?;
+    let op = Binary {
+        kind,
+        a_strides: broadcast_strides(&a.shape, &out_shape),
+        b_strides: broadcast_strides(&b.shape, &out_shape),
+        out_shape: out_shape.clone(),
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(a.dtype, out_shape),
+    })
+}
+
+/// Evaluates a binary op on two tensors (used by tests of other modules).
+#[cfg(test)]
+pub(crate) fn eval_f32(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> Vec<f32> {
+    let fa = Fact::new(a.dtype(), a.shape().to_vec());
+    let fb = Fact::new(b.dtype(), b.shape().to_vec());
+    let node = crate::graph::Node {
+        name: "t".into(),
+        op: op.into(),
+        inputs: vec![Some(0), Some(1)],
+        outputs: vec![2],
+        attributes: vec![],
+    };
+    let cx = NodeContext {
+        node: &node,
+        inputs: vec![Some(&fa), Some(&fb)],
+        constants: vec![],
+        tensor_attr: &|_| Err("none".into()),
+    };
+    let built = build(&cx, op).unwrap();
+    let mut out = crate::exec::Tensor::zeros(DType::F32, built.output.shape.clone()).unwrap();
+    let ins = [Some(a), Some(b)];
+    built
+        .op
+        .run(
+            &super::InputList(&ins),
+            out.view_mut(),
+            &mut RunContext {
+                pool: None,
+                scratch: &mut [],
+            },
+        )
+        .unwrap();
+    out.as_f32().unwrap().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_add_by_hand() {
+        let a = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [10.0f32, 20.0];
+        let ta = TensorRef::from_f32(&[3, 2], &a).unwrap();
+        let tb = TensorRef::from_f32(&[2], &b).unwrap();
+        assert_eq!(
+            eval_f32("Add", ta, tb),
+            [11.0, 22.0, 13.0, 24.0, 15.0, 26.0]
+        );
+        let col = [1.0f32, 2.0, 3.0];
+        let tc = TensorRef::from_f32(&[3, 1], &col).unwrap();
+        assert_eq!(eval_f32("Mul", ta, tc), [1.0, 2.0, 6.0, 8.0, 15.0, 18.0]);
+        assert_eq!(
+            eval_f32("Sub", tc, tb),
+            [-9.0, -19.0, -8.0, -18.0, -7.0, -17.0]
+        );
+    }
+}

@@ -1,0 +1,283 @@
+//! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
+//! activation. Three paths, chosen at build time:
+//! - depthwise (one input channel per group): a direct loop per output plane;
+//! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group reading the input in place;
+//! - general: im2col into scratch, then one GEMM per group (`super::gemm::matmul`).
+//!
+//! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps; planes
+//! are split across threads only by output channel, so results do not depend on thread count.
+
+use super::gemm::{Dims, Matrix, matmul};
+use super::parallel::for_each_chunk;
+use super::window::{Window, window};
+use super::{
+    Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
+};
+use crate::exec::TensorMut;
+use crate::tensor::DType;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    Depthwise,
+    Pointwise,
+    Im2col,
+}
+
+#[derive(Debug)]
+struct Conv {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    window: Window,
+    has_bias: bool,
+    activation: Activation,
+    path: Path,
+}
+
+impl Conv {
+    fn in_per_group(&self) -> usize {
+        self.in_channels / self.groups
+    }
+
+    fn out_per_group(&self) -> usize {
+        self.out_channels / self.groups
+    }
+
+    /// Rows of the im2col matrix (= GEMM depth): input channels per group × kernel taps.
+    fn depth(&self) -> usize {
+        self.in_per_group() * self.window.kernel_len()
+    }
+
+    fn depthwise(
+        &self,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        pool: Option<&rayon::ThreadPool>,
+    ) {
+        let Window { h, w: wa } = self.window;
+        let (plane_in, taps) = (self.window.input_len(), self.window.kernel_len());
+        let multiplier = self.out_per_group();
+        let act = self.activation;
+        for_each_chunk(pool, y, self.window.output_len(), |plane, out| {
+            let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
+            let ic = oc / multiplier;
+            let base = (n * self.in_channels + ic) * plane_in;
+            let (Some(xp), Some(wk)) = (
+                x.get(base..base + plane_in),
+                w.get(oc * taps..(oc + 1) * taps),
+            ) else {
+                return;
+            };
+            out.fill(bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0));
+            // Accumulate one kernel tap at a time over the outputs it reaches: with stride 1
+            // the inner loop is a unit-stride multiply-add over a row, which vectorizes.
+            for ky in 0..h.kernel {
+                for (kx, &wv) in wk[ky * wa.kernel..(ky + 1) * wa.kernel].iter().enumerate() {
+                    let cols = wa.valid_outputs(kx);
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
+                    for oy in h.valid_outputs(ky) {
+                        let iy = oy * h.stride + ky * h.dilation - h.pad_begin;
+                        let row = &xp[iy * wa.input..(iy + 1) * wa.input];
+                        let dst = &mut out[oy * wa.output..(oy + 1) * wa.output][cols.clone()];
+                        if wa.stride == 1 {
+                            let src = &row[first_ix..first_ix + dst.len()];
+                            for (d, &v) in dst.iter_mut().zip(src) {
+                                *d += wv * v;
+                            }
+                        } else {
+                            let src = row[first_ix..].iter().step_by(wa.stride);
+                            for (d, &v) in dst.iter_mut().zip(src) {
+                                *d += wv * v;
+                            }
+                        }
+                    }
+                }
+            }
+            act.apply_slice(out);
+        });
+    }
+
+    /// Writes the im2col matrix of one group of one image: row `(c, ky, kx)`, column `(oy, ox)`.
+    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+        let Window { h, w } = self.window;
+        let (plane_in, out_len) = (self.window.input_len(), self.window.output_len());
+        for (r, dst) in col.chunks_exact_mut(out_len).enumerate() {
+            let c = r / self.window.kernel_len();
+            let (ky, kx) = ((r / w.kernel) % h.kernel, r % w.kernel);
+            let Some(plane) = x.get(c * plane_in..(c + 1) * plane_in) else {
+                return;
+            };
+            for (oy, drow) in dst.chunks_exact_mut(w.output).enumerate() {
+                match h.source(oy, ky) {
+                    None => drow.fill(0.0),
+                    Some(iy) => {
+                        let src = &plane[iy * w.input..(iy + 1) * w.input];
+                        for (ox, d) in drow.iter_mut().enumerate() {
+                            *d = w.source(ox, kx).map_or(0.0, |ix| src[ix]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Op for Conv {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let x = inputs.f32(0)?;
+        let w = inputs.f32(1)?;
+        let bias = if self.has_bias {
+            Some(inputs.f32(2)?)
+        } else {
+            None
+        };
+        let y = output.as_f32_mut().map_err(|e| e.to_string())?;
+        if self.path == Path::Depthwise {
+            self.depthwise(x, w, bias, y, cx.pool);
+            return Ok(());
+        }
+        let (plane_in, out_len) = (self.window.input_len(), self.window.output_len());
+        let (cin_g, cout_g, depth) = (self.in_per_group(), self.out_per_group(), self.depth());
+        let act = self.activation;
+        for n in 0..self.batch {
+            for g in 0..self.groups {
+                let x_at = (n * self.in_channels + g * cin_g) * plane_in;
+                let xg = x
+                    .get(x_at..x_at + cin_g * plane_in)
+                    .ok_or("input too short")?;
+                let b: &[f32] = if self.path == Path::Pointwise {
+                    xg
+                } else {
+                    let col = cx
+                        .scratch
+                        .get_mut(..depth * out_len)
+                        .ok_or("scratch too small")?;
+                    self.im2col(xg, col);
+                    col
+                };
+                let y_at = (n * self.out_channels + g * cout_g) * out_len;
+                let yg = y
+                    .get_mut(y_at..y_at + cout_g * out_len)
+                    .ok_or("output too short")?;
+                let wg = w.get(g * cout_g * depth..).ok_or("weights too short")?;
+                let a = Matrix {
+                    data: wg,
+                    row_stride: depth,
+                    col_stride: 1,
+                };
+                let epilogue = |row: usize, values: &mut [f32]| {
+                    let b = bias
+                        .and_then(|b| b.get(g * cout_g + row))
+                        .copied()
+                        .unwrap_or(0.0);
+                    for v in values.iter_mut() {
+                        *v = act.apply(*v + b);
+                    }
+                };
+                matmul(
+                    cx.pool,
+                    Dims {
+                        m: cout_g,
+                        n: out_len,
+                        k: depth,
+                    },
+                    a,
+                    b,
+                    yg,
+                    &epilogue,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn scratch_len(&self) -> usize {
+        if self.path == Path::Im2col {
+            self.depth() * self.window.output_len()
+        } else {
+            0
+        }
+    }
+}
+
+pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.f32_input(0)?;
+    let w = cx.f32_input(1)?;
+    let rank = x.shape.len();
+    if !(3..=4).contains(&rank) || w.shape.len() != rank {
+        return Err(format!(
+            "X {:?} and W {:?} must both be 3-D (1-D conv) or 4-D (2-D conv)",
+            x.shape, w.shape
+        ));
+    }
+    let groups = cx.int("group", 1)?;
+    let (batch, in_channels, out_channels) = (x.shape[0], x.shape[1], w.shape[0]);
+    let groups = usize::try_from(groups)
+        .ok()
+        .filter(|&g| g >= 1)
+        .ok_or(format!("group {groups} must be ≥ 1"))?;
+    if in_channels % groups != 0 || out_channels % groups != 0 || w.shape[1] * groups != in_channels
+    {
+        return Err(format!(
+            "X {:?}, W {:?} and group {groups} disagree (W must be [OC, C/group, ...], OC and C divisible by group)",
+            x.shape, w.shape
+        ));
+    }
+    let kernel = &w.shape[2..];
+    if let Some(ks) = cx.ints("kernel_shape")? {
+        if ks.len() != kernel.len() || ks.iter().zip(kernel).any(|(&a, &b)| a != b as i64) {
+            return Err(format!("kernel_shape {ks:?} differs from W {:?}", w.shape));
+        }
+    }
+    let has_bias = match cx.opt_input(2) {
+        None => false,
+        Some(b) if b.dtype == DType::F32 && b.shape == [out_channels] => true,
+        Some(b) => {
+            return Err(format!(
+                "bias must be f32 [{out_channels}], got {} {:?}",
+                b.dtype, b.shape
+            ));
+        }
+    };
+    let window = window(cx, &x.shape[2..], kernel, false)?;
+    let path = if w.shape[1] == 1 && groups == in_channels {
+        Path::Depthwise
+    } else if window.kernel_len() == 1
+        && [window.h, window.w]
+            .iter()
+            .all(|a| a.stride == 1 && a.pad_begin == 0 && a.pad_end == 0)
+    {
+        Path::Pointwise
+    } else {
+        Path::Im2col
+    };
+    let mut out = vec![batch, out_channels];
+    out.extend(window.output_dims(rank - 2));
+    checked_numel(&out)?;
+    let op = Conv {
+        batch,
+        in_channels,
+        out_channels,
+        groups,
+        window,
+        has_bias,
+        activation: Activation::fused(cx)?,
+        path,
+    };
+    checked_numel(&[op.depth(), window.output_len()])?;
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(DType::F32, out),
+    })
+}

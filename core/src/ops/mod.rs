@@ -1,0 +1,297 @@
+//! Float operators with ONNX semantics: how each op is built at plan time and run at run time.
+//!
+//! An op is built once per plan from its node and the facts (dtype, concrete shape, and for small
+//! plan-time-known values the contents) of its inputs: [`build`] parses and checks every
+//! attribute and shape there, returning an [`Op`] instance that already holds everything it needs
+//! (strides, window geometry, transposed weights) and the facts of its outputs. `Op::run` then only
+//! computes: it never parses attributes and never allocates.
+//!
+//! Invariants: an op's `run` is called only with inputs whose dtypes and shapes equal those it was
+//! built for, an output buffer of exactly the announced shape, and at least
+//! [`Op::scratch_len`] f32 of scratch. Ops still check what they index (no panics), and report
+//! data-dependent failures (e.g. an index out of range) as errors.
+
+mod activation;
+mod binary;
+mod conv;
+mod gemm;
+mod layout;
+mod linear;
+mod parallel;
+mod pool;
+mod reduce;
+mod shape_ops;
+mod strided;
+mod unary;
+mod window;
+
+use std::fmt;
+
+pub use activation::Activation;
+pub(crate) use layout::identity;
+
+use crate::exec::{Tensor, TensorMut, TensorRef};
+use crate::graph::{AttrValue, Node};
+use crate::tensor::DType;
+
+/// Errors inside ops are plain messages; the planner and executor add node and op names.
+pub(crate) type OpResult<T> = std::result::Result<T, String>;
+
+/// What the planner knows about a value before running: dtype, concrete shape, and, for values
+/// small enough and computable at plan time (constants, shapes), the contents.
+#[derive(Clone, Debug)]
+pub struct Fact {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub value: Option<Tensor>,
+}
+
+impl Fact {
+    pub(crate) fn new(dtype: DType, shape: Vec<usize>) -> Fact {
+        Fact {
+            dtype,
+            shape,
+            value: None,
+        }
+    }
+}
+
+/// The inputs of one op invocation, resolved lazily so that running needs no allocation.
+pub trait Inputs {
+    /// Input `i`, or `None` when it is absent (omitted optional input or out of range).
+    fn get(&self, i: usize) -> Option<TensorRef<'_>>;
+}
+
+/// Inputs held in a slice (plan-time folding and tests).
+pub struct InputList<'a>(pub &'a [Option<TensorRef<'a>>]);
+
+impl Inputs for InputList<'_> {
+    fn get(&self, i: usize) -> Option<TensorRef<'_>> {
+        self.0.get(i).copied().flatten()
+    }
+}
+
+impl dyn Inputs + '_ {
+    /// Input `i`, which must be present.
+    pub(crate) fn req(&self, i: usize) -> OpResult<TensorRef<'_>> {
+        self.get(i).ok_or_else(|| format!("input {i} is missing"))
+    }
+
+    pub(crate) fn f32(&self, i: usize) -> OpResult<&[f32]> {
+        self.req(i)?.as_f32().map_err(|e| format!("input {i}: {e}"))
+    }
+}
+
+/// What an op may use while running besides its inputs and output.
+pub struct RunContext<'a> {
+    /// The session's thread pool; `None` runs everything on the calling thread.
+    pub pool: Option<&'a rayon::ThreadPool>,
+    /// At least `Op::scratch_len` f32 of scratch memory, contents unspecified.
+    pub scratch: &'a mut [f32],
+}
+
+/// A built operator, ready to run on inputs of the shapes it was built for.
+pub trait Op: Send + Sync + fmt::Debug {
+    /// Computes the output from the inputs.
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()>;
+
+    /// f32 elements of scratch memory `run` needs.
+    fn scratch_len(&self) -> usize {
+        0
+    }
+}
+
+/// The result of building a node: the op and the facts of its outputs.
+pub struct Built {
+    pub op: Box<dyn Op>,
+    pub output: Fact,
+}
+
+/// A node and the facts of its inputs, with typed attribute accessors.
+pub struct NodeContext<'a> {
+    pub node: &'a Node,
+    /// One entry per node input; `None` for omitted optional inputs.
+    pub inputs: Vec<Option<&'a Fact>>,
+    /// For inputs that are model constants, their data (zero-copy from the model): ops may
+    /// prepare weights from it once at build time.
+    pub constants: Vec<Option<TensorRef<'a>>>,
+    /// Resolves an `AttrValue::Tensor` to a tensor (for `Constant`).
+    pub tensor_attr: &'a dyn Fn(u32) -> OpResult<Tensor>,
+}
+
+impl NodeContext<'_> {
+    pub(crate) fn input(&self, i: usize) -> OpResult<&Fact> {
+        self.opt_input(i)
+            .ok_or_else(|| format!("input {i} is required"))
+    }
+
+    /// The data of input `i` when it is a model constant.
+    pub(crate) fn constant(&self, i: usize) -> Option<TensorRef<'_>> {
+        self.constants.get(i).copied().flatten()
+    }
+
+    pub(crate) fn opt_input(&self, i: usize) -> Option<&Fact> {
+        self.inputs.get(i).copied().flatten()
+    }
+
+    /// Input `i` must be f32.
+    pub(crate) fn f32_input(&self, i: usize) -> OpResult<&Fact> {
+        let f = self.input(i)?;
+        if f.dtype != DType::F32 {
+            return Err(format!(
+                "input {i} has dtype {}, this op supports f32 only",
+                f.dtype
+            ));
+        }
+        Ok(f)
+    }
+
+    /// The contents of integer input `i`, which must be known at plan time.
+    pub(crate) fn known_ints(&self, i: usize) -> OpResult<Option<Vec<i64>>> {
+        let Some(f) = self.opt_input(i) else {
+            return Ok(None);
+        };
+        let t = f.value.as_ref().ok_or_else(|| {
+            format!("input {i} must be a constant or computable at plan time (it sets a shape)")
+        })?;
+        let v = t.view();
+        match v.dtype() {
+            DType::I64 => Ok(Some(v.as_i64().map_err(|e| e.to_string())?.to_vec())),
+            DType::I32 => Ok(Some(
+                v.as_i32()
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .map(|&x| x as i64)
+                    .collect(),
+            )),
+            d => Err(format!("input {i} has dtype {d}, expected i64")),
+        }
+    }
+
+    fn attr(&self, name: &str) -> Option<&AttrValue> {
+        self.node.attribute(name)
+    }
+
+    pub(crate) fn int(&self, name: &str, default: i64) -> OpResult<i64> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(AttrValue::Int(v)) => Ok(*v),
+            Some(other) => Err(format!("attribute '{name}' must be an int, got {other:?}")),
+        }
+    }
+
+    pub(crate) fn float(&self, name: &str, default: f32) -> OpResult<f32> {
+        match self.attr(name) {
+            None => Ok(default),
+            Some(AttrValue::Float(v)) => Ok(*v),
+            Some(other) => Err(format!("attribute '{name}' must be a float, got {other:?}")),
+        }
+    }
+
+    pub(crate) fn ints(&self, name: &str) -> OpResult<Option<&[i64]>> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(AttrValue::Ints(v)) => Ok(Some(v)),
+            Some(other) => Err(format!(
+                "attribute '{name}' must be a list of ints, got {other:?}"
+            )),
+        }
+    }
+
+    pub(crate) fn string(&self, name: &str) -> OpResult<Option<&str>> {
+        match self.attr(name) {
+            None => Ok(None),
+            Some(AttrValue::String(v)) => Ok(Some(v)),
+            Some(other) => Err(format!(
+                "attribute '{name}' must be a string, got {other:?}"
+            )),
+        }
+    }
+
+    pub(crate) fn attr_value(&self, name: &str) -> Option<&AttrValue> {
+        self.attr(name)
+    }
+}
+
+/// Why building a node failed.
+pub enum BuildError {
+    /// This runtime has no such op (or variant).
+    Unsupported(String),
+    /// The node is malformed for its op.
+    Invalid(String),
+}
+
+impl From<String> for BuildError {
+    fn from(s: String) -> Self {
+        BuildError::Invalid(s)
+    }
+}
+
+/// Builds the op of `cx.node` (all ops have exactly one output; `If` is handled by the planner).
+pub fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
+    if cx.node.outputs.len() != 1 {
+        return Err(BuildError::Unsupported(format!(
+            "{} outputs (only single-output nodes are supported)",
+            cx.node.outputs.len()
+        )));
+    }
+    let op = cx.node.op.as_str();
+    let built = match op {
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
+        "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
+        | "Sqrt" | "Abs" | "Neg" | "Erf" => unary::build(cx, op),
+        "Clip" => unary::build_clip(cx),
+        "Softmax" => reduce::build_softmax(cx),
+        "GlobalAveragePool" => reduce::build_global_average_pool(cx),
+        "Conv" => conv::build(cx),
+        "Gemm" => linear::build_gemm(cx),
+        "MatMul" => linear::build_matmul(cx),
+        "MaxPool" | "AveragePool" => pool::build(cx, op),
+        "Flatten" => layout::build_flatten(cx),
+        "Reshape" => layout::build_reshape(cx),
+        "Squeeze" => layout::build_squeeze(cx),
+        "Unsqueeze" => layout::build_unsqueeze(cx),
+        "Identity" => layout::build_identity(cx),
+        "Transpose" => layout::build_transpose(cx),
+        "Slice" => layout::build_slice(cx),
+        "Concat" => shape_ops::build_concat(cx),
+        "Gather" => shape_ops::build_gather(cx),
+        "Shape" => shape_ops::build_shape(cx),
+        "Constant" => shape_ops::build_constant(cx),
+        _ => return Err(BuildError::Unsupported("no implementation".into())),
+    };
+    Ok(built?)
+}
+
+/// Normalizes a possibly negative axis for a tensor of `rank`.
+pub(crate) fn normalize_axis(axis: i64, rank: usize) -> OpResult<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r {
+        return Err(format!("axis {axis} is out of range for rank {rank}"));
+    }
+    Ok(a as usize)
+}
+
+/// The largest rank the runtime handles (index arithmetic uses fixed arrays of this size).
+pub(crate) const MAX_RANK: usize = 8;
+
+pub(crate) fn check_rank(shape: &[usize]) -> OpResult<()> {
+    if shape.len() > MAX_RANK {
+        return Err(format!(
+            "rank {} exceeds the supported maximum {MAX_RANK}",
+            shape.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Element count of `shape`, as an error on overflow.
+pub(crate) fn checked_numel(shape: &[usize]) -> OpResult<usize> {
+    crate::exec::numel(shape).ok_or_else(|| format!("shape {shape:?} overflows"))
+}

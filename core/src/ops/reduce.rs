@@ -1,0 +1,102 @@
+//! Ops that reduce along axes: Softmax (one axis, opset-13 semantics) and GlobalAveragePool.
+//!
+//! Invariant: Softmax subtracts the maximum of each slice before exponentiating, so it never
+//! overflows for finite inputs.
+
+use super::parallel::for_each_chunk;
+use super::{Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, normalize_axis};
+use crate::exec::TensorMut;
+
+#[derive(Debug)]
+struct Softmax {
+    /// Elements along the axis.
+    len: usize,
+    /// Elements after the axis (the stride of the axis).
+    inner: usize,
+}
+
+impl Op for Softmax {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let x = inputs.f32(0)?;
+        let y = output.as_f32_mut().map_err(|e| e.to_string())?;
+        y.copy_from_slice(x.get(..y.len()).ok_or("input too short")?);
+        let (len, inner) = (self.len, self.inner);
+        for_each_chunk(cx.pool, y, len * inner, |_, block| {
+            for i in 0..inner {
+                let at = |j: usize| j * inner + i;
+                let max = (0..len)
+                    .map(|j| block[at(j)])
+                    .fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for j in 0..len {
+                    let e = (block[at(j)] - max).exp();
+                    block[at(j)] = e;
+                    sum += e;
+                }
+                for j in 0..len {
+                    block[at(j)] /= sum;
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+pub(crate) fn build_softmax(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.f32_input(0)?;
+    let axis = normalize_axis(cx.int("axis", -1)?, x.shape.len())?;
+    let op = Softmax {
+        len: x.shape[axis],
+        inner: x.shape[axis + 1..].iter().product(),
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(x.dtype, x.shape.clone()),
+    })
+}
+
+#[derive(Debug)]
+struct GlobalAveragePool {
+    plane: usize,
+}
+
+impl Op for GlobalAveragePool {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let x = inputs.f32(0)?;
+        let y = output.as_f32_mut().map_err(|e| e.to_string())?;
+        for (y, plane) in y.iter_mut().zip(x.chunks_exact(self.plane)) {
+            *y = plane.iter().sum::<f32>() / self.plane as f32;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn build_global_average_pool(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.f32_input(0)?;
+    if x.shape.len() < 3 {
+        return Err(format!(
+            "X {:?} must have rank ≥ 3 ([N, C, spatial...])",
+            x.shape
+        ));
+    }
+    let plane: usize = x.shape[2..].iter().product();
+    if plane == 0 {
+        return Err("empty spatial dimensions".into());
+    }
+    let mut out = x.shape[..2].to_vec();
+    out.resize(x.shape.len(), 1);
+    Ok(Built {
+        op: Box::new(GlobalAveragePool { plane }),
+        output: Fact::new(x.dtype, out),
+    })
+}

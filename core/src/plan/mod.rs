@@ -1,0 +1,701 @@
+//! Planning: from a model and concrete input shapes to a program a session runs without further
+//! decisions.
+//!
+//! A plan binds the symbolic dimensions of the inputs, infers the dtype and shape of every value
+//! (naming the node, op and shapes on a mismatch), builds each node's op once, folds what is
+//! computable at plan time (constants, `Shape` and everything downstream of it up to
+//! [`FOLD_LIMIT`] elements), flattens `If` bodies into the step list with branch and jump steps,
+//! and places every intermediate in one arena by liveness ([`memory`]).
+//!
+//! Invariants of a finished [`Plan`]: each step's inputs are available when it runs (model
+//! constants, folded values, caller inputs, session state, or arena values produced by an earlier
+//! step on every path to it); each `Run` step writes exactly one arena value, whose byte range
+//! overlaps no value live at the same step; graph outputs live in the arena, the model, or the
+//! plan (never in caller inputs or state), so they stay readable after a run.
+
+pub mod memory;
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::exec::{Tensor, TensorRef, byte_len};
+use crate::format::Model;
+use crate::graph::{AttrValue, GraphId, Node, ValueId};
+use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, RunContext};
+use crate::tensor::{DType, Dim};
+use memory::Lifetime;
+
+/// Values computable at plan time are folded up to this many elements.
+pub const FOLD_LIMIT: usize = 1 << 16;
+
+/// Where a value lives while a plan runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// A model constant, read in place.
+    Constant(u32),
+    /// A value computed at plan time, held by the plan.
+    Folded(usize),
+    /// The caller's input number `k` (in `Plan::input_names` order).
+    Input(usize),
+    /// The session's state number `k` (in `Model::states` order).
+    State(usize),
+    /// `len` bytes at `offset` in the session's arena.
+    Arena { offset: usize, len: usize },
+}
+
+/// A planned value: where it lives, its dtype and concrete shape.
+#[derive(Clone, Debug)]
+pub(crate) struct PlannedValue {
+    pub name: String,
+    pub slot: Slot,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+/// One instruction of a plan.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Runs `op` on `inputs`, writing the arena value `output`.
+    Run {
+        node: String,
+        op_type: String,
+        op: Box<dyn Op>,
+        inputs: Vec<Option<usize>>,
+        output: usize,
+    },
+    /// Continues with the next step if the bool value `cond` is true, else at step `else_at`.
+    Branch { cond: usize, else_at: usize },
+    /// Continues at step `to`.
+    Jump { to: usize },
+}
+
+/// Where an intermediate was placed, for memory reports and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    pub value: String,
+    pub offset: usize,
+    pub bytes: usize,
+    /// Steps (indices into the plan's program) during which the value must keep its bytes.
+    pub first_step: usize,
+    pub last_step: usize,
+}
+
+/// A program for one input-shape signature.
+#[derive(Debug)]
+pub struct Plan {
+    pub(crate) input_shapes: Vec<Vec<usize>>,
+    /// Indexed by value: model values first, then copies the planner added; `None` for values
+    /// the plan never computes (untaken branches, unused values).
+    pub(crate) values: Vec<Option<PlannedValue>>,
+    pub(crate) folded: Vec<Tensor>,
+    pub(crate) steps: Vec<Step>,
+    /// Plan value of each graph output, in model order.
+    pub(crate) outputs: Vec<usize>,
+    /// For each state pair: the plan value the run writes (copied to the state after a run).
+    pub(crate) state_outputs: Vec<usize>,
+    /// dtype and shape of each state.
+    pub(crate) state_facts: Vec<(DType, Vec<usize>)>,
+    pub(crate) arena_bytes: usize,
+    pub(crate) scratch_len: usize,
+    allocations: Vec<Allocation>,
+}
+
+impl Plan {
+    /// The input shapes this plan was made for, in input order.
+    pub fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.input_shapes
+    }
+
+    /// Bytes of the activation arena.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena_bytes
+    }
+
+    /// Bytes all intermediates would take without reuse (each 64-byte aligned).
+    pub fn unshared_bytes(&self) -> usize {
+        self.allocations
+            .iter()
+            .map(|a| a.bytes.next_multiple_of(memory::ALIGN))
+            .sum()
+    }
+
+    /// f32 elements of scratch memory (im2col, transposes) the plan needs besides the arena.
+    pub fn scratch_len(&self) -> usize {
+        self.scratch_len
+    }
+
+    /// Every arena value with its offset and lifetime.
+    pub fn allocations(&self) -> &[Allocation] {
+        &self.allocations
+    }
+
+    /// Number of steps (op runs, branches and jumps).
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The dtype and shape of graph output `i`.
+    pub fn output_shape(&self, i: usize) -> Option<(DType, &[usize])> {
+        let v = self.values.get(*self.outputs.get(i)?)?.as_ref()?;
+        Some((v.dtype, &v.shape))
+    }
+}
+
+/// The caller-facing inputs of a model: main-graph inputs that are not state inputs.
+pub(crate) fn user_inputs(model: &Model) -> Vec<ValueId> {
+    let states: Vec<ValueId> = model.states().iter().map(|s| s.input).collect();
+    model
+        .main_graph()
+        .inputs
+        .iter()
+        .copied()
+        .filter(|v| !states.contains(v))
+        .collect()
+}
+
+/// Binds the symbolic dimensions of `declared` to `actual`, or says what does not fit.
+pub(crate) fn bind_shape(
+    declared: Option<&crate::tensor::Shape>,
+    actual: &[usize],
+    symbols: &mut HashMap<String, usize>,
+) -> std::result::Result<(), String> {
+    let Some(declared) = declared else {
+        return Ok(());
+    };
+    if declared.rank() != actual.len() {
+        return Err(format!(
+            "shape {actual:?} has rank {}, the model expects {declared}",
+            actual.len()
+        ));
+    }
+    for (d, &n) in declared.0.iter().zip(actual) {
+        match d {
+            Dim::Fixed(f) if *f as usize != n => {
+                return Err(format!(
+                    "shape {actual:?} does not match the model's {declared}"
+                ));
+            }
+            Dim::Fixed(_) => {}
+            Dim::Symbol(s) => match symbols.get(s) {
+                Some(&bound) if bound != n => {
+                    return Err(format!(
+                        "shape {actual:?}: dimension '{s}' is {n} here but {bound} in another input"
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    symbols.insert(s.clone(), n);
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Builds the plan of `model` for inputs of `input_shapes` (in [`user_inputs`] order; dtypes are
+/// the model's, checked by the caller).
+pub(crate) fn plan(model: &Model, input_shapes: &[Vec<usize>]) -> Result<Plan> {
+    Planner::new(model, input_shapes)?.finish()
+}
+
+/// What a value is known to be while planning.
+struct Known {
+    fact: Fact,
+    slot: Slot,
+}
+
+struct Planner<'m> {
+    model: &'m Model,
+    /// Indexed like the plan's values: model values first, then values the planner adds.
+    known: Vec<Option<Known>>,
+    names: Vec<String>,
+    folded: Vec<Tensor>,
+    steps: Vec<Step>,
+    scratch_len: usize,
+    input_shapes: Vec<Vec<usize>>,
+    state_facts: Vec<(DType, Vec<usize>)>,
+}
+
+fn node_error(node: &Node, what: impl Into<String>) -> Error {
+    Error::InvalidNode {
+        node: node.name.clone(),
+        op: node.op.clone(),
+        what: what.into(),
+    }
+}
+
+impl<'m> Planner<'m> {
+    fn new(model: &'m Model, input_shapes: &[Vec<usize>]) -> Result<Planner<'m>> {
+        let values = model.values();
+        let mut planner = Planner {
+            model,
+            known: (0..values.len()).map(|_| None).collect(),
+            names: values.iter().map(|v| v.name.clone()).collect(),
+            folded: Vec::new(),
+            steps: Vec::new(),
+            scratch_len: 0,
+            input_shapes: input_shapes.to_vec(),
+            state_facts: Vec::new(),
+        };
+        let mut symbols = HashMap::new();
+        let inputs = user_inputs(model);
+        if inputs.len() != input_shapes.len() {
+            return Err(Error::invalid_argument(format!(
+                "{} input shapes given, the model has {} inputs",
+                input_shapes.len(),
+                inputs.len()
+            )));
+        }
+        for (k, (&v, shape)) in inputs.iter().zip(input_shapes).enumerate() {
+            let info = &values[v as usize];
+            bind_shape(info.shape.as_ref(), shape, &mut symbols).map_err(|what| {
+                Error::InvalidInput {
+                    name: info.name.clone(),
+                    what,
+                }
+            })?;
+            planner.known[v as usize] = Some(Known {
+                fact: Fact::new(info.dtype, shape.clone()),
+                slot: Slot::Input(k),
+            });
+        }
+        for (k, pair) in model.states().iter().enumerate() {
+            let info = &values[pair.input as usize];
+            let shape = info
+                .shape
+                .as_ref()
+                .and_then(|s| {
+                    s.0.iter()
+                        .map(|d| match d {
+                            Dim::Fixed(n) => usize::try_from(*n).ok(),
+                            Dim::Symbol(s) => symbols.get(s).copied(),
+                        })
+                        .collect::<Option<Vec<usize>>>()
+                })
+                .ok_or_else(|| Error::InvalidInput {
+                    name: info.name.clone(),
+                    what: "state shape is not determined by the inputs".into(),
+                })?;
+            planner.state_facts.push((info.dtype, shape.clone()));
+            planner.known[pair.input as usize] = Some(Known {
+                fact: Fact::new(info.dtype, shape),
+                slot: Slot::State(k),
+            });
+        }
+        for (v, info) in values.iter().enumerate() {
+            if let Some(tid) = info.initializer {
+                planner.known[v] = Some(planner.constant_fact(tid)?);
+            }
+        }
+        Ok(planner)
+    }
+
+    fn constant_fact(&self, tid: u32) -> Result<Known> {
+        let view = self
+            .model
+            .tensor(tid)
+            .ok_or_else(|| Error::invalid_argument(format!("no tensor {tid}")))?;
+        let info = view.info;
+        let shape: Vec<usize> = info.dims.iter().map(|&d| d as usize).collect();
+        let readable = crate::exec::elem_size(info.dtype).is_some()
+            && info.layout == crate::tensor::Layout::RowMajor
+            && matches!(info.quantization, crate::quant::Quantization::None);
+        let mut fact = Fact::new(info.dtype, shape.clone());
+        if readable && info.numel() <= FOLD_LIMIT as u64 {
+            fact.value = TensorRef::from_bytes(info.dtype, &shape, view.bytes())
+                .and_then(Tensor::from_ref)
+                .ok();
+        }
+        Ok(Known {
+            fact,
+            slot: Slot::Constant(tid),
+        })
+    }
+
+    fn fact(&self, v: usize) -> Option<&Fact> {
+        self.known.get(v)?.as_ref().map(|k| &k.fact)
+    }
+
+    fn plan_graph(&mut self, gid: GraphId) -> Result<()> {
+        let model = self.model;
+        let graph = &model.graphs()[gid as usize];
+        for node in &graph.nodes {
+            if node.op == "If" {
+                self.plan_if(node)?;
+            } else {
+                self.plan_node(node)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_node(&mut self, node: &Node) -> Result<()> {
+        let inputs: Vec<Option<usize>> =
+            node.inputs.iter().map(|i| i.map(|v| v as usize)).collect();
+        let mut facts = Vec::with_capacity(inputs.len());
+        let mut constants = Vec::with_capacity(inputs.len());
+        for &i in &inputs {
+            let Some(v) = i else {
+                facts.push(None);
+                constants.push(None);
+                continue;
+            };
+            let known = self.known[v].as_ref().ok_or_else(|| {
+                node_error(
+                    node,
+                    format!("input '{}' is not computed before this node", self.names[v]),
+                )
+            })?;
+            facts.push(Some(&known.fact));
+            constants.push(match known.slot {
+                Slot::Constant(tid) => self.model.tensor(tid).and_then(|t| {
+                    TensorRef::from_bytes(t.info.dtype, &known.fact.shape, t.bytes()).ok()
+                }),
+                _ => None,
+            });
+        }
+        let model = self.model;
+        let tensor_attr = |tid: u32| -> ops::OpResult<Tensor> {
+            let t = model.tensor(tid).ok_or("no such tensor")?;
+            let shape: Vec<usize> = t.info.dims.iter().map(|&d| d as usize).collect();
+            TensorRef::from_bytes(t.info.dtype, &shape, t.bytes())
+                .and_then(Tensor::from_ref)
+                .map_err(|e| e.to_string())
+        };
+        let cx = NodeContext {
+            node,
+            inputs: facts,
+            constants,
+            tensor_attr: &tensor_attr,
+        };
+        let built = ops::build(&cx).map_err(|e| match e {
+            BuildError::Unsupported(what) => Error::UnsupportedOp {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                what,
+            },
+            BuildError::Invalid(what) => node_error(node, what),
+        })?;
+        let mut output = built.output;
+        let out_v = node.outputs[0] as usize;
+        let declared = &model.values()[out_v];
+        if declared.dtype != output.dtype {
+            return Err(node_error(
+                node,
+                format!(
+                    "computes {} but the model declares '{}' as {}",
+                    output.dtype, declared.name, declared.dtype
+                ),
+            ));
+        }
+        let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
+        if output.value.is_none()
+            && all_known
+            && crate::exec::numel(&output.shape).is_some_and(|n| n <= FOLD_LIMIT)
+        {
+            output.value = Some(self.evaluate(node, built.op.as_ref(), &cx.inputs, &output)?);
+        }
+        let slot = if let Some(value) = &output.value {
+            self.folded.push(value.clone());
+            Slot::Folded(self.folded.len() - 1)
+        } else {
+            self.scratch_len = self.scratch_len.max(built.op.scratch_len());
+            self.steps.push(Step::Run {
+                node: node.name.clone(),
+                op_type: node.op.clone(),
+                op: built.op,
+                inputs,
+                output: out_v,
+            });
+            Slot::Arena { offset: 0, len: 0 }
+        };
+        self.known[out_v] = Some(Known { fact: output, slot });
+        Ok(())
+    }
+
+    /// Runs `op` now on inputs known at plan time.
+    fn evaluate(
+        &self,
+        node: &Node,
+        op: &dyn Op,
+        inputs: &[Option<&Fact>],
+        output: &Fact,
+    ) -> Result<Tensor> {
+        let views: Vec<Option<TensorRef<'_>>> = inputs
+            .iter()
+            .map(|f| f.and_then(|f| f.value.as_ref()).map(Tensor::view))
+            .collect();
+        let mut out = Tensor::zeros(output.dtype, output.shape.clone())
+            .map_err(|e| node_error(node, e.to_string()))?;
+        let mut scratch = vec![0.0f32; op.scratch_len()];
+        op.run(
+            &InputList(&views),
+            out.view_mut(),
+            &mut RunContext {
+                pool: None,
+                scratch: &mut scratch,
+            },
+        )
+        .map_err(|what| node_error(node, what))?;
+        Ok(out)
+    }
+
+    fn body(&self, node: &Node, name: &str) -> Result<GraphId> {
+        match node.attribute(name) {
+            Some(AttrValue::Graph(g)) => Ok(*g),
+            _ => Err(node_error(
+                node,
+                format!("attribute '{name}' must be a graph"),
+            )),
+        }
+    }
+
+    /// Plans `If`: a known condition plans only the chosen body; otherwise both bodies go into
+    /// the program behind a branch, each ending with copies of its outputs into the node's.
+    fn plan_if(&mut self, node: &Node) -> Result<()> {
+        let (then_g, else_g) = (
+            self.body(node, "then_branch")?,
+            self.body(node, "else_branch")?,
+        );
+        let cond = node
+            .inputs
+            .first()
+            .copied()
+            .flatten()
+            .map(|v| v as usize)
+            .ok_or_else(|| node_error(node, "the condition is required"))?;
+        let fact = self
+            .fact(cond)
+            .ok_or_else(|| node_error(node, "the condition is not computed before this node"))?;
+        if fact.dtype != DType::Bool || fact.shape.iter().product::<usize>() != 1 {
+            return Err(node_error(
+                node,
+                format!(
+                    "the condition must be one bool, got {} {:?}",
+                    fact.dtype, fact.shape
+                ),
+            ));
+        }
+        if let Some(value) = &fact.value {
+            let taken = if value.view().as_bool().is_ok_and(|b| b.first() != Some(&0)) {
+                then_g
+            } else {
+                else_g
+            };
+            self.plan_graph(taken)?;
+            return self.copy_outputs(node, taken, false);
+        }
+        let branch_at = self.steps.len();
+        self.steps.push(Step::Branch { cond, else_at: 0 });
+        self.plan_graph(then_g)?;
+        self.copy_outputs(node, then_g, false)?;
+        let jump_at = self.steps.len();
+        self.steps.push(Step::Jump { to: 0 });
+        let else_at = self.steps.len();
+        self.plan_graph(else_g)?;
+        self.copy_outputs(node, else_g, true)?;
+        let end = self.steps.len();
+        self.steps[branch_at] = Step::Branch { cond, else_at };
+        self.steps[jump_at] = Step::Jump { to: end };
+        Ok(())
+    }
+
+    /// Copies the outputs of body `gid` into the outputs of `node`; `second` checks them against
+    /// the facts the first body set.
+    fn copy_outputs(&mut self, node: &Node, gid: GraphId, second: bool) -> Result<()> {
+        let body = &self.model.graphs()[gid as usize];
+        if body.outputs.len() != node.outputs.len() {
+            return Err(node_error(
+                node,
+                format!(
+                    "body '{}' has {} outputs, the node {}",
+                    body.name,
+                    body.outputs.len(),
+                    node.outputs.len()
+                ),
+            ));
+        }
+        for (&from, &to) in body.outputs.iter().zip(&node.outputs) {
+            let (from, to) = (from as usize, to as usize);
+            let fact = self
+                .fact(from)
+                .ok_or_else(|| node_error(node, "a body output is not computed"))?
+                .clone();
+            if second {
+                let first = self
+                    .fact(to)
+                    .ok_or_else(|| node_error(node, "output not planned"))?;
+                if first.dtype != fact.dtype || first.shape != fact.shape {
+                    return Err(node_error(
+                        node,
+                        format!(
+                            "the branches produce different outputs ({} {:?} vs {} {:?}); both must match",
+                            first.dtype, first.shape, fact.dtype, fact.shape
+                        ),
+                    ));
+                }
+            }
+            self.copy_value(from, to, fact)?;
+        }
+        Ok(())
+    }
+
+    /// Emits a step writing a copy of value `from` into the arena value `to`.
+    fn copy_value(&mut self, from: usize, to: usize, fact: Fact) -> Result<()> {
+        let fact = Fact::new(fact.dtype, fact.shape);
+        self.steps.push(Step::Run {
+            node: format!("copy of {}", self.names[from]),
+            op_type: "Identity".into(),
+            op: ops::identity(),
+            inputs: vec![Some(from)],
+            output: to,
+        });
+        self.known[to] = Some(Known {
+            fact,
+            slot: Slot::Arena { offset: 0, len: 0 },
+        });
+        Ok(())
+    }
+
+    /// Finishes the program and places the arena values.
+    fn finish(mut self) -> Result<Plan> {
+        self.plan_graph(0)?;
+        let model = self.model;
+        let mut outputs = Vec::new();
+        for &v in &model.main_graph().outputs {
+            let v = v as usize;
+            let known = self.known[v].as_ref().ok_or_else(|| {
+                Error::invalid_argument(format!("output '{}' is not computed", self.names[v]))
+            })?;
+            if matches!(known.slot, Slot::Input(_) | Slot::State(_)) {
+                // Outputs must outlive the caller's inputs and the state update: copy them.
+                let fact = known.fact.clone();
+                let copy = self.known.len();
+                self.known.push(None);
+                self.names.push(self.names[v].clone());
+                self.copy_value(v, copy, fact)?;
+                outputs.push(copy);
+            } else {
+                outputs.push(v);
+            }
+        }
+        let mut state_outputs = Vec::new();
+        for (k, pair) in model.states().iter().enumerate() {
+            let out = pair.output as usize;
+            let fact = self.fact(out).ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "state output '{}' is not computed",
+                    self.names[out]
+                ))
+            })?;
+            let (dtype, shape) = &self.state_facts[k];
+            if fact.dtype != *dtype || fact.shape != *shape {
+                return Err(Error::InvalidNode {
+                    node: self.names[out].clone(),
+                    op: "state".into(),
+                    what: format!(
+                        "state output is {} {:?} but the state input is {dtype} {shape:?}",
+                        fact.dtype, fact.shape
+                    ),
+                });
+            }
+            // Validation guarantees a state output is a graph output; read it where the output lives.
+            let at = model
+                .main_graph()
+                .outputs
+                .iter()
+                .position(|&o| o as usize == out);
+            state_outputs.push(at.map_or(out, |i| outputs[i]));
+        }
+        self.place(outputs, state_outputs)
+    }
+
+    fn place(self, outputs: Vec<usize>, state_outputs: Vec<usize>) -> Result<Plan> {
+        let n = self.known.len();
+        let end = self.steps.len();
+        let mut first = vec![usize::MAX; n];
+        let mut last = vec![0usize; n];
+        for (i, step) in self.steps.iter().enumerate() {
+            let (reads, writes): (Vec<usize>, Option<usize>) = match step {
+                Step::Run { inputs, output, .. } => {
+                    (inputs.iter().flatten().copied().collect(), Some(*output))
+                }
+                Step::Branch { cond, .. } => (vec![*cond], None),
+                Step::Jump { .. } => (vec![], None),
+            };
+            for r in reads {
+                last[r] = last[r].max(i);
+            }
+            if let Some(w) = writes {
+                first[w] = first[w].min(i);
+                last[w] = last[w].max(i);
+            }
+        }
+        for &v in outputs.iter().chain(&state_outputs) {
+            last[v] = end;
+        }
+        let mut values = Vec::with_capacity(n);
+        let mut arena_ids = Vec::new();
+        let mut lifetimes = Vec::new();
+        for (v, known) in self.known.into_iter().enumerate() {
+            let Some(Known { fact, slot }) = known else {
+                values.push(None);
+                continue;
+            };
+            if let Slot::Arena { .. } = slot {
+                let bytes = byte_len(fact.dtype, &fact.shape).ok_or_else(|| {
+                    Error::invalid_argument(format!("value '{}' is too large", self.names[v]))
+                })?;
+                arena_ids.push(v);
+                lifetimes.push(Lifetime {
+                    bytes,
+                    first_step: first[v].min(last[v]),
+                    last_step: last[v],
+                });
+            }
+            values.push(Some(PlannedValue {
+                name: self.names[v].clone(),
+                slot,
+                dtype: fact.dtype,
+                shape: fact.shape,
+            }));
+        }
+        let (offsets, arena_bytes) = memory::assign(&lifetimes)
+            .ok_or_else(|| Error::invalid_argument("activation memory overflows"))?;
+        // Proven once per plan (quadratic in the value count, paid at planning only).
+        memory::check(&lifetimes, &offsets).map_err(|(a, b)| {
+            Error::invalid_argument(format!(
+                "internal error: memory plan overlaps live values '{}' and '{}'",
+                self.names[arena_ids[a]], self.names[arena_ids[b]]
+            ))
+        })?;
+        let mut allocations = Vec::with_capacity(arena_ids.len());
+        for ((&v, life), &offset) in arena_ids.iter().zip(&lifetimes).zip(&offsets) {
+            if let Some(value) = values[v].as_mut() {
+                value.slot = Slot::Arena {
+                    offset,
+                    len: life.bytes,
+                };
+                allocations.push(Allocation {
+                    value: value.name.clone(),
+                    offset,
+                    bytes: life.bytes,
+                    first_step: life.first_step,
+                    last_step: life.last_step,
+                });
+            }
+        }
+        Ok(Plan {
+            input_shapes: self.input_shapes,
+            values,
+            folded: self.folded,
+            steps: self.steps,
+            outputs,
+            state_outputs,
+            state_facts: self.state_facts,
+            arena_bytes,
+            scratch_len: self.scratch_len,
+            allocations,
+        })
+    }
+}

@@ -1,0 +1,114 @@
+//! Steady state allocates nothing: after a first run with given shapes, `run_in_place` and
+//! reading outputs make no heap allocation, and `run` allocates only the tensors it returns.
+//! A counting global allocator (counting per thread, so the harness does not interfere) proves it;
+//! this binary holds one test for the same reason.
+
+mod runtime_util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use mobiquant_core::*;
+use runtime_util::*;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the counter is
+// a const-initialized thread-local `Cell`, which never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded contract of `GlobalAlloc::alloc`.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract of `GlobalAlloc::dealloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded contract of `GlobalAlloc::alloc_zeroed`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded contract of `GlobalAlloc::realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn steady_state_runs_do_not_allocate() {
+    let counted = allocations_during(|| {
+        std::hint::black_box(vec![1u8; 16]);
+    });
+    assert_eq!(counted, 1, "the counting allocator must see allocations");
+    // The block covers im2col-free 1x1 convs, depthwise, Clip, Add, pooling, Flatten and Gemm;
+    // a 3x3 dense conv, MatMul, Softmax, Transpose, Concat and Gather are added around it.
+    let (model, _) = mobilenet_block(8, 8, 1);
+    let mut s = Session::new(model, SessionOptions::default()).unwrap();
+    let x = rand_vec(2 * BLOCK_C * 64, 2);
+    let input = TensorRef::from_f32(&[2, BLOCK_C, 8, 8], &x).unwrap();
+    s.run_in_place(&[("x", input)]).unwrap();
+    let n = allocations_during(|| {
+        for _ in 0..3 {
+            s.run_in_place(&[("x", input)]).unwrap();
+            assert_eq!(s.output(0).unwrap().shape(), [2, BLOCK_K]);
+        }
+    });
+    assert_eq!(n, 0, "run_in_place allocated {n} times");
+    let n = allocations_during(|| {
+        s.run(&[("x", input)]).unwrap();
+    });
+    assert!(
+        n <= 3,
+        "run allocated {n} times for one output (vector, shape, data)"
+    );
+
+    let mut gb = GraphBuilder::new();
+    let a = gb.input_f32("a", &[1, 3, 6, 6]);
+    let w = gb.const_f32(&[4, 3, 3, 3], &rand_vec(108, 3));
+    let c = gb.node(
+        "Conv",
+        &[a, w],
+        vec![ints("strides", &[2, 2]), ints("pads", &[1, 1, 1, 1])],
+    );
+    let perm = gb.node("Transpose", &[c], vec![ints("perm", &[0, 2, 3, 1])]);
+    let target = gb.const_i64(&[9, 4]);
+    let flat = gb.node("Reshape", &[perm, target], vec![]);
+    let m = gb.const_f32(&[4, 5], &rand_vec(20, 4));
+    let mm = gb.node("MatMul", &[flat, m], vec![]);
+    let sm = gb.node("Softmax", &[mm], vec![int("axis", 1)]);
+    let cat = gb.node("Concat", &[sm, sm], vec![int("axis", 0)]);
+    let idx = gb.const_i64(&[3, 0]);
+    let g = gb.node("Gather", &[cat, idx], vec![int("axis", 0)]);
+    let state = gb.input_f32("h", &[2, 5]);
+    let next = gb.node("Add", &[g, state], vec![]);
+    gb.output(next);
+    gb.b.add_state(state, next);
+    let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
+    let data = rand_vec(108, 5);
+    let input = TensorRef::from_f32(&[1, 3, 6, 6], &data).unwrap();
+    s.run_in_place(&[("a", input)]).unwrap();
+    let n = allocations_during(|| {
+        for _ in 0..3 {
+            s.run_in_place(&[("a", input)]).unwrap();
+        }
+        s.reset_state();
+        s.run_in_place(&[("a", input)]).unwrap();
+    });
+    assert_eq!(n, 0, "run_in_place allocated {n} times");
+}

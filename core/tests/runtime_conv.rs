@@ -1,0 +1,315 @@
+//! Conv against a direct 7-loop convolution over random geometries (groups, depthwise, strides,
+//! dilations, pads, 1-D and 2-D), hand-checked cases, auto_pad and fused activations.
+
+mod runtime_util;
+
+use mobiquant_core::*;
+use proptest::prelude::*;
+use runtime_util::*;
+
+/// A model with one Conv of geometry `g` (1-D when `one_d`), returning its output.
+fn run_conv(
+    g: ConvGeom,
+    one_d: bool,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    extra: Vec<Attribute>,
+) -> Tensor {
+    let mut gb = GraphBuilder::new();
+    let (xs, ws): (Vec<u64>, Vec<u64>) = if one_d {
+        (
+            vec![g.n as u64, g.c as u64, g.w as u64],
+            vec![g.oc as u64, (g.c / g.group) as u64, g.kw as u64],
+        )
+    } else {
+        (
+            vec![g.n as u64, g.c as u64, g.h as u64, g.w as u64],
+            vec![
+                g.oc as u64,
+                (g.c / g.group) as u64,
+                g.kh as u64,
+                g.kw as u64,
+            ],
+        )
+    };
+    let xi = gb.input_f32("x", &xs);
+    let wi = gb.const_f32(&ws, w);
+    let mut inputs = vec![Some(xi), Some(wi)];
+    if let Some(b) = b {
+        inputs.push(Some(gb.const_f32(&[g.oc as u64], b)));
+    }
+    let mut attrs = vec![int("group", g.group as i64)];
+    if one_d {
+        attrs.push(ints("strides", &[g.stride.1 as i64]));
+        attrs.push(ints("dilations", &[g.dilation.1 as i64]));
+        attrs.push(ints("pads", &[g.pads.1 as i64, g.pads.3 as i64]));
+    } else {
+        attrs.push(ints("strides", &[g.stride.0 as i64, g.stride.1 as i64]));
+        attrs.push(ints(
+            "dilations",
+            &[g.dilation.0 as i64, g.dilation.1 as i64],
+        ));
+        attrs.push(ints(
+            "pads",
+            &[
+                g.pads.0 as i64,
+                g.pads.1 as i64,
+                g.pads.2 as i64,
+                g.pads.3 as i64,
+            ],
+        ));
+    }
+    attrs.extend(extra);
+    let y = gb.node_typed("Conv", &inputs, attrs, DType::F32);
+    gb.output(y);
+    let model = gb.finish();
+    let shape: Vec<usize> = xs.iter().map(|&d| d as usize).collect();
+    run1(&model, &[("x", &shape, x)]).unwrap()
+}
+
+fn geometry() -> impl Strategy<Value = (ConvGeom, bool)> {
+    (
+        (1usize..=2, 1usize..=3, 0usize..3, 1usize..=3),
+        (1usize..=7, 1usize..=9, 1usize..=3, 1usize..=3),
+        (1usize..=2, 1usize..=2, 1usize..=2, 1usize..=2),
+        (0usize..=2, 0usize..=2, 0usize..=1, 0usize..=2),
+        any::<bool>(),
+    )
+        .prop_filter_map(
+            "window must fit",
+            |(
+                (n, cg, group_kind, og),
+                (h, w, kh, kw),
+                (sh, sw, dh, dw),
+                (pt, pl, pb, pr),
+                one_d,
+            )| {
+                // group_kind: 0 plain, 1 two groups, 2 depthwise (one input channel per group).
+                let (group, cg) = match group_kind {
+                    0 => (1, cg),
+                    1 => (2, cg),
+                    _ => (cg + 1, 1),
+                };
+                let (h, kh, sh, dh, pt, pb) = if one_d {
+                    (1, 1, 1, 1, 0, 0)
+                } else {
+                    (h, kh, sh, dh, pt, pb)
+                };
+                let g = ConvGeom {
+                    n,
+                    c: cg * group,
+                    h,
+                    w,
+                    oc: og * group,
+                    group,
+                    kh,
+                    kw,
+                    stride: (sh, sw),
+                    dilation: (dh, dw),
+                    pads: (pt, pl, pb, pr),
+                };
+                let fits = h + pt + pb > (kh - 1) * dh && w + pl + pr > (kw - 1) * dw;
+                fits.then_some((g, one_d))
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    #[test]
+    fn conv_matches_direct_convolution((g, one_d) in geometry(), seed in any::<u64>(), bias in any::<bool>()) {
+        let x = rand_vec(g.n * g.c * g.h * g.w, seed);
+        let w = rand_vec(g.oc * (g.c / g.group) * g.kh * g.kw, seed ^ 1);
+        let b = rand_vec(g.oc, seed ^ 2);
+        let b = bias.then_some(b.as_slice());
+        let got = run_conv(g, one_d, &x, &w, b, vec![]);
+        let want = naive_conv(g, &x, &w, b);
+        let (oh, ow) = g.out_hw();
+        let shape = if one_d { vec![g.n, g.oc, ow] } else { vec![g.n, g.oc, oh, ow] };
+        prop_assert_eq!(got.shape(), shape.as_slice());
+        assert_close(got.as_f32().unwrap(), &want, 1e-5);
+    }
+}
+
+fn geom(c: usize, h: usize, w: usize, oc: usize, k: usize) -> ConvGeom {
+    ConvGeom {
+        n: 1,
+        c,
+        h,
+        w,
+        oc,
+        group: 1,
+        kh: k,
+        kw: k,
+        stride: (1, 1),
+        dilation: (1, 1),
+        pads: (0, 0, 0, 0),
+    }
+}
+
+#[test]
+fn conv_by_hand() {
+    // 3x3 input 1..9, 2x2 kernel of ones, bias 0.5: sums of each 2x2 window.
+    let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+    let y = run_conv(
+        geom(1, 3, 3, 1, 2),
+        false,
+        &x,
+        &[1.0; 4],
+        Some(&[0.5]),
+        vec![],
+    );
+    assert_eq!(y.shape(), [1, 1, 2, 2]);
+    assert_eq!(y.as_f32().unwrap(), [12.5, 16.5, 24.5, 28.5]);
+    // Stride 2, pad 1: windows at the corners see 1, 3, 7, 9 plus padding.
+    let g = ConvGeom {
+        stride: (2, 2),
+        pads: (1, 1, 1, 1),
+        ..geom(1, 3, 3, 1, 2)
+    };
+    let y = run_conv(g, false, &x, &[1.0; 4], None, vec![]);
+    assert_eq!(y.as_f32().unwrap(), [1.0, 5.0, 11.0, 28.0]);
+}
+
+#[test]
+fn auto_pad_same_keeps_the_spatial_size_and_matches_explicit_pads() {
+    let x = rand_vec(2 * 5 * 6, 7);
+    let w = rand_vec(3 * 2 * 9, 8);
+    let base = ConvGeom {
+        stride: (2, 2),
+        ..geom(2, 5, 6, 3, 3)
+    };
+    for (mode, pads) in [("SAME_UPPER", (1, 1, 1, 1)), ("SAME_LOWER", (1, 1, 1, 1))] {
+        // in 5, stride 2 -> out 3: total pad (3-1)*2+3-5 = 2, split 1/1; width 6 -> out 3: pad 1, 0 or 0, 1.
+        let (pl, pr) = if mode == "SAME_UPPER" { (0, 1) } else { (1, 0) };
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[1, 2, 5, 6]);
+        let wi = gb.const_f32(&[3, 2, 3, 3], &w);
+        let y = gb.node(
+            "Conv",
+            &[xi, wi],
+            vec![string("auto_pad", mode), ints("strides", &[2, 2])],
+        );
+        gb.output(y);
+        let got = run1(&gb.finish(), &[("x", &[1, 2, 5, 6], &x)]).unwrap();
+        assert_eq!(got.shape(), [1, 3, 3, 3]);
+        let want = naive_conv(
+            ConvGeom {
+                pads: (pads.0, pl, pads.2, pr),
+                ..base
+            },
+            &x,
+            &w,
+            None,
+        );
+        assert_close(got.as_f32().unwrap(), &want, 1e-5);
+    }
+}
+
+#[test]
+fn fused_activations_equal_the_separate_ops() {
+    let x = rand_vec(3 * 4 * 4, 3)
+        .iter()
+        .map(|v| v * 8.0)
+        .collect::<Vec<_>>();
+    let w = rand_vec(4 * 3 * 9, 4);
+    let cases: Vec<(Vec<Attribute>, &str, Vec<Attribute>)> = vec![
+        (vec![string("activation", "Relu")], "Relu", vec![]),
+        (
+            vec![
+                string("activation", "LeakyRelu"),
+                float("activation_alpha", 0.1),
+            ],
+            "LeakyRelu",
+            vec![float("alpha", 0.1)],
+        ),
+        (
+            vec![
+                string("activation", "HardSigmoid"),
+                float("activation_alpha", 0.3),
+                float("activation_beta", 0.4),
+            ],
+            "HardSigmoid",
+            vec![float("alpha", 0.3), float("beta", 0.4)],
+        ),
+        (vec![string("activation", "HardSwish")], "HardSwish", vec![]),
+    ];
+    for (fused, op, op_attrs) in cases {
+        let g = ConvGeom {
+            pads: (1, 1, 1, 1),
+            ..geom(3, 4, 4, 4, 3)
+        };
+        let got = run_conv(g, false, &x, &w, None, fused);
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[1, 3, 4, 4]);
+        let wi = gb.const_f32(&[4, 3, 3, 3], &w);
+        let c = gb.node("Conv", &[xi, wi], vec![ints("pads", &[1, 1, 1, 1])]);
+        let y = gb.node(op, &[c], op_attrs);
+        gb.output(y);
+        let want = run1(&gb.finish(), &[("x", &[1, 3, 4, 4], &x)]).unwrap();
+        assert_eq!(got.as_f32().unwrap(), want.as_f32().unwrap(), "{op}");
+    }
+    // Clip bounds as attributes of the fused form, as inputs of the op.
+    let g = ConvGeom {
+        pads: (1, 1, 1, 1),
+        ..geom(3, 4, 4, 4, 3)
+    };
+    let fused = vec![
+        string("activation", "Clip"),
+        float("activation_min", 0.0),
+        float("activation_max", 6.0),
+    ];
+    let got = run_conv(g, false, &x, &w, None, fused);
+    let want: Vec<f32> = naive_conv(g, &x, &w, None)
+        .iter()
+        .map(|v| v.clamp(0.0, 6.0))
+        .collect();
+    assert_close(got.as_f32().unwrap(), &want, 1e-5);
+}
+
+#[test]
+fn threads_give_the_same_result_as_one() {
+    let x = rand_vec(8 * 144, 11);
+    let w = rand_vec(16 * 8 * 9, 12);
+    let mut gb = GraphBuilder::new();
+    let xi = gb.input_f32("x", &[1, 8, 12, 12]);
+    let wi = gb.const_f32(&[16, 8, 3, 3], &w);
+    let dw = gb.const_f32(&[16, 1, 3, 3], &w[..144]);
+    let c = gb.node("Conv", &[xi, wi], vec![ints("pads", &[1, 1, 1, 1])]);
+    let y = gb.node(
+        "Conv",
+        &[c, dw],
+        vec![ints("pads", &[1, 1, 1, 1]), int("group", 16)],
+    );
+    gb.output(y);
+    let model = gb.finish();
+    let input = TensorRef::from_f32(&[1, 8, 12, 12], &x).unwrap();
+    let mut one = Session::new(model.clone(), SessionOptions::default()).unwrap();
+    let mut two = Session::new(
+        model,
+        SessionOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let a = one.run(&[("x", input)]).unwrap();
+    let b = two.run(&[("x", input)]).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn mismatched_weights_are_a_node_error() {
+    let mut gb = GraphBuilder::new();
+    let xi = gb.input_f32("x", &[1, 3, 4, 4]);
+    let wi = gb.const_f32(&[2, 2, 3, 3], &[0.0; 36]);
+    let y = gb.node("Conv", &[xi, wi], vec![]);
+    gb.output(y);
+    let err = run1(&gb.finish(), &[("x", &[1, 3, 4, 4], &[0.0; 48])]).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidNode { ref op, .. } if op == "Conv"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("[1, 3, 4, 4]"), "{err}");
+}
