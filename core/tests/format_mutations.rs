@@ -55,12 +55,13 @@ fn apply(file: &mut Vec<u8>, m: &Mutation, range: std::ops::Range<usize>) {
     match m {
         Mutation::FlipBit { at, bit } => file[pick(*at)] ^= 1 << bit,
         Mutation::SetByte { at, value } => file[pick(*at)] = *value,
-        Mutation::SwapWords { a, b } => {
-            let (a, b) = (pick(*a).min(range.end - 4), pick(*b).min(range.end - 4));
+        Mutation::SwapWords { a, b } if range.len() >= 4 => {
+            let word = |x: usize| range.start + x % (range.len() - 3);
             for i in 0..4 {
-                file.swap(a + i, b + i);
+                file.swap(word(*a) + i, word(*b) + i);
             }
         }
+        Mutation::SwapWords { .. } => {}
         Mutation::Truncate { len } => file.truncate(len % file.len()),
         Mutation::Extend { bytes } => file.extend_from_slice(bytes),
     }
