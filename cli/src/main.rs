@@ -3,8 +3,10 @@
 //! Each subcommand lives in its own module; this file only parses arguments and maps errors to
 //! exit codes: 0 success, 1 the command failed (invalid model, I/O), 2 bad usage (from clap).
 
+mod bench;
 mod convert;
 mod inspect;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +38,32 @@ enum Command {
         #[arg(long = "state", value_name = "INPUT=OUTPUT", value_parser = parse_state)]
         states: Vec<(String, String)>,
     },
+    /// Run a model once on .npy inputs and write each output to DIR/<output name>.npy.
+    Run {
+        model: PathBuf,
+        /// An input, NAME=FILE.npy (repeat for each input).
+        #[arg(long = "input", value_name = "NAME=FILE.npy", value_parser = parse_input)]
+        inputs: Vec<(String, PathBuf)>,
+        #[arg(long, default_value = "outputs")]
+        output_dir: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+    /// Time a model: load, first run, and steady latency percentiles.
+    Bench {
+        model: PathBuf,
+        /// An input, NAME=FILE.npy (repeat for each input).
+        #[arg(long = "input", value_name = "NAME=FILE.npy", value_parser = parse_input)]
+        inputs: Vec<(String, PathBuf)>,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Measure steady runs for at least this many seconds.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Print one JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a .mq model and print its header, metadata, graph summary and tensor table.
     Inspect {
         /// The model file.
@@ -53,6 +81,15 @@ fn parse_state(text: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), path.into()))
+        }
+        _ => Err(format!("expected NAME=FILE.npy, got {text:?}")),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
@@ -66,6 +103,27 @@ fn main() -> ExitCode {
             &mobiquant_convert::import::ImportOptions { states },
         )
         .map_err(Into::into),
+        Command::Run {
+            model,
+            inputs,
+            output_dir,
+            threads,
+        } => run::run(&model, &inputs, &output_dir, threads),
+        Command::Bench {
+            model,
+            inputs,
+            threads,
+            seconds,
+            json,
+        } => bench::run(
+            &model,
+            &inputs,
+            &bench::BenchOptions {
+                threads,
+                seconds,
+                json,
+            },
+        ),
         Command::Inspect { model, no_verify } => {
             inspect::run(&model, !no_verify).map_err(Into::into)
         }
