@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh all
 [[ -d target/onnx-node-tests/node ]] || bash scripts/onnx-node-tests.sh
+bash scripts/fetch-models.sh > /dev/null
+[[ -d target/models/cases ]] || python3 scripts/make_cases.py
 export MOBIQUANT_REQUIRE_TEST_DATA=1
 echo "=== host tests (x86-64) ==="
 cargo test --workspace --release

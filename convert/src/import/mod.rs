@@ -134,8 +134,9 @@ struct Importer<'m> {
     report: ImportReport,
 }
 
-/// The dtype and shape an ONNX value declares. A dimension with neither size nor name gets a
-/// symbol of its own (`<value>.dim<i>`), so that two unknown dimensions are never tied together.
+/// The dtype and shape an ONNX value declares. A dimension with neither size nor name (or named
+/// "?") gets a symbol of its own (`<value>.dim<i>`), so that two unknown dimensions are never
+/// tied together.
 fn declared_type(name: &str, ty: &Option<TypeProto>) -> (Option<DType>, Option<Shape>) {
     let Some(TypeProto::Tensor(t)) = ty else {
         return (None, None);
@@ -146,7 +147,8 @@ fn declared_type(name: &str, ty: &Option<TypeProto>) -> (Option<DType>, Option<S
                 .enumerate()
                 .map(|(i, d)| match d {
                     onnx::Dim::Value(n) if *n >= 0 => Dim::Fixed(*n as u64),
-                    onnx::Dim::Param(s) if !s.is_empty() => Dim::Symbol(s.clone()),
+                    // Some exporters write "?" for "unknown": it must not tie dimensions together.
+                    onnx::Dim::Param(s) if !s.is_empty() && s != "?" => Dim::Symbol(s.clone()),
                     _ => Dim::Symbol(format!("{name}.dim{i}")),
                 })
                 .collect(),
