@@ -200,20 +200,7 @@ impl Importer<'_> {
 
     /// Stores a decoded tensor; returns its tensor id and dtype.
     fn store_tensor(&mut self, name: &str, t: &Tensor) -> Result<(u32, DType), ConvertError> {
-        let (dtype, bytes): (DType, Vec<u8>) = match &t.data {
-            TensorData::F32(v) => (DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            TensorData::I8(v) => (DType::I8, v.iter().map(|&x| x as u8).collect()),
-            TensorData::U8(v) => (DType::U8, v.clone()),
-            TensorData::I32(v) => (DType::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            TensorData::I64(v) => (DType::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            TensorData::Bool(v) => (DType::Bool, v.iter().map(|&b| u8::from(b)).collect()),
-            TensorData::I16(_) => {
-                return Err(ConvertError::UnsupportedDataType {
-                    tensor: name.to_string(),
-                    data_type: t.source_type,
-                });
-            }
-        };
+        let (dtype, bytes) = tensor_bytes(name, t)?;
         let dims: Vec<u64> = t.dims.iter().map(|&d| d as u64).collect();
         let unique = self.unique_tensor_name(name);
         let id = self
@@ -490,6 +477,24 @@ impl Importer<'_> {
             }
         })
     }
+}
+
+/// A decoded ONNX tensor as MobiQuant stores and runs it: dtype and little-endian bytes.
+pub fn tensor_bytes(name: &str, t: &Tensor) -> Result<(DType, Vec<u8>), ConvertError> {
+    Ok(match &t.data {
+        TensorData::F32(v) => (DType::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        TensorData::I8(v) => (DType::I8, v.iter().map(|&x| x as u8).collect()),
+        TensorData::U8(v) => (DType::U8, v.clone()),
+        TensorData::I32(v) => (DType::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        TensorData::I64(v) => (DType::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        TensorData::Bool(v) => (DType::Bool, v.iter().map(|&b| u8::from(b)).collect()),
+        TensorData::I16(_) => {
+            return Err(ConvertError::UnsupportedDataType {
+                tensor: name.to_string(),
+                data_type: t.source_type,
+            });
+        }
+    })
 }
 
 fn attribute_kind(v: &AttributeValue) -> &'static str {
