@@ -37,6 +37,9 @@ enum Command {
         /// next run of a streaming session (repeat for several).
         #[arg(long = "state", value_name = "INPUT=OUTPUT", value_parser = parse_state)]
         states: Vec<(String, String)>,
+        /// Skip the graph passes (BatchNormalization folding, activation fusion, ...).
+        #[arg(long)]
+        no_optimize: bool,
     },
     /// Run a model once on .npy inputs and write each output to DIR/<output name>.npy.
     Run {
@@ -97,12 +100,14 @@ fn main() -> ExitCode {
             model,
             output,
             states,
-        } => convert::run(
-            &model,
-            &output,
-            &mobiquant_convert::import::ImportOptions { states },
-        )
-        .map_err(Into::into),
+            no_optimize,
+        } => {
+            let options = mobiquant_convert::ConvertOptions {
+                import: mobiquant_convert::import::ImportOptions { states },
+                optimize: !no_optimize,
+            };
+            convert::run(&model, &output, &options).map_err(Into::into)
+        }
         Command::Run {
             model,
             inputs,

@@ -80,7 +80,7 @@ fn run_case(case: &Path) -> Outcome {
         Ok(m) => m,
         Err(e) => return Outcome::Unsupported(e.to_string()),
     };
-    let builder = match import::import(&model, &Default::default()) {
+    let builder = match mobiquant_convert::convert(&model, &Default::default()) {
         Ok((b, _)) => b,
         Err(e) => return Outcome::Unsupported(e.to_string()),
     };

@@ -1,4 +1,4 @@
-//! Import: an [`OnnxModel`] becomes a float MobiQuant model (a [`ModelBuilder`] ready to write).
+//! Import: an [`OnnxModel`] becomes a float MobiQuant model (an [`IrModel`] for the graph passes).
 //!
 //! What it does: initializers and `Constant` nodes become stored tensors; graph inputs keep their
 //! symbolic dimensions; every node output gets a dtype (declared in the file or inferred by
@@ -16,13 +16,12 @@ mod normalize;
 use std::collections::{HashMap, HashSet};
 
 use mobiquant_core::graph::{GraphId, ValueId};
-use mobiquant_core::tensor::Layout;
 use mobiquant_core::{
-    AttrValue, Attribute, DType, Dim, Graph, ModelBuilder, ModelInfo, Node, QuantMode,
-    Quantization, Shape, ValueInfo,
+    AttrValue, Attribute, DType, Dim, Graph, ModelInfo, Node, QuantMode, Shape, ValueInfo,
 };
 
 use crate::ConvertError;
+use crate::ir::{IrModel, IrTensor};
 use crate::onnx::{self, AttributeValue, OnnxModel, Tensor, TensorData, TypeProto};
 
 /// What the import did, for the converter's summary.
@@ -50,7 +49,7 @@ pub struct ImportOptions {
 pub fn import(
     model: &OnnxModel,
     options: &ImportOptions,
-) -> Result<(ModelBuilder, ImportReport), ConvertError> {
+) -> Result<(IrModel, ImportReport), ConvertError> {
     let graph_name = if model.graph.name.is_empty() {
         "model"
     } else {
@@ -75,12 +74,16 @@ pub fn import(
     }
     let mut importer = Importer {
         model,
-        builder: ModelBuilder::new(info),
+        ir: IrModel {
+            info,
+            tensors: Vec::new(),
+            values: Vec::new(),
+            graphs: Vec::new(),
+            states: Vec::new(),
+        },
         values: HashMap::new(),
-        dtypes: Vec::new(),
         declared: HashMap::new(),
         tensor_names: HashSet::new(),
-        graphs: Vec::new(),
         report: ImportReport {
             opset: model.opset_version(),
             ..ImportReport::default()
@@ -89,7 +92,7 @@ pub fn import(
     importer.collect_declarations(&model.graph);
     importer.graph(&model.graph)?;
     for (input, output) in &options.states {
-        let main = &importer.graphs[0];
+        let main = &importer.ir.graphs[0];
         let find = |name: &str, among: &[ValueId], role: &str| {
             importer
                 .values
@@ -103,34 +106,23 @@ pub fn import(
         };
         let i = find(input, &main.inputs, "input")?;
         let o = find(output, &main.outputs, "output")?;
-        importer.builder.add_state(i, o);
+        importer.ir.states.push((i, o));
     }
-    let Importer {
-        mut builder,
-        graphs,
-        mut report,
-        ..
-    } = importer;
-    report.graphs = graphs.len();
-    for g in graphs {
-        builder.add_graph(g);
-    }
-    Ok((builder, report))
+    let Importer { ir, mut report, .. } = importer;
+    report.graphs = ir.graphs.len();
+    Ok((ir, report))
 }
 
 struct Importer<'m> {
     model: &'m OnnxModel,
-    builder: ModelBuilder,
+    /// The model being built. Its graphs are filled in order: a graph's slot is reserved before
+    /// its bodies are imported, so bodies get higher ids than the graph that uses them.
+    ir: IrModel,
     /// ONNX value name -> MobiQuant value.
     values: HashMap<String, ValueId>,
-    /// Dtype of each MobiQuant value, by id.
-    dtypes: Vec<DType>,
     /// Types the ONNX file declares (value_info, inputs, outputs of every graph), by name.
     declared: HashMap<String, (Option<DType>, Option<Shape>)>,
     tensor_names: HashSet<String>,
-    /// Graphs by id; a graph's slot is reserved before its bodies are imported, so bodies get
-    /// higher ids than the graph that uses them.
-    graphs: Vec<Graph>,
     report: ImportReport,
 }
 
@@ -187,13 +179,12 @@ impl Importer<'_> {
         shape: Option<Shape>,
         initializer: Option<u32>,
     ) -> ValueId {
-        let id = self.builder.add_value(ValueInfo {
+        let id = self.ir.add_value(ValueInfo {
             name: name.to_string(),
             dtype,
             shape,
             initializer,
         });
-        self.dtypes.push(dtype);
         self.values.insert(name.to_string(), id);
         id
     }
@@ -202,21 +193,13 @@ impl Importer<'_> {
     fn store_tensor(&mut self, name: &str, t: &Tensor) -> Result<(u32, DType), ConvertError> {
         let (dtype, bytes) = tensor_bytes(name, t)?;
         let dims: Vec<u64> = t.dims.iter().map(|&d| d as u64).collect();
-        let unique = self.unique_tensor_name(name);
-        let id = self
-            .builder
-            .add_tensor(
-                unique,
-                dtype,
-                &dims,
-                Layout::RowMajor,
-                Quantization::None,
-                &bytes,
-            )
-            .map_err(|e| ConvertError::Model {
-                context: format!("tensor {name:?}"),
-                source: e,
-            })?;
+        let name = self.unique_tensor_name(name);
+        let id = self.ir.add_tensor(IrTensor {
+            name,
+            dtype,
+            dims,
+            bytes,
+        });
         self.report.tensors += 1;
         Ok((id, dtype))
     }
@@ -229,8 +212,8 @@ impl Importer<'_> {
     }
 
     fn graph(&mut self, g: &onnx::Graph) -> Result<GraphId, ConvertError> {
-        let id = self.graphs.len() as GraphId;
-        self.graphs.push(Graph::default());
+        let id = self.ir.graphs.len() as GraphId;
+        self.ir.graphs.push(Graph::default());
         for proto in &g.initializers {
             let t = self.model.decode_tensor(proto)?;
             self.constant(&proto.name, &t)?;
@@ -276,7 +259,7 @@ impl Importer<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.report.nodes += nodes.len();
-        self.graphs[id as usize] = Graph {
+        self.ir.graphs[id as usize] = Graph {
             name: g.name.clone(),
             inputs,
             outputs,
@@ -382,10 +365,10 @@ impl Importer<'_> {
                 AttributeValue::Graph(body) => {
                     let id = self.graph(body)?;
                     if body_outputs.is_empty() {
-                        body_outputs = self.graphs[id as usize]
+                        body_outputs = self.ir.graphs[id as usize]
                             .outputs
                             .iter()
-                            .map(|&v| self.dtypes[v as usize])
+                            .map(|&v| self.ir.values[v as usize].dtype)
                             .collect();
                     }
                     AttrValue::Graph(id)
@@ -405,7 +388,7 @@ impl Importer<'_> {
         }
         let input_dtypes: Vec<Option<DType>> = inputs
             .iter()
-            .map(|v| v.map(|v| self.dtypes[v as usize]))
+            .map(|v| v.map(|v| self.ir.values[v as usize].dtype))
             .collect();
         let mut outputs = Vec::with_capacity(n.outputs.len());
         for (i, out) in n.outputs.iter().enumerate() {
