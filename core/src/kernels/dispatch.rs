@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::qs8::Qs8TileFn;
+use super::qs8::{Qs8TileFn, QuantizeRowFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
 /// `avx2`, `avx512vnni`).
@@ -110,6 +110,8 @@ pub struct Kernels {
     pub(crate) qs8_gemm_name: &'static str,
     /// Whether that kernel wants activations as u8 (s8 + 128) rather than s8.
     pub(crate) qs8_unsigned_a: bool,
+    /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
+    pub(crate) qs8_quantize_row: QuantizeRowFn,
 }
 
 impl Kernels {
@@ -126,12 +128,19 @@ impl Kernels {
 
 /// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function.
 macro_rules! kernel_table {
-    ($table:ident, $tier:expr, $module:ident :: $qs8_gemm:ident, unsigned_a: $unsigned:expr) => {
+    (
+        $table:ident,
+        $tier:expr,
+        $module:ident :: $qs8_gemm:ident,
+        $quantize:path,
+        unsigned_a: $unsigned:expr
+    ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
             qs8_gemm: $module::$qs8_gemm,
             qs8_gemm_name: stringify!($qs8_gemm),
             qs8_unsigned_a: $unsigned,
+            qs8_quantize_row: $quantize,
         };
     };
 }

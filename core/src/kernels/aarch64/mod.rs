@@ -37,11 +37,33 @@ mod i8mm;
 mod neon;
 
 use super::dispatch::kernel_table;
+use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
-kernel_table!(NEON, Tier::Neon, neon::qs8_gemm_4x16c8__neon, unsigned_a: false);
-kernel_table!(DOTPROD, Tier::Dotprod, dotprod::qs8_gemm_4x16c8__dotprod, unsigned_a: false);
-kernel_table!(I8MM, Tier::I8mm, i8mm::qs8_gemm_4x16c8__i8mm, unsigned_a: false);
+quantize_row_kernel!(qs8_quantize_row__neon, "neon");
+kernel_table!(
+    NEON,
+    Tier::Neon,
+    neon::qs8_gemm_4x16c8__neon,
+    qs8_quantize_row__neon,
+    unsigned_a: false
+);
+quantize_row_kernel!(qs8_quantize_row__dotprod, "neon,dotprod");
+kernel_table!(
+    DOTPROD,
+    Tier::Dotprod,
+    dotprod::qs8_gemm_4x16c8__dotprod,
+    qs8_quantize_row__dotprod,
+    unsigned_a: false
+);
+quantize_row_kernel!(qs8_quantize_row__i8mm, "neon,i8mm");
+kernel_table!(
+    I8MM,
+    Tier::I8mm,
+    i8mm::qs8_gemm_4x16c8__i8mm,
+    qs8_quantize_row__i8mm,
+    unsigned_a: false
+);
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

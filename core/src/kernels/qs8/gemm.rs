@@ -342,7 +342,15 @@ impl Job<'_> {
                 }
                 Source::Floats(data) => {
                     let params = self.rows_quant[row0 + r];
-                    dynamic::quantize_row(&data[start..start + k], params, unsigned, dst);
+                    // SAFETY: the kernel table was handed out for a tier this CPU supports.
+                    unsafe {
+                        (self.kernels.qs8_quantize_row)(
+                            &data[start..start + k],
+                            params,
+                            unsigned,
+                            dst,
+                        )
+                    };
                     quant[r] = dynamic::row_quant(params);
                 }
             }

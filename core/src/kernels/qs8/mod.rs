@@ -6,7 +6,7 @@
 //! - `tile`: the contract with the per-tier tile kernels, and the epilogue they all share.
 //! - `dynamic`: per-row quantization of f32 activations.
 
-mod dynamic;
+pub(crate) mod dynamic;
 pub mod gemm;
 pub mod pack;
 pub(crate) mod tile;
@@ -14,6 +14,7 @@ pub(crate) mod tile;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use dynamic::QuantizeRowFn;
 pub use gemm::{QInput, QOutput, qs8_gemm};
 pub use pack::{
     ActQuant, ColumnData, PackedMode, Qs8Mode, Qs8Packed, Qs8Weights, pack_qs8, packed_len,

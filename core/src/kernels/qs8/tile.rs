@@ -171,16 +171,10 @@ impl Columns {
     }
 }
 
-/// `x` clamped to `[lo, hi]` (neither is NaN).
+/// `x` clamped to `[lo, hi]` (neither is NaN); a NaN `x` gives `lo` (IEEE maxNum / minNum).
 #[inline(always)]
 pub(crate) fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
-    if x < lo {
-        lo
-    } else if x > hi {
-        hi
-    } else {
-        x
-    }
+    x.max(lo).min(hi)
 }
 
 /// `x` rounded to the nearest integer, ties to even, for `|x| < 2^22`: adding 1.5 * 2^23 leaves
@@ -192,11 +186,16 @@ pub(crate) fn round_small(x: f32) -> f32 {
     (x + MAGIC) - MAGIC
 }
 
-/// Quantizes `f` (already scaled) to an integer in `[min, max]` with zero point `zp`;
-/// `min - zp` and `max - zp` are within ±255.
+/// Quantizes `f` (already scaled; NaN gives `min`) to an integer in `[min, max]` with zero point
+/// `zp`. Requires `min <= max` and `|min - zp|, |max - zp| <= 510`.
 #[inline(always)]
 pub(crate) fn quantize(f: f32, zp: i32, min: i32, max: i32) -> i32 {
-    round_small(clamp(f, (min - zp) as f32, (max - zp) as f32)) as i32 + zp
+    debug_assert!(min <= max && (min - zp).abs() <= 510 && (max - zp).abs() <= 510);
+    let r = round_small(clamp(f, (min - zp) as f32, (max - zp) as f32));
+    // SAFETY: `clamp` never returns NaN here and bounds `r` to [min - zp, max - zp], within
+    // ±510, and `round_small` of such a value is an integer: the conversion is exact. (A plain
+    // `as` would add saturation checks that stop the epilogue from vectorizing.)
+    unsafe { r.to_int_unchecked::<i32>() + zp }
 }
 
 /// Applies the epilogue to one row of accumulators and writes `ncols` outputs.
@@ -223,9 +222,8 @@ unsafe fn epilogue_row(
     match out {
         OutKind::F32 { min, max } => {
             let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
-            // SAFETY: dst holds ncols f32 (the caller's contract); copy_nonoverlapping on bytes
-            // needs no alignment.
-            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr().cast::<u8>(), dst, 4 * ncols) }
+            // SAFETY: dst holds ncols f32 (the caller's contract).
+            unsafe { store(v, dst, ncols) }
         }
         OutKind::S8 {
             zero_point,
@@ -239,7 +237,25 @@ unsafe fn epilogue_row(
         } => {
             let v: [u8; NR] = std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
             // SAFETY: dst holds ncols bytes (the caller's contract).
-            unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), dst, ncols) }
+            unsafe { store(v, dst, ncols) }
+        }
+    }
+}
+
+/// Writes the first `ncols` elements of `v` to `dst`: one fixed-size store for a full row.
+///
+/// # Safety
+/// `dst` points to `ncols <= NR` writable elements of `T` (any alignment).
+#[inline(always)]
+unsafe fn store<T: Copy>(v: [T; NR], dst: *mut u8, ncols: usize) {
+    debug_assert!(ncols <= NR);
+    // SAFETY: per the contract, dst holds ncols elements: all NR of them in the first branch;
+    // both writes are unaligned.
+    unsafe {
+        if ncols == NR {
+            dst.cast::<[T; NR]>().write_unaligned(v);
+        } else {
+            std::ptr::copy_nonoverlapping(v.as_ptr().cast::<u8>(), dst, ncols * size_of::<T>());
         }
     }
 }

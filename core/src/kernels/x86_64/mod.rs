@@ -5,10 +5,25 @@ mod avx2;
 mod avx512vnni;
 
 use super::dispatch::kernel_table;
+use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
-kernel_table!(AVX2, Tier::Avx2, avx2::qs8_gemm_4x16c8__avx2, unsigned_a: false);
-kernel_table!(AVX512VNNI, Tier::Avx512Vnni, avx512vnni::qs8_gemm_4x16c8__avx512vnni, unsigned_a: true);
+quantize_row_kernel!(qs8_quantize_row__avx2, "avx2");
+kernel_table!(
+    AVX2,
+    Tier::Avx2,
+    avx2::qs8_gemm_4x16c8__avx2,
+    qs8_quantize_row__avx2,
+    unsigned_a: false
+);
+quantize_row_kernel!(qs8_quantize_row__avx512vnni, "avx512f,avx512bw,avx512vnni");
+kernel_table!(
+    AVX512VNNI,
+    Tier::Avx512Vnni,
+    avx512vnni::qs8_gemm_4x16c8__avx512vnni,
+    qs8_quantize_row__avx512vnni,
+    unsigned_a: true
+);
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
