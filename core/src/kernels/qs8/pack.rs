@@ -321,7 +321,7 @@ impl<'a> Qs8Packed<'a> {
         Ok(packed)
     }
 
-    /// Checks weights and column sums, so that hostile bytes cannot break the kernels' i16
+    /// Checks weights, column sums, scales and biases, so that hostile bytes cannot break the kernels' i16
     /// arithmetic (weights of -128) or the dynamic-quantization correction.
     fn check_columns(&self) -> std::result::Result<(), String> {
         for p in 0..self.panels() {
@@ -337,8 +337,14 @@ impl<'a> Qs8Packed<'a> {
                     }
                     sum = sum.wrapping_add(i32::from(v));
                 }
-                if sum != self.column(p * NR + c).colsum {
-                    return Err(format!("column {} has a wrong column sum", p * NR + c));
+                let (j, col) = (p * NR + c, self.column(p * NR + c));
+                let valid = if j < self.n {
+                    col.scale.is_finite() && col.scale > 0.0 && col.fbias.is_finite()
+                } else {
+                    col == ColumnData { bias: 0, colsum: 0, scale: 0.0, fbias: 0.0 }
+                };
+                if sum != col.colsum || !valid {
+                    return Err(format!("column {j} has a wrong column sum, scale or bias"));
                 }
             }
         }

@@ -787,6 +787,9 @@ fn bad_arguments_are_errors() {
     *corrupt.last_mut().unwrap() = 1; // a padding weight
     assert!(Qs8Packed::from_bytes(&corrupt).is_err());
     let mut corrupt = packed.clone();
+    corrupt[64 + 128..64 + 132].copy_from_slice(&f32::NAN.to_le_bytes()); // scale of column 0
+    assert!(Qs8Packed::from_bytes(&corrupt).is_err());
+    let mut corrupt = packed.clone();
     corrupt[0] = b'X';
     assert!(Qs8Packed::from_bytes(&corrupt).is_err());
     // Running.
