@@ -196,6 +196,11 @@ fn validate<'a>(
     Ok((source, a_stride, out_kind, out_ptr, out_stride))
 }
 
+/// Row tiles whose activations are packed together (bounds the scratch: 256 rows).
+const TILE_BLOCK: usize = 64;
+/// Weight bytes a group of panels may take so that it stays in L1 while it meets a block of tiles.
+const PANEL_GROUP_BYTES: usize = 32 * 1024;
+
 /// Everything a chunk of work needs; shared read-only between threads.
 struct Job<'a> {
     kernels: &'a Kernels,
@@ -278,45 +283,73 @@ pub fn qs8_gemm(
 }
 
 impl Job<'_> {
-    /// Runs the row tiles `tiles` against the panels `panels`.
+    /// Runs the row tiles `tiles` against the panels `panels`, blocked for the caches: up to
+    /// [`TILE_BLOCK`] row tiles are packed together, then each group of panels that fits in
+    /// [`PANEL_GROUP_BYTES`] meets every tile of the block, so its weights stay in L1.
     fn run_chunk(&self, tiles: std::ops::Range<usize>, panels: std::ops::Range<usize>) {
         if panels.is_empty() {
             return;
         }
-        let kp = self.w.kp();
-        let mut scratch = vec![0u8; MR * kp];
-        let panel_len = self.w.panel_len();
-        for tile in tiles {
-            let row0 = tile * MR;
-            let rows = MR.min(self.m - row0);
-            let rows_quant = self.pack_a(row0, rows, &mut scratch);
-            let tile = Tile {
-                a: scratch.as_ptr(),
-                rows,
-                kp,
-                panels: self.w.panel(panels.start).as_ptr(),
-                panel_count: panels.len(),
-                panel_len,
-                n: self.w.n() - panels.start * NR,
-                // SAFETY: row0 < m and panels.start * 16 < n, so the offset stays inside the
-                // output slice validated by check_matrix.
-                out: unsafe {
-                    self.out
-                        .0
-                        .add(row0 * self.out_stride + panels.start * NR * self.out_kind.elem_len())
-                },
-                out_stride: self.out_stride,
-                out_kind: self.out_kind,
-                rows_quant,
-            };
-            debug_assert!(panels.end <= self.w.panels());
-            // SAFETY: the kernel table was handed out for a tier this CPU supports; `tile` meets
-            // the Tile contract: scratch holds MR * kp bytes; the panels are inside the validated
-            // packed weights (`panel` bounds-checks the first, panel_count stops at the last);
-            // the output rows were validated for m rows of n elements at out_stride, and this
-            // chunk alone writes these rows and columns.
-            unsafe { (self.kernels.qs8_gemm)(&tile) }
+        let tile_len = MR * self.w.kp();
+        let group = (PANEL_GROUP_BYTES / self.w.panel_len()).max(1);
+        let block_len = TILE_BLOCK.min(tiles.len());
+        let mut scratch = vec![0u8; block_len * tile_len];
+        let mut quant = vec![[RowQuant::IDENTITY; MR]; block_len];
+        for block_start in tiles.clone().step_by(TILE_BLOCK) {
+            let block = block_start..(block_start + TILE_BLOCK).min(tiles.end);
+            for (i, tile) in block.clone().enumerate() {
+                let a = &mut scratch[i * tile_len..(i + 1) * tile_len];
+                quant[i] = self.pack_a(tile * MR, MR.min(self.m - tile * MR), a);
+            }
+            for first in panels.clone().step_by(group) {
+                let count = group.min(panels.end - first);
+                for (i, tile) in block.clone().enumerate() {
+                    let a = &scratch[i * tile_len..(i + 1) * tile_len];
+                    self.run_tile(tile, a, quant[i], first, count);
+                }
+            }
         }
+    }
+
+    /// Calls the tier kernel for row tile `tile` (activations packed in `a`) and `count` panels
+    /// from `first`.
+    fn run_tile(
+        &self,
+        tile: usize,
+        a: &[u8],
+        rows_quant: [RowQuant; MR],
+        first: usize,
+        count: usize,
+    ) {
+        let row0 = tile * MR;
+        debug_assert!(
+            row0 < self.m && first + count <= self.w.panels() && a.len() == MR * self.w.kp()
+        );
+        let tile = Tile {
+            a: a.as_ptr(),
+            rows: MR.min(self.m - row0),
+            kp: self.w.kp(),
+            panels: self.w.panel(first).as_ptr(),
+            panel_count: count,
+            panel_len: self.w.panel_len(),
+            n: self.w.n() - first * NR,
+            // SAFETY: row0 < m and first * 16 < n, so the offset stays inside the output slice
+            // validated by check_matrix.
+            out: unsafe {
+                self.out
+                    .0
+                    .add(row0 * self.out_stride + first * NR * self.out_kind.elem_len())
+            },
+            out_stride: self.out_stride,
+            out_kind: self.out_kind,
+            rows_quant,
+        };
+        // SAFETY: the kernel table was handed out for a tier this CPU supports; `tile` meets the
+        // Tile contract: `a` holds MR * kp bytes; the panels are inside the validated packed
+        // weights (`panel` bounds-checks the first, count stops at the last); the output rows
+        // were validated for m rows of n elements at out_stride, and this chunk alone writes
+        // these rows and columns.
+        unsafe { (self.kernels.qs8_gemm)(&tile) }
     }
 
     /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` in the tier's signedness,

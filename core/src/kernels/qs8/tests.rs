@@ -425,7 +425,8 @@ fn zero_points_and_clamps_all_tiers() {
 #[test]
 fn larger_shapes_all_tiers() {
     let kernels = tiers();
-    let shapes = [(37, 50, 100), (1, 100, 300), (9, 33, 257), (64, 16, 64)];
+    // 261 rows pass the 64-tile activation block; K = 300 and 2000 give several panel groups.
+    let shapes = [(37, 50, 100), (1, 100, 300), (9, 33, 257), (261, 40, 24), (5, 40, 2000)];
     for (i, &(m, n, k)) in shapes.iter().enumerate() {
         for input in [In::S8(-3), In::U8(131), In::F32] {
             let output = if input == In::F32 {
