@@ -108,6 +108,8 @@ pub struct Kernels {
     pub(crate) qs8_gemm: Qs8TileFn,
     /// Its name, for reports and benchmarks.
     pub(crate) qs8_gemm_name: &'static str,
+    /// Rows of that kernel's tile.
+    pub(crate) qs8_mr: usize,
     /// Whether that kernel wants activations as u8 (s8 + 128) rather than s8.
     pub(crate) qs8_unsigned_a: bool,
     /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
@@ -120,13 +122,14 @@ impl Kernels {
         self.tier
     }
 
-    /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_4x16c8__avx512vnni`.
+    /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_8x16c8__avx512vnni`.
     pub fn qs8_gemm_name(&self) -> &'static str {
         self.qs8_gemm_name
     }
 }
 
-/// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function.
+/// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function and
+/// taking its tile height from the `MR` beside it (so that the two cannot disagree).
 macro_rules! kernel_table {
     (
         $table:ident,
@@ -139,6 +142,7 @@ macro_rules! kernel_table {
             tier: $tier,
             qs8_gemm: $module::$qs8_gemm,
             qs8_gemm_name: stringify!($qs8_gemm),
+            qs8_mr: $module::MR,
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
         };

@@ -11,7 +11,7 @@ use crate::tensor::DType;
 
 use super::dynamic;
 use super::pack::{NR, PackedMode, Qs8Packed};
-use super::tile::{MR, OutKind, RowQuant, Tile};
+use super::tile::{MAX_MR, OutKind, RowQuant, Tile};
 use crate::kernels::Kernels;
 
 /// Activations of an int8 GEMM: `m` rows of `k` values, row `i` starting at `i * stride`.
@@ -261,7 +261,7 @@ pub fn qs8_gemm(
         out: OutPtr(out_ptr),
         out_stride,
     };
-    let (tiles, panels) = (m.div_ceil(MR), weights.panels());
+    let (tiles, panels) = (m.div_ceil(kernels.qs8_mr), weights.panels());
     let row_chunks = threads.min(tiles);
     let col_chunks = (threads / row_chunks).clamp(1, panels);
     if row_chunks * col_chunks == 1 {
@@ -290,16 +290,17 @@ impl Job<'_> {
         if panels.is_empty() {
             return;
         }
-        let tile_len = MR * self.w.kp();
+        let mr = self.kernels.qs8_mr;
+        let tile_len = mr * self.w.kp();
         let group = (PANEL_GROUP_BYTES / self.w.panel_len()).max(1);
         let block_len = TILE_BLOCK.min(tiles.len());
         let mut scratch = vec![0u8; block_len * tile_len];
-        let mut quant = vec![[RowQuant::IDENTITY; MR]; block_len];
+        let mut quant = vec![[RowQuant::IDENTITY; MAX_MR]; block_len];
         for block_start in tiles.clone().step_by(TILE_BLOCK) {
             let block = block_start..(block_start + TILE_BLOCK).min(tiles.end);
             for (i, tile) in block.clone().enumerate() {
                 let a = &mut scratch[i * tile_len..(i + 1) * tile_len];
-                quant[i] = self.pack_a(tile * MR, MR.min(self.m - tile * MR), a);
+                quant[i] = self.pack_a(tile * mr, mr.min(self.m - tile * mr), a);
             }
             for first in panels.clone().step_by(group) {
                 let count = group.min(panels.end - first);
@@ -317,17 +318,18 @@ impl Job<'_> {
         &self,
         tile: usize,
         a: &[u8],
-        rows_quant: [RowQuant; MR],
+        rows_quant: [RowQuant; MAX_MR],
         first: usize,
         count: usize,
     ) {
-        let row0 = tile * MR;
+        let mr = self.kernels.qs8_mr;
+        let row0 = tile * mr;
         debug_assert!(
-            row0 < self.m && first + count <= self.w.panels() && a.len() == MR * self.w.kp()
+            row0 < self.m && first + count <= self.w.panels() && a.len() == mr * self.w.kp()
         );
         let tile = Tile {
             a: a.as_ptr(),
-            rows: MR.min(self.m - row0),
+            rows: mr.min(self.m - row0),
             kp: self.w.kp(),
             panels: self.w.panel(first).as_ptr(),
             panel_count: count,
@@ -345,7 +347,7 @@ impl Job<'_> {
             rows_quant,
         };
         // SAFETY: the kernel table was handed out for a tier this CPU supports; `tile` meets the
-        // Tile contract: `a` holds MR * kp bytes; the panels are inside the validated packed
+        // Tile contract: `a` holds mr * kp bytes (mr = this tier's MR); the panels are inside the validated packed
         // weights (`panel` bounds-checks the first, count stops at the last); the output rows
         // were validated for m rows of n elements at out_stride, and this chunk alone writes
         // these rows and columns.
@@ -354,11 +356,11 @@ impl Job<'_> {
 
     /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` in the tier's signedness,
     /// `kp` bytes a row, zero padded; returns the rows' quantization for the epilogue.
-    fn pack_a(&self, row0: usize, rows: usize, scratch: &mut [u8]) -> [RowQuant; MR] {
+    fn pack_a(&self, row0: usize, rows: usize, scratch: &mut [u8]) -> [RowQuant; MAX_MR] {
         let (k, kp) = (self.k, self.w.kp());
         let unsigned = if self.kernels.qs8_unsigned_a { 0x80 } else { 0 };
-        let mut quant = [RowQuant::IDENTITY; MR];
-        for r in 0..MR {
+        let mut quant = [RowQuant::IDENTITY; MAX_MR];
+        for r in 0..self.kernels.qs8_mr {
             let (dst, pad) = scratch[r * kp..(r + 1) * kp].split_at_mut(k);
             pad.fill(0);
             if r >= rows {

@@ -341,7 +341,12 @@ impl<'a> Qs8Packed<'a> {
                 let valid = if j < self.n {
                     col.scale.is_finite() && col.scale > 0.0 && col.fbias.is_finite()
                 } else {
-                    col == ColumnData { bias: 0, colsum: 0, scale: 0.0, fbias: 0.0 }
+                    col == ColumnData {
+                        bias: 0,
+                        colsum: 0,
+                        scale: 0.0,
+                        fbias: 0.0,
+                    }
                 };
                 if sum != col.colsum || !valid {
                     return Err(format!("column {j} has a wrong column sum, scale or bias"));

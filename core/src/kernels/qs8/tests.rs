@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use super::dynamic;
 use super::pack::{KR, NR};
-use super::tile::MR;
+use super::tile::MAX_MR;
 use super::*;
 use crate::kernels::{Kernels, Tier, forced_tier, kernels_for};
 use crate::tensor::DType;
@@ -360,13 +360,13 @@ fn inputs() -> [In; 5] {
     [In::S8(-128), In::S8(127), In::U8(0), In::U8(255), In::S8(3)]
 }
 
-/// k below, at and above the k-block, every m in 1..=MR+1 and n in 1..=NR+1, odd strides.
+/// k below, at and above the k-block, every m in 1..=MAX_MR+1 and n in 1..=NR+1, odd strides.
 #[test]
 fn edge_shapes_all_tiers() {
     let kernels = tiers();
     let mut count = 0;
     for k in [0, 1, 7, 8, 9, 16, 17, 31] {
-        for m in 1..=MR + 1 {
+        for m in 1..=MAX_MR + 1 {
             for n in (1..=NR + 1).chain([2 * NR + 1]) {
                 let i = count;
                 let case = Case {
@@ -426,7 +426,13 @@ fn zero_points_and_clamps_all_tiers() {
 fn larger_shapes_all_tiers() {
     let kernels = tiers();
     // 261 rows pass the 64-tile activation block; K = 300 and 2000 give several panel groups.
-    let shapes = [(37, 50, 100), (1, 100, 300), (9, 33, 257), (261, 40, 24), (5, 40, 2000)];
+    let shapes = [
+        (37, 50, 100),
+        (1, 100, 300),
+        (9, 33, 257),
+        (261, 40, 24),
+        (5, 40, 2000),
+    ];
     for (i, &(m, n, k)) in shapes.iter().enumerate() {
         for input in [In::S8(-3), In::U8(131), In::F32] {
             let output = if input == In::F32 {

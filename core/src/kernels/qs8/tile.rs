@@ -14,11 +14,11 @@
 
 use super::pack::{BIAS_OFFSET, COLSUM_OFFSET, FBIAS_OFFSET, NR, PANEL_HEADER_LEN, SCALE_OFFSET};
 
-/// Rows of every tier's tile.
-pub(crate) const MR: usize = 4;
+/// Rows of the largest tile of any tier (each tier has its own `MR <= MAX_MR`).
+pub(crate) const MAX_MR: usize = 8;
 
 /// The accumulators of one tile: `MR` rows of `NR` columns.
-pub(crate) type Acc = [[i32; NR]; MR];
+pub(crate) type Acc<const MR: usize> = [[i32; NR]; MR];
 
 /// A tier's tile kernel (`qs8_gemm_4x16c8__<tier>`).
 pub(crate) type Qs8TileFn = unsafe fn(&Tile);
@@ -58,11 +58,13 @@ impl OutKind {
     }
 }
 
-/// One call of a tier kernel: one tile of up to `MR` rows against `panel_count` panels.
+/// One call of a tier kernel: one tile of up to `MR` rows (the tier's, `Kernels::qs8_mr`)
+/// against `panel_count` panels.
 ///
 /// Validity (established by the driver, relied on by every kernel):
 /// - `a` points to `MR * kp` readable bytes: row `r` at `a + r * kp`, in the tier's signedness
-///   (u8 for VNNI, s8 otherwise); `kp` is a multiple of 8; rows `rows..MR` are readable too.
+///   (u8 for VNNI, s8 otherwise); `kp` is a multiple of 8; rows `rows..MR` are readable too;
+///   `1 <= rows <= MR`.
 /// - `panels` points to `panel_count` panels of `panel_len` bytes in the `c8` layout.
 /// - `out` points to the output element of row 0, column 0 of the first panel; row `r` starts
 ///   `r * out_stride` bytes further; for each row `< rows`, `min(n, 16 * panel_count)` elements
@@ -78,16 +80,16 @@ pub(crate) struct Tile {
     pub out: *mut u8,
     pub out_stride: usize,
     pub out_kind: OutKind,
-    pub rows_quant: [RowQuant; MR],
+    pub rows_quant: [RowQuant; MAX_MR],
 }
 
-/// Defines a tier's tile kernel: `pub(crate) unsafe fn $name(tile: &Tile)`, compiled with
-/// `$features`, running [`run`] with `$accumulate::<1>` for single-row tiles (GEMV) and
-/// `$accumulate::<MR>` otherwise. `$accumulate::<R>(a, kp, panel, acc)` must write the dot
+/// Defines a tier's tile kernel: `pub(crate) unsafe fn $name(tile: &Tile)` for tiles of `$mr`
+/// rows (the tier's `MR`, also in its kernel table), compiled with `$features`, running [`run`]
+/// with `$accumulate::<1>` for single-row tiles (GEMV) and `$accumulate::<$mr>` otherwise. `$accumulate::<R>(a, kp, panel, acc)` must write the dot
 /// products of the first `R` rows into `acc`, and its own `# Safety` must be implied by a valid
 /// tile plus the CPU features.
 macro_rules! tile_kernel {
-    ($(#[$doc:meta])* $name:ident, $features:literal, $accumulate:ident) => {
+    ($(#[$doc:meta])* $name:ident, $features:literal, mr: $mr:ident, $accumulate:ident) => {
         $(#[$doc])*
         ///
         /// # Safety
@@ -95,17 +97,16 @@ macro_rules! tile_kernel {
         /// CPU has the features this function is compiled for.
         #[target_feature(enable = $features)]
         pub(crate) unsafe fn $name(tile: &$crate::kernels::qs8::tile::Tile) {
-            use $crate::kernels::qs8::tile::{MR, run};
             let (a, kp, rows) = (tile.a, tile.kp, tile.rows);
-            debug_assert!((1..=MR).contains(&rows) && kp % 8 == 0);
-            // SAFETY: the tile is valid (this function's contract); the closure hands the
-            // accumulator the tile's activations and one of its panels, and R <= MR.
+            debug_assert!((1..=$mr).contains(&rows) && kp % 8 == 0);
+            // SAFETY: the tile is valid (this function's contract, with MR = $mr rows); the
+            // closure hands the accumulator the tile's activations and one of its panels.
             unsafe {
-                run(tile, |panel, acc| {
+                $crate::kernels::qs8::tile::run::<$mr>(tile, |panel, acc| {
                     if rows == 1 {
                         $accumulate::<1>(a, kp, panel, acc)
                     } else {
-                        $accumulate::<MR>(a, kp, panel, acc)
+                        $accumulate::<$mr>(a, kp, panel, acc)
                     }
                 })
             }
@@ -118,10 +119,13 @@ pub(crate) use tile_kernel;
 /// there the s8 dot products of the tile's valid rows with the panel's columns), then the epilogue.
 ///
 /// # Safety
-/// `tile` satisfies the validity contract of [`Tile`], and `accumulate` reads at most the tile's
-/// `a` and the panel it is given.
+/// `tile` satisfies the validity contract of [`Tile`] for tiles of `MR` rows, and `accumulate`
+/// reads at most the tile's `a` and the panel it is given.
 #[inline(always)]
-pub(crate) unsafe fn run(tile: &Tile, mut accumulate: impl FnMut(*const u8, &mut Acc)) {
+pub(crate) unsafe fn run<const MR: usize>(
+    tile: &Tile,
+    mut accumulate: impl FnMut(*const u8, &mut Acc<MR>),
+) {
     for p in 0..tile.panel_count {
         // SAFETY: p < panel_count, so the panel lies within the panels the contract guarantees.
         let panel = unsafe { tile.panels.add(p * tile.panel_len) };
@@ -263,10 +267,10 @@ unsafe fn store<T: Copy>(v: [T; NR], dst: *mut u8, ncols: usize) {
 /// Reads row `r`'s 8 activation bytes of k-block `kb` as a little-endian u64.
 ///
 /// # Safety
-/// `a` and `kp` come from a valid [`Tile`], `r < MR` and `kb < kp / 8`.
+/// `a` and `kp` come from a valid [`Tile`], `r` < the tile's `MR` and `kb < kp / 8`.
 #[inline(always)]
 pub(crate) unsafe fn a_block(a: *const u8, kp: usize, r: usize, kb: usize) -> u64 {
-    debug_assert!(r < MR && kb * 8 < kp);
+    debug_assert!(r < MAX_MR && kb * 8 < kp);
     // SAFETY: r * kp + kb * 8 + 8 <= MR * kp bytes, all readable per the Tile contract.
     unsafe { a.add(r * kp + kb * 8).cast::<u64>().read_unaligned() }
 }

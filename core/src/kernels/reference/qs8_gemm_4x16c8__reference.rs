@@ -1,7 +1,10 @@
 //! `qs8_gemm_4x16c8__reference`: the int8 GEMM tile as plain loops over the `c8` layout.
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR, NR};
-use crate::kernels::qs8::tile::{self, Acc, MR, Tile};
+use crate::kernels::qs8::tile::{self, Acc, Tile};
+
+/// Rows per tile.
+pub(crate) const MR: usize = 4;
 
 /// Computes one tile (see [`Tile`]) with scalar code.
 ///
@@ -12,7 +15,7 @@ pub(crate) unsafe fn qs8_gemm_4x16c8__reference(tile: &Tile) {
     debug_assert!(kp % KR == 0 && tile.rows <= MR);
     // SAFETY: the closure reads the tile's activations and the panel it is given (within kp).
     unsafe {
-        tile::run(tile, |panel, acc: &mut Acc| {
+        tile::run::<MR>(tile, |panel, acc: &mut Acc<MR>| {
             let w = tile::panel_weights(panel);
             for kb in 0..kp / KR {
                 for (r, acc_row) in acc.iter_mut().enumerate() {

@@ -20,7 +20,7 @@ quantize_row_kernel!(qs8_quantize_row__avx512vnni, "avx512f,avx512bw,avx512vnni"
 kernel_table!(
     AVX512VNNI,
     Tier::Avx512Vnni,
-    avx512vnni::qs8_gemm_4x16c8__avx512vnni,
+    avx512vnni::qs8_gemm_8x16c8__avx512vnni,
     qs8_quantize_row__avx512vnni,
     unsigned_a: true
 );

@@ -7,12 +7,16 @@
 use std::arch::aarch64::*;
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, MR, tile_kernel};
+use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+
+/// Rows per tile.
+pub(crate) const MR: usize = 4;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with SDOT; s8 activations.
     qs8_gemm_4x16c8__dotprod,
     "neon,dotprod",
+    mr: MR,
     accumulate
 );
 
@@ -29,7 +33,7 @@ super::super::int8_mla!(
 /// `a`, `kp` and `panel` come from a valid `Tile`; `R <= MR`; the CPU has NEON and dotprod.
 #[target_feature(enable = "neon,dotprod")]
 #[inline]
-unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc) {
+unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
     // SAFETY: k-block kb < kp / 8 is inside the panel; the loads at 64h + 16i (h < 2, i < 4)
     // stay inside its 128 bytes; activations go through tile::a_block.

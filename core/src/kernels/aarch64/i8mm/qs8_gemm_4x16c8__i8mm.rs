@@ -8,12 +8,16 @@
 use std::arch::aarch64::*;
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, MR, tile_kernel};
+use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+
+/// Rows per tile.
+pub(crate) const MR: usize = 4;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with SMMLA; s8 activations.
     qs8_gemm_4x16c8__i8mm,
     "neon,i8mm",
+    mr: MR,
     accumulate
 );
 
@@ -30,7 +34,7 @@ super::super::int8_mla!(
 /// `a`, `kp` and `panel` come from a valid `Tile`; `R <= MR`; the CPU has NEON and i8mm.
 #[target_feature(enable = "neon,i8mm")]
 #[inline]
-unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc) {
+unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
     let pairs = R.div_ceil(2);
     let mut sums = [[vdupq_n_s32(0); 8]; MR / 2];

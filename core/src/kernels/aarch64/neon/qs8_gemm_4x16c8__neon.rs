@@ -9,12 +9,16 @@
 use std::arch::aarch64::*;
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, MR, tile_kernel};
+use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+
+/// Rows per tile.
+pub(crate) const MR: usize = 4;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with SMULL/SMLAL/SADALP; s8 activations.
     qs8_gemm_4x16c8__neon,
     "neon",
+    mr: MR,
     accumulate
 );
 
@@ -24,7 +28,7 @@ tile_kernel!(
 /// `a`, `kp` and `panel` come from a valid `Tile`; `R <= MR`; the CPU has NEON.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc) {
+unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
     let blocks = kp / KR;
     // SAFETY: every k-block index read is < blocks, inside the panel; 16-byte loads at 32g and

@@ -8,12 +8,16 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, MR, tile_kernel};
+use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+
+/// Rows per tile.
+pub(crate) const MR: usize = 4;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with VPMADDWD; s8 activations.
     qs8_gemm_4x16c8__avx2,
     "avx2",
+    mr: MR,
     accumulate
 );
 
@@ -23,7 +27,7 @@ tile_kernel!(
 /// `a`, `kp` and `panel` come from a valid `Tile`; `R <= MR`; the CPU has AVX2.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc) {
+unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
     for (r, acc_row) in acc.iter_mut().enumerate().take(R) {
         // SAFETY: r < R <= MR; the rest is this function's contract.
         unsafe { accumulate_row(a, kp, r, panel, acc_row) }
