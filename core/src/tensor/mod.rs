@@ -23,6 +23,10 @@ use crate::quant::Quantization;
 pub enum Layout {
     /// Dense, row-major (C order), no padding.
     RowMajor,
+    /// Int8 GEMM weights `[N, K]` (dtype i8) packed for every tier of `qs8_gemm_4x16c8`: a 64-byte
+    /// header, then panels of 16 output columns holding per-column data and k-blocks of 8
+    /// (`docs/kernels.md`; [`crate::kernels::qs8::pack`]). Params: `[16, 8, 0]` (NR, KR).
+    PackedQs8C8,
 }
 
 impl Layout {
@@ -30,6 +34,7 @@ impl Layout {
     pub fn tag(self) -> u16 {
         match self {
             Layout::RowMajor => 0,
+            Layout::PackedQs8C8 => 1,
         }
     }
 
@@ -37,6 +42,7 @@ impl Layout {
     pub fn from_tag(tag: u16, params: [u32; 3]) -> Option<Layout> {
         match (tag, params) {
             (0, [0, 0, 0]) => Some(Layout::RowMajor),
+            (1, [16, 8, 0]) => Some(Layout::PackedQs8C8),
             _ => None,
         }
     }
@@ -45,6 +51,7 @@ impl Layout {
     pub fn params(self) -> [u32; 3] {
         match self {
             Layout::RowMajor => [0, 0, 0],
+            Layout::PackedQs8C8 => [16, 8, 0],
         }
     }
 
@@ -52,6 +59,14 @@ impl Layout {
     pub fn byte_len(self, dtype: DType, dims: &[u64]) -> Option<u64> {
         match self {
             Layout::RowMajor => dtype.byte_len(Shape::numel_of(dims)?),
+            // 64 + ceil(N / 16) * (256 + 16 * round_up(K, 8)); only for i8 [N, K].
+            Layout::PackedQs8C8 => match (dtype, dims) {
+                (DType::I8, &[n, k]) => {
+                    let len = crate::kernels::qs8::packed_len(n.try_into().ok()?, k.try_into().ok()?)?;
+                    len.try_into().ok()
+                }
+                _ => None,
+            },
         }
     }
 
@@ -59,6 +74,7 @@ impl Layout {
     pub fn name(self) -> &'static str {
         match self {
             Layout::RowMajor => "row-major",
+            Layout::PackedQs8C8 => "packed-qs8-c8",
         }
     }
 }

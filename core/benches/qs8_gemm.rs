@@ -1,0 +1,252 @@
+//! Int8 GEMM benchmark: GOPS (2 * M * N * K per second) of `qs8_gemm` per supported tier on square
+//! and MobileNetV2-class shapes, and on x86 the measured VPDPBUSD zmm peak of this core.
+//!
+//! `cargo bench -p mobiquant-core --bench qs8_gemm [-- --threads N] [--csv]`
+//! Shapes are M x K x N (activations [M, K], weights [N, K]); static s8 activations, requantized
+//! s8 output (the full-int8 path), plus the dynamic path (f32 in, f32 out) for the same shapes.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use mobiquant_core::DType;
+use mobiquant_core::kernels::qs8::{
+    ActQuant, QInput, QOutput, Qs8Mode, Qs8Packed, Qs8Weights, pack_qs8, qs8_gemm,
+};
+use mobiquant_core::kernels::{Kernels, Tier, kernels_for};
+
+const SHAPES: [(usize, usize, usize); 6] = [
+    (512, 512, 512),
+    (784, 144, 32),
+    (196, 576, 96),
+    (49, 960, 160),
+    (1, 1280, 1000),
+    (256, 256, 256),
+];
+
+/// Best-of-batches seconds per call of `f`, over about `budget` of wall time.
+fn time_per_call(mut f: impl FnMut(), budget: Duration) -> f64 {
+    f(); // warm-up (page faults, caches)
+    let start = Instant::now();
+    f();
+    let once = start.elapsed().as_secs_f64().max(1e-7);
+    let per_batch = ((budget.as_secs_f64() / 5.0 / once) as usize).max(1);
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..per_batch {
+                f();
+            }
+            t.elapsed().as_secs_f64() / per_batch as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// Deterministic pseudo-random bytes.
+fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as u8
+        })
+        .collect()
+}
+
+struct Problem {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Vec<i8>,
+    af: Vec<f32>,
+    static_w: Vec<u8>,
+    dynamic_w: Vec<u8>,
+}
+
+impl Problem {
+    fn new((m, k, n): (usize, usize, usize)) -> Problem {
+        let w: Vec<i8> = bytes(n * k, 1)
+            .iter()
+            .map(|&b| (b as i8).max(-127))
+            .collect();
+        let scales = vec![0.01f32; n];
+        let bias = vec![0.5f32; n];
+        let weights = Qs8Weights {
+            n,
+            k,
+            data: &w,
+            scales: &scales,
+            bias: Some(&bias),
+        };
+        let input = ActQuant {
+            dtype: DType::I8,
+            scale: 0.02,
+            zero_point: -3,
+        };
+        let mode = Qs8Mode::Requantized {
+            input,
+            output_scale: 0.5,
+        };
+        let a = bytes(m * k, 2).iter().map(|&b| b as i8).collect();
+        let af = bytes(m * k, 3)
+            .iter()
+            .map(|&b| f32::from(b) / 64.0 - 1.5)
+            .collect();
+        Problem {
+            m,
+            k,
+            n,
+            a,
+            af,
+            static_w: pack_qs8(&weights, mode).expect("pack"),
+            dynamic_w: pack_qs8(&weights, Qs8Mode::Dynamic).expect("pack"),
+        }
+    }
+
+    /// GOPS of the static (s8 -> s8) and dynamic (f32 -> f32) paths.
+    fn gops(&self, kernels: &Kernels, threads: usize, budget: Duration) -> (f64, f64) {
+        let ops = 2.0 * (self.m * self.n * self.k) as f64;
+        let w = Qs8Packed::from_bytes(&self.static_w).expect("packed");
+        let mut out = vec![0i8; self.m * self.n];
+        let t_static = time_per_call(
+            || {
+                let input = QInput::S8 {
+                    data: black_box(&self.a),
+                    stride: self.k,
+                };
+                let output = QOutput::S8 {
+                    data: &mut out,
+                    stride: self.n,
+                    zero_point: 0,
+                    min: -128,
+                    max: 127,
+                };
+                qs8_gemm(kernels, self.m, input, &w, output, threads).expect("gemm");
+            },
+            budget,
+        );
+        let w = Qs8Packed::from_bytes(&self.dynamic_w).expect("packed");
+        let mut out = vec![0f32; self.m * self.n];
+        let t_dynamic = time_per_call(
+            || {
+                let input = QInput::F32 {
+                    data: black_box(&self.af),
+                    stride: self.k,
+                };
+                let output = QOutput::F32 {
+                    data: &mut out,
+                    stride: self.n,
+                    min: f32::MIN,
+                    max: f32::MAX,
+                };
+                qs8_gemm(kernels, self.m, input, &w, output, threads).expect("gemm");
+            },
+            budget,
+        );
+        (ops / t_static / 1e9, ops / t_dynamic / 1e9)
+    }
+}
+
+/// Peak VPDPBUSD zmm throughput of one core in GOPS (2 ops per multiply-add), or None.
+#[cfg(target_arch = "x86_64")]
+fn vnni_peak_gops() -> Option<f64> {
+    use std::arch::x86_64::*;
+    if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")) {
+        return None;
+    }
+    /// 24 independent VPDPBUSD chains, `iters` times.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F and VNNI (checked by the caller).
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn chains(iters: usize) -> i32 {
+        let x = _mm512_set1_epi32(black_box(0x0101_0101));
+        let w = _mm512_set1_epi32(black_box(0x0102_0304));
+        let mut acc = [_mm512_setzero_si512(); 24];
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                *a = _mm512_dpbusd_epi32(*a, x, w);
+            }
+        }
+        acc.iter()
+            .fold(0, |s, a| s.wrapping_add(_mm512_reduce_add_epi32(*a)))
+    }
+    let iters = 2_000_000;
+    let t = time_per_call(
+        || {
+            // SAFETY: the features were detected above.
+            black_box(unsafe { chains(iters) });
+        },
+        Duration::from_millis(300),
+    );
+    Some(2.0 * (iters * 24 * 64) as f64 / t / 1e9)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn vnni_peak_gops() -> Option<f64> {
+    None
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let csv = args.iter().any(|a| a == "--csv");
+    let threads = args
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(1);
+    let budget = Duration::from_millis(400);
+    if let Some(peak) = vnni_peak_gops() {
+        if csv {
+            println!("peak,vpdpbusd_zmm,0,0,0,{peak:.1},{peak:.1}");
+        } else {
+            println!("VPDPBUSD zmm peak (1 core): {peak:.1} GOPS");
+        }
+    }
+    if !csv {
+        println!(
+            "threads: {threads}; GOPS = 2*M*N*K / s; static = s8 in, s8 out; dynamic = f32 in, f32 out"
+        );
+        println!(
+            "{:<30} {:>16} {:>10} {:>10}",
+            "kernel", "MxKxN", "static", "dynamic"
+        );
+    }
+    let problems: Vec<Problem> = SHAPES.iter().map(|&s| Problem::new(s)).collect();
+    for tier in Tier::ALL {
+        let Ok(kernels) = kernels_for(tier) else {
+            if !csv {
+                println!(
+                    "tier {tier}: skipped (CPU lacks {})",
+                    tier.required_features()
+                );
+            }
+            continue;
+        };
+        for p in &problems {
+            // The scalar reference is only worth one short look.
+            let budget = if tier == Tier::Reference {
+                budget / 4
+            } else {
+                budget
+            };
+            let (gs, gd) = p.gops(kernels, threads, budget);
+            let shape = format!("{}x{}x{}", p.m, p.k, p.n);
+            if csv {
+                println!(
+                    "{tier},{},{},{},{},{gs:.1},{gd:.1}",
+                    kernels.qs8_gemm_name(),
+                    p.m,
+                    p.k,
+                    p.n
+                );
+            } else {
+                println!(
+                    "{:<30} {shape:>16} {gs:>10.1} {gd:>10.1}",
+                    kernels.qs8_gemm_name()
+                );
+            }
+        }
+    }
+}

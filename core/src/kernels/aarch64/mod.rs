@@ -1,0 +1,79 @@
+//! aarch64 SIMD tiers and their run-time detection. The only place (with `x86_64/`) that knows
+//! the architecture.
+
+/// Defines `fn $name(acc, x, w) -> acc`: one int8 multiply-accumulate instruction `$insn`
+/// (`sdot`, `smmla`) on 128-bit registers, for the tiers whose intrinsics are not stable yet.
+/// Compiled with `$features`, so the assembler accepts the instruction; `#[inline]` so that it
+/// merges into kernels compiled with the same features.
+macro_rules! int8_mla {
+    ($(#[$doc:meta])* $name:ident, $insn:literal, $features:literal) => {
+        $(#[$doc])*
+        #[target_feature(enable = $features)]
+        #[inline]
+        fn $name(
+            mut acc: std::arch::aarch64::int32x4_t,
+            x: std::arch::aarch64::int8x16_t,
+            w: std::arch::aarch64::int8x16_t,
+        ) -> std::arch::aarch64::int32x4_t {
+            // SAFETY: the instruction only reads and writes these three registers, and the
+            // extension it belongs to is enabled on this function (callers prove the CPU has it).
+            unsafe {
+                std::arch::asm!(
+                    concat!($insn, " {acc:v}.4s, {x:v}.16b, {w:v}.16b"),
+                    acc = inout(vreg) acc,
+                    x = in(vreg) x,
+                    w = in(vreg) w,
+                    options(pure, nomem, nostack, preserves_flags)
+                );
+            }
+            acc
+        }
+    };
+}
+use int8_mla;
+
+mod dotprod;
+mod i8mm;
+mod neon;
+
+use super::dispatch::kernel_table;
+use super::qs8::dynamic::quantize_row_kernel;
+use super::{Kernels, Tier};
+
+quantize_row_kernel!(qs8_quantize_row__neon, "neon");
+kernel_table!(
+    NEON,
+    Tier::Neon,
+    neon::qs8_gemm_4x16c8__neon,
+    qs8_quantize_row__neon,
+    unsigned_a: false
+);
+quantize_row_kernel!(qs8_quantize_row__dotprod, "neon,dotprod");
+kernel_table!(
+    DOTPROD,
+    Tier::Dotprod,
+    dotprod::qs8_gemm_4x16c8__dotprod,
+    qs8_quantize_row__dotprod,
+    unsigned_a: false
+);
+quantize_row_kernel!(qs8_quantize_row__i8mm, "neon,i8mm");
+kernel_table!(
+    I8MM,
+    Tier::I8mm,
+    i8mm::qs8_gemm_4x16c8__i8mm,
+    qs8_quantize_row__i8mm,
+    unsigned_a: false
+);
+
+/// The table of `tier` when this CPU has the features its kernels are compiled for.
+pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
+    let neon = std::arch::is_aarch64_feature_detected!("neon");
+    match tier {
+        Tier::Neon if neon => Some(&NEON),
+        Tier::Dotprod if neon && std::arch::is_aarch64_feature_detected!("dotprod") => {
+            Some(&DOTPROD)
+        }
+        Tier::I8mm if neon && std::arch::is_aarch64_feature_detected!("i8mm") => Some(&I8MM),
+        _ => None,
+    }
+}

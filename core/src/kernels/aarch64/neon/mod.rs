@@ -1,0 +1,7 @@
+//! The NEON baseline tier: SMULL/SMLAL of two k-blocks into i16 (exact because weights are within
+//! [-127, 127]), SADALP into i32.
+
+#[allow(non_snake_case)]
+mod qs8_gemm_4x16c8__neon;
+
+pub(super) use qs8_gemm_4x16c8__neon::{MR, qs8_gemm_4x16c8__neon};

@@ -1,0 +1,197 @@
+//! Run-time choice of a kernel tier and the table of kernel function pointers it selects.
+//!
+//! Invariants:
+//! - A [`Kernels`] table is only ever handed out for a tier the running CPU supports: every
+//!   function pointer in it may be called on this CPU (this is what makes calling them sound).
+//! - Detection uses `is_x86_feature_detected!` / `is_aarch64_feature_detected!` at run time, never
+//!   only `cfg(target_feature)`, so one binary runs on a Cortex-A53 and uses i8mm on a Cortex-X3.
+//! - The default table is chosen once per process (the best supported tier, or the one forced by
+//!   the `MOBIQUANT_TIER` environment variable) and never changes afterwards.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+use super::qs8::{Qs8TileFn, QuantizeRowFn};
+
+/// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
+/// `avx2`, `avx512vnni`).
+pub const TIER_ENV: &str = "MOBIQUANT_TIER";
+
+/// A family of kernels, each for one instruction-set level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    /// Plain Rust: the fallback on every CPU and the oracle of every test.
+    Reference,
+    /// aarch64 Advanced SIMD baseline (SMULL/SMLAL/SADALP).
+    Neon,
+    /// aarch64 with the dot-product extension (SDOT).
+    Dotprod,
+    /// aarch64 with the int8 matrix-multiply extension (SMMLA).
+    I8mm,
+    /// x86-64 with AVX2 (sign extension + VPMADDWD).
+    Avx2,
+    /// x86-64 with AVX-512 F/BW and VNNI (VPDPBUSD on zmm).
+    Avx512Vnni,
+}
+
+impl Tier {
+    /// Every tier, from the most portable to the most specialised within each architecture.
+    pub const ALL: [Tier; 6] = [
+        Tier::Reference,
+        Tier::Neon,
+        Tier::Dotprod,
+        Tier::I8mm,
+        Tier::Avx2,
+        Tier::Avx512Vnni,
+    ];
+
+    /// The name used by `MOBIQUANT_TIER`, in kernel names and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Reference => "reference",
+            Tier::Neon => "neon",
+            Tier::Dotprod => "dotprod",
+            Tier::I8mm => "i8mm",
+            Tier::Avx2 => "avx2",
+            Tier::Avx512Vnni => "avx512vnni",
+        }
+    }
+
+    /// The tier with this name (see [`Tier::name`]), ignoring ASCII case.
+    pub fn from_name(name: &str) -> Option<Tier> {
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The CPU features this tier needs, for messages such as "skipped (CPU lacks ...)".
+    pub fn required_features(self) -> &'static str {
+        match self {
+            Tier::Reference => "nothing",
+            Tier::Neon => "aarch64 neon",
+            Tier::Dotprod => "aarch64 neon+dotprod",
+            Tier::I8mm => "aarch64 neon+dotprod+i8mm",
+            Tier::Avx2 => "x86-64 avx2",
+            Tier::Avx512Vnni => "x86-64 avx512f+avx512bw+avx512vnni",
+        }
+    }
+
+    /// Whether the running CPU can execute this tier's kernels (detected at run time).
+    pub fn is_supported(self) -> bool {
+        table(self).is_some()
+    }
+
+    /// The best tier the running CPU supports.
+    pub fn best() -> Tier {
+        Tier::ALL
+            .into_iter()
+            .rev()
+            .find(|t| t.is_supported())
+            .unwrap_or(Tier::Reference)
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The kernels of one tier, as function pointers. Obtain one with [`kernels`] or
+/// [`kernels_for`]; the pointers are valid to call on the running CPU.
+#[derive(Debug)]
+pub struct Kernels {
+    pub(crate) tier: Tier,
+    /// The full-int8 GEMM tile kernel (`qs8_gemm_4x16c8__<tier>`).
+    pub(crate) qs8_gemm: Qs8TileFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) qs8_gemm_name: &'static str,
+    /// Rows of that kernel's tile.
+    pub(crate) qs8_mr: usize,
+    /// Whether that kernel wants activations as u8 (s8 + 128) rather than s8.
+    pub(crate) qs8_unsigned_a: bool,
+    /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
+    pub(crate) qs8_quantize_row: QuantizeRowFn,
+}
+
+impl Kernels {
+    /// The tier these kernels belong to.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_8x16c8__avx512vnni`.
+    pub fn qs8_gemm_name(&self) -> &'static str {
+        self.qs8_gemm_name
+    }
+}
+
+/// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function and
+/// taking its tile height from the `MR` beside it (so that the two cannot disagree).
+macro_rules! kernel_table {
+    (
+        $table:ident,
+        $tier:expr,
+        $module:ident :: $qs8_gemm:ident,
+        $quantize:path,
+        unsigned_a: $unsigned:expr
+    ) => {
+        static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
+            tier: $tier,
+            qs8_gemm: $module::$qs8_gemm,
+            qs8_gemm_name: stringify!($qs8_gemm),
+            qs8_mr: $module::MR,
+            qs8_unsigned_a: $unsigned,
+            qs8_quantize_row: $quantize,
+        };
+    };
+}
+pub(crate) use kernel_table;
+
+/// The table of `tier`, or `None` when the running CPU (or this build's architecture) lacks it.
+fn table(tier: Tier) -> Option<&'static Kernels> {
+    match tier {
+        Tier::Reference => Some(super::reference::kernels()),
+        _ => super::arch::table(tier),
+    }
+}
+
+/// The kernels of `tier`, or [`Error::InvalidArgument`] when the running CPU lacks that tier.
+pub fn kernels_for(tier: Tier) -> Result<&'static Kernels> {
+    table(tier).ok_or_else(|| {
+        Error::invalid_argument(format!(
+            "kernel tier {tier} needs {}, which this CPU lacks",
+            tier.required_features()
+        ))
+    })
+}
+
+/// The tier named by `MOBIQUANT_TIER`, if set. Fails on an unknown name.
+pub fn forced_tier() -> Result<Option<Tier>> {
+    match std::env::var(TIER_ENV) {
+        Ok(value) if !value.trim().is_empty() => Tier::from_name(&value).map(Some).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "{TIER_ENV}={value:?} names no tier (expected one of reference, neon, dotprod, i8mm, avx2, avx512vnni)"
+            ))
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// The process-wide default kernels: the tier forced by `MOBIQUANT_TIER`, else the best one the
+/// CPU supports. Chosen on the first call; fails when the variable names an unknown tier or one the
+/// CPU lacks.
+pub fn kernels() -> Result<&'static Kernels> {
+    static CHOICE: OnceLock<std::result::Result<Tier, String>> = OnceLock::new();
+    let choice = CHOICE.get_or_init(|| match forced_tier() {
+        Ok(Some(tier)) => kernels_for(tier).map(|k| k.tier).map_err(|e| e.to_string()),
+        Ok(None) => Ok(Tier::best()),
+        Err(e) => Err(e.to_string()),
+    });
+    match choice {
+        Ok(tier) => kernels_for(*tier),
+        Err(what) => Err(Error::invalid_argument(what.clone())),
+    }
+}

@@ -1,0 +1,22 @@
+//! Full-int8 GEMM: s8/u8 (or dynamically quantized f32) activations times s8 weights packed in the
+//! `c8` layout, i32 accumulation, requantization fused in the epilogue; s8, u8 or f32 output.
+//!
+//! - [`pack`]: the weight layout and the pure packing function (run at convert time).
+//! - [`gemm`]: the safe entry point, activation packing, threads.
+//! - `tile`: the contract with the per-tier tile kernels, and the epilogue they all share.
+//! - `dynamic`: per-row quantization of f32 activations.
+
+pub(crate) mod dynamic;
+pub mod gemm;
+pub mod pack;
+pub(crate) mod tile;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use dynamic::QuantizeRowFn;
+pub use gemm::{QInput, QOutput, qs8_gemm};
+pub use pack::{
+    ActQuant, ColumnData, PackedMode, Qs8Mode, Qs8Packed, Qs8Weights, pack_qs8, packed_len,
+};
+pub(crate) use tile::Qs8TileFn;

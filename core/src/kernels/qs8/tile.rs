@@ -1,0 +1,286 @@
+//! The tile contract between the GEMM driver and the per-tier kernels, and the parts every tier
+//! shares: the loop over panels and the fused requantization epilogue.
+//!
+//! A tier kernel only computes the `MR x NR` block of s8 x s8 dot products for one panel; this
+//! module turns it into output. Both are `#[inline(always)]` and get compiled inside each tier's
+//! `#[target_feature]` function, so the epilogue is vectorized with that tier's instructions while
+//! staying the same IEEE operations in the same order: every tier is bit-exact by construction.
+//!
+//! Epilogue, per row `r` and column `j` (all i32 arithmetic wrapping, f32 arithmetic IEEE with
+//! round-to-nearest-even, no fused multiply-add):
+//! - `t = acc + bias[j] + rz[r] * colsum[j]`, `f = (t as f32) * (rs[r] * scale[j])`;
+//! - f32 output: `clamp(f + fbias[j], min, max)`;
+//! - s8/u8 output: `clamp(f, min - zp, max - zp)`, rounded to nearest-even, `+ zp`.
+
+use super::pack::{BIAS_OFFSET, COLSUM_OFFSET, FBIAS_OFFSET, NR, PANEL_HEADER_LEN, SCALE_OFFSET};
+
+/// Rows of the largest tile of any tier (each tier has its own `MR <= MAX_MR`).
+pub(crate) const MAX_MR: usize = 8;
+
+/// The accumulators of one tile: `MR` rows of `NR` columns.
+pub(crate) type Acc<const MR: usize> = [[i32; NR]; MR];
+
+/// A tier's tile kernel (`qs8_gemm_4x16c8__<tier>`).
+pub(crate) type Qs8TileFn = unsafe fn(&Tile);
+
+/// Scale and negated zero point of one row of activations (1 and 0 unless quantized at run time).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct RowQuant {
+    pub scale: f32,
+    pub neg_zero_point: i32,
+}
+
+impl RowQuant {
+    pub(crate) const IDENTITY: RowQuant = RowQuant {
+        scale: 1.0,
+        neg_zero_point: 0,
+    };
+}
+
+/// What the epilogue writes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum OutKind {
+    /// Signed bytes, with output zero point and clamp bounds (within i8).
+    S8 { zero_point: i32, min: i32, max: i32 },
+    /// Unsigned bytes, with output zero point and clamp bounds (within u8).
+    U8 { zero_point: i32, min: i32, max: i32 },
+    /// f32, clamped (bounds may be infinite, never NaN).
+    F32 { min: f32, max: f32 },
+}
+
+impl OutKind {
+    /// Bytes of one output element.
+    pub(crate) fn elem_len(self) -> usize {
+        match self {
+            OutKind::S8 { .. } | OutKind::U8 { .. } => 1,
+            OutKind::F32 { .. } => 4,
+        }
+    }
+}
+
+/// One call of a tier kernel: one tile of up to `MR` rows (the tier's, `Kernels::qs8_mr`)
+/// against `panel_count` panels.
+///
+/// Validity (established by the driver, relied on by every kernel):
+/// - `a` points to `MR * kp` readable bytes: row `r` at `a + r * kp`, in the tier's signedness
+///   (u8 for VNNI, s8 otherwise); `kp` is a multiple of 8; rows `rows..MR` are readable too;
+///   `1 <= rows <= MR`.
+/// - `panels` points to `panel_count` panels of `panel_len` bytes in the `c8` layout.
+/// - `out` points to the output element of row 0, column 0 of the first panel; row `r` starts
+///   `r * out_stride` bytes further; for each row `< rows`, `min(n, 16 * panel_count)` elements
+///   of `out_kind` are writable and not aliased.
+pub(crate) struct Tile {
+    pub a: *const u8,
+    pub rows: usize,
+    pub kp: usize,
+    pub panels: *const u8,
+    pub panel_count: usize,
+    pub panel_len: usize,
+    pub n: usize,
+    pub out: *mut u8,
+    pub out_stride: usize,
+    pub out_kind: OutKind,
+    pub rows_quant: [RowQuant; MAX_MR],
+}
+
+/// Defines a tier's tile kernel: `pub(crate) unsafe fn $name(tile: &Tile)` for tiles of `$mr`
+/// rows (the tier's `MR`, also in its kernel table), compiled with `$features`, running [`run`]
+/// with `$accumulate::<1>` for single-row tiles (GEMV) and `$accumulate::<$mr>` otherwise. `$accumulate::<R>(a, kp, panel, acc)` must write the dot
+/// products of the first `R` rows into `acc`, and its own `# Safety` must be implied by a valid
+/// tile plus the CPU features.
+macro_rules! tile_kernel {
+    ($(#[$doc:meta])* $name:ident, $features:literal, mr: $mr:ident, $accumulate:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// `tile` satisfies the `Tile` contract (activations in this tier's signedness), and the
+        /// CPU has the features this function is compiled for.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name(tile: &$crate::kernels::qs8::tile::Tile) {
+            let (a, kp, rows) = (tile.a, tile.kp, tile.rows);
+            debug_assert!((1..=$mr).contains(&rows) && kp % 8 == 0);
+            // SAFETY: the tile is valid (this function's contract, with MR = $mr rows); the
+            // closure hands the accumulator the tile's activations and one of its panels.
+            unsafe {
+                $crate::kernels::qs8::tile::run::<$mr>(tile, |panel, acc| {
+                    if rows == 1 {
+                        $accumulate::<1>(a, kp, panel, acc)
+                    } else {
+                        $accumulate::<$mr>(a, kp, panel, acc)
+                    }
+                })
+            }
+        }
+    };
+}
+pub(crate) use tile_kernel;
+
+/// Runs `accumulate(panel, acc)` for each panel of the tile (given zeroed `acc`, it must leave
+/// there the s8 dot products of the tile's valid rows with the panel's columns), then the epilogue.
+///
+/// # Safety
+/// `tile` satisfies the validity contract of [`Tile`] for tiles of `MR` rows, and `accumulate`
+/// reads at most the tile's `a` and the panel it is given.
+#[inline(always)]
+pub(crate) unsafe fn run<const MR: usize>(
+    tile: &Tile,
+    mut accumulate: impl FnMut(*const u8, &mut Acc<MR>),
+) {
+    for p in 0..tile.panel_count {
+        // SAFETY: p < panel_count, so the panel lies within the panels the contract guarantees.
+        let panel = unsafe { tile.panels.add(p * tile.panel_len) };
+        let mut acc = [[0i32; NR]; MR];
+        accumulate(panel, &mut acc);
+        // SAFETY: the panel header is the first PANEL_HEADER_LEN bytes of the panel.
+        let cols = unsafe { Columns::read(panel) };
+        let ncols = NR.min(tile.n - p * NR);
+        let elem = tile.out_kind.elem_len();
+        for (r, (acc_row, &rq)) in acc.iter().zip(&tile.rows_quant).enumerate().take(tile.rows) {
+            // SAFETY: row r < rows and columns p*16 .. p*16 + ncols are writable per the contract.
+            unsafe {
+                let dst = tile.out.add(r * tile.out_stride + p * NR * elem);
+                epilogue_row(acc_row, &cols, rq, tile.out_kind, dst, ncols);
+            }
+        }
+    }
+}
+
+/// The per-column arrays of a panel, copied out of its header.
+struct Columns {
+    bias: [i32; NR],
+    colsum: [i32; NR],
+    scale: [f32; NR],
+    fbias: [f32; NR],
+}
+
+impl Columns {
+    /// # Safety
+    /// `panel` points to `PANEL_HEADER_LEN` readable bytes (any alignment).
+    #[inline(always)]
+    unsafe fn read(panel: *const u8) -> Columns {
+        const { assert!(FBIAS_OFFSET + 4 * NR <= PANEL_HEADER_LEN) };
+        // SAFETY: each array is 64 bytes inside the header; read_unaligned allows any alignment,
+        // and every bit pattern is a valid i32 / f32.
+        unsafe {
+            Columns {
+                bias: panel.add(BIAS_OFFSET).cast::<[i32; NR]>().read_unaligned(),
+                colsum: panel
+                    .add(COLSUM_OFFSET)
+                    .cast::<[i32; NR]>()
+                    .read_unaligned(),
+                scale: panel.add(SCALE_OFFSET).cast::<[f32; NR]>().read_unaligned(),
+                fbias: panel.add(FBIAS_OFFSET).cast::<[f32; NR]>().read_unaligned(),
+            }
+        }
+    }
+}
+
+/// `x` clamped to `[lo, hi]` (neither is NaN); a NaN `x` gives `lo` (IEEE maxNum / minNum).
+#[inline(always)]
+pub(crate) fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
+    x.max(lo).min(hi)
+}
+
+/// `x` rounded to the nearest integer, ties to even, for `|x| < 2^22`: adding 1.5 * 2^23 leaves
+/// no fraction bits, so the hardware's round-to-nearest-even does the rounding. The same result
+/// on every ISA (unlike conversions, whose out-of-range behaviour differs).
+#[inline(always)]
+pub(crate) fn round_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
+}
+
+/// Quantizes `f` (already scaled; NaN gives `min`) to an integer in `[min, max]` with zero point
+/// `zp`. Requires `min <= max` and `|min - zp|, |max - zp| <= 510`.
+#[inline(always)]
+pub(crate) fn quantize(f: f32, zp: i32, min: i32, max: i32) -> i32 {
+    debug_assert!(min <= max && (min - zp).abs() <= 510 && (max - zp).abs() <= 510);
+    let r = round_small(clamp(f, (min - zp) as f32, (max - zp) as f32));
+    // SAFETY: `clamp` never returns NaN here and bounds `r` to [min - zp, max - zp], within
+    // ±510, and `round_small` of such a value is an integer: the conversion is exact. (A plain
+    // `as` would add saturation checks that stop the epilogue from vectorizing.)
+    unsafe { r.to_int_unchecked::<i32>() + zp }
+}
+
+/// Applies the epilogue to one row of accumulators and writes `ncols` outputs.
+///
+/// # Safety
+/// `dst` points to `ncols` writable elements of `out` (any alignment).
+#[inline(always)]
+unsafe fn epilogue_row(
+    acc: &[i32; NR],
+    cols: &Columns,
+    rq: RowQuant,
+    out: OutKind,
+    dst: *mut u8,
+    ncols: usize,
+) {
+    debug_assert!(ncols <= NR);
+    let mut f = [0f32; NR];
+    for j in 0..NR {
+        let t = acc[j]
+            .wrapping_add(cols.bias[j])
+            .wrapping_add(rq.neg_zero_point.wrapping_mul(cols.colsum[j]));
+        f[j] = t as f32 * (rq.scale * cols.scale[j]);
+    }
+    match out {
+        OutKind::F32 { min, max } => {
+            let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
+            // SAFETY: dst holds ncols f32 (the caller's contract).
+            unsafe { store(v, dst, ncols) }
+        }
+        OutKind::S8 {
+            zero_point,
+            min,
+            max,
+        }
+        | OutKind::U8 {
+            zero_point,
+            min,
+            max,
+        } => {
+            let v: [u8; NR] = std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
+            // SAFETY: dst holds ncols bytes (the caller's contract).
+            unsafe { store(v, dst, ncols) }
+        }
+    }
+}
+
+/// Writes the first `ncols` elements of `v` to `dst`: one fixed-size store for a full row.
+///
+/// # Safety
+/// `dst` points to `ncols <= NR` writable elements of `T` (any alignment).
+#[inline(always)]
+unsafe fn store<T: Copy>(v: [T; NR], dst: *mut u8, ncols: usize) {
+    debug_assert!(ncols <= NR);
+    // SAFETY: per the contract, dst holds ncols elements: all NR of them in the first branch;
+    // both writes are unaligned.
+    unsafe {
+        if ncols == NR {
+            dst.cast::<[T; NR]>().write_unaligned(v);
+        } else {
+            std::ptr::copy_nonoverlapping(v.as_ptr().cast::<u8>(), dst, ncols * size_of::<T>());
+        }
+    }
+}
+
+/// Reads row `r`'s 8 activation bytes of k-block `kb` as a little-endian u64.
+///
+/// # Safety
+/// `a` and `kp` come from a valid [`Tile`], `r` < the tile's `MR` and `kb < kp / 8`.
+#[inline(always)]
+pub(crate) unsafe fn a_block(a: *const u8, kp: usize, r: usize, kb: usize) -> u64 {
+    debug_assert!(r < MAX_MR && kb * 8 < kp);
+    // SAFETY: r * kp + kb * 8 + 8 <= MR * kp bytes, all readable per the Tile contract.
+    unsafe { a.add(r * kp + kb * 8).cast::<u64>().read_unaligned() }
+}
+
+/// The panel's k-blocks start after its per-column data.
+///
+/// # Safety
+/// `panel` points to a panel of a valid [`Tile`].
+#[inline(always)]
+pub(crate) unsafe fn panel_weights(panel: *const u8) -> *const u8 {
+    // SAFETY: the k-blocks follow the PANEL_HEADER_LEN header inside the same panel.
+    unsafe { panel.add(PANEL_HEADER_LEN) }
+}

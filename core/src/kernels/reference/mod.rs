@@ -1,0 +1,30 @@
+//! The reference tier: plain Rust kernels, the fallback on every CPU and the oracle of the tests.
+//! They read the same packed layouts as the SIMD tiers and favour obviousness over speed.
+
+#[allow(non_snake_case)]
+mod qs8_gemm_4x16c8__reference;
+
+use super::dispatch::kernel_table;
+use super::{Kernels, Tier};
+
+kernel_table!(
+    KERNELS,
+    Tier::Reference,
+    qs8_gemm_4x16c8__reference::qs8_gemm_4x16c8__reference,
+    qs8_quantize_row__reference,
+    unsigned_a: false
+);
+
+/// The reference tier's row quantizer: the shared scalar code, without extra CPU features.
+///
+/// # Safety
+/// None beyond the signature (unsafe only to share the kernel-table type).
+#[allow(non_snake_case)]
+unsafe fn qs8_quantize_row__reference(row: &[f32], params: (f32, i32), xor: u8, dst: &mut [u8]) {
+    super::qs8::dynamic::quantize_row(row, params, xor, dst)
+}
+
+/// The reference tier's kernel table.
+pub(super) fn kernels() -> &'static Kernels {
+    &KERNELS
+}

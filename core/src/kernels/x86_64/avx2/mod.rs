@@ -1,0 +1,7 @@
+//! The AVX2 tier: s8 x s8 products by sign extension to i16 and VPMADDWD (VPMADDUBSW would
+//! saturate).
+
+#[allow(non_snake_case)]
+mod qs8_gemm_4x16c8__avx2;
+
+pub(super) use qs8_gemm_4x16c8__avx2::{MR, qs8_gemm_4x16c8__avx2};

@@ -1,0 +1,41 @@
+//! x86-64 SIMD tiers and their run-time detection. The only place (with `aarch64/`) that knows
+//! the architecture.
+
+mod avx2;
+mod avx512vnni;
+
+use super::dispatch::kernel_table;
+use super::qs8::dynamic::quantize_row_kernel;
+use super::{Kernels, Tier};
+
+quantize_row_kernel!(qs8_quantize_row__avx2, "avx2");
+kernel_table!(
+    AVX2,
+    Tier::Avx2,
+    avx2::qs8_gemm_4x16c8__avx2,
+    qs8_quantize_row__avx2,
+    unsigned_a: false
+);
+quantize_row_kernel!(qs8_quantize_row__avx512vnni, "avx512f,avx512bw,avx512vnni");
+kernel_table!(
+    AVX512VNNI,
+    Tier::Avx512Vnni,
+    avx512vnni::qs8_gemm_8x16c8__avx512vnni,
+    qs8_quantize_row__avx512vnni,
+    unsigned_a: true
+);
+
+/// The table of `tier` when this CPU has the features its kernels are compiled for.
+pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
+    match tier {
+        Tier::Avx2 if is_x86_feature_detected!("avx2") => Some(&AVX2),
+        Tier::Avx512Vnni
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni") =>
+        {
+            Some(&AVX512VNNI)
+        }
+        _ => None,
+    }
+}
