@@ -271,7 +271,11 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
 /// Normalizes a possibly negative axis for a tensor of `rank`.
 pub(crate) fn normalize_axis(axis: i64, rank: usize) -> OpResult<usize> {
     let r = rank as i64;
-    let a = if axis < 0 { axis + r } else { axis };
+    let a = if axis < 0 {
+        axis.saturating_add(r)
+    } else {
+        axis
+    };
     if a < 0 || a >= r {
         return Err(format!("axis {axis} is out of range for rank {rank}"));
     }

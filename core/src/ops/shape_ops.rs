@@ -64,7 +64,9 @@ pub(crate) fn build_concat(cx: &NodeContext<'_>) -> OpResult<Built> {
                 x.dtype, x.shape, first.dtype, first.shape
             ));
         }
-        out[axis] += x.shape[axis];
+        out[axis] = out[axis]
+            .checked_add(x.shape[axis])
+            .ok_or("concatenated size overflows")?;
         blocks.push(checked_numel(&[x.shape[axis], inner, size])?);
     }
     checked_numel(&out)?;
@@ -181,7 +183,7 @@ fn known(t: Tensor) -> Built {
 pub(crate) fn build_shape(cx: &NodeContext<'_>) -> OpResult<Built> {
     let x = cx.input(0)?;
     let r = x.shape.len() as i64;
-    let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+    let clamp = |v: i64| (if v < 0 { v.saturating_add(r) } else { v }).clamp(0, r) as usize;
     let start = clamp(cx.int("start", 0)?);
     let end = clamp(cx.int("end", r)?).max(start);
     let dims: Vec<i64> = x.shape[start..end].iter().map(|&d| d as i64).collect();
