@@ -5,7 +5,7 @@
 //! - [`tensor`], [`quant`], [`graph`]: the typed model the container describes.
 //! - [`plan`]: shape inference, op building and the activation memory plan, once per input shape.
 //! - [`exec`]: sessions that run plans; runtime tensors.
-//! - [`ops`]: the float operators (ONNX semantics) that plans are made of.
+//! - `ops` (internal): the float operators (ONNX semantics) that plans are made of.
 //! - [`kernels`]: int8 and float compute kernels, a scalar reference and SIMD tiers chosen at run time.
 //!
 //! Every fallible public function returns [`Error`]; nothing in this crate panics on bad input.
@@ -18,7 +18,7 @@ pub mod exec;
 pub mod format;
 pub mod graph;
 pub mod kernels;
-pub mod ops;
+mod ops;
 pub mod plan;
 pub mod quant;
 pub mod tensor;

@@ -269,3 +269,12 @@ fn graph_inputs_passed_through_as_outputs_are_copied() {
         .unwrap();
     assert_eq!(out[0].as_f32().unwrap(), [4.0, 5.0]);
 }
+
+#[test]
+fn sessions_move_between_threads_and_models_are_shared() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Session>();
+    send_sync::<Model>();
+    send_sync::<Tensor>();
+}
