@@ -119,7 +119,9 @@ impl Session {
         self.plans.get(self.last?)
     }
 
-    /// Sets the value state `name` starts from (instead of zeros) and resets all states.
+    /// Sets the value state `name` starts from (instead of zeros) and resets all states. The
+    /// value is used while the state has its shape; a plan whose state shape differs starts
+    /// that state from zeros.
     pub fn set_initial_state(&mut self, name: &str, value: Tensor) -> Result<()> {
         let k = self
             .state_names

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Tensor, TensorRef, byte_len};
 use crate::format::Model;
 use crate::graph::{AttrValue, GraphId, Node, ValueId};
-use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, RunContext};
+use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, Planned, RunContext};
 use crate::tensor::{DType, Dim};
 use memory::Lifetime;
 
@@ -375,7 +375,7 @@ impl<'m> Planner<'m> {
             constants,
             tensor_attr: &tensor_attr,
         };
-        let built = ops::build(&cx).map_err(|e| match e {
+        let planned = ops::build(&cx).map_err(|e| match e {
             BuildError::Unsupported(what) => Error::UnsupportedOp {
                 node: node.name.clone(),
                 op: node.op.clone(),
@@ -383,7 +383,19 @@ impl<'m> Planner<'m> {
             },
             BuildError::Invalid(what) => node_error(node, what),
         })?;
-        let mut output = built.output;
+        let (mut output, op) = match planned {
+            Planned::Run(built) => (built.output, Some(built.op)),
+            Planned::Known(t) => {
+                let fact = Fact::new(t.dtype(), t.shape().to_vec());
+                (
+                    Fact {
+                        value: Some(t),
+                        ..fact
+                    },
+                    None,
+                )
+            }
+        };
         let out_v = node.outputs[0] as usize;
         let declared = &model.values()[out_v];
         if declared.dtype != output.dtype {
@@ -396,11 +408,12 @@ impl<'m> Planner<'m> {
             ));
         }
         let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
-        if output.value.is_none()
-            && all_known
-            && crate::exec::numel(&output.shape).is_some_and(|n| n <= FOLD_LIMIT)
-        {
-            output.value = Some(self.evaluate(node, built.op.as_ref(), &cx.inputs, &output)?);
+        if let Some(op) = op.as_ref().filter(|_| {
+            output.value.is_none()
+                && all_known
+                && crate::exec::numel(&output.shape).is_some_and(|n| n <= FOLD_LIMIT)
+        }) {
+            output.value = Some(self.evaluate(node, op.as_ref(), &cx.inputs, &output)?);
         }
         let (slot, alias_of) = if let Some(value) = &output.value {
             self.folded.push(value.clone());
@@ -409,11 +422,12 @@ impl<'m> Planner<'m> {
             // A view: same bytes, new shape; nothing runs.
             source
         } else {
-            self.scratch_len = self.scratch_len.max(built.op.scratch_len());
+            let op = op.ok_or_else(|| node_error(node, "internal error: no op and no value"))?;
+            self.scratch_len = self.scratch_len.max(op.scratch_len());
             self.steps.push(Step::Run {
                 node: node.name.clone(),
                 op_type: node.op.clone(),
-                op: built.op,
+                op,
                 inputs,
                 output: out_v,
             });
