@@ -501,3 +501,18 @@ fn unsupported_ops_are_typed_errors() {
     .unwrap_err();
     assert!(err.to_string().contains("Swish"), "{err}");
 }
+
+#[test]
+fn gemm_with_zero_beta_ignores_c() {
+    let got = run_op(
+        "Gemm",
+        &[
+            (&[1, 2], &[1.0, 2.0]),
+            (&[2, 1], &[3.0, 4.0]),
+            (&[1], &[f32::NAN]),
+        ],
+        vec![float("beta", 0.0), string("activation", "Relu")],
+    )
+    .unwrap();
+    assert_eq!(got.as_f32().unwrap(), [11.0]);
+}
