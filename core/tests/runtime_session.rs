@@ -296,3 +296,40 @@ fn if_with_a_constant_condition_plans_only_the_taken_body() {
         assert_eq!(s.last_plan().unwrap().step_count(), 3);
     }
 }
+
+#[test]
+fn sessions_can_share_plans() {
+    let shared = SharedPlans::new(affine());
+    assert!(shared.is_empty());
+    let data = [1.0f32; 6];
+    let x = TensorRef::from_f32(&[2, 3], &data).unwrap();
+    let mut a = Session::with_shared_plans(shared.clone(), SessionOptions::default()).unwrap();
+    let mut b = std::thread::spawn({
+        let shared = shared.clone();
+        move || {
+            let mut b = Session::with_shared_plans(shared, SessionOptions::default()).unwrap();
+            let data = [1.0f32; 6];
+            let x = TensorRef::from_f32(&[2, 3], &data).unwrap();
+            assert_eq!(b.run(&[("x", x)]).unwrap()[0].as_f32().unwrap(), [3.0; 6]);
+            b
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(a.run(&[("x", x)]).unwrap()[0].as_f32().unwrap(), [3.0; 6]);
+    assert_eq!(shared.len(), 1);
+    assert!(std::ptr::eq(a.last_plan().unwrap(), b.last_plan().unwrap()));
+    // A new shape is planned once more, for everyone.
+    let one = TensorRef::from_f32(&[1, 3], &data[..3]).unwrap();
+    a.run(&[("x", one)]).unwrap();
+    b.run(&[("x", one)]).unwrap();
+    assert_eq!(shared.len(), 2);
+    assert!(std::ptr::eq(a.last_plan().unwrap(), b.last_plan().unwrap()));
+    // Sessions made without the shared plans plan for themselves.
+    let mut c = session(shared.model());
+    c.run(&[("x", one)]).unwrap();
+    assert!(!std::ptr::eq(
+        a.last_plan().unwrap(),
+        c.last_plan().unwrap()
+    ));
+}
