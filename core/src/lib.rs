@@ -5,7 +5,7 @@
 //! - [`tensor`], [`quant`], [`graph`]: the typed model the container describes.
 //! - [`plan`]: shape inference, op building and the activation memory plan, once per input shape.
 //! - [`exec`]: sessions that run plans; runtime tensors.
-//! - [`ops`]: the float operators (ONNX semantics) that plans are made of.
+//! - `ops` (internal): the float operators (ONNX semantics) that plans are made of.
 //! - [`kernels`]: int8 and float compute kernels, a scalar reference and SIMD tiers chosen at run time.
 //!
 //! Every fallible public function returns [`Error`]; nothing in this crate panics on bad input.
@@ -20,13 +20,13 @@ pub mod exec;
 pub mod format;
 pub mod graph;
 pub mod kernels;
-pub mod ops;
+mod ops;
 pub mod plan;
 pub mod quant;
 pub mod tensor;
 
 pub use error::{Error, Result};
-pub use exec::{Session, SessionOptions, Tensor, TensorData, TensorMut, TensorRef};
+pub use exec::{Session, SessionOptions, SharedPlans, Tensor, TensorData, TensorMut, TensorRef};
 pub use format::{LoadOptions, Model, ModelBuilder, ModelInfo};
 pub use graph::{AttrValue, Attribute, Graph, Node, StatePair, ValueInfo};
 pub use quant::{QuantMode, Quantization};

@@ -1,27 +1,27 @@
 //! Steady state allocates nothing: after a first run with given shapes, `run_in_place` and
 //! reading outputs make no heap allocation, and `run` allocates only the tensors it returns.
-//! A counting global allocator (counting per thread, so the harness does not interfere) proves it;
-//! this binary holds one test for the same reason.
+//! A counting global allocator proves it. It counts every thread (so a session's pool workers
+//! are counted too); the binary runs without the test harness (`harness = false`), so no other
+//! thread allocates meanwhile.
 
 mod runtime_util;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mobiquant_core::*;
 use runtime_util::*;
 
 struct Counting;
 
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
+/// Allocations by every thread of the process (pool workers included).
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged; the counter is
-// a const-initialized thread-local `Cell`, which never allocates.
+// a static atomic, which never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded contract of `GlobalAlloc::alloc`.
         unsafe { System.alloc(layout) }
     }
@@ -30,12 +30,12 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded contract of `GlobalAlloc::alloc_zeroed`.
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: forwarded contract of `GlobalAlloc::realloc`.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -45,12 +45,16 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 fn allocations_during(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
     f();
-    ALLOCATIONS.with(Cell::get) - before
+    ALLOCATIONS.load(Ordering::SeqCst) - before
 }
 
-#[test]
+fn main() {
+    steady_state_runs_do_not_allocate();
+    println!("runtime_alloc: steady state allocates nothing (1 thread and a pool of 2)");
+}
+
 fn steady_state_runs_do_not_allocate() {
     let counted = allocations_during(|| {
         std::hint::black_box(vec![1u8; 16]);
@@ -77,6 +81,22 @@ fn steady_state_runs_do_not_allocate() {
         n <= 3,
         "run allocated {n} times for one output (vector, shape, data)"
     );
+    let (model, _) = mobilenet_block(8, 8, 1);
+    let mut pooled = Session::new(
+        model,
+        SessionOptions {
+            threads: 2,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    pooled.run_in_place(&[("x", input)]).unwrap();
+    let n = allocations_during(|| {
+        for _ in 0..3 {
+            pooled.run_in_place(&[("x", input)]).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "run_in_place with a pool allocated {n} times");
 
     let mut gb = GraphBuilder::new();
     let a = gb.input_f32("a", &[1, 3, 6, 6]);

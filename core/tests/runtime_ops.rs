@@ -127,29 +127,37 @@ proptest! {
     }
 
     #[test]
-    fn pools_match_naive(h in 1usize..7, w in 1usize..7, k in 1usize..4, s in 1usize..3, p in 0usize..2, ceil in any::<bool>(), include_pad in any::<bool>(), max in any::<bool>(), seed in any::<u64>()) {
-        prop_assume!(k > p && h + 2 * p >= k && w + 2 * p >= k);
+    fn pools_match_naive(h in 1usize..7, w in 1usize..7, k in 1usize..4, s in 1usize..3, d in 1usize..3, p in 0usize..2, ceil in any::<bool>(), include_pad in any::<bool>(), max in any::<bool>(), one_d in any::<bool>(), seed in any::<u64>()) {
+        // 1-D pools are 2-D pools over a height of 1 with a trivial window on it.
+        let (h, kh, sh, dh, ph) = if one_d { (1, 1, 1, 1, 0) } else { (h, k, s, d, p) };
+        let span = |k: usize, d: usize| (k - 1) * d + 1;
+        prop_assume!(k > p && h + 2 * ph >= span(kh, dh) && w + 2 * p >= span(k, d));
         let x = rand_vec(2 * h * w, seed);
         let op = if max { "MaxPool" } else { "AveragePool" };
-        let attrs = vec![ints("kernel_shape", &[k as i64, k as i64]), ints("strides", &[s as i64, s as i64]), ints("pads", &[p as i64; 4]), int("ceil_mode", ceil as i64), int("count_include_pad", include_pad as i64)];
-        let got = run_op(op, &[(&[1, 2, h, w], &x)], attrs).unwrap();
-        let out_len = |i: usize| {
-            let span = i + 2 * p - k;
-            let mut o = if ceil { span.div_ceil(s) + 1 } else { span / s + 1 };
+        let pair = |a: usize, b: usize| if one_d { vec![b as i64] } else { vec![a as i64, b as i64] };
+        let pads = if one_d { vec![p as i64; 2] } else { vec![p as i64; 4] };
+        let attrs = vec![ints("kernel_shape", &pair(kh, k)), ints("strides", &pair(sh, s)), ints("dilations", &pair(dh, d)), ints("pads", &pads), int("ceil_mode", ceil as i64), int("count_include_pad", include_pad as i64)];
+        let shape: Vec<usize> = if one_d { vec![1, 2, w] } else { vec![1, 2, h, w] };
+        let got = run_op(op, &[(&shape, &x)], attrs).unwrap();
+        let out_len = |i: usize, k: usize, s: usize, d: usize, p: usize| {
+            let room = i + 2 * p - span(k, d);
+            let mut o = if ceil { room.div_ceil(s) + 1 } else { room / s + 1 };
             if ceil && (o - 1) * s >= i + p { o -= 1; }
             o
         };
-        let (oh, ow) = (out_len(h), out_len(w));
-        prop_assert_eq!(got.shape(), &[1, 2, oh, ow]);
+        let (oh, ow) = (out_len(h, kh, sh, dh, ph), out_len(w, k, s, d, p));
+        let want_shape: Vec<usize> = if one_d { vec![1, 2, ow] } else { vec![1, 2, oh, ow] };
+        prop_assert_eq!(got.shape(), want_shape.as_slice());
         let mut want = Vec::new();
         for c in 0..2 {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let (mut best, mut sum, mut count, mut padded) = (f32::NEG_INFINITY, 0.0f32, 0, 0);
-                    for ky in 0..k {
+                    for ky in 0..kh {
                         for kx in 0..k {
-                            let (y, x_) = ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
-                            if y < h as isize + p as isize && x_ < w as isize + p as isize { padded += 1; }
+                            let y = (oy * sh + ky * dh) as isize - ph as isize;
+                            let x_ = (ox * s + kx * d) as isize - p as isize;
+                            if y < (h + ph) as isize && x_ < (w + p) as isize { padded += 1; }
                             if y < 0 || x_ < 0 || y >= h as isize || x_ >= w as isize { continue; }
                             let v = x[(c * h + y as usize) * w + x_ as usize];
                             best = best.max(v);
@@ -157,6 +165,8 @@ proptest! {
                             count += 1;
                         }
                     }
+                    // A window entirely in the padding (possible with dilation) is degenerate.
+                    prop_assume!(count > 0);
                     want.push(if max { best } else { sum / if include_pad { padded } else { count } as f32 });
                 }
             }
@@ -490,4 +500,19 @@ fn unsupported_ops_are_typed_errors() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("Swish"), "{err}");
+}
+
+#[test]
+fn gemm_with_zero_beta_ignores_c() {
+    let got = run_op(
+        "Gemm",
+        &[
+            (&[1, 2], &[1.0, 2.0]),
+            (&[2, 1], &[3.0, 4.0]),
+            (&[1], &[f32::NAN]),
+        ],
+        vec![float("beta", 0.0), string("activation", "Relu")],
+    )
+    .unwrap();
+    assert_eq!(got.as_f32().unwrap(), [11.0]);
 }

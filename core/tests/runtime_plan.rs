@@ -61,6 +61,41 @@ fn a_chain_needs_two_buffers() {
 }
 
 #[test]
+fn views_share_bytes_and_run_nothing() {
+    // x -> Relu -> Reshape -> Flatten -> Unsqueeze -> Relu: only the two Relus run.
+    let mut gb = GraphBuilder::new();
+    let x = gb.input_f32("x", &[2, 6]);
+    let r = gb.node("Relu", &[x], vec![]);
+    let shape = gb.const_i64(&[3, 4]);
+    let reshaped = gb.node("Reshape", &[r, shape], vec![]);
+    let flat = gb.node("Flatten", &[reshaped], vec![int("axis", 0)]);
+    let axes = gb.const_i64(&[0]);
+    let unsq = gb.node("Unsqueeze", &[flat, axes], vec![]);
+    let y = gb.node("Neg", &[unsq], vec![]);
+    gb.output(y);
+    gb.output(flat);
+    let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
+    let data = rand_vec(12, 4);
+    let out = s
+        .run(&[("x", TensorRef::from_f32(&[2, 6], &data).unwrap())])
+        .unwrap();
+    let relu: Vec<f32> = data.iter().map(|v| v.max(0.0)).collect();
+    assert_eq!(out[0].shape(), [1, 1, 12]);
+    assert_eq!(
+        out[0].as_f32().unwrap(),
+        relu.iter().map(|v| -v).collect::<Vec<_>>().as_slice()
+    );
+    assert_eq!(
+        (out[1].shape(), out[1].as_f32().unwrap()),
+        (&[1usize, 12][..], relu.as_slice())
+    );
+    let plan = s.last_plan().unwrap();
+    assert_eq!(plan.step_count(), 2);
+    assert_eq!(plan.allocations().len(), 2);
+    assert_no_live_overlap(plan.allocations());
+}
+
+#[test]
 fn shape_errors_name_the_node_op_and_shapes() {
     let mut gb = GraphBuilder::new();
     let a = gb.input_f32("a", &[2, 3]);
@@ -120,13 +155,14 @@ fn symbols_must_agree_across_inputs() {
     assert!(err.to_string().contains("'s0' is 1 here but 2"), "{err}");
 }
 
-/// A random DAG over [1, width] values: each node is Relu(v) or Add(v, w) of earlier values.
-fn dag() -> impl Strategy<Value = (usize, Vec<(bool, usize, usize)>, Vec<usize>)> {
+/// A random DAG over [1, width] values: each node is Relu(v), Add(v, w) or Flatten(v) (a view,
+/// which shares v's bytes) of earlier values.
+fn dag() -> impl Strategy<Value = (usize, Vec<(u8, usize, usize)>, Vec<usize>)> {
     (1usize..40, 1usize..25)
         .prop_flat_map(|(width, n)| {
             let nodes = prop::collection::vec(
                 (
-                    any::<bool>(),
+                    0u8..3,
                     any::<prop::sample::Index>(),
                     any::<prop::sample::Index>(),
                 ),
@@ -140,7 +176,7 @@ fn dag() -> impl Strategy<Value = (usize, Vec<(bool, usize, usize)>, Vec<usize>)
             let nodes: Vec<_> = nodes
                 .iter()
                 .enumerate()
-                .map(|(i, (add, a, b))| (*add, a.index(i + 1), b.index(i + 1)))
+                .map(|(i, (kind, a, b))| (*kind, a.index(i + 1), b.index(i + 1)))
                 .collect();
             let outputs = extra.iter().map(|e| 1 + e.index(total - 1)).collect();
             (width, nodes, outputs)
@@ -155,11 +191,11 @@ proptest! {
         let mut ids = vec![gb.input_f32("x", &[1, width as u64])];
         let x = rand_vec(width, seed);
         let mut vals = vec![x.clone()];
-        for &(add, a, b) in &nodes {
-            let (id, v) = if add {
-                (gb.node("Add", &[ids[a], ids[b]], vec![]), vals[a].iter().zip(&vals[b]).map(|(p, q)| p + q).collect::<Vec<_>>())
-            } else {
-                (gb.node("Relu", &[ids[a]], vec![]), vals[a].iter().map(|p| p.max(0.0)).collect())
+        for &(kind, a, b) in &nodes {
+            let (id, v) = match kind {
+                0 => (gb.node("Relu", &[ids[a]], vec![]), vals[a].iter().map(|p| p.max(0.0)).collect()),
+                1 => (gb.node("Add", &[ids[a], ids[b]], vec![]), vals[a].iter().zip(&vals[b]).map(|(p, q)| p + q).collect::<Vec<_>>()),
+                _ => (gb.node("Flatten", &[ids[a]], vec![]), vals[a].clone()),
             };
             ids.push(id);
             vals.push(v);
@@ -175,9 +211,11 @@ proptest! {
             }
         }
         let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
-        let got = s.run(&[("x", TensorRef::from_f32(&[1, width], &x).unwrap())]).unwrap();
-        for (t, &o) in got.iter().zip(&seen) {
-            prop_assert_eq!(t.as_f32().unwrap(), vals[o].as_slice());
+        for _ in 0..2 {
+            let got = s.run(&[("x", TensorRef::from_f32(&[1, width], &x).unwrap())]).unwrap();
+            for (t, &o) in got.iter().zip(&seen) {
+                prop_assert_eq!(t.as_f32().unwrap(), vals[o].as_slice());
+            }
         }
         let plan = s.last_plan().unwrap();
         assert_no_live_overlap(plan.allocations());

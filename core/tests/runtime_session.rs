@@ -152,11 +152,18 @@ fn state_is_carried_between_runs_and_reset() {
     assert_eq!(run(&mut other), [10.0, 20.0]);
 }
 
-/// y = If(cond) { x + outer } else { x * outer }, with outer = x * 3 computed outside.
-fn branching() -> Arc<Model> {
+/// y = If(cond) { x + outer } else { x * outer }, with outer = x * 3 computed outside; `cond` is
+/// an input, or a constant when `fixed` is given.
+fn branching(fixed: Option<bool>) -> Arc<Model> {
     let mut gb = GraphBuilder::new();
     let x = gb.input_f32("x", &[2]);
-    let cond = gb.input("cond", DType::Bool, &[]);
+    let cond = match fixed {
+        None => gb.input("cond", DType::Bool, &[]),
+        Some(c) => {
+            gb.b.add_constant("cond", DType::Bool, &[], &[c as u8])
+                .unwrap()
+        }
+    };
     let three = gb.const_f32(&[], &[3.0]);
     let outer = gb.node("Mul", &[x, three], vec![]);
     let main = std::mem::take(&mut gb.graph);
@@ -194,7 +201,7 @@ fn branching() -> Arc<Model> {
 
 #[test]
 fn if_runs_the_chosen_body_reading_outer_values() {
-    let model = branching();
+    let model = branching(None);
     let mut s = session(&model);
     let x = TensorRef::from_f32(&[2], &[1.0, 2.0]).unwrap();
     let run = |s: &mut Session, c: u8| {
@@ -268,4 +275,61 @@ fn graph_inputs_passed_through_as_outputs_are_copied() {
         .run(&[("x", TensorRef::from_f32(&[2], &[4.0, 5.0]).unwrap())])
         .unwrap();
     assert_eq!(out[0].as_f32().unwrap(), [4.0, 5.0]);
+}
+
+#[test]
+fn sessions_move_between_threads_and_models_are_shared() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<Session>();
+    send_sync::<Model>();
+    send_sync::<Tensor>();
+}
+
+#[test]
+fn if_with_a_constant_condition_plans_only_the_taken_body() {
+    for (fixed, want) in [(true, [4.0, 8.0]), (false, [3.0, 12.0])] {
+        let mut s = session(&branching(Some(fixed)));
+        let x = TensorRef::from_f32(&[2], &[1.0, 2.0]).unwrap();
+        assert_eq!(s.run(&[("x", x)]).unwrap()[0].as_f32().unwrap(), want);
+        // outer, the body's node, and the copy into the If output: no branch, no jump.
+        assert_eq!(s.last_plan().unwrap().step_count(), 3);
+    }
+}
+
+#[test]
+fn sessions_can_share_plans() {
+    let shared = SharedPlans::new(affine());
+    assert!(shared.is_empty());
+    let data = [1.0f32; 6];
+    let x = TensorRef::from_f32(&[2, 3], &data).unwrap();
+    let mut a = Session::with_shared_plans(shared.clone(), SessionOptions::default()).unwrap();
+    let mut b = std::thread::spawn({
+        let shared = shared.clone();
+        move || {
+            let mut b = Session::with_shared_plans(shared, SessionOptions::default()).unwrap();
+            let data = [1.0f32; 6];
+            let x = TensorRef::from_f32(&[2, 3], &data).unwrap();
+            assert_eq!(b.run(&[("x", x)]).unwrap()[0].as_f32().unwrap(), [3.0; 6]);
+            b
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(a.run(&[("x", x)]).unwrap()[0].as_f32().unwrap(), [3.0; 6]);
+    assert_eq!(shared.len(), 1);
+    assert!(std::ptr::eq(a.last_plan().unwrap(), b.last_plan().unwrap()));
+    // A new shape is planned once more, for everyone.
+    let one = TensorRef::from_f32(&[1, 3], &data[..3]).unwrap();
+    a.run(&[("x", one)]).unwrap();
+    b.run(&[("x", one)]).unwrap();
+    assert_eq!(shared.len(), 2);
+    assert!(std::ptr::eq(a.last_plan().unwrap(), b.last_plan().unwrap()));
+    // Sessions made without the shared plans plan for themselves.
+    let mut c = session(shared.model());
+    c.run(&[("x", one)]).unwrap();
+    assert!(!std::ptr::eq(
+        a.last_plan().unwrap(),
+        c.last_plan().unwrap()
+    ));
 }

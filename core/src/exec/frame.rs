@@ -50,7 +50,8 @@ impl<'a> Frame<'a> {
         let bytes: &'a [u8] = match pv.slot {
             Slot::Constant(tid) => self.model.tensor(tid)?.bytes(),
             Slot::Folded(k) => self.plan.folded.get(k)?.view().bytes(),
-            Slot::Input(k) => return self.inputs.get(*self.order.get(k)?).map(|(_, t)| *t),
+            // Views of an input (Reshape and the like) share its bytes under their own shape.
+            Slot::Input(k) => self.inputs.get(*self.order.get(k)?)?.1.bytes(),
             Slot::State(k) => self.states.get(k)?.view().bytes(),
             Slot::Arena { offset, len } => {
                 let out_start = self.before.len();

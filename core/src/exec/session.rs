@@ -15,15 +15,13 @@ use std::sync::Arc;
 
 use super::arena::Arena;
 use super::frame::Frame;
+use super::shared::{SharedPlans, make_plan, remember};
 use super::tensor::{Tensor, TensorMut, TensorRef};
 use crate::error::{Error, Result};
 use crate::format::Model;
 use crate::ops::RunContext;
 use crate::plan::{self, Plan, Slot, Step};
 use crate::tensor::DType;
-
-/// Plans kept per session; the oldest is dropped when a new signature arrives.
-const PLAN_CACHE: usize = 8;
 
 /// How a session runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +50,9 @@ pub struct Session {
     input_dtypes: Vec<DType>,
     output_names: Vec<String>,
     state_names: Vec<String>,
-    plans: Vec<Plan>,
+    plans: Vec<Arc<Plan>>,
+    /// Where plans come from when this session has none for the input shapes.
+    shared: Option<Arc<SharedPlans>>,
     /// The plan of the last successful run, whose outputs are readable.
     last: Option<usize>,
     arena: Arena,
@@ -97,11 +97,20 @@ impl Session {
             options,
             pool,
             plans: Vec::new(),
+            shared: None,
             last: None,
             arena: Arena::default(),
             scratch: Vec::new(),
             states: Vec::new(),
         })
+    }
+
+    /// A session that takes its plans from `shared` (and adds the ones it makes there), so that
+    /// sessions of one model plan each input-shape signature once and share its ops and weights.
+    pub fn with_shared_plans(shared: Arc<SharedPlans>, options: SessionOptions) -> Result<Session> {
+        let mut session = Session::new(shared.model().clone(), options)?;
+        session.shared = Some(shared);
+        Ok(session)
     }
 
     /// Names of the inputs `run` expects (state inputs excluded), in model order.
@@ -116,10 +125,12 @@ impl Session {
 
     /// The plan of the last successful run (memory figures, steps).
     pub fn last_plan(&self) -> Option<&Plan> {
-        self.plans.get(self.last?)
+        self.plans.get(self.last?).map(|p| &**p)
     }
 
-    /// Sets the value state `name` starts from (instead of zeros) and resets all states.
+    /// Sets the value state `name` starts from (instead of zeros) and resets all states. The
+    /// value is used while the state has its shape; a plan whose state shape differs starts
+    /// that state from zeros.
     pub fn set_initial_state(&mut self, name: &str, value: Tensor) -> Result<()> {
         let k = self
             .state_names
@@ -282,7 +293,7 @@ impl Session {
     /// The cached plan for these input shapes, planning (and caching) it on a miss.
     fn plan_for(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<usize> {
         let order = &self.order;
-        let matches = |plan: &Plan| {
+        let matches = |plan: &Arc<Plan>| {
             plan.input_shapes
                 .iter()
                 .zip(order)
@@ -295,18 +306,11 @@ impl Session {
             .iter()
             .map(|&at| inputs[at].1.shape().to_vec())
             .collect();
-        let plan = plan::plan(&self.model, &shapes)?;
-        log::debug!(
-            "planned {shapes:?}: {} steps, arena {} bytes ({} without reuse), scratch {} f32",
-            plan.step_count(),
-            plan.arena_bytes(),
-            plan.unshared_bytes(),
-            plan.scratch_len()
-        );
-        if self.plans.len() == PLAN_CACHE {
-            self.plans.remove(0);
-        }
-        self.plans.push(plan);
+        let plan = match &self.shared {
+            Some(shared) => shared.get_or_plan(&shapes)?,
+            None => Arc::new(make_plan(&self.model, &shapes)?),
+        };
+        remember(&mut self.plans, plan);
         Ok(self.plans.len() - 1)
     }
 

@@ -57,7 +57,11 @@ pub(crate) fn build_flatten(cx: &NodeContext<'_>) -> OpResult<Built> {
     let x = cx.input(0)?;
     let r = x.shape.len() as i64;
     let axis = cx.int("axis", 1)?;
-    let axis = if axis < 0 { axis + r } else { axis };
+    let axis = if axis < 0 {
+        axis.saturating_add(r)
+    } else {
+        axis
+    };
     if !(0..=r).contains(&axis) {
         return Err(format!("axis {axis} out of range for rank {r}"));
     }
@@ -259,10 +263,11 @@ pub(crate) fn build_slice(cx: &NodeContext<'_>) -> OpResult<Built> {
         }
         let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
         let (start, end) = (wrap(starts[i]), wrap(ends[i]));
+        // Clamped as ONNX says; `max`/`min` rather than `clamp`, which panics on an empty axis.
         let (start, end) = if step > 0 {
-            (start.clamp(0, dim), end.clamp(0, dim))
+            (start.max(0).min(dim), end.max(0).min(dim))
         } else {
-            (start.clamp(0, dim - 1), end.clamp(-1, dim - 1))
+            (start.max(0).min(dim - 1), end.max(-1).min(dim - 1))
         };
         let (span, stride) = if step > 0 {
             (end - start, step)

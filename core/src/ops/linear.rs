@@ -122,7 +122,9 @@ pub(crate) fn build_gemm(cx: &NodeContext<'_>) -> OpResult<Built> {
             a.shape, b.shape
         ));
     }
-    let c_strides = match cx.opt_input(2) {
+    let beta = cx.float("beta", 1.0)?;
+    // With beta = 0, C is not read at all (so NaN or infinity in C cannot leak through 0 · C).
+    let c_strides = match cx.opt_input(2).filter(|_| beta != 0.0) {
         None => None,
         Some(c) => {
             if c.dtype != DType::F32
@@ -153,7 +155,7 @@ pub(crate) fn build_gemm(cx: &NodeContext<'_>) -> OpResult<Built> {
         trans_b,
         packed_b,
         alpha: cx.float("alpha", 1.0)?,
-        beta: cx.float("beta", 1.0)?,
+        beta,
         c_strides,
         activation: Activation::fused(cx)?,
     };

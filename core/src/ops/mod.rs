@@ -106,10 +106,18 @@ pub trait Op: Send + Sync + fmt::Debug {
     }
 }
 
-/// The result of building a node: the op and the facts of its outputs.
+/// A node ready to run: the op and the fact of its output.
 pub struct Built {
     pub op: Box<dyn Op>,
     pub output: Fact,
+}
+
+/// The result of building a node.
+pub enum Planned {
+    /// An op to run at run time (or at plan time, if its inputs are known then).
+    Run(Built),
+    /// The output is known outright at plan time (`Shape`, `Constant`): nothing ever runs.
+    Known(Tensor),
 }
 
 /// A node and the facts of its inputs, with typed attribute accessors.
@@ -233,7 +241,7 @@ impl From<String> for BuildError {
 }
 
 /// Builds the op of `cx.node` (all ops have exactly one output; `If` is handled by the planner).
-pub fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
+pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
     if cx.node.outputs.len() != 1 {
         return Err(BuildError::Unsupported(format!(
             "{} outputs (only single-output nodes are supported)",
@@ -261,17 +269,21 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
         "Slice" => layout::build_slice(cx),
         "Concat" => shape_ops::build_concat(cx),
         "Gather" => shape_ops::build_gather(cx),
-        "Shape" => shape_ops::build_shape(cx),
-        "Constant" => shape_ops::build_constant(cx),
+        "Shape" => return Ok(Planned::Known(shape_ops::shape(cx)?)),
+        "Constant" => return Ok(Planned::Known(shape_ops::constant(cx)?)),
         _ => return Err(BuildError::Unsupported("no implementation".into())),
     };
-    Ok(built?)
+    Ok(Planned::Run(built?))
 }
 
 /// Normalizes a possibly negative axis for a tensor of `rank`.
 pub(crate) fn normalize_axis(axis: i64, rank: usize) -> OpResult<usize> {
     let r = rank as i64;
-    let a = if axis < 0 { axis + r } else { axis };
+    let a = if axis < 0 {
+        axis.saturating_add(r)
+    } else {
+        axis
+    };
     if a < 0 || a >= r {
         return Err(format!("axis {axis} is out of range for rank {rank}"));
     }

@@ -3,7 +3,8 @@
 //! supported, not its optional indices.
 //!
 //! Invariant: windows never read padding: MaxPool skips it, AveragePool divides by the number of
-//! taps inside the input (or, with count_include_pad, inside input + explicit pads).
+//! taps inside the input (or, with count_include_pad, inside input + explicit pads). A window
+//! entirely in the padding (only possible with dilation) gives −∞ (MaxPool) or 0 (AveragePool).
 
 use super::parallel::for_each_chunk;
 use super::window::{Axis, Window, window};

@@ -1,6 +1,5 @@
 //! Ops on whole tensors of any dtype that mostly serve shape computations: Concat, Gather,
-//! Shape and Constant. Shape and Constant are always known at plan time (their output fact
-//! carries the value), so a plan never runs them.
+//! Shape and Constant. Shape and Constant are values known at plan time, never ops that run.
 //!
 //! Invariant: Gather checks every index against the axis size at run time (indices may be
 //! data), and reports an out-of-range index as an error.
@@ -64,7 +63,9 @@ pub(crate) fn build_concat(cx: &NodeContext<'_>) -> OpResult<Built> {
                 x.dtype, x.shape, first.dtype, first.shape
             ));
         }
-        out[axis] += x.shape[axis];
+        out[axis] = out[axis]
+            .checked_add(x.shape[axis])
+            .ok_or("concatenated size overflows")?;
         blocks.push(checked_numel(&[x.shape[axis], inner, size])?);
     }
     checked_numel(&out)?;
@@ -144,67 +145,32 @@ pub(crate) fn build_gather(cx: &NodeContext<'_>) -> OpResult<Built> {
     })
 }
 
-/// Writes a value known at plan time (never run by a plan, which folds it; kept so that every
-/// built node is runnable).
-#[derive(Debug)]
-struct Known(Tensor);
-
-impl Op for Known {
-    fn run(
-        &self,
-        _: &dyn Inputs,
-        mut output: TensorMut<'_>,
-        _: &mut RunContext<'_>,
-    ) -> OpResult<()> {
-        let src = self.0.view().bytes();
-        let dst = output.bytes_mut();
-        if src.len() != dst.len() {
-            return Err("constant size mismatch".into());
-        }
-        dst.copy_from_slice(src);
-        Ok(())
-    }
-}
-
-fn known(t: Tensor) -> Built {
-    let output = Fact {
-        dtype: t.dtype(),
-        shape: t.shape().to_vec(),
-        value: Some(t.clone()),
-    };
-    Built {
-        op: Box::new(Known(t)),
-        output,
-    }
-}
-
-pub(crate) fn build_shape(cx: &NodeContext<'_>) -> OpResult<Built> {
+/// The value of a Shape node: the input's dimensions from `start` to `end`.
+pub(crate) fn shape(cx: &NodeContext<'_>) -> OpResult<Tensor> {
     let x = cx.input(0)?;
     let r = x.shape.len() as i64;
-    let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+    let clamp = |v: i64| (if v < 0 { v.saturating_add(r) } else { v }).clamp(0, r) as usize;
     let start = clamp(cx.int("start", 0)?);
     let end = clamp(cx.int("end", r)?).max(start);
     let dims: Vec<i64> = x.shape[start..end].iter().map(|&d| d as i64).collect();
-    Ok(known(
-        Tensor::from_i64(vec![dims.len()], dims).map_err(|e| e.to_string())?,
-    ))
+    Tensor::from_i64(vec![dims.len()], dims).map_err(|e| e.to_string())
 }
 
-pub(crate) fn build_constant(cx: &NodeContext<'_>) -> OpResult<Built> {
-    let t = match (
+/// The value of a Constant node.
+pub(crate) fn constant(cx: &NodeContext<'_>) -> OpResult<Tensor> {
+    match (
         cx.attr_value("value"),
         cx.attr_value("value_float"),
         cx.attr_value("value_floats"),
         cx.attr_value("value_int"),
         cx.attr_value("value_ints"),
     ) {
-        (Some(AttrValue::Tensor(id)), ..) => return Ok(known((cx.tensor_attr)(*id)?)),
+        (Some(AttrValue::Tensor(id)), ..) => return (cx.tensor_attr)(*id),
         (_, Some(AttrValue::Float(v)), ..) => Tensor::from_f32(vec![], vec![*v]),
         (_, _, Some(AttrValue::Floats(v)), ..) => Tensor::from_f32(vec![v.len()], v.clone()),
         (_, _, _, Some(AttrValue::Int(v)), _) => Tensor::from_i64(vec![], vec![*v]),
         (.., Some(AttrValue::Ints(v))) => Tensor::from_i64(vec![v.len()], v.clone()),
         _ => return Err("needs one of value (tensor), value_float(s), value_int(s)".into()),
     }
-    .map_err(|e| e.to_string())?;
-    Ok(known(t))
+    .map_err(|e| e.to_string())
 }

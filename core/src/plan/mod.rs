@@ -4,13 +4,15 @@
 //! A plan binds the symbolic dimensions of the inputs, infers the dtype and shape of every value
 //! (naming the node, op and shapes on a mismatch), builds each node's op once, folds what is
 //! computable at plan time (constants, `Shape` and everything downstream of it up to
-//! [`FOLD_LIMIT`] elements), flattens `If` bodies into the step list with branch and jump steps,
+//! [`FOLD_LIMIT`] elements), makes Reshape-like ops views that share their input's bytes,
+//! flattens `If` bodies into the step list with branch and jump steps,
 //! and places every intermediate in one arena by liveness ([`memory`]).
 //!
 //! Invariants of a finished [`Plan`]: each step's inputs are available when it runs (model
 //! constants, folded values, caller inputs, session state, or arena values produced by an earlier
 //! step on every path to it); each `Run` step writes exactly one arena value, whose byte range
-//! overlaps no value live at the same step; graph outputs live in the arena, the model, or the
+//! overlaps no value live at the same step; a view is never written, and the value whose bytes
+//! it shares stays live while the view is read; graph outputs live in the arena, the model, or the
 //! plan (never in caller inputs or state), so they stay readable after a run.
 
 pub mod memory;
@@ -21,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Tensor, TensorRef, byte_len};
 use crate::format::Model;
 use crate::graph::{AttrValue, GraphId, Node, ValueId};
-use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, RunContext};
+use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, Planned, RunContext};
 use crate::tensor::{DType, Dim};
 use memory::Lifetime;
 
@@ -202,6 +204,8 @@ pub(crate) fn plan(model: &Model, input_shapes: &[Vec<usize>]) -> Result<Plan> {
 struct Known {
     fact: Fact,
     slot: Slot,
+    /// For a view (Reshape and the like) of an arena value: that value, whose bytes it shares.
+    alias_of: Option<usize>,
 }
 
 struct Planner<'m> {
@@ -257,6 +261,7 @@ impl<'m> Planner<'m> {
             planner.known[v as usize] = Some(Known {
                 fact: Fact::new(info.dtype, shape.clone()),
                 slot: Slot::Input(k),
+                alias_of: None,
             });
         }
         for (k, pair) in model.states().iter().enumerate() {
@@ -280,6 +285,7 @@ impl<'m> Planner<'m> {
             planner.known[pair.input as usize] = Some(Known {
                 fact: Fact::new(info.dtype, shape),
                 slot: Slot::State(k),
+                alias_of: None,
             });
         }
         for (v, info) in values.iter().enumerate() {
@@ -309,6 +315,7 @@ impl<'m> Planner<'m> {
         Ok(Known {
             fact,
             slot: Slot::Constant(tid),
+            alias_of: None,
         })
     }
 
@@ -368,7 +375,7 @@ impl<'m> Planner<'m> {
             constants,
             tensor_attr: &tensor_attr,
         };
-        let built = ops::build(&cx).map_err(|e| match e {
+        let planned = ops::build(&cx).map_err(|e| match e {
             BuildError::Unsupported(what) => Error::UnsupportedOp {
                 node: node.name.clone(),
                 op: node.op.clone(),
@@ -376,7 +383,19 @@ impl<'m> Planner<'m> {
             },
             BuildError::Invalid(what) => node_error(node, what),
         })?;
-        let mut output = built.output;
+        let (mut output, op) = match planned {
+            Planned::Run(built) => (built.output, Some(built.op)),
+            Planned::Known(t) => {
+                let fact = Fact::new(t.dtype(), t.shape().to_vec());
+                (
+                    Fact {
+                        value: Some(t),
+                        ..fact
+                    },
+                    None,
+                )
+            }
+        };
         let out_v = node.outputs[0] as usize;
         let declared = &model.values()[out_v];
         if declared.dtype != output.dtype {
@@ -389,28 +408,53 @@ impl<'m> Planner<'m> {
             ));
         }
         let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
-        if output.value.is_none()
-            && all_known
-            && crate::exec::numel(&output.shape).is_some_and(|n| n <= FOLD_LIMIT)
-        {
-            output.value = Some(self.evaluate(node, built.op.as_ref(), &cx.inputs, &output)?);
+        if let Some(op) = op.as_ref().filter(|_| {
+            output.value.is_none()
+                && all_known
+                && crate::exec::numel(&output.shape).is_some_and(|n| n <= FOLD_LIMIT)
+        }) {
+            output.value = Some(self.evaluate(node, op.as_ref(), &cx.inputs, &output)?);
         }
-        let slot = if let Some(value) = &output.value {
+        let (slot, alias_of) = if let Some(value) = &output.value {
             self.folded.push(value.clone());
-            Slot::Folded(self.folded.len() - 1)
+            (Slot::Folded(self.folded.len() - 1), None)
+        } else if let Some(source) = self.view_source(node, &inputs) {
+            // A view: same bytes, new shape; nothing runs.
+            source
         } else {
-            self.scratch_len = self.scratch_len.max(built.op.scratch_len());
+            let op = op.ok_or_else(|| node_error(node, "internal error: no op and no value"))?;
+            self.scratch_len = self.scratch_len.max(op.scratch_len());
             self.steps.push(Step::Run {
                 node: node.name.clone(),
                 op_type: node.op.clone(),
-                op: built.op,
+                op,
                 inputs,
                 output: out_v,
             });
-            Slot::Arena { offset: 0, len: 0 }
+            (Slot::Arena { offset: 0, len: 0 }, None)
         };
-        self.known[out_v] = Some(Known { fact: output, slot });
+        self.known[out_v] = Some(Known {
+            fact: output,
+            slot,
+            alias_of,
+        });
         Ok(())
+    }
+
+    /// For ops whose output is their first input's bytes under another shape, where the output
+    /// can live: the input's own slot (a constant, a caller input, state, or folded value), or,
+    /// for an arena value, a share of its bytes (`alias_of` names the value that owns them).
+    fn view_source(&self, node: &Node, inputs: &[Option<usize>]) -> Option<(Slot, Option<usize>)> {
+        const VIEWS: [&str; 5] = ["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"];
+        if !VIEWS.contains(&node.op.as_str()) {
+            return None;
+        }
+        let source = (*inputs.first()?)?;
+        let known = self.known.get(source)?.as_ref()?;
+        Some(match known.slot {
+            Slot::Arena { .. } => (known.slot, Some(known.alias_of.unwrap_or(source))),
+            other => (other, None),
+        })
     }
 
     /// Runs `op` now on inputs known at plan time.
@@ -553,6 +597,7 @@ impl<'m> Planner<'m> {
         self.known[to] = Some(Known {
             fact,
             slot: Slot::Arena { offset: 0, len: 0 },
+            alias_of: None,
         });
         Ok(())
     }
@@ -634,15 +679,30 @@ impl<'m> Planner<'m> {
         for &v in outputs.iter().chain(&state_outputs) {
             last[v] = end;
         }
+        // A value's bytes must outlive every view of them.
+        for (v, known) in self.known.iter().enumerate() {
+            if let Some(root) = known.as_ref().and_then(|k| k.alias_of) {
+                last[root] = last[root].max(last[v]);
+                first[root] = first[root].min(first[v]);
+            }
+        }
         let mut values = Vec::with_capacity(n);
         let mut arena_ids = Vec::new();
         let mut lifetimes = Vec::new();
+        let mut aliases = Vec::new();
         for (v, known) in self.known.into_iter().enumerate() {
-            let Some(Known { fact, slot }) = known else {
+            let Some(Known {
+                fact,
+                slot,
+                alias_of,
+            }) = known
+            else {
                 values.push(None);
                 continue;
             };
-            if let Slot::Arena { .. } = slot {
+            if let Some(root) = alias_of {
+                aliases.push((v, root));
+            } else if let Slot::Arena { .. } = slot {
                 let bytes = byte_len(fact.dtype, &fact.shape).ok_or_else(|| {
                     Error::invalid_argument(format!("value '{}' is too large", self.names[v]))
                 })?;
@@ -683,6 +743,12 @@ impl<'m> Planner<'m> {
                     first_step: life.first_step,
                     last_step: life.last_step,
                 });
+            }
+        }
+        for (v, root) in aliases {
+            let root_slot = values[root].as_ref().map(|r| r.slot);
+            if let (Some(value), Some(slot)) = (values[v].as_mut(), root_slot) {
+                value.slot = slot;
             }
         }
         Ok(Plan {
