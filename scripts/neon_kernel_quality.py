@@ -4,7 +4,8 @@
 1. Runs one GEMM per tier in the aarch64 bench binary under qemu (`-cpu max`, instruction log)
    and reports, among the instructions executed inside the kernel function, the share of the
    tier's multiply-accumulate instruction (SDOT for dotprod, SMMLA for i8mm, SMULL+SMLAL for neon).
-2. Feeds the kernel's hottest block (its inner loop) to llvm-mca for Cortex-A55, A76, A710 and X3,
+2. Feeds the kernel's hottest block (its inner loop) to llvm-mca for Cortex-A55, A76 (LLVM's
+   Neoverse N1 model: its cortex-a76 target uses the Cortex-A57 model), A710 and X3,
    and reports int8 MACs per cycle and the share of the core's SDOT/SMMLA peak (DESIGN.md §3).
 
     python3 scripts/neon_kernel_quality.py [--shape 16x512x64] [--keep-log DIR]
@@ -23,11 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET = "aarch64-unknown-linux-gnu"
 # MACs per instruction and peak MACs per cycle (DESIGN.md §3) of each tier's instruction.
 TIERS = {
-    "dotprod": {"insns": {"sdot": 16}, "peak": {"cortex-a55": 16, "cortex-a76": 32, "cortex-a710": 32, "cortex-x3": 64}},
+    "dotprod": {"insns": {"sdot": 16}, "peak": {"cortex-a55": 16, "neoverse-n1": 32, "cortex-a710": 32, "cortex-x3": 64}},
     "i8mm": {"insns": {"smmla": 32}, "peak": {"cortex-a710": 64, "cortex-x3": 128}},
     "neon": {"insns": {"smull": 8, "smull2": 8, "smlal": 8, "smlal2": 8}, "peak": {}},
 }
-CPUS = ["cortex-a55", "cortex-a76", "cortex-a710", "cortex-x3"]
+# LLVM 22 schedules -mcpu=cortex-a76 with its Cortex-A57 model; Neoverse N1 (the server core
+# built on Cortex-A76) has a model of its own, so it stands in for the A76.
+CPUS = ["cortex-a55", "neoverse-n1", "cortex-a710", "cortex-x3"]
 INSN = re.compile(r"^0x([0-9a-f]+):\s+([0-9a-f]{8})\s+(\S+)\s*(.*)$")
 # qemu 7.2's disassembler prints SDOT and SMMLA as `.byte`: decode them from the instruction word.
 DECODE = [(0xBFE0FC00, 0x0E809400, "sdot"), (0xFFE0FC00, 0x4E80A400, "smmla")]

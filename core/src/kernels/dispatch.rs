@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::qs8::{Qs8TileFn, QuantizeRowFn};
+use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
 /// `avx2`, `avx512vnni`).
@@ -110,6 +110,8 @@ pub struct Kernels {
     pub(crate) qs8_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) qs8_mr: usize,
+    /// How that kernel wants its activation tile laid out.
+    pub(crate) qs8_a_packing: APacking,
     /// Whether that kernel wants activations as u8 (s8 + 128) rather than s8.
     pub(crate) qs8_unsigned_a: bool,
     /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
@@ -129,7 +131,8 @@ impl Kernels {
 }
 
 /// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function and
-/// taking its tile height from the `MR` beside it (so that the two cannot disagree).
+/// taking its tile height and activation packing from the `MR` and `A_PACKING` beside it (so
+/// that the table and the kernel cannot disagree).
 macro_rules! kernel_table {
     (
         $table:ident,
@@ -143,6 +146,7 @@ macro_rules! kernel_table {
             qs8_gemm: $module::$qs8_gemm,
             qs8_gemm_name: stringify!($qs8_gemm),
             qs8_mr: $module::MR,
+            qs8_a_packing: $module::A_PACKING,
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
         };

@@ -11,7 +11,7 @@ use crate::tensor::DType;
 
 use super::dynamic;
 use super::pack::{NR, PackedMode, Qs8Packed};
-use super::tile::{MAX_MR, OutKind, RowQuant, Tile};
+use super::tile::{APacking, MAX_MR, OutKind, RowQuant, Tile};
 use crate::kernels::Kernels;
 
 /// Activations of an int8 GEMM: `m` rows of `k` values, row `i` starting at `i * stride`.
@@ -290,17 +290,24 @@ impl Job<'_> {
         if panels.is_empty() {
             return;
         }
-        let mr = self.kernels.qs8_mr;
-        let tile_len = mr * self.w.kp();
+        let (mr, kp, packing) = (self.kernels.qs8_mr, self.w.kp(), self.kernels.qs8_a_packing);
+        let tile_len = packing.tile_len(mr, kp);
         let group = (PANEL_GROUP_BYTES / self.w.panel_len()).max(1);
         let block_len = TILE_BLOCK.min(tiles.len());
         let mut scratch = vec![0u8; block_len * tile_len];
+        let mut rows = vec![0u8; mr * kp];
         let mut quant = vec![[RowQuant::IDENTITY; MAX_MR]; block_len];
         for block_start in tiles.clone().step_by(TILE_BLOCK) {
             let block = block_start..(block_start + TILE_BLOCK).min(tiles.end);
             for (i, tile) in block.clone().enumerate() {
                 let a = &mut scratch[i * tile_len..(i + 1) * tile_len];
-                quant[i] = self.pack_a(tile * mr, mr.min(self.m - tile * mr), a);
+                let (row0, count) = (tile * mr, mr.min(self.m - tile * mr));
+                if packing == APacking::Rows {
+                    quant[i] = self.pack_a(row0, count, a);
+                } else {
+                    quant[i] = self.pack_a(row0, count, &mut rows);
+                    packing.arrange(mr, kp, &rows, a);
+                }
             }
             for first in panels.clone().step_by(group) {
                 let count = group.min(panels.end - first);
@@ -325,7 +332,9 @@ impl Job<'_> {
         let mr = self.kernels.qs8_mr;
         let row0 = tile * mr;
         debug_assert!(
-            row0 < self.m && first + count <= self.w.panels() && a.len() == mr * self.w.kp()
+            row0 < self.m
+                && first + count <= self.w.panels()
+                && a.len() == self.kernels.qs8_a_packing.tile_len(mr, self.w.kp())
         );
         let tile = Tile {
             a: a.as_ptr(),
@@ -347,15 +356,16 @@ impl Job<'_> {
             rows_quant,
         };
         // SAFETY: the kernel table was handed out for a tier this CPU supports; `tile` meets the
-        // Tile contract: `a` holds mr * kp bytes (mr = this tier's MR); the panels are inside the validated packed
+        // Tile contract: `a` holds the tier's packed tile of mr rows (its MR); the panels are inside the validated packed
         // weights (`panel` bounds-checks the first, count stops at the last); the output rows
         // were validated for m rows of n elements at out_stride, and this chunk alone writes
         // these rows and columns.
         unsafe { (self.kernels.qs8_gemm)(&tile) }
     }
 
-    /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` in the tier's signedness,
-    /// `kp` bytes a row, zero padded; returns the rows' quantization for the epilogue.
+    /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` (MR rows of `kp` bytes,
+    /// row-major) in the tier's signedness, zero padded, with zero rows past `rows`; returns the
+    /// rows' quantization for the epilogue.
     fn pack_a(&self, row0: usize, rows: usize, scratch: &mut [u8]) -> [RowQuant; MAX_MR] {
         let (k, kp) = (self.k, self.w.kp());
         let unsigned = if self.kernels.qs8_unsigned_a { 0x80 } else { 0 };

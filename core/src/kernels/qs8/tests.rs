@@ -940,3 +940,31 @@ fn layout_variant_matches_packed_len() {
     assert_eq!(layout.byte_len(DType::U8, &[4, 4]), None);
     assert_eq!(layout.byte_len(DType::I8, &[4]), None);
 }
+
+#[test]
+fn activation_packings_place_k_blocks() {
+    use super::tile::APacking;
+    let (mr, kp) = (4, 16);
+    let rows: Vec<u8> = (0..(mr * kp) as u8).collect();
+    let mut doubled = vec![0u8; APacking::Doubled.tile_len(mr, kp)];
+    APacking::Doubled.arrange(mr, kp, &rows, &mut doubled);
+    // Row 2, k-block 1 (bytes 40..48), twice, at 2 * 2 * 16 + 16.
+    assert_eq!(
+        &doubled[80..96],
+        &[
+            40, 41, 42, 43, 44, 45, 46, 47, 40, 41, 42, 43, 44, 45, 46, 47
+        ]
+    );
+    let mut paired = vec![0u8; APacking::Paired.tile_len(mr, kp)];
+    APacking::Paired.arrange(mr, kp, &rows, &mut paired);
+    // Pair 1 (rows 2, 3), k-block 1: 8 bytes of row 2 then 8 of row 3, at 2 * 1 * 16 + 16.
+    assert_eq!(
+        &paired[48..64],
+        &[
+            40, 41, 42, 43, 44, 45, 46, 47, 56, 57, 58, 59, 60, 61, 62, 63
+        ]
+    );
+    let mut plain = vec![0u8; APacking::Rows.tile_len(mr, kp)];
+    APacking::Rows.arrange(mr, kp, &rows, &mut plain);
+    assert_eq!(plain, rows);
+}

@@ -1,10 +1,12 @@
 //! `qs8_gemm_4x16c8__reference`: the int8 GEMM tile as plain loops over the `c8` layout.
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR, NR};
-use crate::kernels::qs8::tile::{self, Acc, Tile};
+use crate::kernels::qs8::tile::{self, APacking, Acc, Tile};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
+/// Layout of the activation tile.
+pub(crate) const A_PACKING: APacking = APacking::Rows;
 
 /// Computes one tile (see [`Tile`]) with scalar code.
 ///
