@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
-/// `avx2`, `avx512vnni`).
+/// `avx2`, `avxvnni`, `avx512vnni`).
 pub const TIER_ENV: &str = "MOBIQUANT_TIER";
 
 /// A family of kernels, each for one instruction-set level.
@@ -32,18 +32,21 @@ pub enum Tier {
     I8mm,
     /// x86-64 with AVX2 (sign extension + VPMADDWD).
     Avx2,
+    /// x86-64 with AVX-VNNI (VEX VPDPBUSD on ymm), without AVX-512.
+    AvxVnni,
     /// x86-64 with AVX-512 F/BW and VNNI (VPDPBUSD on zmm).
     Avx512Vnni,
 }
 
 impl Tier {
     /// Every tier, from the most portable to the most specialised within each architecture.
-    pub const ALL: [Tier; 6] = [
+    pub const ALL: [Tier; 7] = [
         Tier::Reference,
         Tier::Neon,
         Tier::Dotprod,
         Tier::I8mm,
         Tier::Avx2,
+        Tier::AvxVnni,
         Tier::Avx512Vnni,
     ];
 
@@ -55,6 +58,7 @@ impl Tier {
             Tier::Dotprod => "dotprod",
             Tier::I8mm => "i8mm",
             Tier::Avx2 => "avx2",
+            Tier::AvxVnni => "avxvnni",
             Tier::Avx512Vnni => "avx512vnni",
         }
     }
@@ -74,6 +78,7 @@ impl Tier {
             Tier::Dotprod => "aarch64 neon+dotprod",
             Tier::I8mm => "aarch64 neon+dotprod+i8mm",
             Tier::Avx2 => "x86-64 avx2",
+            Tier::AvxVnni => "x86-64 avx2+avxvnni",
             Tier::Avx512Vnni => "x86-64 avx512f+avx512bw+avx512vnni",
         }
     }
@@ -177,7 +182,7 @@ pub fn forced_tier() -> Result<Option<Tier>> {
     match std::env::var(TIER_ENV) {
         Ok(value) if !value.trim().is_empty() => Tier::from_name(&value).map(Some).ok_or_else(|| {
             Error::invalid_argument(format!(
-                "{TIER_ENV}={value:?} names no tier (expected one of reference, neon, dotprod, i8mm, avx2, avx512vnni)"
+                "{TIER_ENV}={value:?} names no tier (expected one of reference, neon, dotprod, i8mm, avx2, avxvnni, avx512vnni)"
             ))
         }),
         _ => Ok(None),

@@ -60,7 +60,7 @@ impl APacking {
                 }
             }
             APacking::Paired => {
-                debug_assert!(mr % 2 == 0);
+                debug_assert!(mr.is_multiple_of(2));
                 for (i, d) in dst.chunks_exact_mut(16).enumerate() {
                     let (p, kb) = (i / (kp / 8), i % (kp / 8));
                     d[..8].copy_from_slice(block(2 * p, kb));
@@ -149,7 +149,7 @@ macro_rules! tile_kernel {
         #[target_feature(enable = $features)]
         pub(crate) unsafe fn $name(tile: &$crate::kernels::qs8::tile::Tile) {
             let (a, kp, rows) = (tile.a, tile.kp, tile.rows);
-            debug_assert!((1..=$mr).contains(&rows) && kp % 8 == 0);
+            debug_assert!((1..=$mr).contains(&rows) && kp.is_multiple_of(8));
             // SAFETY: the tile is valid (this function's contract, with MR = $mr rows); the
             // closure hands the accumulator the tile's activations and one of its panels.
             unsafe {

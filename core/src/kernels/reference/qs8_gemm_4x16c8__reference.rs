@@ -14,7 +14,7 @@ pub(crate) const A_PACKING: APacking = APacking::Rows;
 /// `tile` satisfies the [`Tile`] contract (s8 activations).
 pub(crate) unsafe fn qs8_gemm_4x16c8__reference(tile: &Tile) {
     let (a, kp) = (tile.a, tile.kp);
-    debug_assert!(kp % KR == 0 && tile.rows <= MR);
+    debug_assert!(kp.is_multiple_of(KR) && tile.rows <= MR);
     // SAFETY: the closure reads the tile's activations and the panel it is given (within kp).
     unsafe {
         tile::run::<MR>(tile, |panel, acc: &mut Acc<MR>| {
