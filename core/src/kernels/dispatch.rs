@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn};
+use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
 /// `avx2`, `avxvnni`, `avx512vnni`).
@@ -121,6 +121,8 @@ pub struct Kernels {
     pub(crate) qs8_unsigned_a: bool,
     /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
     pub(crate) qs8_quantize_row: QuantizeRowFn,
+    /// Range analysis of one f32 row for dynamic quantization (`qs8_row_params__<tier>`).
+    pub(crate) qs8_row_params: RowParamsFn,
 }
 
 impl Kernels {
@@ -144,6 +146,7 @@ macro_rules! kernel_table {
         $tier:expr,
         $module:ident :: $qs8_gemm:ident,
         $quantize:path,
+        $params:path,
         unsigned_a: $unsigned:expr
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
@@ -154,6 +157,7 @@ macro_rules! kernel_table {
             qs8_a_packing: $module::A_PACKING,
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
+            qs8_row_params: $params,
         };
     };
 }

@@ -242,7 +242,11 @@ pub fn qs8_gemm(
     let (source, a_stride, out_kind, out_ptr, out_stride) = validate(m, input, weights, output)?;
     let rows_quant = match source {
         Source::Floats(data) => (0..m)
-            .map(|i| dynamic::row_params(&data[i * a_stride..i * a_stride + weights.k()]))
+            .map(|i| {
+                let row = &data[i * a_stride..i * a_stride + weights.k()];
+                // SAFETY: the kernel table was handed out for a tier this CPU supports.
+                unsafe { (kernels.qs8_row_params)(row) }
+            })
             .collect::<Result<Vec<_>>>()?,
         Source::Bytes(..) => Vec::new(),
     };

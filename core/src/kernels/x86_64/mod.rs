@@ -9,28 +9,39 @@ use super::dispatch::kernel_table;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
-quantize_row_kernel!(qs8_quantize_row__avx2, "avx2");
+quantize_row_kernel!(qs8_quantize_row__avx2, qs8_row_params__avx2, "avx2");
 kernel_table!(
     AVX2,
     Tier::Avx2,
     avx2::qs8_gemm_4x16c8__avx2,
     qs8_quantize_row__avx2,
+    qs8_row_params__avx2,
     unsigned_a: false
 );
-quantize_row_kernel!(qs8_quantize_row__avxvnni, "avx2,avxvnni");
+quantize_row_kernel!(
+    qs8_quantize_row__avxvnni,
+    qs8_row_params__avxvnni,
+    "avx2,avxvnni"
+);
 kernel_table!(
     AVXVNNI,
     Tier::AvxVnni,
     avxvnni::qs8_gemm_4x16c8__avxvnni,
     qs8_quantize_row__avxvnni,
+    qs8_row_params__avxvnni,
     unsigned_a: true
 );
-quantize_row_kernel!(qs8_quantize_row__avx512vnni, "avx512f,avx512bw,avx512vnni");
+quantize_row_kernel!(
+    qs8_quantize_row__avx512vnni,
+    qs8_row_params__avx512vnni,
+    "avx512f,avx512bw,avx512vnni"
+);
 kernel_table!(
     AVX512VNNI,
     Tier::Avx512Vnni,
     avx512vnni::qs8_gemm_8x16c8__avx512vnni,
     qs8_quantize_row__avx512vnni,
+    qs8_row_params__avx512vnni,
     unsigned_a: true
 );
 
