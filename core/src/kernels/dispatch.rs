@@ -208,3 +208,32 @@ pub fn kernels() -> Result<&'static Kernels> {
         Err(what) => Err(Error::invalid_argument(what.clone())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_best_is_supported() {
+        for tier in Tier::ALL {
+            assert_eq!(Tier::from_name(tier.name()), Some(tier));
+            assert_eq!(Tier::from_name(&tier.name().to_uppercase()), Some(tier));
+            match kernels_for(tier) {
+                Ok(k) => {
+                    assert_eq!(k.tier(), tier);
+                    assert!(k.qs8_gemm_name().ends_with(&format!("__{}", tier.name())));
+                    assert!(k.qs8_mr >= 1 && k.qs8_mr <= crate::kernels::qs8::tile::MAX_MR);
+                }
+                Err(e) => assert!(e.to_string().contains("lacks"), "{e}"),
+            }
+        }
+        assert_eq!(Tier::from_name("sse9"), None);
+        assert!(Tier::best().is_supported());
+        assert!(Tier::Reference.is_supported());
+        // The default table is the forced tier or the best one.
+        let forced = forced_tier().ok().flatten();
+        if let Ok(k) = kernels() {
+            assert_eq!(k.tier(), forced.unwrap_or(Tier::best()));
+        }
+    }
+}
