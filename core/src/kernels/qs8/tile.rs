@@ -318,7 +318,8 @@ unsafe fn store<T: Copy>(v: [T; NR], dst: *mut u8, ncols: usize) {
 /// Reads row `r`'s 8 activation bytes of k-block `kb` as a little-endian u64.
 ///
 /// # Safety
-/// `a` and `kp` come from a valid [`Tile`], `r` < the tile's `MR` and `kb < kp / 8`.
+/// `a` and `kp` come from a valid [`Tile`] in [`APacking::Rows`], `r` < the tile's `MR` and
+/// `kb < kp / 8`.
 #[inline(always)]
 pub(crate) unsafe fn a_block(a: *const u8, kp: usize, r: usize, kb: usize) -> u64 {
     debug_assert!(r < MAX_MR && kb * 8 < kp);
