@@ -201,6 +201,11 @@ const TILE_BLOCK: usize = 64;
 /// Weight bytes a group of panels may take so that it stays in L1 while it meets a block of tiles.
 const PANEL_GROUP_BYTES: usize = 32 * 1024;
 
+thread_local! {
+    /// Activation scratch of the chunks this thread runs (see [`Job::run_chunk`]).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Everything a chunk of work needs; shared read-only between threads.
 struct Job<'a> {
     kernels: &'a Kernels,
@@ -294,13 +299,39 @@ impl Job<'_> {
         if panels.is_empty() {
             return;
         }
+        let (mr, kp) = (self.kernels.qs8_mr, self.w.kp());
+        let tile_len = self.kernels.qs8_a_packing.tile_len(mr, kp);
+        let block_len = TILE_BLOCK.min(tiles.len());
+        let need = block_len * tile_len + mr * kp;
+        let mut quant = [[RowQuant::IDENTITY; MAX_MR]; TILE_BLOCK];
+        let mut run = |buffer: &mut Vec<u8>| {
+            if buffer.len() < need {
+                buffer.resize(need, 0);
+            }
+            let (scratch, rows) = buffer[..need].split_at_mut(block_len * tile_len);
+            self.run_blocks(tiles.clone(), panels.clone(), scratch, rows, &mut quant);
+        };
+        // The per-thread buffer grows on demand and is kept, so that small GEMMs pay no
+        // allocation or memset; a nested call on the same thread (none today) gets its own.
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buffer) => run(&mut buffer),
+            Err(_) => run(&mut Vec::new()),
+        });
+    }
+
+    /// The body of [`Job::run_chunk`], with its scratch: `scratch` holds `TILE_BLOCK` packed
+    /// tiles (or fewer when there are fewer tiles), `rows` one row-major tile.
+    fn run_blocks(
+        &self,
+        tiles: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        scratch: &mut [u8],
+        rows: &mut [u8],
+        quant: &mut [[RowQuant; MAX_MR]; TILE_BLOCK],
+    ) {
         let (mr, kp, packing) = (self.kernels.qs8_mr, self.w.kp(), self.kernels.qs8_a_packing);
         let tile_len = packing.tile_len(mr, kp);
         let group = (PANEL_GROUP_BYTES / self.w.panel_len()).max(1);
-        let block_len = TILE_BLOCK.min(tiles.len());
-        let mut scratch = vec![0u8; block_len * tile_len];
-        let mut rows = vec![0u8; mr * kp];
-        let mut quant = vec![[RowQuant::IDENTITY; MAX_MR]; block_len];
         for block_start in tiles.clone().step_by(TILE_BLOCK) {
             let block = block_start..(block_start + TILE_BLOCK).min(tiles.end);
             for (i, tile) in block.clone().enumerate() {
@@ -309,8 +340,8 @@ impl Job<'_> {
                 if packing == APacking::Rows {
                     quant[i] = self.pack_a(row0, count, a);
                 } else {
-                    quant[i] = self.pack_a(row0, count, &mut rows);
-                    packing.arrange(mr, kp, &rows, a);
+                    quant[i] = self.pack_a(row0, count, rows);
+                    packing.arrange(mr, kp, rows, a);
                 }
             }
             for first in panels.clone().step_by(group) {
