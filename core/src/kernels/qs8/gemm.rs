@@ -181,7 +181,9 @@ fn validate<'a>(
     };
     check_matrix("output", out_len, m, n, out_stride)?;
     check_out_kind(out_kind)?;
-    let out_stride = out_stride * out_kind.elem_len();
+    let out_stride = out_stride.checked_mul(out_kind.elem_len()).ok_or_else(|| {
+        Error::invalid_argument(format!("output stride {out_stride} is too large"))
+    })?;
     let ok = match w.mode() {
         PackedMode::Requantized { input } => a_dtype == input && out_dtype != DType::F32,
         PackedMode::Dequantized { input } => a_dtype == input && out_dtype == DType::F32,

@@ -278,9 +278,9 @@ fn naive(case: &Case, data: &Data) -> Vec<u32> {
             }
         };
         for j in 0..case.n {
-            let col = w.column(j);
+            let col = w.column(j).unwrap();
             let acc = (0..case.k).fold(0i32, |s, kk| {
-                s.wrapping_add(x[kk] * i32::from(w.weight(j, kk)))
+                s.wrapping_add(x[kk] * i32::from(w.weight(j, kk).unwrap()))
             });
             let t = acc
                 .wrapping_add(col.bias)
@@ -865,6 +865,16 @@ fn bad_arguments_are_errors() {
         max: 1.0,
     };
     assert!(qs8_gemm(kernels, 2, s8_in, &w, f32_out, 1).is_err());
+    // A single row may have any stride, but not one whose byte size overflows.
+    let huge = QOutput::F32 {
+        data: &mut fout,
+        stride: usize::MAX / 2,
+        min: 0.0,
+        max: 1.0,
+    };
+    let packed_f32 = pack_qs8(&weights, Qs8Mode::Dequantized { input }).unwrap();
+    let w_f32 = Qs8Packed::from_bytes(&packed_f32).unwrap();
+    assert!(qs8_gemm(kernels, 1, s8_in, &w_f32, huge, 1).is_err());
     assert!(qs8_gemm(kernels, 2, s8_in, &w, s8_out(&mut out, 0, 2), 1).is_ok());
     // Dynamic quantization rejects non-finite activations.
     let packed = pack_qs8(&weights, Qs8Mode::Dynamic).unwrap();
