@@ -3,7 +3,7 @@
 //! threads and calls the selected tier's tile kernel.
 //!
 //! Invariants: no argument reaches a kernel unchecked (every pointer handed to a kernel covers the
-//! memory the [`Tile`] contract promises); `threads == 1` runs on the calling thread with no pool;
+//! memory the `Tile` contract promises); `threads == 1` runs on the calling thread with no pool;
 //! the result does not depend on the thread count or the tier.
 
 use crate::error::{Error, Result};
