@@ -104,28 +104,28 @@ impl Problem {
         }
     }
 
+    /// One static (s8 -> s8) GEMM into `out`.
+    fn run_static(&self, kernels: &Kernels, threads: usize, w: &Qs8Packed, out: &mut [i8]) {
+        let input = QInput::S8 {
+            data: black_box(&self.a),
+            stride: self.k,
+        };
+        let output = QOutput::S8 {
+            data: out,
+            stride: self.n,
+            zero_point: 0,
+            min: -128,
+            max: 127,
+        };
+        qs8_gemm(kernels, self.m, input, w, output, threads).expect("gemm");
+    }
+
     /// GOPS of the static (s8 -> s8) and dynamic (f32 -> f32) paths.
     fn gops(&self, kernels: &Kernels, threads: usize, budget: Duration) -> (f64, f64) {
         let ops = 2.0 * (self.m * self.n * self.k) as f64;
         let w = Qs8Packed::from_bytes(&self.static_w).expect("packed");
         let mut out = vec![0i8; self.m * self.n];
-        let t_static = time_per_call(
-            || {
-                let input = QInput::S8 {
-                    data: black_box(&self.a),
-                    stride: self.k,
-                };
-                let output = QOutput::S8 {
-                    data: &mut out,
-                    stride: self.n,
-                    zero_point: 0,
-                    min: -128,
-                    max: 127,
-                };
-                qs8_gemm(kernels, self.m, input, &w, output, threads).expect("gemm");
-            },
-            budget,
-        );
+        let t_static = time_per_call(|| self.run_static(kernels, threads, &w, &mut out), budget);
         let w = Qs8Packed::from_bytes(&self.dynamic_w).expect("packed");
         let mut out = vec![0f32; self.m * self.n];
         let t_dynamic = time_per_call(
@@ -188,8 +188,39 @@ fn vnni_peak_gops() -> Option<f64> {
     None
 }
 
+/// `--trace TIER MxKxN`: one static GEMM on one tier and nothing else, for counting the
+/// instructions qemu executes in the kernel (`scripts/neon-kernel-quality.sh`).
+fn trace(args: &[String]) {
+    let tier = args
+        .first()
+        .and_then(|t| Tier::from_name(t))
+        .expect("--trace TIER MxKxN");
+    let dims: Vec<usize> = args
+        .get(1)
+        .expect("MxKxN")
+        .split('x')
+        .map(|d| d.parse().expect("MxKxN"))
+        .collect();
+    let problem = Problem::new((dims[0], dims[1], dims[2]));
+    let kernels = kernels_for(tier).expect("tier");
+    let w = Qs8Packed::from_bytes(&problem.static_w).expect("packed");
+    let mut out = vec![0i8; problem.m * problem.n];
+    problem.run_static(kernels, 1, &w, &mut out);
+    println!(
+        "{} {}x{}x{} checksum {}",
+        kernels.qs8_gemm_name(),
+        dims[0],
+        dims[1],
+        dims[2],
+        out.iter().map(|&v| i64::from(v)).sum::<i64>()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--trace") {
+        return trace(&args[i + 1..]);
+    }
     let csv = args.iter().any(|a| a == "--csv");
     let threads = args
         .iter()

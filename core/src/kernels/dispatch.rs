@@ -13,10 +13,10 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::qs8::{Qs8TileFn, QuantizeRowFn};
+use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
-/// `avx2`, `avx512vnni`).
+/// `avx2`, `avxvnni`, `avx512vnni`).
 pub const TIER_ENV: &str = "MOBIQUANT_TIER";
 
 /// A family of kernels, each for one instruction-set level.
@@ -32,18 +32,21 @@ pub enum Tier {
     I8mm,
     /// x86-64 with AVX2 (sign extension + VPMADDWD).
     Avx2,
+    /// x86-64 with AVX-VNNI (VEX VPDPBUSD on ymm), without AVX-512.
+    AvxVnni,
     /// x86-64 with AVX-512 F/BW and VNNI (VPDPBUSD on zmm).
     Avx512Vnni,
 }
 
 impl Tier {
     /// Every tier, from the most portable to the most specialised within each architecture.
-    pub const ALL: [Tier; 6] = [
+    pub const ALL: [Tier; 7] = [
         Tier::Reference,
         Tier::Neon,
         Tier::Dotprod,
         Tier::I8mm,
         Tier::Avx2,
+        Tier::AvxVnni,
         Tier::Avx512Vnni,
     ];
 
@@ -55,6 +58,7 @@ impl Tier {
             Tier::Dotprod => "dotprod",
             Tier::I8mm => "i8mm",
             Tier::Avx2 => "avx2",
+            Tier::AvxVnni => "avxvnni",
             Tier::Avx512Vnni => "avx512vnni",
         }
     }
@@ -74,6 +78,7 @@ impl Tier {
             Tier::Dotprod => "aarch64 neon+dotprod",
             Tier::I8mm => "aarch64 neon+dotprod+i8mm",
             Tier::Avx2 => "x86-64 avx2",
+            Tier::AvxVnni => "x86-64 avx2+avxvnni",
             Tier::Avx512Vnni => "x86-64 avx512f+avx512bw+avx512vnni",
         }
     }
@@ -110,10 +115,14 @@ pub struct Kernels {
     pub(crate) qs8_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) qs8_mr: usize,
+    /// How that kernel wants its activation tile laid out.
+    pub(crate) qs8_a_packing: APacking,
     /// Whether that kernel wants activations as u8 (s8 + 128) rather than s8.
     pub(crate) qs8_unsigned_a: bool,
     /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
     pub(crate) qs8_quantize_row: QuantizeRowFn,
+    /// Range analysis of one f32 row for dynamic quantization (`qs8_row_params__<tier>`).
+    pub(crate) qs8_row_params: RowParamsFn,
 }
 
 impl Kernels {
@@ -129,13 +138,15 @@ impl Kernels {
 }
 
 /// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function and
-/// taking its tile height from the `MR` beside it (so that the two cannot disagree).
+/// taking its tile height and activation packing from the `MR` and `A_PACKING` beside it (so
+/// that the table and the kernel cannot disagree).
 macro_rules! kernel_table {
     (
         $table:ident,
         $tier:expr,
         $module:ident :: $qs8_gemm:ident,
         $quantize:path,
+        $params:path,
         unsigned_a: $unsigned:expr
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
@@ -143,8 +154,10 @@ macro_rules! kernel_table {
             qs8_gemm: $module::$qs8_gemm,
             qs8_gemm_name: stringify!($qs8_gemm),
             qs8_mr: $module::MR,
+            qs8_a_packing: $module::A_PACKING,
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
+            qs8_row_params: $params,
         };
     };
 }
@@ -173,7 +186,7 @@ pub fn forced_tier() -> Result<Option<Tier>> {
     match std::env::var(TIER_ENV) {
         Ok(value) if !value.trim().is_empty() => Tier::from_name(&value).map(Some).ok_or_else(|| {
             Error::invalid_argument(format!(
-                "{TIER_ENV}={value:?} names no tier (expected one of reference, neon, dotprod, i8mm, avx2, avx512vnni)"
+                "{TIER_ENV}={value:?} names no tier (expected one of reference, neon, dotprod, i8mm, avx2, avxvnni, avx512vnni)"
             ))
         }),
         _ => Ok(None),
@@ -193,5 +206,34 @@ pub fn kernels() -> Result<&'static Kernels> {
     match choice {
         Ok(tier) => kernels_for(*tier),
         Err(what) => Err(Error::invalid_argument(what.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_best_is_supported() {
+        for tier in Tier::ALL {
+            assert_eq!(Tier::from_name(tier.name()), Some(tier));
+            assert_eq!(Tier::from_name(&tier.name().to_uppercase()), Some(tier));
+            match kernels_for(tier) {
+                Ok(k) => {
+                    assert_eq!(k.tier(), tier);
+                    assert!(k.qs8_gemm_name().ends_with(&format!("__{}", tier.name())));
+                    assert!(k.qs8_mr >= 1 && k.qs8_mr <= crate::kernels::qs8::tile::MAX_MR);
+                }
+                Err(e) => assert!(e.to_string().contains("lacks"), "{e}"),
+            }
+        }
+        assert_eq!(Tier::from_name("sse9"), None);
+        assert!(Tier::best().is_supported());
+        assert!(Tier::Reference.is_supported());
+        // The default table is the forced tier or the best one.
+        let forced = forced_tier().ok().flatten();
+        if let Ok(k) = kernels() {
+            assert_eq!(k.tier(), forced.unwrap_or(Tier::best()));
+        }
     }
 }

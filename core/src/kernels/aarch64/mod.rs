@@ -40,28 +40,35 @@ use super::dispatch::kernel_table;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
-quantize_row_kernel!(qs8_quantize_row__neon, "neon");
+quantize_row_kernel!(qs8_quantize_row__neon, qs8_row_params__neon, "neon");
 kernel_table!(
     NEON,
     Tier::Neon,
     neon::qs8_gemm_4x16c8__neon,
     qs8_quantize_row__neon,
+    qs8_row_params__neon,
     unsigned_a: false
 );
-quantize_row_kernel!(qs8_quantize_row__dotprod, "neon,dotprod");
+quantize_row_kernel!(
+    qs8_quantize_row__dotprod,
+    qs8_row_params__dotprod,
+    "neon,dotprod"
+);
 kernel_table!(
     DOTPROD,
     Tier::Dotprod,
     dotprod::qs8_gemm_4x16c8__dotprod,
     qs8_quantize_row__dotprod,
+    qs8_row_params__dotprod,
     unsigned_a: false
 );
-quantize_row_kernel!(qs8_quantize_row__i8mm, "neon,i8mm");
+quantize_row_kernel!(qs8_quantize_row__i8mm, qs8_row_params__i8mm, "neon,i8mm");
 kernel_table!(
     I8MM,
     Tier::I8mm,
     i8mm::qs8_gemm_4x16c8__i8mm,
     qs8_quantize_row__i8mm,
+    qs8_row_params__i8mm,
     unsigned_a: false
 );
 

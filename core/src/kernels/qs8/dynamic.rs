@@ -9,21 +9,31 @@ use crate::error::{Error, Result};
 use super::tile::{RowQuant, quantize};
 
 /// Scale and zero point of one row: `x ≈ scale * (q - zero_point)`, from the row's min and max.
+#[inline(always)]
 pub(crate) fn row_params(row: &[f32]) -> Result<(f32, i32)> {
-    // Lane-wise minima and maxima, so that the loop vectorizes without reassociation.
+    // Lane-wise minima and maxima with plain compare-and-select (MINPS/MAXPS shapes; NaN is
+    // caught by the finiteness test), so that the loop vectorizes without reassociation.
     const LANES: usize = 16;
-    let (mut lo, mut hi, mut finite) = ([0f32; LANES], [0f32; LANES], true);
+    let (mut lo, mut hi, mut finite) = ([0f32; LANES], [0f32; LANES], [true; LANES]);
+    let step = |lo: &mut [f32; LANES],
+                hi: &mut [f32; LANES],
+                finite: &mut [bool; LANES],
+                i: usize,
+                x: f32| {
+        lo[i] = if x < lo[i] { x } else { lo[i] };
+        hi[i] = if x > hi[i] { x } else { hi[i] };
+        finite[i] &= x.is_finite();
+    };
     let chunks = row.chunks_exact(LANES);
     for (i, &x) in chunks.remainder().iter().enumerate() {
-        (lo[i], hi[i], finite) = (lo[i].min(x), hi[i].max(x), finite & x.is_finite());
+        step(&mut lo, &mut hi, &mut finite, i, x);
     }
     for chunk in chunks {
-        for i in 0..LANES {
-            lo[i] = lo[i].min(chunk[i]);
-            hi[i] = hi[i].max(chunk[i]);
-            finite &= chunk[i].is_finite();
+        for (i, &x) in chunk.iter().enumerate() {
+            step(&mut lo, &mut hi, &mut finite, i, x);
         }
     }
+    let finite = finite.iter().all(|&f| f);
     if !finite {
         let i = row.iter().position(|x| !x.is_finite()).unwrap_or(0);
         return Err(Error::invalid_argument(format!(
@@ -54,17 +64,32 @@ pub(crate) fn row_quant((scale, zero_point): (f32, i32)) -> RowQuant {
 /// features.
 pub(crate) type QuantizeRowFn = unsafe fn(&[f32], (f32, i32), u8, &mut [u8]);
 
-/// Defines `unsafe fn $name`, a [`QuantizeRowFn`]: [`quantize_row`] compiled with `$features`.
+/// A tier's row range analysis (`qs8_row_params__<tier>`): [`row_params`] compiled with the
+/// tier's features.
+pub(crate) type RowParamsFn = unsafe fn(&[f32]) -> Result<(f32, i32)>;
+
+/// Defines `unsafe fn $quantize` (a [`QuantizeRowFn`]) and `unsafe fn $params` (a
+/// [`RowParamsFn`]): [`quantize_row`] and [`row_params`] compiled with `$features`.
 macro_rules! quantize_row_kernel {
-    ($name:ident, $features:literal) => {
+    ($quantize:ident, $params:ident, $features:literal) => {
         /// [`quantize_row`](crate::kernels::qs8::dynamic::quantize_row) vectorized for this tier.
         ///
         /// # Safety
         /// The CPU has the features this function is compiled for.
         #[target_feature(enable = $features)]
         #[allow(non_snake_case)]
-        pub(crate) unsafe fn $name(row: &[f32], params: (f32, i32), xor: u8, dst: &mut [u8]) {
+        pub(crate) unsafe fn $quantize(row: &[f32], params: (f32, i32), xor: u8, dst: &mut [u8]) {
             $crate::kernels::qs8::dynamic::quantize_row(row, params, xor, dst)
+        }
+
+        /// [`row_params`](crate::kernels::qs8::dynamic::row_params) vectorized for this tier.
+        ///
+        /// # Safety
+        /// The CPU has the features this function is compiled for.
+        #[target_feature(enable = $features)]
+        #[allow(non_snake_case)]
+        pub(crate) unsafe fn $params(row: &[f32]) -> $crate::Result<(f32, i32)> {
+            $crate::kernels::qs8::dynamic::row_params(row)
         }
     };
 }

@@ -3,7 +3,7 @@
 //! threads and calls the selected tier's tile kernel.
 //!
 //! Invariants: no argument reaches a kernel unchecked (every pointer handed to a kernel covers the
-//! memory the [`Tile`] contract promises); `threads == 1` runs on the calling thread with no pool;
+//! memory the `Tile` contract promises); `threads == 1` runs on the calling thread with no pool;
 //! the result does not depend on the thread count or the tier.
 
 use crate::error::{Error, Result};
@@ -11,7 +11,7 @@ use crate::tensor::DType;
 
 use super::dynamic;
 use super::pack::{NR, PackedMode, Qs8Packed};
-use super::tile::{MAX_MR, OutKind, RowQuant, Tile};
+use super::tile::{APacking, MAX_MR, OutKind, RowQuant, Tile};
 use crate::kernels::Kernels;
 
 /// Activations of an int8 GEMM: `m` rows of `k` values, row `i` starting at `i * stride`.
@@ -181,7 +181,9 @@ fn validate<'a>(
     };
     check_matrix("output", out_len, m, n, out_stride)?;
     check_out_kind(out_kind)?;
-    let out_stride = out_stride * out_kind.elem_len();
+    let out_stride = out_stride.checked_mul(out_kind.elem_len()).ok_or_else(|| {
+        Error::invalid_argument(format!("output stride {out_stride} is too large"))
+    })?;
     let ok = match w.mode() {
         PackedMode::Requantized { input } => a_dtype == input && out_dtype != DType::F32,
         PackedMode::Dequantized { input } => a_dtype == input && out_dtype == DType::F32,
@@ -200,6 +202,11 @@ fn validate<'a>(
 const TILE_BLOCK: usize = 64;
 /// Weight bytes a group of panels may take so that it stays in L1 while it meets a block of tiles.
 const PANEL_GROUP_BYTES: usize = 32 * 1024;
+
+thread_local! {
+    /// Activation scratch of the chunks this thread runs (see [`Job::run_chunk`]).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Everything a chunk of work needs; shared read-only between threads.
 struct Job<'a> {
@@ -242,7 +249,11 @@ pub fn qs8_gemm(
     let (source, a_stride, out_kind, out_ptr, out_stride) = validate(m, input, weights, output)?;
     let rows_quant = match source {
         Source::Floats(data) => (0..m)
-            .map(|i| dynamic::row_params(&data[i * a_stride..i * a_stride + weights.k()]))
+            .map(|i| {
+                let row = &data[i * a_stride..i * a_stride + weights.k()];
+                // SAFETY: the kernel table was handed out for a tier this CPU supports.
+                unsafe { (kernels.qs8_row_params)(row) }
+            })
             .collect::<Result<Vec<_>>>()?,
         Source::Bytes(..) => Vec::new(),
     };
@@ -290,17 +301,50 @@ impl Job<'_> {
         if panels.is_empty() {
             return;
         }
-        let mr = self.kernels.qs8_mr;
-        let tile_len = mr * self.w.kp();
-        let group = (PANEL_GROUP_BYTES / self.w.panel_len()).max(1);
+        let (mr, kp) = (self.kernels.qs8_mr, self.w.kp());
+        let tile_len = self.kernels.qs8_a_packing.tile_len(mr, kp);
         let block_len = TILE_BLOCK.min(tiles.len());
-        let mut scratch = vec![0u8; block_len * tile_len];
-        let mut quant = vec![[RowQuant::IDENTITY; MAX_MR]; block_len];
+        let need = block_len * tile_len + mr * kp;
+        let mut quant = [[RowQuant::IDENTITY; MAX_MR]; TILE_BLOCK];
+        let mut run = |buffer: &mut Vec<u8>| {
+            if buffer.len() < need {
+                buffer.resize(need, 0);
+            }
+            let (scratch, rows) = buffer[..need].split_at_mut(block_len * tile_len);
+            self.run_blocks(tiles.clone(), panels.clone(), scratch, rows, &mut quant);
+        };
+        // The per-thread buffer grows on demand and is kept, so that small GEMMs pay no
+        // allocation or memset; a nested call on the same thread (none today) gets its own.
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buffer) => run(&mut buffer),
+            Err(_) => run(&mut Vec::new()),
+        });
+    }
+
+    /// The body of [`Job::run_chunk`], with its scratch: `scratch` holds `TILE_BLOCK` packed
+    /// tiles (or fewer when there are fewer tiles), `rows` one row-major tile.
+    fn run_blocks(
+        &self,
+        tiles: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        scratch: &mut [u8],
+        rows: &mut [u8],
+        quant: &mut [[RowQuant; MAX_MR]; TILE_BLOCK],
+    ) {
+        let (mr, kp, packing) = (self.kernels.qs8_mr, self.w.kp(), self.kernels.qs8_a_packing);
+        let tile_len = packing.tile_len(mr, kp);
+        let group = (PANEL_GROUP_BYTES / self.w.panel_len()).max(1);
         for block_start in tiles.clone().step_by(TILE_BLOCK) {
             let block = block_start..(block_start + TILE_BLOCK).min(tiles.end);
             for (i, tile) in block.clone().enumerate() {
                 let a = &mut scratch[i * tile_len..(i + 1) * tile_len];
-                quant[i] = self.pack_a(tile * mr, mr.min(self.m - tile * mr), a);
+                let (row0, count) = (tile * mr, mr.min(self.m - tile * mr));
+                if packing == APacking::Rows {
+                    quant[i] = self.pack_a(row0, count, a);
+                } else {
+                    quant[i] = self.pack_a(row0, count, rows);
+                    packing.arrange(mr, kp, rows, a);
+                }
             }
             for first in panels.clone().step_by(group) {
                 let count = group.min(panels.end - first);
@@ -325,7 +369,9 @@ impl Job<'_> {
         let mr = self.kernels.qs8_mr;
         let row0 = tile * mr;
         debug_assert!(
-            row0 < self.m && first + count <= self.w.panels() && a.len() == mr * self.w.kp()
+            row0 < self.m
+                && first + count <= self.w.panels()
+                && a.len() == self.kernels.qs8_a_packing.tile_len(mr, self.w.kp())
         );
         let tile = Tile {
             a: a.as_ptr(),
@@ -347,15 +393,16 @@ impl Job<'_> {
             rows_quant,
         };
         // SAFETY: the kernel table was handed out for a tier this CPU supports; `tile` meets the
-        // Tile contract: `a` holds mr * kp bytes (mr = this tier's MR); the panels are inside the validated packed
+        // Tile contract: `a` holds the tier's packed tile of mr rows (its MR); the panels are inside the validated packed
         // weights (`panel` bounds-checks the first, count stops at the last); the output rows
         // were validated for m rows of n elements at out_stride, and this chunk alone writes
         // these rows and columns.
         unsafe { (self.kernels.qs8_gemm)(&tile) }
     }
 
-    /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` in the tier's signedness,
-    /// `kp` bytes a row, zero padded; returns the rows' quantization for the epilogue.
+    /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` (MR rows of `kp` bytes,
+    /// row-major) in the tier's signedness, zero padded, with zero rows past `rows`; returns the
+    /// rows' quantization for the epilogue.
     fn pack_a(&self, row0: usize, rows: usize, scratch: &mut [u8]) -> [RowQuant; MAX_MR] {
         let (k, kp) = (self.k, self.w.kp());
         let unsigned = if self.kernels.qs8_unsigned_a { 0x80 } else { 0 };

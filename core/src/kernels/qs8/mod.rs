@@ -14,9 +14,9 @@ pub(crate) mod tile;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use dynamic::QuantizeRowFn;
+pub(crate) use dynamic::{QuantizeRowFn, RowParamsFn};
 pub use gemm::{QInput, QOutput, qs8_gemm};
 pub use pack::{
     ActQuant, ColumnData, PackedMode, Qs8Mode, Qs8Packed, Qs8Weights, pack_qs8, packed_len,
 };
-pub(crate) use tile::Qs8TileFn;
+pub(crate) use tile::{APacking, Qs8TileFn};

@@ -337,7 +337,7 @@ impl<'a> Qs8Packed<'a> {
                     }
                     sum = sum.wrapping_add(i32::from(v));
                 }
-                let (j, col) = (p * NR + c, self.column(p * NR + c));
+                let (j, col) = (p * NR + c, self.column_at(p * NR + c));
                 let valid = if j < self.n {
                     col.scale.is_finite() && col.scale > 0.0 && col.fbias.is_finite()
                 } else {
@@ -392,8 +392,18 @@ impl<'a> Qs8Packed<'a> {
         &self.bytes[start..start + self.panel_len()]
     }
 
-    /// The per-column data of output channel `j` (zero past `n`, within the last panel).
-    pub fn column(&self, j: usize) -> ColumnData {
+    /// The per-column data of output channel `j`, or `None` when `j >= n`.
+    pub fn column(&self, j: usize) -> Option<ColumnData> {
+        (j < self.n).then(|| self.column_at(j))
+    }
+
+    /// The weight of output channel `j` at reduction index `kk`, or `None` outside `[n, k]`.
+    pub fn weight(&self, j: usize, kk: usize) -> Option<i8> {
+        (j < self.n && kk < self.k).then(|| self.weight_at(j, kk))
+    }
+
+    /// The per-column data of column `j < 16 * panels()` (zero for padding columns).
+    fn column_at(&self, j: usize) -> ColumnData {
         let head = &self.panel(j / NR)[..PANEL_HEADER_LEN];
         let at = |offset: usize| {
             let o = offset + 4 * (j % NR);
@@ -407,8 +417,8 @@ impl<'a> Qs8Packed<'a> {
         }
     }
 
-    /// The weight of output channel `j` at reduction index `kk` (for tests and tools).
-    pub fn weight(&self, j: usize, kk: usize) -> i8 {
+    /// The weight of column `j < 16 * panels()` at `kk < kp()` (zero for padding).
+    fn weight_at(&self, j: usize, kk: usize) -> i8 {
         self.panel(j / NR)[PANEL_HEADER_LEN + (kk / KR) * KBLOCK_LEN + (j % NR) * KR + kk % KR]
             as i8
     }

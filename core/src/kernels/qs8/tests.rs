@@ -278,9 +278,9 @@ fn naive(case: &Case, data: &Data) -> Vec<u32> {
             }
         };
         for j in 0..case.n {
-            let col = w.column(j);
+            let col = w.column(j).unwrap();
             let acc = (0..case.k).fold(0i32, |s, kk| {
-                s.wrapping_add(x[kk] * i32::from(w.weight(j, kk)))
+                s.wrapping_add(x[kk] * i32::from(w.weight(j, kk).unwrap()))
             });
             let t = acc
                 .wrapping_add(col.bias)
@@ -521,7 +521,10 @@ fn arb_case() -> impl Strategy<Value = Case> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases by default (quick under qemu); PROPTEST_CASES=n for a deeper run.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
+    ))]
 
     #[test]
     fn random_shapes_all_tiers(case in arb_case()) {
@@ -865,6 +868,16 @@ fn bad_arguments_are_errors() {
         max: 1.0,
     };
     assert!(qs8_gemm(kernels, 2, s8_in, &w, f32_out, 1).is_err());
+    // A single row may have any stride, but not one whose byte size overflows.
+    let huge = QOutput::F32 {
+        data: &mut fout,
+        stride: usize::MAX / 2,
+        min: 0.0,
+        max: 1.0,
+    };
+    let packed_f32 = pack_qs8(&weights, Qs8Mode::Dequantized { input }).unwrap();
+    let w_f32 = Qs8Packed::from_bytes(&packed_f32).unwrap();
+    assert!(qs8_gemm(kernels, 1, s8_in, &w_f32, huge, 1).is_err());
     assert!(qs8_gemm(kernels, 2, s8_in, &w, s8_out(&mut out, 0, 2), 1).is_ok());
     // Dynamic quantization rejects non-finite activations.
     let packed = pack_qs8(&weights, Qs8Mode::Dynamic).unwrap();
@@ -939,4 +952,32 @@ fn layout_variant_matches_packed_len() {
     }
     assert_eq!(layout.byte_len(DType::U8, &[4, 4]), None);
     assert_eq!(layout.byte_len(DType::I8, &[4]), None);
+}
+
+#[test]
+fn activation_packings_place_k_blocks() {
+    use super::tile::APacking;
+    let (mr, kp) = (4, 16);
+    let rows: Vec<u8> = (0..(mr * kp) as u8).collect();
+    let mut doubled = vec![0u8; APacking::Doubled.tile_len(mr, kp)];
+    APacking::Doubled.arrange(mr, kp, &rows, &mut doubled);
+    // Row 2, k-block 1 (bytes 40..48), twice, at 2 * 2 * 16 + 16.
+    assert_eq!(
+        &doubled[80..96],
+        &[
+            40, 41, 42, 43, 44, 45, 46, 47, 40, 41, 42, 43, 44, 45, 46, 47
+        ]
+    );
+    let mut paired = vec![0u8; APacking::Paired.tile_len(mr, kp)];
+    APacking::Paired.arrange(mr, kp, &rows, &mut paired);
+    // Pair 1 (rows 2, 3), k-block 1: 8 bytes of row 2 then 8 of row 3, at 2 * 1 * 16 + 16.
+    assert_eq!(
+        &paired[48..64],
+        &[
+            40, 41, 42, 43, 44, 45, 46, 47, 56, 57, 58, 59, 60, 61, 62, 63
+        ]
+    );
+    let mut plain = vec![0u8; APacking::Rows.tile_len(mr, kp)];
+    APacking::Rows.arrange(mr, kp, &rows, &mut plain);
+    assert_eq!(plain, rows);
 }

@@ -20,6 +20,57 @@ pub(crate) const MAX_MR: usize = 8;
 /// The accumulators of one tile: `MR` rows of `NR` columns.
 pub(crate) type Acc<const MR: usize> = [[i32; NR]; MR];
 
+/// How a tier wants its activation tile laid out (the driver's activation packing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// `Doubled` and `Paired` are the aarch64 tiers' (SDOT, SMMLA); other builds never construct them.
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+pub(crate) enum APacking {
+    /// Row `r` at `r * kp`.
+    Rows,
+    /// Every 8-byte k-block written twice, so that SDOT's `[x0..7, x0..7]` operand is one
+    /// 16-byte load: row `r` at `2 * r * kp`, k-block `kb` at `+ 16 * kb`.
+    Doubled,
+    /// Rows in pairs with k-blocks interleaved, so that SMMLA's 2x8 operand is one 16-byte load:
+    /// pair `p` at `2 * p * kp`, k-block `kb` at `+ 16 * kb` (8 bytes of row `2p`, then 8 of
+    /// row `2p + 1`). Needs an even MR.
+    Paired,
+}
+
+impl APacking {
+    /// Bytes of a packed tile of `mr` rows.
+    pub(crate) fn tile_len(self, mr: usize, kp: usize) -> usize {
+        match self {
+            APacking::Rows | APacking::Paired => mr * kp,
+            APacking::Doubled => 2 * mr * kp,
+        }
+    }
+
+    /// Arranges `rows` (`mr` rows of `kp` bytes, row-major) into `dst` (`tile_len` bytes). (The
+    /// driver packs `Rows` tiles in place and only calls this for the others.)
+    pub(crate) fn arrange(self, mr: usize, kp: usize, rows: &[u8], dst: &mut [u8]) {
+        debug_assert!(rows.len() == mr * kp && dst.len() == self.tile_len(mr, kp));
+        let block = |r: usize, kb: usize| &rows[r * kp + 8 * kb..r * kp + 8 * kb + 8];
+        match self {
+            APacking::Rows => dst.copy_from_slice(rows),
+            APacking::Doubled => {
+                for (i, d) in dst.chunks_exact_mut(16).enumerate() {
+                    let (r, kb) = (i / (kp / 8), i % (kp / 8));
+                    d[..8].copy_from_slice(block(r, kb));
+                    d[8..].copy_from_slice(block(r, kb));
+                }
+            }
+            APacking::Paired => {
+                debug_assert!(mr.is_multiple_of(2));
+                for (i, d) in dst.chunks_exact_mut(16).enumerate() {
+                    let (p, kb) = (i / (kp / 8), i % (kp / 8));
+                    d[..8].copy_from_slice(block(2 * p, kb));
+                    d[8..].copy_from_slice(block(2 * p + 1, kb));
+                }
+            }
+        }
+    }
+}
+
 /// A tier's tile kernel (`qs8_gemm_4x16c8__<tier>`).
 pub(crate) type Qs8TileFn = unsafe fn(&Tile);
 
@@ -62,9 +113,9 @@ impl OutKind {
 /// against `panel_count` panels.
 ///
 /// Validity (established by the driver, relied on by every kernel):
-/// - `a` points to `MR * kp` readable bytes: row `r` at `a + r * kp`, in the tier's signedness
-///   (u8 for VNNI, s8 otherwise); `kp` is a multiple of 8; rows `rows..MR` are readable too;
-///   `1 <= rows <= MR`.
+/// - `a` points to `A_PACKING.tile_len(MR, kp)` readable bytes: the tile's `MR` rows (rows
+///   `rows..MR` zero) in the tier's [`APacking`] and signedness (u8 for VNNI, s8 otherwise);
+///   `kp` is a multiple of 8; `1 <= rows <= MR`.
 /// - `panels` points to `panel_count` panels of `panel_len` bytes in the `c8` layout.
 /// - `out` points to the output element of row 0, column 0 of the first panel; row `r` starts
 ///   `r * out_stride` bytes further; for each row `< rows`, `min(n, 16 * panel_count)` elements
@@ -98,7 +149,7 @@ macro_rules! tile_kernel {
         #[target_feature(enable = $features)]
         pub(crate) unsafe fn $name(tile: &$crate::kernels::qs8::tile::Tile) {
             let (a, kp, rows) = (tile.a, tile.kp, tile.rows);
-            debug_assert!((1..=$mr).contains(&rows) && kp % 8 == 0);
+            debug_assert!((1..=$mr).contains(&rows) && kp.is_multiple_of(8));
             // SAFETY: the tile is valid (this function's contract, with MR = $mr rows); the
             // closure hands the accumulator the tile's activations and one of its panels.
             unsafe {
@@ -267,7 +318,8 @@ unsafe fn store<T: Copy>(v: [T; NR], dst: *mut u8, ncols: usize) {
 /// Reads row `r`'s 8 activation bytes of k-block `kb` as a little-endian u64.
 ///
 /// # Safety
-/// `a` and `kp` come from a valid [`Tile`], `r` < the tile's `MR` and `kb < kp / 8`.
+/// `a` and `kp` come from a valid [`Tile`] in [`APacking::Rows`], `r` < the tile's `MR` and
+/// `kb < kp / 8`.
 #[inline(always)]
 pub(crate) unsafe fn a_block(a: *const u8, kp: usize, r: usize, kb: usize) -> u64 {
     debug_assert!(r < MAX_MR && kb * 8 < kp);

@@ -12,6 +12,7 @@ kernel_table!(
     Tier::Reference,
     qs8_gemm_4x16c8__reference::qs8_gemm_4x16c8__reference,
     qs8_quantize_row__reference,
+    qs8_row_params__reference,
     unsigned_a: false
 );
 
@@ -27,4 +28,13 @@ unsafe fn qs8_quantize_row__reference(row: &[f32], params: (f32, i32), xor: u8, 
 /// The reference tier's kernel table.
 pub(super) fn kernels() -> &'static Kernels {
     &KERNELS
+}
+
+/// The reference tier's row range analysis: the shared scalar code, without extra CPU features.
+///
+/// # Safety
+/// None beyond the signature (unsafe only to share the kernel-table type).
+#[allow(non_snake_case)]
+unsafe fn qs8_row_params__reference(row: &[f32]) -> crate::Result<(f32, i32)> {
+    super::qs8::dynamic::row_params(row)
 }

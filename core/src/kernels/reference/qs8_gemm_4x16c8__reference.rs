@@ -1,10 +1,12 @@
 //! `qs8_gemm_4x16c8__reference`: the int8 GEMM tile as plain loops over the `c8` layout.
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR, NR};
-use crate::kernels::qs8::tile::{self, Acc, Tile};
+use crate::kernels::qs8::tile::{self, APacking, Acc, Tile};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
+/// Layout of the activation tile.
+pub(crate) const A_PACKING: APacking = APacking::Rows;
 
 /// Computes one tile (see [`Tile`]) with scalar code.
 ///
@@ -12,7 +14,7 @@ pub(crate) const MR: usize = 4;
 /// `tile` satisfies the [`Tile`] contract (s8 activations).
 pub(crate) unsafe fn qs8_gemm_4x16c8__reference(tile: &Tile) {
     let (a, kp) = (tile.a, tile.kp);
-    debug_assert!(kp % KR == 0 && tile.rows <= MR);
+    debug_assert!(kp.is_multiple_of(KR) && tile.rows <= MR);
     // SAFETY: the closure reads the tile's activations and the panel it is given (within kp).
     unsafe {
         tile::run::<MR>(tile, |panel, acc: &mut Acc<MR>| {

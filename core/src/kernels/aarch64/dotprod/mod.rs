@@ -3,4 +3,4 @@
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__dotprod;
 
-pub(super) use qs8_gemm_4x16c8__dotprod::{MR, qs8_gemm_4x16c8__dotprod};
+pub(super) use qs8_gemm_4x16c8__dotprod::{A_PACKING, MR, qs8_gemm_4x16c8__dotprod};

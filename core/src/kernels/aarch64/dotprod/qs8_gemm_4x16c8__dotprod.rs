@@ -7,10 +7,12 @@
 use std::arch::aarch64::*;
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
+/// Layout of the activation tile.
+pub(crate) const A_PACKING: APacking = APacking::Doubled;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with SDOT; s8 activations.
@@ -35,8 +37,9 @@ super::super::int8_mla!(
 #[inline]
 unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
-    // SAFETY: k-block kb < kp / 8 is inside the panel; the loads at 64h + 16i (h < 2, i < 4)
-    // stay inside its 128 bytes; activations go through tile::a_block.
+    // SAFETY: the activation loads at 2 r kp + 16 kb (r < R <= MR, kb < kp / 8) stay inside the
+    // 2 MR kp bytes of a Doubled tile; k-block kb < kp / 8 is inside the panel; the loads at
+    // 64h + 16i (h < 2, i < 4) stay inside its 128 bytes.
     unsafe {
         let w = tile::panel_weights(panel);
         for h in 0..2 {
@@ -46,7 +49,8 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
                     vld1q_s8(w.add(kb * KBLOCK_LEN + 64 * h + 16 * i).cast())
                 });
                 for (r, s) in sums.iter_mut().enumerate() {
-                    let x = vreinterpretq_s8_u64(vdupq_n_u64(tile::a_block(a, kp, r, kb)));
+                    // k-block kb of row r, stored twice (APacking::Doubled).
+                    let x = vld1q_s8(a.add(2 * r * kp + 16 * kb).cast());
                     for i in 0..4 {
                         s[i] = sdot(s[i], x, wv[i]);
                     }

@@ -4,4 +4,4 @@
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__i8mm;
 
-pub(super) use qs8_gemm_4x16c8__i8mm::{MR, qs8_gemm_4x16c8__i8mm};
+pub(super) use qs8_gemm_4x16c8__i8mm::{A_PACKING, MR, qs8_gemm_4x16c8__i8mm};

@@ -8,10 +8,12 @@
 use std::arch::aarch64::*;
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
+/// Layout of the activation tile.
+pub(crate) const A_PACKING: APacking = APacking::Paired;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with SMMLA; s8 activations.
@@ -38,20 +40,17 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
     let pairs = R.div_ceil(2);
     let mut sums = [[vdupq_n_s32(0); 8]; MR / 2];
-    // SAFETY: k-block kb < kp / 8 is inside the panel; the loads at 16i (i < 8) stay inside its
-    // 128 bytes; activation rows are < R <= MR, read through tile::a_block.
+    // SAFETY: the activation loads at 2 p kp + 16 kb (p < MR / 2, kb < kp / 8) stay inside the
+    // MR kp bytes of a Paired tile; k-block kb < kp / 8 is inside the panel; the loads at 16i
+    // (i < 8) stay inside its 128 bytes.
     unsafe {
         let w = tile::panel_weights(panel);
         for kb in 0..kp / KR {
             let wv: [int8x16_t; 8] =
                 std::array::from_fn(|i| vld1q_s8(w.add(kb * KBLOCK_LEN + 16 * i).cast()));
             for (p, s) in sums.iter_mut().enumerate().take(pairs) {
-                let r1 = (2 * p + 1).min(R - 1);
-                let x = vcombine_u64(
-                    vcreate_u64(tile::a_block(a, kp, 2 * p, kb)),
-                    vcreate_u64(tile::a_block(a, kp, r1, kb)),
-                );
-                let x = vreinterpretq_s8_u64(x);
+                // k-block kb of rows 2p and 2p + 1 (APacking::Paired).
+                let x = vld1q_s8(a.add(2 * p * kp + 16 * kb).cast());
                 for i in 0..8 {
                     s[i] = smmla(s[i], x, wv[i]);
                 }

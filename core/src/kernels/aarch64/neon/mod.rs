@@ -4,4 +4,4 @@
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__neon;
 
-pub(super) use qs8_gemm_4x16c8__neon::{MR, qs8_gemm_4x16c8__neon};
+pub(super) use qs8_gemm_4x16c8__neon::{A_PACKING, MR, qs8_gemm_4x16c8__neon};

@@ -4,4 +4,4 @@
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__avx2;
 
-pub(super) use qs8_gemm_4x16c8__avx2::{MR, qs8_gemm_4x16c8__avx2};
+pub(super) use qs8_gemm_4x16c8__avx2::{A_PACKING, MR, qs8_gemm_4x16c8__avx2};

@@ -8,10 +8,12 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
+/// Layout of the activation tile.
+pub(crate) const A_PACKING: APacking = APacking::Rows;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with VPMADDWD; s8 activations.

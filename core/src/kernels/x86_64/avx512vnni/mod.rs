@@ -3,4 +3,4 @@
 #[allow(non_snake_case)]
 mod qs8_gemm_8x16c8__avx512vnni;
 
-pub(super) use qs8_gemm_8x16c8__avx512vnni::{MR, qs8_gemm_8x16c8__avx512vnni};
+pub(super) use qs8_gemm_8x16c8__avx512vnni::{A_PACKING, MR, qs8_gemm_8x16c8__avx512vnni};

@@ -9,10 +9,12 @@
 use std::arch::x86_64::*;
 
 use crate::kernels::qs8::pack::{COLSUM_OFFSET, KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, Acc, tile_kernel};
+use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 8;
+/// Layout of the activation tile.
+pub(crate) const A_PACKING: APacking = APacking::Rows;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with VPDPBUSD; u8 activations.
