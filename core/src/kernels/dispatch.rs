@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
+use super::f32::F32GemmFn;
 use super::qs8::{Qs8TileFn, QuantizeRowFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
@@ -73,7 +74,7 @@ impl Tier {
             Tier::Neon => "aarch64 neon",
             Tier::Dotprod => "aarch64 neon+dotprod",
             Tier::I8mm => "aarch64 neon+dotprod+i8mm",
-            Tier::Avx2 => "x86-64 avx2",
+            Tier::Avx2 => "x86-64 avx2+fma",
             Tier::Avx512Vnni => "x86-64 avx512f+avx512bw+avx512vnni",
         }
     }
@@ -114,6 +115,12 @@ pub struct Kernels {
     pub(crate) qs8_unsigned_a: bool,
     /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
     pub(crate) qs8_quantize_row: QuantizeRowFn,
+    /// The f32 GEMM tile kernel (`f32_gemm_<MR>x16__<tier>`).
+    pub(crate) f32_gemm: F32GemmFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) f32_gemm_name: &'static str,
+    /// Rows of that kernel's tile.
+    pub(crate) f32_mr: usize,
 }
 
 impl Kernels {
@@ -126,6 +133,11 @@ impl Kernels {
     pub fn qs8_gemm_name(&self) -> &'static str {
         self.qs8_gemm_name
     }
+
+    /// The name of the f32 GEMM kernel, e.g. `f32_gemm_6x16__avx2`.
+    pub fn f32_gemm_name(&self) -> &'static str {
+        self.f32_gemm_name
+    }
 }
 
 /// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function and
@@ -136,7 +148,8 @@ macro_rules! kernel_table {
         $tier:expr,
         $module:ident :: $qs8_gemm:ident,
         $quantize:path,
-        unsigned_a: $unsigned:expr
+        unsigned_a: $unsigned:expr,
+        f32: [$($f32mod:ident)::+] :: $f32_gemm:ident
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -145,6 +158,9 @@ macro_rules! kernel_table {
             qs8_mr: $module::MR,
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
+            f32_gemm: $($f32mod::)+$f32_gemm,
+            f32_gemm_name: stringify!($f32_gemm),
+            f32_mr: $($f32mod::)+MR,
         };
     };
 }

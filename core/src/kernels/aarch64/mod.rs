@@ -46,7 +46,8 @@ kernel_table!(
     Tier::Neon,
     neon::qs8_gemm_4x16c8__neon,
     qs8_quantize_row__neon,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon
 );
 quantize_row_kernel!(qs8_quantize_row__dotprod, "neon,dotprod");
 kernel_table!(
@@ -54,7 +55,8 @@ kernel_table!(
     Tier::Dotprod,
     dotprod::qs8_gemm_4x16c8__dotprod,
     qs8_quantize_row__dotprod,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon
 );
 quantize_row_kernel!(qs8_quantize_row__i8mm, "neon,i8mm");
 kernel_table!(
@@ -62,7 +64,8 @@ kernel_table!(
     Tier::I8mm,
     i8mm::qs8_gemm_4x16c8__i8mm,
     qs8_quantize_row__i8mm,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon
 );
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.

@@ -2,6 +2,8 @@
 //! They read the same packed layouts as the SIMD tiers and favour obviousness over speed.
 
 #[allow(non_snake_case)]
+mod f32_gemm_4x16__reference;
+#[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
@@ -12,7 +14,8 @@ kernel_table!(
     Tier::Reference,
     qs8_gemm_4x16c8__reference::qs8_gemm_4x16c8__reference,
     qs8_quantize_row__reference,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference
 );
 
 /// The reference tier's row quantizer: the shared scalar code, without extra CPU features.

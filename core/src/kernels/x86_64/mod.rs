@@ -14,7 +14,8 @@ kernel_table!(
     Tier::Avx2,
     avx2::qs8_gemm_4x16c8__avx2,
     qs8_quantize_row__avx2,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2
 );
 quantize_row_kernel!(qs8_quantize_row__avx512vnni, "avx512f,avx512bw,avx512vnni");
 kernel_table!(
@@ -22,13 +23,16 @@ kernel_table!(
     Tier::Avx512Vnni,
     avx512vnni::qs8_gemm_8x16c8__avx512vnni,
     qs8_quantize_row__avx512vnni,
-    unsigned_a: true
+    unsigned_a: true,
+    f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f
 );
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
     match tier {
-        Tier::Avx2 if is_x86_feature_detected!("avx2") => Some(&AVX2),
+        Tier::Avx2 if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") => {
+            Some(&AVX2)
+        }
         Tier::Avx512Vnni
             if is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512bw")
