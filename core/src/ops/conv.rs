@@ -1,19 +1,27 @@
 //! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
 //! activation. Three paths, chosen at build time:
 //! - depthwise (one input channel per group): a direct loop per output plane;
-//! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group reading the input in place;
-//! - general: im2col into scratch, then one GEMM per group (`super::gemm::matmul`).
+//! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
+//!   scratch;
+//! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
+//!   per group (`super::gemm::matmul`).
+//!
+//! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, read in
+//! place by the kernels, and the activations the right one, packed per run: NCHW output rows are
+//! then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
 //!
 //! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps; planes
 //! are split across threads only by output channel, so results do not depend on thread count.
 
-use super::gemm::{Dims, Matrix, matmul};
+use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
 use super::parallel::for_each_chunk;
 use super::window::{Window, window};
 use super::{
     Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
 };
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
+use crate::kernels::f32::NR;
 use crate::tensor::DType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +41,8 @@ struct Conv {
     has_bias: bool,
     activation: Activation,
     path: Path,
+    /// The f32 GEMM tier, chosen at build time.
+    kernels: &'static Kernels,
 }
 
 impl Conv {
@@ -103,24 +113,28 @@ impl Conv {
         });
     }
 
-    /// Writes the im2col matrix of one group of one image: row `(c, ky, kx)`, column `(oy, ox)`.
-    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+    /// Writes the im2col matrix of one group of one image, row `(c, ky, kx)` and column
+    /// `(oy, ox)`, in the packed-B layout (16-column panels; see `kernels::f32::pack`). Columns
+    /// past the output length are left as they are: the GEMM never stores them.
+    fn im2col_packed(&self, x: &[f32], packed: &mut [f32]) {
         let Window { h, w } = self.window;
-        let (plane_in, out_len) = (self.window.input_len(), self.window.output_len());
-        for (r, dst) in col.chunks_exact_mut(out_len).enumerate() {
+        let (plane_in, depth) = (self.window.input_len(), self.depth());
+        for r in 0..depth {
             let c = r / self.window.kernel_len();
             let (ky, kx) = ((r / w.kernel) % h.kernel, r % w.kernel);
             let Some(plane) = x.get(c * plane_in..(c + 1) * plane_in) else {
                 return;
             };
-            for (oy, drow) in dst.chunks_exact_mut(w.output).enumerate() {
-                match h.source(oy, ky) {
-                    None => drow.fill(0.0),
-                    Some(iy) => {
-                        let src = &plane[iy * w.input..(iy + 1) * w.input];
-                        for (ox, d) in drow.iter_mut().enumerate() {
-                            *d = w.source(ox, kx).map_or(0.0, |ix| src[ix]);
-                        }
+            for oy in 0..h.output {
+                let src = h
+                    .source(oy, ky)
+                    .and_then(|iy| plane.get(iy * w.input..(iy + 1) * w.input));
+                for ox in 0..w.output {
+                    let col = oy * w.output + ox;
+                    let at = (col / NR) * NR * depth + r * NR + col % NR;
+                    let v = src.and_then(|s| w.source(ox, kx).and_then(|ix| s.get(ix)));
+                    if let Some(d) = packed.get_mut(at) {
+                        *d = v.copied().unwrap_or(0.0);
                     }
                 }
             }
@@ -156,16 +170,25 @@ impl Op for Conv {
                 let xg = x
                     .get(x_at..x_at + cin_g * plane_in)
                     .ok_or("input too short")?;
-                let b: &[f32] = if self.path == Path::Pointwise {
-                    xg
-                } else {
-                    let col = cx
-                        .scratch
-                        .get_mut(..depth * out_len)
-                        .ok_or("scratch too small")?;
-                    self.im2col(xg, col);
-                    col
+                let dims = Dims {
+                    m: cout_g,
+                    n: out_len,
+                    k: depth,
                 };
+                let packed = cx
+                    .scratch
+                    .get_mut(..dims.packed_rhs_len()?)
+                    .ok_or("scratch too small")?;
+                if self.path == Path::Pointwise {
+                    let xm = Matrix {
+                        data: xg,
+                        row_stride: out_len,
+                        col_stride: 1,
+                    };
+                    pack_rhs(dims, xm, packed)?;
+                } else {
+                    self.im2col_packed(xg, packed);
+                }
                 let y_at = (n * self.out_channels + g * cout_g) * out_len;
                 let yg = y
                     .get_mut(y_at..y_at + cout_g * out_len)
@@ -176,37 +199,34 @@ impl Op for Conv {
                     row_stride: depth,
                     col_stride: 1,
                 };
-                let epilogue = |row: usize, values: &mut [f32]| {
-                    let b = bias
-                        .and_then(|b| b.get(g * cout_g + row))
-                        .copied()
-                        .unwrap_or(0.0);
-                    for v in values.iter_mut() {
-                        *v = act.apply(*v + b);
-                    }
+                let row_bias = match bias {
+                    Some(b) => Some(
+                        b.get(g * cout_g..(g + 1) * cout_g)
+                            .ok_or("bias too short")?,
+                    ),
+                    None => None,
                 };
-                matmul(
-                    cx.pool,
-                    Dims {
-                        m: cout_g,
-                        n: out_len,
-                        k: depth,
-                    },
-                    a,
-                    b,
-                    yg,
-                    &epilogue,
-                )?;
+                let finish = Finish {
+                    row_bias,
+                    activation: act,
+                    post: None,
+                };
+                matmul(self.kernels, cx.pool, dims, a, packed, yg, finish)?;
             }
         }
         Ok(())
     }
 
     fn scratch_len(&self) -> usize {
-        if self.path == Path::Im2col {
-            self.depth() * self.window.output_len()
-        } else {
-            0
+        let dims = Dims {
+            m: self.out_per_group(),
+            n: self.window.output_len(),
+            k: self.depth(),
+        };
+        match self.path {
+            Path::Depthwise => 0,
+            // `build` checked that the size does not overflow.
+            Path::Pointwise | Path::Im2col => dims.packed_rhs_len().unwrap_or(0),
         }
     }
 }
@@ -274,8 +294,9 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         has_bias,
         activation: Activation::fused(cx)?,
         path,
+        kernels: plan_kernels()?,
     };
-    checked_numel(&[op.depth(), window.output_len()])?;
+    checked_numel(&[op.depth(), window.output_len().div_ceil(NR), NR])?;
     Ok(Built {
         op: Box::new(op),
         output: Fact::new(DType::F32, out),
