@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::f32::F32GemmFn;
+use super::f32::{F32DwRowFn, F32GemmFn};
 use super::qs8::{Qs8TileFn, QuantizeRowFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
@@ -121,6 +121,8 @@ pub struct Kernels {
     pub(crate) f32_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) f32_mr: usize,
+    /// The depthwise-convolution 3-tap row kernel (`f32_dwconv3_row__<tier>`).
+    pub(crate) f32_dwconv3_row: F32DwRowFn,
 }
 
 impl Kernels {
@@ -149,7 +151,8 @@ macro_rules! kernel_table {
         $module:ident :: $qs8_gemm:ident,
         $quantize:path,
         unsigned_a: $unsigned:expr,
-        f32: [$($f32mod:ident)::+] :: $f32_gemm:ident
+        f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
+        f32_dwconv3_row: $dwconv3_row:path
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -161,6 +164,7 @@ macro_rules! kernel_table {
             f32_gemm: $($f32mod::)+$f32_gemm,
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
+            f32_dwconv3_row: $dwconv3_row,
         };
     };
 }

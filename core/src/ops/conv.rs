@@ -1,6 +1,7 @@
 //! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
 //! activation. Three paths, chosen at build time:
-//! - depthwise (one input channel per group): a direct loop per output plane;
+//! - depthwise (one input channel per group): a direct loop per output row, with the tier's
+//!   3-tap row kernel (`kernels::f32::dwconv`) for kernels 3 wide;
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
 //!   scratch;
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
@@ -81,20 +82,39 @@ impl Conv {
             ) else {
                 return;
             };
-            out.fill(bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0));
-            // Accumulate one kernel tap at a time over the outputs it reaches: with stride 1
-            // the inner loop is a unit-stride multiply-add over a row, which vectorizes.
-            for ky in 0..h.kernel {
-                for (kx, &wv) in wk[ky * wa.kernel..(ky + 1) * wa.kernel].iter().enumerate() {
-                    let cols = wa.valid_outputs(kx);
-                    if cols.is_empty() {
+            let b = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
+            // One output row at a time, all taps while it is in L1: per kernel row, the input row
+            // it reads; per tap, a multiply-add over the outputs it reaches (unit-stride when the
+            // stride is 1, which vectorizes). Taps run in (ky, kx) order, as before.
+            for (oy, dst) in out.chunks_exact_mut(wa.output).enumerate() {
+                dst.fill(b);
+                for ky in 0..h.kernel {
+                    let Some(iy) = h.source(oy, ky) else {
+                        continue;
+                    };
+                    let row = &xp[iy * wa.input..(iy + 1) * wa.input];
+                    let taps = &wk[ky * wa.kernel..(ky + 1) * wa.kernel];
+                    if let (&[w0, w1, w2], 1) = (taps, wa.dilation) {
+                        // SAFETY: the table's tier is supported by this CPU (`Kernels`
+                        // invariant); the row kernel checks its slices itself.
+                        unsafe {
+                            (self.kernels.f32_dwconv3_row)(
+                                dst,
+                                row,
+                                [w0, w1, w2],
+                                wa.stride,
+                                wa.pad_begin,
+                            )
+                        };
                         continue;
                     }
-                    let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
-                    for oy in h.valid_outputs(ky) {
-                        let iy = oy * h.stride + ky * h.dilation - h.pad_begin;
-                        let row = &xp[iy * wa.input..(iy + 1) * wa.input];
-                        let dst = &mut out[oy * wa.output..(oy + 1) * wa.output][cols.clone()];
+                    for (kx, &wv) in taps.iter().enumerate() {
+                        let cols = wa.valid_outputs(kx);
+                        if cols.is_empty() {
+                            continue;
+                        }
+                        let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
+                        let dst = &mut dst[cols];
                         if wa.stride == 1 {
                             let src = &row[first_ix..first_ix + dst.len()];
                             for (d, &v) in dst.iter_mut().zip(src) {
@@ -108,8 +128,8 @@ impl Conv {
                         }
                     }
                 }
+                act.apply_slice(dst);
             }
-            act.apply_slice(out);
         });
     }
 

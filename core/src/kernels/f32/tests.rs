@@ -293,3 +293,47 @@ proptest! {
         check(&case, seed)?;
     }
 }
+
+/// The depthwise row kernel against a naive loop adding the same products in the same order:
+/// bit-exact on every tier (widths 1..40, strides 1-3, pads 0-2, output lengths past the row).
+#[test]
+fn dwconv3_row_is_bit_exact_on_every_tier() {
+    let mut cases = 0;
+    for kernels in tiers() {
+        for len in 1..40 {
+            let row = values(len, len as u64);
+            for stride in 1..=3 {
+                for pad in 0..=2 {
+                    let natural = (len + 2 * pad).saturating_sub(3) / stride + 1;
+                    for n in [natural, natural + 1, 1] {
+                        let w = [0.5, -1.25, 0.75];
+                        let init = values(n, 99);
+                        let mut want = init.clone();
+                        for (i, d) in want.iter_mut().enumerate() {
+                            for (t, &wt) in w.iter().enumerate() {
+                                let ix = (stride * i + t).checked_sub(pad);
+                                if let Some(&x) = ix.and_then(|ix| row.get(ix)) {
+                                    *d += wt * x;
+                                }
+                            }
+                        }
+                        let mut got = init;
+                        // SAFETY: `tiers()` yields only tiers this CPU supports.
+                        unsafe { (kernels.f32_dwconv3_row)(&mut got, &row, w, stride, pad) };
+                        let same = got
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(
+                            same,
+                            "tier {} len {len} stride {stride} pad {pad} n {n}: {got:?} vs {want:?}",
+                            kernels.tier()
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    report(&format!("f32 dwconv3 row: {cases} tier cases bit-exact"));
+}

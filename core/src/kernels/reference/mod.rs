@@ -15,8 +15,24 @@ kernel_table!(
     qs8_gemm_4x16c8__reference::qs8_gemm_4x16c8__reference,
     qs8_quantize_row__reference,
     unsigned_a: false,
-    f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference
+    f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
+    f32_dwconv3_row: f32_dwconv3_row__reference
 );
+
+/// The reference tier's depthwise row kernel: the shared code, without extra CPU features.
+///
+/// # Safety
+/// None beyond the signature (unsafe only to share the kernel-table type).
+#[allow(non_snake_case)]
+unsafe fn f32_dwconv3_row__reference(
+    dst: &mut [f32],
+    row: &[f32],
+    w: [f32; 3],
+    stride: usize,
+    pad: usize,
+) {
+    super::f32::dwconv::dwconv3_row(dst, row, w, stride, pad)
+}
 
 /// The reference tier's row quantizer: the shared scalar code, without extra CPU features.
 ///

@@ -5,6 +5,7 @@ mod avx2;
 mod avx512vnni;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::dwconv3_row_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
@@ -15,8 +16,10 @@ kernel_table!(
     avx2::qs8_gemm_4x16c8__avx2,
     qs8_quantize_row__avx2,
     unsigned_a: false,
-    f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2
+    f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
+    f32_dwconv3_row: f32_dwconv3_row__avx2
 );
+dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
 quantize_row_kernel!(qs8_quantize_row__avx512vnni, "avx512f,avx512bw,avx512vnni");
 kernel_table!(
     AVX512VNNI,
@@ -24,8 +27,10 @@ kernel_table!(
     avx512vnni::qs8_gemm_8x16c8__avx512vnni,
     qs8_quantize_row__avx512vnni,
     unsigned_a: true,
-    f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f
+    f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
+    f32_dwconv3_row: f32_dwconv3_row__avx512f
 );
+dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
