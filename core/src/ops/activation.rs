@@ -78,6 +78,11 @@ impl Activation {
                     v
                 };
             }),
+            Activation::LeakyRelu { alpha } => xs.iter_mut().for_each(|x| {
+                if *x < 0.0 {
+                    *x *= alpha;
+                }
+            }),
             other => xs.iter_mut().for_each(|x| *x = other.apply(*x)),
         }
     }

@@ -137,6 +137,7 @@ impl Conv {
     /// `(oy, ox)`, in the packed-B layout (16-column panels; see `kernels::f32::pack`). Columns
     /// past the output length are left as they are: the GEMM never stores them.
     fn im2col_packed(&self, x: &[f32], packed: &mut [f32]) {
+        const ZEROS: [f32; NR] = [0.0; NR];
         let Window { h, w } = self.window;
         let (plane_in, depth) = (self.window.input_len(), self.depth());
         for r in 0..depth {
@@ -145,17 +146,55 @@ impl Conv {
             let Some(plane) = x.get(c * plane_in..(c + 1) * plane_in) else {
                 return;
             };
+            // Writes consecutive values of row `r` from logical column `col` on, panel by panel
+            // (column `col` is lane `col % 16` of panel `col / 16`).
+            let mut put = |mut col: usize, mut values: &[f32]| {
+                while !values.is_empty() {
+                    let lane = col % NR;
+                    let take = (NR - lane).min(values.len());
+                    let at = (col / NR) * NR * depth + r * NR + lane;
+                    if let Some(d) = packed.get_mut(at..at + take) {
+                        d.copy_from_slice(&values[..take]);
+                    }
+                    values = &values[take..];
+                    col += take;
+                }
+            };
+            // Columns whose tap lands inside the row, and the input column of the first one.
+            let cols = w.valid_outputs(kx);
+            let first_ix = (cols.start * w.stride + kx * w.dilation).saturating_sub(w.pad_begin);
             for oy in 0..h.output {
+                let row0 = oy * w.output;
                 let src = h
                     .source(oy, ky)
                     .and_then(|iy| plane.get(iy * w.input..(iy + 1) * w.input));
-                for ox in 0..w.output {
-                    let col = oy * w.output + ox;
-                    let at = (col / NR) * NR * depth + r * NR + col % NR;
-                    let v = src.and_then(|s| w.source(ox, kx).and_then(|ix| s.get(ix)));
-                    if let Some(d) = packed.get_mut(at) {
-                        *d = v.copied().unwrap_or(0.0);
+                let (zero_end, zero_start) = match src {
+                    Some(_) => (cols.start, cols.end.max(cols.start)),
+                    None => (w.output, w.output),
+                };
+                for start in (0..zero_end).step_by(NR) {
+                    put(row0 + start, &ZEROS[..NR.min(zero_end - start)]);
+                }
+                if let Some(s) = src.filter(|_| !cols.is_empty()) {
+                    let count = cols.end - cols.start;
+                    if w.stride == 1 {
+                        if let Some(v) = s.get(first_ix..first_ix + count) {
+                            put(row0 + cols.start, v);
+                        }
+                    } else {
+                        let mut buf = [0.0; NR];
+                        for done in (0..count).step_by(NR) {
+                            let n = NR.min(count - done);
+                            let from = s.iter().skip(first_ix + done * w.stride).step_by(w.stride);
+                            for (b, &v) in buf[..n].iter_mut().zip(from) {
+                                *b = v;
+                            }
+                            put(row0 + cols.start + done, &buf[..n]);
+                        }
                     }
+                }
+                for start in (zero_start..w.output).step_by(NR) {
+                    put(row0 + start, &ZEROS[..NR.min(w.output - start)]);
                 }
             }
         }
