@@ -13,6 +13,7 @@ use super::{
 };
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
+use crate::kernels::f32::PostFn;
 use crate::tensor::DType;
 
 #[derive(Debug)]
@@ -98,12 +99,11 @@ impl Op for Gemm {
             act.apply_slice(row);
         };
         // Without alpha and C, only the activation remains, which `matmul` fuses when it can.
-        let post: Option<&(dyn Fn(usize, &mut [f32]) + Sync)> =
-            if alpha == 1.0 && c_strides.is_none() {
-                None
-            } else {
-                Some(&epilogue)
-            };
+        let post: Option<PostFn<'_>> = if alpha == 1.0 && c_strides.is_none() {
+            None
+        } else {
+            Some(&epilogue)
+        };
         let finish = Finish {
             row_bias: None,
             activation: act,
