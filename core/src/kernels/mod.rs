@@ -1,7 +1,7 @@
 //! Compute kernels: a scalar reference for every kernel and SIMD tiers chosen at run time.
 //!
 //! - [`dispatch`]: tiers, run-time CPU detection, `MOBIQUANT_TIER`, the per-tier kernel tables.
-//! - [`f32`]: the f32 GEMM family and its packed-B layout.
+//! - [`f32`](mod@f32): the f32 GEMM family and its packed-B layout.
 //! - [`qs8`]: the full-int8 GEMM/GEMV family and its packed weight layout.
 //! - `reference`: the plain-Rust tier (fallback and test oracle).
 //! - `x86_64/`, `aarch64/`: the SIMD tiers. Only these modules carry `cfg(target_arch)`; everything
