@@ -4,8 +4,8 @@
 //! Blocking: the packed panels are visited in groups of about 128 KiB (L2-resident) and, for each
 //! group, every row tile of the thread runs over all its panels (the tile's rows of A stay in L1).
 //! Threads: `threads = 1` (no pool) runs on the calling thread; with a pool, C is split into
-//! blocks of whole row tiles (each thread streams B once), or, for a single row, into groups of
-//! panels. Each C element is computed by one kernel call, so the result does not depend on the
+//! blocks of whole row tiles (each thread streams B once), or, when there are fewer than two row
+//! tiles per thread, into groups of panels (all rows each). Each C element is computed by one kernel call, so the result does not depend on the
 //! thread count.
 
 use rayon::prelude::*;
@@ -112,17 +112,29 @@ pub fn f32_gemm(
     let threads = pool.map_or(1, |p| p.current_num_threads());
     let panels = n.div_ceil(NR);
     match pool {
-        Some(pool) if threads > 1 && m == 1 && panels > 1 => {
-            // One row (a batch-1 linear layer): split it into groups of panels.
-            let cols = panels.div_ceil(threads * 2) * NR;
+        Some(pool) if threads > 1 && panels > 1 && m.div_ceil(mr) < 2 * threads => {
+            // Too few row tiles to share out evenly (a batch-1 linear layer, a convolution with
+            // few output channels): every task takes all rows of a group of panels.
+            let group = panels.div_ceil(threads * 2);
+            let base = SharedC(c.as_mut_ptr());
             pool.install(|| {
-                c.par_chunks_mut(cols).enumerate().for_each(|(t, chunk)| {
-                    run_block(kernels, &ops, 0, t * cols / NR, chunk, 1, chunk.len());
+                (0..panels.div_ceil(group)).into_par_iter().for_each(|t| {
+                    let first_panel = t * group;
+                    let cols = (group * NR).min(n - first_panel * NR);
+                    let at = base.at(first_panel * NR);
+                    // SAFETY: `at` points to element (0, 16 first_panel) of C, which holds
+                    // `m * n` elements (checked above), so the `m × cols` block with row stride
+                    // `n` is inside it (`16 first_panel + cols <= n`). Tasks take disjoint panel
+                    // ranges, so no two write the same element, and nothing else touches `c`
+                    // while the pool runs (`c` is borrowed mutably for this whole call).
+                    unsafe { run_block_raw(kernels, &ops, 0, first_panel, at, m, cols) };
                 });
+                if let Some(post) = post {
+                    c.par_chunks_mut(n)
+                        .enumerate()
+                        .for_each(|(r, row)| post(r, row));
+                }
             });
-            if let Some(post) = post {
-                post(0, c);
-            }
         }
         Some(pool) if threads > 1 && m > mr => {
             let rows = m.div_ceil(threads).next_multiple_of(mr);
@@ -152,11 +164,29 @@ pub fn f32_gemm(
     Ok(())
 }
 
+/// C's base pointer, shared by tasks that write disjoint columns of it.
+#[derive(Clone, Copy)]
+struct SharedC(*mut f32);
+
+impl SharedC {
+    /// The pointer `offset` elements further (a method, so closures capture the whole `Send`
+    /// wrapper rather than its raw-pointer field).
+    fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
+// SAFETY: the pointer is only dereferenced through `run_block_raw`, whose callers give each task
+// a disjoint set of elements.
+unsafe impl Send for SharedC {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedC {}
+
 /// Computes the `rows × cols` block of C whose top-left element is `(first_row, 16 *
 /// first_panel)`, stored in `block` with row stride `ops.n`.
 ///
 /// Requires (checked by [`f32_gemm`] and the callers' chunking): `first_row + rows <= m`,
-/// `16 * first_panel + cols <= n`, `block.len() >= (rows - 1) * n + cols`.
+/// `16 * first_panel + cols <= n`; returns without work if `block` is too short.
 fn run_block(
     kernels: &Kernels,
     ops: &Operands<'_>,
@@ -166,15 +196,46 @@ fn run_block(
     rows: usize,
     cols: usize,
 ) {
+    if rows == 0 || cols == 0 || block.len() < (rows - 1) * ops.n + cols {
+        return;
+    }
+    // SAFETY: `block` is an exclusive borrow holding the whole block (checked above).
+    unsafe {
+        run_block_raw(
+            kernels,
+            ops,
+            first_row,
+            first_panel,
+            block.as_mut_ptr(),
+            rows,
+            cols,
+        )
+    };
+}
+
+/// [`run_block`] on a raw pointer to the block's top-left element.
+///
+/// # Safety
+/// `first_row + rows <= m` and `16 * first_panel + cols <= n` for the sizes [`f32_gemm`]
+/// validated with `ops`; `c` is valid for writes of elements `c + i * n + j` (`i < rows`,
+/// `j < cols`), and nothing else accesses those elements during the call.
+unsafe fn run_block_raw(
+    kernels: &Kernels,
+    ops: &Operands<'_>,
+    first_row: usize,
+    first_panel: usize,
+    c: *mut f32,
+    rows: usize,
+    cols: usize,
+) {
     let (k, n, mr) = (ops.k, ops.n, kernels.f32_mr);
-    if rows == 0 || cols == 0 || block.len() < (rows - 1) * n + cols {
+    if rows == 0 || cols == 0 {
         return;
     }
     let panel_len = NR * k;
     let group = (PANEL_GROUP_BYTES / 4 / panel_len.max(1)).max(1);
     let panels = cols.div_ceil(NR);
     let bias = ops.epilogue.bias;
-    let c = block.as_mut_ptr();
     for g in (0..panels).step_by(group) {
         for i in (0..rows).step_by(mr) {
             let row = first_row + i;
@@ -201,7 +262,7 @@ fn run_block(
                 // `first_panel + j` lies below `ceil(n / 16)`, and `f32_gemm` checked that
                 // `ops.b` holds all `ceil(n / 16) * 16 * k` packed elements. C: the tile's last
                 // element `(i + m - 1) * n + j * 16 + tile.n - 1 <= (rows - 1) * n + cols - 1` is
-                // inside `block`, checked above; no other thread writes `block`. Bias: `f32_gemm`
+                // inside the block the caller vouches for, which no one else accesses. Bias: `f32_gemm`
                 // checked it holds `m_total` elements. The table's tier is supported by this CPU.
                 unsafe { (kernels.f32_gemm)(&tile) };
             }
