@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
+use super::f32::{F32DwRowFn, F32GemmFn};
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
@@ -77,8 +78,8 @@ impl Tier {
             Tier::Neon => "aarch64 neon",
             Tier::Dotprod => "aarch64 neon+dotprod",
             Tier::I8mm => "aarch64 neon+dotprod+i8mm",
-            Tier::Avx2 => "x86-64 avx2",
-            Tier::AvxVnni => "x86-64 avx2+avxvnni",
+            Tier::Avx2 => "x86-64 avx2+fma",
+            Tier::AvxVnni => "x86-64 avx2+fma+avxvnni",
             Tier::Avx512Vnni => "x86-64 avx512f+avx512bw+avx512vnni",
         }
     }
@@ -123,6 +124,14 @@ pub struct Kernels {
     pub(crate) qs8_quantize_row: QuantizeRowFn,
     /// Range analysis of one f32 row for dynamic quantization (`qs8_row_params__<tier>`).
     pub(crate) qs8_row_params: RowParamsFn,
+    /// The f32 GEMM tile kernel (`f32_gemm_<MR>x16__<tier>`).
+    pub(crate) f32_gemm: F32GemmFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) f32_gemm_name: &'static str,
+    /// Rows of that kernel's tile.
+    pub(crate) f32_mr: usize,
+    /// The depthwise-convolution 3-tap row kernel (`f32_dwconv3_row__<tier>`).
+    pub(crate) f32_dwconv3_row: F32DwRowFn,
 }
 
 impl Kernels {
@@ -134,6 +143,11 @@ impl Kernels {
     /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_8x16c8__avx512vnni`.
     pub fn qs8_gemm_name(&self) -> &'static str {
         self.qs8_gemm_name
+    }
+
+    /// The name of the f32 GEMM kernel, e.g. `f32_gemm_6x16__avx2`.
+    pub fn f32_gemm_name(&self) -> &'static str {
+        self.f32_gemm_name
     }
 }
 
@@ -147,7 +161,9 @@ macro_rules! kernel_table {
         $module:ident :: $qs8_gemm:ident,
         $quantize:path,
         $params:path,
-        unsigned_a: $unsigned:expr
+        unsigned_a: $unsigned:expr,
+        f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
+        f32_dwconv3_row: $dwconv3_row:path
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -158,6 +174,10 @@ macro_rules! kernel_table {
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
             qs8_row_params: $params,
+            f32_gemm: $($f32mod::)+$f32_gemm,
+            f32_gemm_name: stringify!($f32_gemm),
+            f32_mr: $($f32mod::)+MR,
+            f32_dwconv3_row: $dwconv3_row,
         };
     };
 }

@@ -1,6 +1,7 @@
 //! Compute kernels: a scalar reference for every kernel and SIMD tiers chosen at run time.
 //!
 //! - [`dispatch`]: tiers, run-time CPU detection, `MOBIQUANT_TIER`, the per-tier kernel tables.
+//! - [`f32`](mod@f32): the f32 GEMM family and its packed-B layout.
 //! - [`qs8`]: the full-int8 GEMM/GEMV family and its packed weight layout.
 //! - `reference`: the plain-Rust tier (fallback and test oracle).
 //! - `x86_64/`, `aarch64/`: the SIMD tiers. Only these modules carry `cfg(target_arch)`; everything
@@ -11,8 +12,11 @@
 //! module establish after validating their arguments; no safe function here panics on bad input.
 
 pub mod dispatch;
+pub mod f32;
 pub mod qs8;
 mod reference;
+#[cfg(test)]
+mod testing;
 
 #[cfg(target_arch = "aarch64")]
 #[path = "aarch64/mod.rs"]

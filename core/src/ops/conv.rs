@@ -1,19 +1,28 @@
 //! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
 //! activation. Three paths, chosen at build time:
-//! - depthwise (one input channel per group): a direct loop per output plane;
-//! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group reading the input in place;
-//! - general: im2col into scratch, then one GEMM per group (`super::gemm::matmul`).
+//! - depthwise (one input channel per group): a direct loop per output row, with the tier's
+//!   3-tap row kernel (`kernels::f32::dwconv`) for kernels 3 wide;
+//! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
+//!   scratch;
+//! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
+//!   per group (`super::gemm::matmul`).
+//!
+//! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, read in
+//! place by the kernels, and the activations the right one, packed per run: NCHW output rows are
+//! then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
 //!
 //! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps; planes
 //! are split across threads only by output channel, so results do not depend on thread count.
 
-use super::gemm::{Dims, Matrix, matmul};
+use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
 use super::parallel::for_each_chunk;
 use super::window::{Window, window};
 use super::{
     Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
 };
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
+use crate::kernels::f32::NR;
 use crate::tensor::DType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +42,8 @@ struct Conv {
     has_bias: bool,
     activation: Activation,
     path: Path,
+    /// The f32 GEMM tier, chosen at build time.
+    kernels: &'static Kernels,
 }
 
 impl Conv {
@@ -71,20 +82,39 @@ impl Conv {
             ) else {
                 return;
             };
-            out.fill(bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0));
-            // Accumulate one kernel tap at a time over the outputs it reaches: with stride 1
-            // the inner loop is a unit-stride multiply-add over a row, which vectorizes.
-            for ky in 0..h.kernel {
-                for (kx, &wv) in wk[ky * wa.kernel..(ky + 1) * wa.kernel].iter().enumerate() {
-                    let cols = wa.valid_outputs(kx);
-                    if cols.is_empty() {
+            let b = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
+            // One output row at a time, all taps while it is in L1: per kernel row, the input row
+            // it reads; per tap, a multiply-add over the outputs it reaches (unit-stride when the
+            // stride is 1, which vectorizes). Taps run in (ky, kx) order, as before.
+            for (oy, dst) in out.chunks_exact_mut(wa.output).enumerate() {
+                dst.fill(b);
+                for ky in 0..h.kernel {
+                    let Some(iy) = h.source(oy, ky) else {
+                        continue;
+                    };
+                    let row = &xp[iy * wa.input..(iy + 1) * wa.input];
+                    let taps = &wk[ky * wa.kernel..(ky + 1) * wa.kernel];
+                    if let (&[w0, w1, w2], 1) = (taps, wa.dilation) {
+                        // SAFETY: the table's tier is supported by this CPU (`Kernels`
+                        // invariant); the row kernel checks its slices itself.
+                        unsafe {
+                            (self.kernels.f32_dwconv3_row)(
+                                dst,
+                                row,
+                                [w0, w1, w2],
+                                wa.stride,
+                                wa.pad_begin,
+                            )
+                        };
                         continue;
                     }
-                    let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
-                    for oy in h.valid_outputs(ky) {
-                        let iy = oy * h.stride + ky * h.dilation - h.pad_begin;
-                        let row = &xp[iy * wa.input..(iy + 1) * wa.input];
-                        let dst = &mut out[oy * wa.output..(oy + 1) * wa.output][cols.clone()];
+                    for (kx, &wv) in taps.iter().enumerate() {
+                        let cols = wa.valid_outputs(kx);
+                        if cols.is_empty() {
+                            continue;
+                        }
+                        let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
+                        let dst = &mut dst[cols];
                         if wa.stride == 1 {
                             let src = &row[first_ix..first_ix + dst.len()];
                             for (d, &v) in dst.iter_mut().zip(src) {
@@ -98,30 +128,73 @@ impl Conv {
                         }
                     }
                 }
+                act.apply_slice(dst);
             }
-            act.apply_slice(out);
         });
     }
 
-    /// Writes the im2col matrix of one group of one image: row `(c, ky, kx)`, column `(oy, ox)`.
-    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+    /// Writes the im2col matrix of one group of one image, row `(c, ky, kx)` and column
+    /// `(oy, ox)`, in the packed-B layout (16-column panels; see `kernels::f32::pack`). Columns
+    /// past the output length are left as they are: the GEMM never stores them.
+    fn im2col_packed(&self, x: &[f32], packed: &mut [f32]) {
+        const ZEROS: [f32; NR] = [0.0; NR];
         let Window { h, w } = self.window;
-        let (plane_in, out_len) = (self.window.input_len(), self.window.output_len());
-        for (r, dst) in col.chunks_exact_mut(out_len).enumerate() {
+        let (plane_in, depth) = (self.window.input_len(), self.depth());
+        for r in 0..depth {
             let c = r / self.window.kernel_len();
             let (ky, kx) = ((r / w.kernel) % h.kernel, r % w.kernel);
             let Some(plane) = x.get(c * plane_in..(c + 1) * plane_in) else {
                 return;
             };
-            for (oy, drow) in dst.chunks_exact_mut(w.output).enumerate() {
-                match h.source(oy, ky) {
-                    None => drow.fill(0.0),
-                    Some(iy) => {
-                        let src = &plane[iy * w.input..(iy + 1) * w.input];
-                        for (ox, d) in drow.iter_mut().enumerate() {
-                            *d = w.source(ox, kx).map_or(0.0, |ix| src[ix]);
+            // Writes consecutive values of row `r` from logical column `col` on, panel by panel
+            // (column `col` is lane `col % 16` of panel `col / 16`).
+            let mut put = |mut col: usize, mut values: &[f32]| {
+                while !values.is_empty() {
+                    let lane = col % NR;
+                    let take = (NR - lane).min(values.len());
+                    let at = (col / NR) * NR * depth + r * NR + lane;
+                    if let Some(d) = packed.get_mut(at..at + take) {
+                        d.copy_from_slice(&values[..take]);
+                    }
+                    values = &values[take..];
+                    col += take;
+                }
+            };
+            // Columns whose tap lands inside the row, and the input column of the first one.
+            let cols = w.valid_outputs(kx);
+            let first_ix = (cols.start * w.stride + kx * w.dilation).saturating_sub(w.pad_begin);
+            for oy in 0..h.output {
+                let row0 = oy * w.output;
+                let src = h
+                    .source(oy, ky)
+                    .and_then(|iy| plane.get(iy * w.input..(iy + 1) * w.input));
+                let (zero_end, zero_start) = match src {
+                    Some(_) => (cols.start, cols.end.max(cols.start)),
+                    None => (w.output, w.output),
+                };
+                for start in (0..zero_end).step_by(NR) {
+                    put(row0 + start, &ZEROS[..NR.min(zero_end - start)]);
+                }
+                if let Some(s) = src.filter(|_| !cols.is_empty()) {
+                    let count = cols.end - cols.start;
+                    if w.stride == 1 {
+                        if let Some(v) = s.get(first_ix..first_ix + count) {
+                            put(row0 + cols.start, v);
+                        }
+                    } else {
+                        let mut buf = [0.0; NR];
+                        for done in (0..count).step_by(NR) {
+                            let n = NR.min(count - done);
+                            let from = s.iter().skip(first_ix + done * w.stride).step_by(w.stride);
+                            for (b, &v) in buf[..n].iter_mut().zip(from) {
+                                *b = v;
+                            }
+                            put(row0 + cols.start + done, &buf[..n]);
                         }
                     }
+                }
+                for start in (zero_start..w.output).step_by(NR) {
+                    put(row0 + start, &ZEROS[..NR.min(w.output - start)]);
                 }
             }
         }
@@ -156,16 +229,25 @@ impl Op for Conv {
                 let xg = x
                     .get(x_at..x_at + cin_g * plane_in)
                     .ok_or("input too short")?;
-                let b: &[f32] = if self.path == Path::Pointwise {
-                    xg
-                } else {
-                    let col = cx
-                        .scratch
-                        .get_mut(..depth * out_len)
-                        .ok_or("scratch too small")?;
-                    self.im2col(xg, col);
-                    col
+                let dims = Dims {
+                    m: cout_g,
+                    n: out_len,
+                    k: depth,
                 };
+                let packed = cx
+                    .scratch
+                    .get_mut(..dims.packed_rhs_len()?)
+                    .ok_or("scratch too small")?;
+                if self.path == Path::Pointwise {
+                    let xm = Matrix {
+                        data: xg,
+                        row_stride: out_len,
+                        col_stride: 1,
+                    };
+                    pack_rhs(dims, xm, packed)?;
+                } else {
+                    self.im2col_packed(xg, packed);
+                }
                 let y_at = (n * self.out_channels + g * cout_g) * out_len;
                 let yg = y
                     .get_mut(y_at..y_at + cout_g * out_len)
@@ -176,37 +258,34 @@ impl Op for Conv {
                     row_stride: depth,
                     col_stride: 1,
                 };
-                let epilogue = |row: usize, values: &mut [f32]| {
-                    let b = bias
-                        .and_then(|b| b.get(g * cout_g + row))
-                        .copied()
-                        .unwrap_or(0.0);
-                    for v in values.iter_mut() {
-                        *v = act.apply(*v + b);
-                    }
+                let row_bias = match bias {
+                    Some(b) => Some(
+                        b.get(g * cout_g..(g + 1) * cout_g)
+                            .ok_or("bias too short")?,
+                    ),
+                    None => None,
                 };
-                matmul(
-                    cx.pool,
-                    Dims {
-                        m: cout_g,
-                        n: out_len,
-                        k: depth,
-                    },
-                    a,
-                    b,
-                    yg,
-                    &epilogue,
-                )?;
+                let finish = Finish {
+                    row_bias,
+                    activation: act,
+                    post: None,
+                };
+                matmul(self.kernels, cx.pool, dims, a, packed, yg, finish)?;
             }
         }
         Ok(())
     }
 
     fn scratch_len(&self) -> usize {
-        if self.path == Path::Im2col {
-            self.depth() * self.window.output_len()
-        } else {
-            0
+        let dims = Dims {
+            m: self.out_per_group(),
+            n: self.window.output_len(),
+            k: self.depth(),
+        };
+        match self.path {
+            Path::Depthwise => 0,
+            // `build` checked that the size does not overflow.
+            Path::Pointwise | Path::Im2col => dims.packed_rhs_len().unwrap_or(0),
         }
     }
 }
@@ -274,8 +353,9 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         has_bias,
         activation: Activation::fused(cx)?,
         path,
+        kernels: plan_kernels()?,
     };
-    checked_numel(&[op.depth(), window.output_len()])?;
+    checked_numel(&[op.depth(), window.output_len().div_ceil(NR), NR])?;
     Ok(Built {
         op: Box::new(op),
         output: Fact::new(DType::F32, out),

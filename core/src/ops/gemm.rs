@@ -1,25 +1,19 @@
-//! The one f32 matrix multiply every heavy op goes through (Conv via im2col, Gemm, MatMul), so
-//! that swapping in a SIMD kernel later is a change here only.
+//! The one f32 matrix multiply every heavy op goes through (Conv via im2col and 1×1, Gemm,
+//! MatMul): a thin adapter from the ops' types to the kernel library's f32 GEMM
+//! ([`crate::kernels::f32`]), whose tier was chosen when the op was built.
 //!
-//! `C = A · B` with A read through arbitrary strides (transposed or not), B row-major, C
-//! row-major and contiguous. The loop nest blocks N and K so a K×N panel of B stays in cache,
-//! and updates four rows of C per pass over a B row (the B element is loaded once for four FMAs);
-//! the innermost loop is a unit-stride zip the compiler vectorizes. With a pool, rows of C are
-//! split across threads; each thread also runs the caller's epilogue (bias, activation) on its
-//! rows while they are still in cache.
+//! `C = A · B`: A is read in place through arbitrary strides (transposed or not); B is packed in
+//! 16-column panels, once at build time when it is a constant (weights of Gemm and MatMul), else
+//! into the op's scratch at run time ([`pack_rhs`]); C is row-major and contiguous. A per-row bias
+//! and a `Clip` activation run inside the kernel; any other activation, and Gemm's alpha/beta/C,
+//! run on each finished row on the same thread, while it is still in cache.
 //!
 //! Invariant: results do not depend on the thread count: each C element is accumulated by one
-//! thread in the same K order.
+//! kernel call in the same K order.
 
-use super::OpResult;
-use super::parallel::try_for_each_chunk;
-
-/// Columns of C per block: four rows of 256 f32 are 4 KiB, a quarter of a small L1.
-const NC: usize = 256;
-/// Depth per block: a 256×256 panel of B is 256 KiB, within L2.
-const KC: usize = 256;
-/// Rows of C updated together.
-const MR: usize = 4;
+use super::{Activation, OpResult};
+use crate::kernels::Kernels;
+use crate::kernels::f32::{F32Epilogue, PostFn, f32_gemm, pack_b_into, packed_b_len};
 
 /// A read-only matrix with element `(i, j)` at `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -37,135 +31,89 @@ pub(crate) struct Dims {
     pub k: usize,
 }
 
-/// `c = a · b` (overwriting c), then `epilogue(row, c_row)` on every row of c.
-///
-/// `b` is row-major `k × n` with row stride `n`; `c` is `m × n` contiguous. Fails (never
-/// panics) if a slice is too short for the sizes.
+impl Dims {
+    /// f32 elements of the packed B of this product.
+    pub(crate) fn packed_rhs_len(self) -> OpResult<usize> {
+        packed_b_len(self.k, self.n).ok_or_else(|| "matmul size overflows".to_string())
+    }
+}
+
+/// The tier's kernels for an op being built: the process-wide choice (`MOBIQUANT_TIER` or the best
+/// tier of this CPU).
+pub(crate) fn plan_kernels() -> OpResult<&'static Kernels> {
+    crate::kernels::kernels().map_err(|e| e.to_string())
+}
+
+/// Packs `b` (`k × n`) into `dst`, which must hold exactly [`Dims::packed_rhs_len`] elements.
+pub(crate) fn pack_rhs(dims: Dims, b: Matrix<'_>, dst: &mut [f32]) -> OpResult<()> {
+    pack_b_into(b.data, b.row_stride, b.col_stride, dims.k, dims.n, dst).map_err(|e| e.to_string())
+}
+
+/// Packs a constant `b` (`k × n`) once, at build time.
+pub(crate) fn pack_constant_rhs(dims: Dims, b: Matrix<'_>) -> OpResult<Vec<f32>> {
+    let mut packed = vec![0.0; dims.packed_rhs_len()?];
+    pack_rhs(dims, b, &mut packed)?;
+    Ok(packed)
+}
+
+/// What follows the sum: a per-row bias, the op's activation, and an optional pass over each
+/// finished row (which runs after the bias and before the activation unless the activation is
+/// fused into the kernel, so callers with a pass apply the activation in it).
+pub(crate) struct Finish<'a> {
+    pub row_bias: Option<&'a [f32]>,
+    pub activation: Activation,
+    pub post: Option<PostFn<'a>>,
+}
+
+/// `c = finish(a · b)` (overwriting c), `b` packed by [`pack_rhs`]. Fails (never panics) if a
+/// slice is too short for the sizes.
 pub(crate) fn matmul(
+    kernels: &Kernels,
     pool: Option<&rayon::ThreadPool>,
     dims: Dims,
     a: Matrix<'_>,
-    b: &[f32],
+    b_packed: &[f32],
     c: &mut [f32],
-    epilogue: &(dyn Fn(usize, &mut [f32]) + Sync),
+    finish: Finish<'_>,
 ) -> OpResult<()> {
-    let Dims { m, n, k } = dims;
-    let c_len = m.checked_mul(n).ok_or("matmul size overflows")?;
-    let b_len = k.checked_mul(n).ok_or("matmul size overflows")?;
-    let a_last = if m == 0 || k == 0 {
-        0
-    } else {
-        (m - 1)
-            .checked_mul(a.row_stride)
-            .and_then(|x| x.checked_add((k - 1).checked_mul(a.col_stride)?))
-            .and_then(|x| x.checked_add(1))
-            .ok_or("matmul size overflows")?
-    };
-    if c.len() != c_len || b.len() < b_len || a.data.len() < a_last {
-        return Err(format!(
-            "matmul {m}x{k}x{n}: buffers too short (a {}, b {}, c {})",
-            a.data.len(),
-            b.len(),
-            c.len()
-        ));
-    }
-    if n == 0 {
-        return Ok(());
-    }
-    let threads = pool.map_or(1, |p| p.current_num_threads());
-    if m == 1 && threads > 1 {
-        // One row (a batch-1 linear layer): split its columns, which are contiguous; the
-        // epilogue then runs once over the whole row.
-        let cols_per_task = n.div_ceil(threads * 2).next_multiple_of(16);
-        return try_for_each_chunk(pool, c, cols_per_task, |task, cols| {
-            let first_col = task * cols_per_task;
-            cols.fill(0.0);
-            for p in 0..k {
-                let av = a.data[p * a.col_stride];
-                let brow = &b[p * n + first_col..p * n + first_col + cols.len()];
-                for (y, &bv) in cols.iter_mut().zip(brow) {
-                    *y += av * bv;
-                }
-            }
-            Ok(())
-        })
-        .map(|()| epilogue(0, c));
-    }
-    // One block of whole MR-row groups per thread: each block streams all of B once, so fewer,
-    // larger blocks read B fewer times.
-    let rows_per_task = if threads > 1 {
-        m.div_ceil(threads).next_multiple_of(MR)
-    } else {
-        m.max(1)
-    };
-    try_for_each_chunk(pool, c, rows_per_task * n, |task, rows| {
-        let first_row = task * rows_per_task;
-        rows.fill(0.0);
-        block_rows(dims, first_row, a, b, rows);
-        for (r, row) in rows.chunks_exact_mut(n).enumerate() {
-            epilogue(first_row + r, row);
+    // Clip (with ordered bounds) is the kernel's clamp, bit for bit; other activations run on
+    // each finished row, unless a post pass takes care of everything after the bias.
+    let (min, max, row_activation) = match finish.activation {
+        Activation::Identity => (f32::NEG_INFINITY, f32::INFINITY, None),
+        Activation::Clip { min, max }
+            if finish.post.is_none() && !min.is_nan() && !max.is_nan() =>
+        {
+            (min, max, None)
         }
-        Ok(())
-    })
-}
-
-/// Computes rows `first_row..` of C (as many as `rows` holds), accumulating into `rows`.
-fn block_rows(dims: Dims, first_row: usize, a: Matrix<'_>, b: &[f32], rows: &mut [f32]) {
-    let Dims { n, k, .. } = dims;
-    let count = rows.len() / n;
-    for jc in (0..n).step_by(NC) {
-        let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
-            let mut r = 0;
-            while r < count {
-                let mr = MR.min(count - r);
-                let block = &mut rows[r * n..(r + mr) * n];
-                let a_at = |i: usize, p: usize| {
-                    a.data[(first_row + r + i) * a.row_stride + p * a.col_stride]
-                };
-                if mr == MR {
-                    let (c0, rest) = block.split_at_mut(n);
-                    let (c1, rest) = rest.split_at_mut(n);
-                    let (c2, c3) = rest.split_at_mut(n);
-                    let (c0, c1, c2, c3) = (
-                        &mut c0[jc..jc + nc],
-                        &mut c1[jc..jc + nc],
-                        &mut c2[jc..jc + nc],
-                        &mut c3[jc..jc + nc],
-                    );
-                    for p in pc..pc + kc {
-                        let (a0, a1, a2, a3) = (a_at(0, p), a_at(1, p), a_at(2, p), a_at(3, p));
-                        let brow = &b[p * n + jc..p * n + jc + nc];
-                        for ((((&bv, y0), y1), y2), y3) in brow
-                            .iter()
-                            .zip(c0.iter_mut())
-                            .zip(c1.iter_mut())
-                            .zip(c2.iter_mut())
-                            .zip(c3.iter_mut())
-                        {
-                            *y0 += a0 * bv;
-                            *y1 += a1 * bv;
-                            *y2 += a2 * bv;
-                            *y3 += a3 * bv;
-                        }
-                    }
-                } else {
-                    for i in 0..mr {
-                        let crow = &mut block[i * n + jc..i * n + jc + nc];
-                        for p in pc..pc + kc {
-                            let av = a_at(i, p);
-                            let brow = &b[p * n + jc..p * n + jc + nc];
-                            for (y, &bv) in crow.iter_mut().zip(brow) {
-                                *y += av * bv;
-                            }
-                        }
-                    }
-                }
-                r += mr;
-            }
+        other => (f32::NEG_INFINITY, f32::INFINITY, Some(other)),
+    };
+    let activate = move |_: usize, row: &mut [f32]| {
+        if let Some(act) = row_activation {
+            act.apply_slice(row);
         }
-    }
+    };
+    let post: Option<PostFn<'_>> = match (finish.post, row_activation) {
+        (Some(post), _) => Some(post),
+        (None, Some(_)) => Some(&activate),
+        (None, None) => None,
+    };
+    let epilogue = F32Epilogue {
+        bias: finish.row_bias,
+        min,
+        max,
+    };
+    f32_gemm(
+        kernels,
+        pool,
+        (dims.m, dims.n, dims.k),
+        a.data,
+        (a.row_stride, a.col_stride),
+        b_packed,
+        c,
+        epilogue,
+        post,
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -183,19 +131,18 @@ mod tests {
     }
 
     #[test]
-    fn blocked_matches_naive_across_block_edges_and_threads() {
+    fn matches_naive_with_bias_activation_and_threads() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
+        let kernels = plan_kernels().unwrap();
         for &(m, n, k) in &[
             (1, 1, 1),
             (5, 3, 7),
             (9, 300, 260),
-            (4, 257, 513),
             (13, 17, 1),
             (1, 1000, 7),
-            (1, 5, 3),
         ] {
             let a: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0)
@@ -203,26 +150,39 @@ mod tests {
             let b: Vec<f32> = (0..k * n)
                 .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
                 .collect();
-            // The epilogue adds the row index, so a missed or repeated epilogue shows.
-            let want: Vec<f32> = naive(m, n, k, &a, &b)
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v + (i / n) as f32)
-                .collect();
-            let add_row = |i: usize, row: &mut [f32]| row.iter_mut().for_each(|v| *v += i as f32);
-            for p in [None, Some(&pool)] {
-                let mut c = vec![f32::NAN; m * n];
-                let a_mat = Matrix {
-                    data: &a,
-                    row_stride: k,
-                    col_stride: 1,
-                };
-                matmul(p, Dims { m, n, k }, a_mat, &b, &mut c, &add_row).unwrap();
-                for (x, y) in c.iter().zip(&want) {
-                    assert!(
-                        (x - y).abs() <= 1e-3 * y.abs().max(1.0),
-                        "{m}x{n}x{k}: {x} vs {y}"
-                    );
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 - 2.0).collect();
+            let dims = Dims { m, n, k };
+            let b_mat = Matrix {
+                data: &b,
+                row_stride: n,
+                col_stride: 1,
+            };
+            let packed = pack_constant_rhs(dims, b_mat).unwrap();
+            let a_mat = Matrix {
+                data: &a,
+                row_stride: k,
+                col_stride: 1,
+            };
+            for act in [Activation::Relu, Activation::Clip { min: 0.0, max: 6.0 }] {
+                let want: Vec<f32> = naive(m, n, k, &a, &b)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| act.apply(v + bias[i / n]))
+                    .collect();
+                for p in [None, Some(&pool)] {
+                    let mut c = vec![f32::NAN; m * n];
+                    let finish = Finish {
+                        row_bias: Some(&bias),
+                        activation: act,
+                        post: None,
+                    };
+                    matmul(kernels, p, dims, a_mat, &packed, &mut c, finish).unwrap();
+                    for (x, y) in c.iter().zip(&want) {
+                        assert!(
+                            (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+                            "{m}x{n}x{k}: {x} vs {y}"
+                        );
+                    }
                 }
             }
         }
@@ -235,16 +195,15 @@ mod tests {
             row_stride: 2,
             col_stride: 1,
         };
-        assert!(
-            matmul(
-                None,
-                Dims { m: 2, n: 1, k: 2 },
-                a,
-                &[1.0; 2],
-                &mut [0.0; 2],
-                &|_, _| {}
-            )
-            .is_err()
-        );
+        let dims = Dims { m: 2, n: 1, k: 2 };
+        let finish = Finish {
+            row_bias: None,
+            activation: Activation::Identity,
+            post: None,
+        };
+        let packed = vec![0.0; dims.packed_rhs_len().unwrap()];
+        let kernels = plan_kernels().unwrap();
+        assert!(matmul(kernels, None, dims, a, &packed, &mut [0.0; 2], finish).is_err());
+        assert!(pack_rhs(dims, a, &mut [0.0; 3]).is_err());
     }
 }

@@ -1,16 +1,19 @@
 //! Gemm (alpha, beta, transA, transB, optional C, fused activation) and MatMul (batched, with
 //! broadcasting of batch dimensions and 1-D promotion), both through [`super::gemm::matmul`].
 //!
-//! Invariant: a constant transposed B is transposed once at build time, so at run time every B
-//! is row-major; a non-constant transposed B is transposed into scratch.
+//! Invariant: a constant B (the weights, transposed or not) is packed for the GEMM kernels once at
+//! build time; a non-constant B is packed into scratch at run time (reading it through strides, so
+//! a transposed B costs no extra pass).
 
-use super::gemm::{Dims, Matrix, matmul};
+use super::gemm::{Dims, Finish, Matrix, matmul, pack_constant_rhs, pack_rhs, plan_kernels};
 use super::strided::{broadcast_shapes, broadcast_strides, for_each_row};
 use super::{
     Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank,
     checked_numel,
 };
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
+use crate::kernels::f32::PostFn;
 use crate::tensor::DType;
 
 #[derive(Debug)]
@@ -18,8 +21,9 @@ struct Gemm {
     dims: Dims,
     trans_a: bool,
     trans_b: bool,
-    /// B transposed to row-major at build time, when B is a constant.
+    /// B packed for the GEMM at build time, when B is a constant.
     packed_b: Option<Vec<f32>>,
+    kernels: &'static Kernels,
     alpha: f32,
     beta: f32,
     /// Strides of C as broadcast to `[m, n]` (row, column), when C is present.
@@ -27,14 +31,13 @@ struct Gemm {
     activation: Activation,
 }
 
-/// Writes the `rows × cols` row-major transpose of `src` (which is `cols × rows`) into `dst`.
-fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    for (j, col) in src.chunks_exact(rows).take(cols).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            if let Some(d) = dst.get_mut(i * cols + j) {
-                *d = v;
-            }
-        }
+/// B (`k × n`) as a matrix view: `[k, n]` row-major, or `[n, k]` when transposed.
+fn rhs(b: &[f32], dims: Dims, trans_b: bool) -> Matrix<'_> {
+    let (row_stride, col_stride) = if trans_b { (1, dims.k) } else { (dims.n, 1) };
+    Matrix {
+        data: b,
+        row_stride,
+        col_stride,
     }
 }
 
@@ -45,7 +48,7 @@ impl Op for Gemm {
         mut output: TensorMut<'_>,
         cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
-        let Dims { m, n, k } = self.dims;
+        let Dims { m, k, .. } = self.dims;
         let a = inputs.f32(0)?;
         let a = if self.trans_a {
             Matrix {
@@ -60,12 +63,16 @@ impl Op for Gemm {
                 col_stride: 1,
             }
         };
-        let b: &[f32] = match (&self.packed_b, self.trans_b) {
-            (Some(packed), _) => packed,
-            (None, false) => inputs.f32(1)?,
-            (None, true) => {
-                let scratch = cx.scratch.get_mut(..k * n).ok_or("scratch too small")?;
-                transpose_into(inputs.f32(1)?, k, n, scratch);
+        let b: &[f32] = match &self.packed_b {
+            Some(packed) => packed,
+            None => {
+                let len = self.dims.packed_rhs_len()?;
+                let scratch = cx.scratch.get_mut(..len).ok_or("scratch too small")?;
+                pack_rhs(
+                    self.dims,
+                    rhs(inputs.f32(1)?, self.dims, self.trans_b),
+                    scratch,
+                )?;
                 scratch
             }
         };
@@ -91,14 +98,25 @@ impl Op for Gemm {
             }
             act.apply_slice(row);
         };
-        matmul(cx.pool, self.dims, a, b, y, &epilogue)
+        // Without alpha and C, only the activation remains, which `matmul` fuses when it can.
+        let post: Option<PostFn<'_>> = if alpha == 1.0 && c_strides.is_none() {
+            None
+        } else {
+            Some(&epilogue)
+        };
+        let finish = Finish {
+            row_bias: None,
+            activation: act,
+            post,
+        };
+        matmul(self.kernels, cx.pool, self.dims, a, b, y, finish)
     }
 
     fn scratch_len(&self) -> usize {
-        if self.trans_b && self.packed_b.is_none() {
-            self.dims.k * self.dims.n
-        } else {
-            0
+        match self.packed_b {
+            Some(_) => 0,
+            // `build_gemm` checked that the size does not overflow.
+            None => self.dims.packed_rhs_len().unwrap_or(0),
         }
     }
 }
@@ -140,20 +158,21 @@ pub(crate) fn build_gemm(cx: &NodeContext<'_>) -> OpResult<Built> {
             Some((s[0], s[1]))
         }
     };
-    let packed_b = match (trans_b, cx.constant(1)) {
-        (true, Some(w)) => {
+    let dims = Dims { m, n, k };
+    dims.packed_rhs_len()?;
+    let packed_b = match cx.constant(1) {
+        Some(w) => {
             let w = w.as_f32().map_err(|e| e.to_string())?;
-            let mut packed = vec![0.0; checked_numel(&[k, n])?];
-            transpose_into(w, k, n, &mut packed);
-            Some(packed)
+            Some(pack_constant_rhs(dims, rhs(w, dims, trans_b))?)
         }
-        _ => None,
+        None => None,
     };
     let op = Gemm {
-        dims: Dims { m, n, k },
+        dims,
         trans_a,
         trans_b,
         packed_b,
+        kernels: plan_kernels()?,
         alpha: cx.float("alpha", 1.0)?,
         beta,
         c_strides,
@@ -172,6 +191,9 @@ struct MatMul {
     batch_shape: Vec<usize>,
     a_batch_strides: Vec<isize>,
     b_batch_strides: Vec<isize>,
+    /// B packed at build time, when it is a constant 2-D matrix (shared by every batch).
+    packed_b: Option<Vec<f32>>,
+    kernels: &'static Kernels,
 }
 
 impl Op for MatMul {
@@ -184,6 +206,11 @@ impl Op for MatMul {
         let Dims { m, n, k } = self.dims;
         let (a, b) = (inputs.f32(0)?, inputs.f32(1)?);
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
+        let packed_len = self.dims.packed_rhs_len()?;
+        let scratch = cx
+            .scratch
+            .get_mut(..packed_len)
+            .ok_or("scratch too small")?;
         let mut result = Ok(());
         for_each_row(
             &self.batch_shape,
@@ -200,13 +227,33 @@ impl Op for MatMul {
                             row_stride: k,
                             col_stride: 1,
                         };
-                        matmul(cx.pool, self.dims, a, b, c, &|_, _| {})
+                        let packed = match &self.packed_b {
+                            Some(packed) => Ok(&packed[..]),
+                            None => pack_rhs(self.dims, rhs(b, self.dims, false), scratch)
+                                .map(|()| &*scratch),
+                        };
+                        let finish = Finish {
+                            row_bias: None,
+                            activation: Activation::Identity,
+                            post: None,
+                        };
+                        packed.and_then(|packed| {
+                            matmul(self.kernels, cx.pool, self.dims, a, packed, c, finish)
+                        })
                     }
                     _ => Err("batch offset out of range".into()),
                 };
             },
         );
         result
+    }
+
+    fn scratch_len(&self) -> usize {
+        match self.packed_b {
+            Some(_) => 0,
+            // `build_matmul` checked that the size does not overflow.
+            None => self.dims.packed_rhs_len().unwrap_or(0),
+        }
     }
 }
 
@@ -251,8 +298,19 @@ pub(crate) fn build_matmul(cx: &NodeContext<'_>) -> OpResult<Built> {
             .chain([0])
             .collect()
     };
+    let dims = Dims { m, n, k };
+    dims.packed_rhs_len()?;
+    let packed_b = match cx.constant(1) {
+        Some(w) if b.shape.len() <= 2 => {
+            let w = w.as_f32().map_err(|e| e.to_string())?;
+            Some(pack_constant_rhs(dims, rhs(w, dims, false))?)
+        }
+        _ => None,
+    };
     let op = MatMul {
-        dims: Dims { m, n, k },
+        dims,
+        packed_b,
+        kernels: plan_kernels()?,
         a_batch_strides: scale(broadcast_strides(&a2[..ar - 2], &batch), m * k),
         b_batch_strides: scale(broadcast_strides(&b2[..br - 2], &batch), k * n),
         batch_shape: batch.iter().copied().chain([1]).collect(),

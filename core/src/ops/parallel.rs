@@ -31,30 +31,3 @@ pub(crate) fn for_each_chunk<T, F>(
             .for_each(|(i, c)| f(i, c)),
     }
 }
-
-/// Like [`for_each_chunk`], for closures that can fail; returns the first error seen.
-pub(crate) fn try_for_each_chunk<T, F>(
-    pool: Option<&rayon::ThreadPool>,
-    data: &mut [T],
-    chunk_len: usize,
-    f: F,
-) -> Result<(), String>
-where
-    T: Send,
-    F: Fn(usize, &mut [T]) -> Result<(), String> + Sync + Send,
-{
-    if chunk_len == 0 {
-        return Ok(());
-    }
-    match pool {
-        Some(pool) if data.len() > chunk_len => pool.install(|| {
-            data.par_chunks_mut(chunk_len)
-                .enumerate()
-                .try_for_each(|(i, c)| f(i, c))
-        }),
-        _ => data
-            .chunks_mut(chunk_len)
-            .enumerate()
-            .try_for_each(|(i, c)| f(i, c)),
-    }
-}

@@ -37,6 +37,7 @@ mod i8mm;
 mod neon;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::dwconv3_row_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
@@ -47,7 +48,9 @@ kernel_table!(
     neon::qs8_gemm_4x16c8__neon,
     qs8_quantize_row__neon,
     qs8_row_params__neon,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
+    f32_dwconv3_row: f32_dwconv3_row__neon
 );
 quantize_row_kernel!(
     qs8_quantize_row__dotprod,
@@ -60,7 +63,9 @@ kernel_table!(
     dotprod::qs8_gemm_4x16c8__dotprod,
     qs8_quantize_row__dotprod,
     qs8_row_params__dotprod,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
+    f32_dwconv3_row: f32_dwconv3_row__neon
 );
 quantize_row_kernel!(qs8_quantize_row__i8mm, qs8_row_params__i8mm, "neon,i8mm");
 kernel_table!(
@@ -69,8 +74,12 @@ kernel_table!(
     i8mm::qs8_gemm_4x16c8__i8mm,
     qs8_quantize_row__i8mm,
     qs8_row_params__i8mm,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
+    f32_dwconv3_row: f32_dwconv3_row__neon
 );
+
+dwconv3_row_kernel!(f32_dwconv3_row__neon, "neon");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

@@ -2,6 +2,8 @@
 //! They read the same packed layouts as the SIMD tiers and favour obviousness over speed.
 
 #[allow(non_snake_case)]
+mod f32_gemm_4x16__reference;
+#[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
@@ -13,8 +15,25 @@ kernel_table!(
     qs8_gemm_4x16c8__reference::qs8_gemm_4x16c8__reference,
     qs8_quantize_row__reference,
     qs8_row_params__reference,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
+    f32_dwconv3_row: f32_dwconv3_row__reference
 );
+
+/// The reference tier's depthwise row kernel: the shared code, without extra CPU features.
+///
+/// # Safety
+/// None beyond the signature (unsafe only to share the kernel-table type).
+#[allow(non_snake_case)]
+unsafe fn f32_dwconv3_row__reference(
+    dst: &mut [f32],
+    row: &[f32],
+    w: [f32; 3],
+    stride: usize,
+    pad: usize,
+) {
+    super::f32::dwconv::dwconv3_row(dst, row, w, stride, pad)
+}
 
 /// The reference tier's row quantizer: the shared scalar code, without extra CPU features.
 ///

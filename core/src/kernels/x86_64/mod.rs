@@ -6,6 +6,7 @@ mod avx512vnni;
 mod avxvnni;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::dwconv3_row_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
@@ -16,8 +17,11 @@ kernel_table!(
     avx2::qs8_gemm_4x16c8__avx2,
     qs8_quantize_row__avx2,
     qs8_row_params__avx2,
-    unsigned_a: false
+    unsigned_a: false,
+    f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
+    f32_dwconv3_row: f32_dwconv3_row__avx2
 );
+dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
 quantize_row_kernel!(
     qs8_quantize_row__avxvnni,
     qs8_row_params__avxvnni,
@@ -29,7 +33,9 @@ kernel_table!(
     avxvnni::qs8_gemm_4x16c8__avxvnni,
     qs8_quantize_row__avxvnni,
     qs8_row_params__avxvnni,
-    unsigned_a: true
+    unsigned_a: true,
+    f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
+    f32_dwconv3_row: f32_dwconv3_row__avx2
 );
 quantize_row_kernel!(
     qs8_quantize_row__avx512vnni,
@@ -42,15 +48,22 @@ kernel_table!(
     avx512vnni::qs8_gemm_8x16c8__avx512vnni,
     qs8_quantize_row__avx512vnni,
     qs8_row_params__avx512vnni,
-    unsigned_a: true
+    unsigned_a: true,
+    f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
+    f32_dwconv3_row: f32_dwconv3_row__avx512f
 );
+dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
     match tier {
-        Tier::Avx2 if is_x86_feature_detected!("avx2") => Some(&AVX2),
+        Tier::Avx2 if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") => {
+            Some(&AVX2)
+        }
         Tier::AvxVnni
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("avxvnni") =>
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("avxvnni") =>
         {
             Some(&AVXVNNI)
         }

@@ -1,0 +1,339 @@
+//! Tests of the f32 GEMM: every supported tier against a naive f64 oracle (within 1e-5 relative
+//! to the sum of absolute products), over edge shapes (every m in 1..=MR + 1, n in 1..=17 and 33,
+//! k = 0, 1, odd and large, odd strides, bias and clamps, NaN) and random shapes; with 1 and 3
+//! threads. Tiers the CPU lacks are reported as skipped on stderr, never as passed.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::kernels::testing::{report, tiers};
+
+/// Deterministic values in [-1, 1).
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+        })
+        .collect()
+}
+
+struct Case {
+    m: usize,
+    n: usize,
+    k: usize,
+    a_rs: usize,
+    a_cs: usize,
+    bias: bool,
+    min: f32,
+    max: f32,
+}
+
+fn pool(threads: usize) -> Option<rayon::ThreadPool> {
+    (threads > 1).then(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    })
+}
+
+/// Runs `case` on every tier with 1 and 3 threads and compares with the oracle; returns the
+/// number of tier runs checked.
+fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
+    let Case {
+        m,
+        n,
+        k,
+        a_rs,
+        a_cs,
+        ..
+    } = *case;
+    let a_len = if m == 0 || k == 0 {
+        0
+    } else {
+        (m - 1) * a_rs + (k - 1) * a_cs + 1
+    };
+    let a = values(a_len, seed);
+    let b = values(k * n, seed + 1);
+    let bias = values(m, seed + 2);
+    let packed = pack_b(&b, n, 1, k, n).unwrap();
+    let mut want = vec![0.0f32; m * n];
+    let mut tol = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = if case.bias { f64::from(bias[i]) } else { 0.0 };
+            let mut mag = s.abs();
+            for p in 0..k {
+                let prod = f64::from(a[i * a_rs + p * a_cs]) * f64::from(b[p * n + j]);
+                s += prod;
+                mag += prod.abs();
+            }
+            let v = s as f32;
+            want[i * n + j] = if v < case.min {
+                case.min
+            } else if v > case.max {
+                case.max
+            } else {
+                v
+            };
+            tol[i * n + j] = 1e-5 * mag + 1e-30;
+        }
+    }
+    let epilogue = F32Epilogue {
+        bias: case.bias.then_some(&bias[..]),
+        min: case.min,
+        max: case.max,
+    };
+    let mut runs = 0;
+    for kernels in tiers() {
+        for threads in [1, 3] {
+            let pool = pool(threads);
+            let mut c = vec![f32::NAN; m * n];
+            f32_gemm(
+                kernels,
+                pool.as_ref(),
+                (m, n, k),
+                &a,
+                (a_rs, a_cs),
+                &packed,
+                &mut c,
+                epilogue,
+                None,
+            )
+            .unwrap();
+            for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
+                let ok = (f64::from(got) - f64::from(w)).abs() <= tol[idx];
+                prop_assert!(
+                    ok,
+                    "tier {} threads {threads}: {m}x{k}x{n} strides ({a_rs}, {a_cs}) C[{}, {}] = {got}, want {w}",
+                    kernels.tier(),
+                    idx / n,
+                    idx % n
+                );
+            }
+            runs += 1;
+        }
+    }
+    Ok(runs)
+}
+
+#[test]
+fn edge_shapes_match_the_oracle_on_every_tier() {
+    let max_mr = tiers().iter().map(|k| k.f32_mr).max().unwrap_or(4);
+    let mut cases = 0;
+    for k in [0, 1, 2, 7, 16, 17, 100] {
+        for m in 1..=max_mr + 1 {
+            for n in (1..=17).chain([33]) {
+                let (a_rs, a_cs) = if (m + n) % 2 == 0 {
+                    (k.max(1) + 3, 1)
+                } else {
+                    (1, m + 2)
+                };
+                let case = Case {
+                    m,
+                    n,
+                    k,
+                    a_rs,
+                    a_cs,
+                    bias: n % 3 != 0,
+                    min: -0.5,
+                    max: 0.75,
+                };
+                cases += check(&case, (m * 1000 + n * 10 + k) as u64).unwrap();
+                let unclamped = Case {
+                    bias: true,
+                    min: f32::NEG_INFINITY,
+                    max: f32::INFINITY,
+                    ..case
+                };
+                cases += check(&unclamped, (m * 1000 + n * 10 + k + 7) as u64).unwrap();
+            }
+        }
+    }
+    report(&format!(
+        "f32 gemm: {cases} edge-shape tier runs within tolerance"
+    ));
+}
+
+#[test]
+fn large_shapes_cross_panel_groups_and_threads() {
+    for (m, n, k) in [(37, 1000, 300), (1, 1000, 64), (13, 49, 960), (100, 20, 3)] {
+        let case = Case {
+            m,
+            n,
+            k,
+            a_rs: k,
+            a_cs: 1,
+            bias: true,
+            min: f32::NEG_INFINITY,
+            max: 6.0,
+        };
+        check(&case, (m + n + k) as u64).unwrap();
+    }
+}
+
+#[test]
+fn clamp_passes_nan_through_like_clip() {
+    for kernels in tiers() {
+        let packed = pack_b(&[1.0, 2.0], 2, 1, 1, 2).unwrap();
+        let mut c = [0.0; 2];
+        let epilogue = F32Epilogue {
+            bias: None,
+            min: 0.0,
+            max: 6.0,
+        };
+        f32_gemm(
+            kernels,
+            None,
+            (1, 2, 1),
+            &[f32::NAN],
+            (1, 1),
+            &packed,
+            &mut c,
+            epilogue,
+            None,
+        )
+        .unwrap();
+        assert!(
+            c.iter().all(|v| v.is_nan()),
+            "tier {}: {c:?}",
+            kernels.tier()
+        );
+        let a = [-3.0, 5.0];
+        let mut c = [0.0; 4];
+        f32_gemm(
+            kernels,
+            None,
+            (2, 2, 1),
+            &a,
+            (1, 1),
+            &packed,
+            &mut c,
+            epilogue,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c, [0.0, 0.0, 5.0, 6.0], "tier {}", kernels.tier());
+    }
+}
+
+#[test]
+fn bad_arguments_are_errors_not_panics() {
+    for kernels in tiers() {
+        let packed = pack_b(&[1.0; 6], 3, 1, 2, 3).unwrap();
+        let e = F32Epilogue::NONE;
+        let run = |m, a: &[f32], packed: &[f32], c: &mut [f32], bias: Option<&[f32]>| {
+            let e = F32Epilogue { bias, ..e };
+            f32_gemm(kernels, None, (m, 3, 2), a, (2, 1), packed, c, e, None)
+        };
+        assert!(
+            run(2, &[1.0; 3], &packed, &mut [0.0; 6], None).is_err(),
+            "short a"
+        );
+        assert!(
+            run(2, &[1.0; 4], &packed[..20], &mut [0.0; 6], None).is_err(),
+            "short b"
+        );
+        assert!(
+            run(2, &[1.0; 4], &packed, &mut [0.0; 5], None).is_err(),
+            "short c"
+        );
+        assert!(
+            run(2, &[1.0; 4], &packed, &mut [0.0; 6], Some(&[0.0])).is_err(),
+            "short bias"
+        );
+        assert!(run(2, &[1.0; 4], &packed, &mut [0.0; 6], None).is_ok());
+        let huge = f32_gemm(
+            kernels,
+            None,
+            (usize::MAX, 3, 2),
+            &[],
+            (1, 1),
+            &packed,
+            &mut [],
+            e,
+            None,
+        );
+        assert!(huge.is_err());
+    }
+    assert!(pack_b(&[1.0; 5], 3, 1, 2, 3).is_err());
+    assert!(pack_b_into(&[1.0; 6], 3, 1, 2, 3, &mut [0.0; 31]).is_err());
+}
+
+#[test]
+fn packing_follows_the_documented_layout() {
+    // B is 2 x 18 with B[p, j] = 100 p + j, read transposed (column stride 2).
+    let (k, n) = (2, 18);
+    let src: Vec<f32> = (0..n)
+        .flat_map(|j| (0..k).map(move |p| (100 * p + j) as f32))
+        .collect();
+    let packed = pack_b(&src, 1, k, k, n).unwrap();
+    assert_eq!(packed.len(), packed_b_len(k, n).unwrap());
+    for j in 0..32 {
+        for p in 0..k {
+            let want = if j < n { (100 * p + j) as f32 } else { 0.0 };
+            assert_eq!(packed[(j / 16) * 16 * k + 16 * p + j % 16], want);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn random_shapes_match_the_oracle(
+        m in 1usize..40, n in 1usize..70, k in 0usize..80,
+        transposed in any::<bool>(), pad in 0usize..3, bias in any::<bool>(), seed in any::<u64>(),
+    ) {
+        let (a_rs, a_cs) = if transposed { (1, m + pad) } else { (k + pad, 1) };
+        let case = Case { m, n, k, a_rs, a_cs, bias, min: f32::NEG_INFINITY, max: f32::INFINITY };
+        check(&case, seed)?;
+    }
+}
+
+/// The depthwise row kernel against a naive loop adding the same products in the same order:
+/// bit-exact on every tier (widths 1..40, strides 1-3, pads 0-2, output lengths past the row).
+#[test]
+fn dwconv3_row_is_bit_exact_on_every_tier() {
+    let mut cases = 0;
+    for kernels in tiers() {
+        for len in 1..40 {
+            let row = values(len, len as u64);
+            for stride in 1..=3 {
+                for pad in 0..=2 {
+                    let natural = (len + 2 * pad).saturating_sub(3) / stride + 1;
+                    for n in [natural, natural + 1, 1] {
+                        let w = [0.5, -1.25, 0.75];
+                        let init = values(n, 99);
+                        let mut want = init.clone();
+                        for (i, d) in want.iter_mut().enumerate() {
+                            for (t, &wt) in w.iter().enumerate() {
+                                let ix = (stride * i + t).checked_sub(pad);
+                                if let Some(&x) = ix.and_then(|ix| row.get(ix)) {
+                                    *d += wt * x;
+                                }
+                            }
+                        }
+                        let mut got = init;
+                        // SAFETY: `tiers()` yields only tiers this CPU supports.
+                        unsafe { (kernels.f32_dwconv3_row)(&mut got, &row, w, stride, pad) };
+                        let same = got
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(
+                            same,
+                            "tier {} len {len} stride {stride} pad {pad} n {n}: {got:?} vs {want:?}",
+                            kernels.tier()
+                        );
+                        cases += 1;
+                    }
+                }
+            }
+        }
+    }
+    report(&format!("f32 dwconv3 row: {cases} tier cases bit-exact"));
+}

@@ -1,0 +1,38 @@
+//! Test support shared by the kernel families' tests: which tiers to run, and reporting past the
+//! test harness's capture.
+
+use std::io::Write;
+
+use super::{Kernels, Tier, forced_tier, kernels_for};
+
+/// The tiers to test: the one `MOBIQUANT_TIER` forces, else all. Unsupported ones are reported as
+/// skipped (never as passed), once per test process.
+pub(crate) fn tiers() -> Vec<&'static Kernels> {
+    static TIERS: std::sync::OnceLock<Vec<&'static Kernels>> = std::sync::OnceLock::new();
+    TIERS
+        .get_or_init(|| {
+            let wanted = match forced_tier().expect("MOBIQUANT_TIER") {
+                Some(t) => vec![t],
+                None => Tier::ALL.to_vec(),
+            };
+            wanted
+                .into_iter()
+                .filter_map(|t| {
+                    let k = kernels_for(t).ok();
+                    if k.is_none() {
+                        report(&format!(
+                            "tier {t}: skipped (CPU lacks {})",
+                            t.required_features()
+                        ));
+                    }
+                    k
+                })
+                .collect()
+        })
+        .clone()
+}
+
+/// Writes a line to the real stderr, past the test harness's capture.
+pub(crate) fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
