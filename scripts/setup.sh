@@ -3,7 +3,8 @@
 # what is already there. Usage: scripts/setup.sh [host|aarch64|python|all]  (default: all)
 #   host     the Rust toolchain (rustup's, preinstalled) is all the host build needs
 #   aarch64  Debian's rustc with an aarch64 standard library, the cross linker and qemu-user
-#   python   onnx, onnxruntime and numpy: peers and test-data generators
+#   python   onnx, onnxruntime, numpy and scikit-image (peers, test-data generators, sample
+#            images), and Debian's alsa-utils WAVs and espeak-ng (speech inputs)
 set -euo pipefail
 what="${1:-all}"
 
@@ -14,6 +15,10 @@ if [[ "$what" == aarch64 || "$what" == all ]]; then
   [[ -x /usr/bin/rustc ]] || need_apt+=(rustc-web)
   [[ -d /usr/lib/rustlib/aarch64-unknown-linux-gnu ]] || need_apt+=(libstd-rust-web-dev:arm64)
 fi
+if [[ "$what" == python || "$what" == all ]]; then
+  [[ -f /usr/share/sounds/alsa/Front_Center.wav ]] || need_apt+=(alsa-utils)
+  command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
+fi
 if ((${#need_apt[@]})); then
   echo "setup: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -23,9 +28,9 @@ if ((${#need_apt[@]})); then
 fi
 
 if [[ "$what" == python || "$what" == all ]]; then
-  if ! python3 -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
-    echo "setup: installing onnx, onnxruntime, numpy"
-    python3 -m pip install -q onnx==1.23.* onnxruntime==1.32.* numpy sympy
+  if ! python3 -c "import onnx, onnxruntime, numpy, skimage" 2>/dev/null; then
+    echo "setup: installing onnx, onnxruntime, numpy, scikit-image"
+    python3 -m pip install -q onnx==1.23.* onnxruntime==1.32.* numpy sympy scikit-image
   fi
 fi
 command -v cargo >/dev/null || { echo "setup: cargo (rustup) is required" >&2; exit 1; }

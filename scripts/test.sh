@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: host (x86-64) tests of every crate, then the core tests for aarch64 under
-# qemu with three CPU models. Installs what it needs first (scripts/setup.sh).
+# qemu with three CPU models. Installs what it needs (scripts/setup.sh) and generates the ONNX
+# node test suite first; test data that is missing then fails the tests instead of skipping them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh all
+[[ -d target/onnx-node-tests/node ]] || bash scripts/onnx-node-tests.sh
+bash scripts/fetch-models.sh > /dev/null
+[[ -d target/models/cases ]] || python3 scripts/make_cases.py
+export MOBIQUANT_REQUIRE_TEST_DATA=1
 echo "=== host tests (x86-64) ==="
 cargo test --workspace --release
 bash scripts/test-aarch64.sh

@@ -8,7 +8,12 @@ use mobiquant_core::graph::ValueInfo;
 use mobiquant_core::{LoadOptions, Model};
 
 pub fn run(path: &Path, verify_tensor_checksums: bool) -> Result<(), mobiquant_core::Error> {
-    let model = Model::open_with(path, LoadOptions { verify_tensor_checksums })?;
+    let model = Model::open_with(
+        path,
+        LoadOptions {
+            verify_tensor_checksums,
+        },
+    )?;
     print!("{}", report(&model, &path.display().to_string()));
     Ok(())
 }
@@ -18,7 +23,11 @@ fn report(model: &Model, path: &str) -> String {
     let mut out = String::new();
     let h = model.header();
     let info = model.info();
-    let _ = writeln!(out, "model      {path} ({} bytes, memory-mapped)", model.file_bytes().len());
+    let _ = writeln!(
+        out,
+        "model      {path} ({} bytes, memory-mapped)",
+        model.file_bytes().len()
+    );
     let _ = writeln!(
         out,
         "format     .mq {}.{}, required flags {:#x}, optional flags {:#x}",
@@ -30,13 +39,20 @@ fn report(model: &Model, path: &str) -> String {
         h.metadata_len, h.metadata_offset, h.data_len, h.data_offset
     );
     let _ = writeln!(out, "name       {}", info.name);
-    let _ = writeln!(out, "producer   {} {}", info.producer, info.producer_version);
+    let _ = writeln!(
+        out,
+        "producer   {} {}",
+        info.producer, info.producer_version
+    );
     let _ = writeln!(out, "quantized  {}", info.quant_mode.name());
     for (k, v) in &info.properties {
         let _ = writeln!(out, "property   {k} = {v}");
     }
     let value_line = |v: &ValueInfo| {
-        let shape = v.shape.as_ref().map_or("[?]".to_string(), |s| s.to_string());
+        let shape = v
+            .shape
+            .as_ref()
+            .map_or("[?]".to_string(), |s| s.to_string());
         format!("{} {} {}", v.name, v.dtype, shape)
     };
     for v in model.inputs() {
@@ -68,7 +84,12 @@ fn report(model: &Model, path: &str) -> String {
     let tensors = model.tensors();
     let total: u64 = tensors.iter().map(|t| t.byte_len).sum();
     let _ = writeln!(out, "tensors    {} tensors, {total} bytes", tensors.len());
-    let name_width = tensors.iter().map(|t| t.name.len()).max().unwrap_or(4).clamp(4, 48);
+    let name_width = tensors
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 48);
     let _ = writeln!(
         out,
         "  {:<name_width$}  {:<5} {:<18} {:<10} {:<28} {:>10}  {:>10}",

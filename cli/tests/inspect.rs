@@ -15,7 +15,17 @@ fn temp(name: &str) -> std::path::PathBuf {
 fn small_model() -> Vec<u8> {
     let mut b = ModelBuilder::new(ModelInfo::new("tiny-linear", QuantMode::FullStatic));
     let scales = b
-        .add_tensor("fc.w.scales", DType::F32, &[2], Layout::RowMajor, Quantization::None, &[0.5f32, 0.25].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())
+        .add_tensor(
+            "fc.w.scales",
+            DType::F32,
+            &[2],
+            Layout::RowMajor,
+            Quantization::None,
+            &[0.5f32, 0.25]
+                .iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect::<Vec<u8>>(),
+        )
         .unwrap();
     let w = b
         .add_tensor(
@@ -23,7 +33,11 @@ fn small_model() -> Vec<u8> {
             DType::I8,
             &[2, 3],
             Layout::RowMajor,
-            Quantization::PerChannel { axis: 0, scales, zero_points: None },
+            Quantization::PerChannel {
+                axis: 0,
+                scales,
+                zero_points: None,
+            },
             &[1, 2, 3, 4, 5, 6],
         )
         .unwrap();
@@ -33,8 +47,18 @@ fn small_model() -> Vec<u8> {
         shape: Some(Shape(vec![Dim::Symbol("batch".into()), Dim::Fixed(3)])),
         initializer: None,
     });
-    let wv = b.add_value(ValueInfo { name: "fc.w".into(), dtype: DType::I8, shape: None, initializer: Some(w) });
-    let y = b.add_value(ValueInfo { name: "y".into(), dtype: DType::F32, shape: None, initializer: None });
+    let wv = b.add_value(ValueInfo {
+        name: "fc.w".into(),
+        dtype: DType::I8,
+        shape: None,
+        initializer: Some(w),
+    });
+    let y = b.add_value(ValueInfo {
+        name: "y".into(),
+        dtype: DType::F32,
+        shape: None,
+        initializer: None,
+    });
     b.add_graph(Graph {
         name: "main".into(),
         inputs: vec![x],
@@ -51,7 +75,11 @@ fn small_model() -> Vec<u8> {
 }
 
 fn inspect(path: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mobiquant")).arg("inspect").arg(path).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mobiquant"))
+        .arg("inspect")
+        .arg(path)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8(out.stdout).unwrap(),
@@ -76,8 +104,14 @@ fn prints_the_tables_of_a_valid_model() {
     ] {
         assert!(stdout.contains(needle), "missing '{needle}' in:\n{stdout}");
     }
-    let row = stdout.lines().find(|l| l.trim_start().starts_with("fc.w ")).unwrap();
-    assert!(row.contains("i8") && row.contains("[2,3]") && row.contains("row-major"), "{row}");
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("fc.w "))
+        .unwrap();
+    assert!(
+        row.contains("i8") && row.contains("[2,3]") && row.contains("row-major"),
+        "{row}"
+    );
 }
 
 #[test]
@@ -90,5 +124,8 @@ fn fails_clearly_on_an_invalid_model() {
     let (ok, stdout, stderr) = inspect(&path);
     assert!(!ok);
     assert!(stdout.is_empty());
-    assert!(stderr.contains("checksum mismatch in tensor 'fc.w'"), "{stderr}");
+    assert!(
+        stderr.contains("checksum mismatch in tensor 'fc.w'"),
+        "{stderr}"
+    );
 }

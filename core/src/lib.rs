@@ -11,7 +11,9 @@
 //! Every fallible public function returns [`Error`]; nothing in this crate panics on bad input.
 
 #[cfg(not(target_endian = "little"))]
-compile_error!("MobiQuant reads little-endian model data in place and supports little-endian targets only");
+compile_error!(
+    "MobiQuant reads little-endian model data in place and supports little-endian targets only"
+);
 
 pub mod error;
 pub mod exec;

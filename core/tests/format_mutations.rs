@@ -18,12 +18,25 @@ fn valid_file() -> &'static [u8] {
 
 #[derive(Clone, Debug)]
 enum Mutation {
-    FlipBit { at: usize, bit: u8 },
-    SetByte { at: usize, value: u8 },
+    FlipBit {
+        at: usize,
+        bit: u8,
+    },
+    SetByte {
+        at: usize,
+        value: u8,
+    },
     /// Swap two 4-byte words (fields) at these positions.
-    SwapWords { a: usize, b: usize },
-    Truncate { len: usize },
-    Extend { bytes: Vec<u8> },
+    SwapWords {
+        a: usize,
+        b: usize,
+    },
+    Truncate {
+        len: usize,
+    },
+    Extend {
+        bytes: Vec<u8>,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -42,12 +55,13 @@ fn apply(file: &mut Vec<u8>, m: &Mutation, range: std::ops::Range<usize>) {
     match m {
         Mutation::FlipBit { at, bit } => file[pick(*at)] ^= 1 << bit,
         Mutation::SetByte { at, value } => file[pick(*at)] = *value,
-        Mutation::SwapWords { a, b } => {
-            let (a, b) = (pick(*a).min(range.end - 4), pick(*b).min(range.end - 4));
+        Mutation::SwapWords { a, b } if range.len() >= 4 => {
+            let word = |x: usize| range.start + x % (range.len() - 3);
             for i in 0..4 {
-                file.swap(a + i, b + i);
+                file.swap(word(*a) + i, word(*b) + i);
             }
         }
+        Mutation::SwapWords { .. } => {}
         Mutation::Truncate { len } => file.truncate(len % file.len()),
         Mutation::Extend { bytes } => file.extend_from_slice(bytes),
     }
@@ -67,11 +81,18 @@ fn reseal(file: &mut [u8]) {
 /// Loads `file` both ways; when a load succeeds, uses every accessor.
 fn load_and_walk(file: &[u8]) {
     for verify in [true, false] {
-        let Ok(model) = Model::from_bytes_with(file, LoadOptions { verify_tensor_checksums: verify }) else {
+        let Ok(model) = Model::from_bytes_with(
+            file,
+            LoadOptions {
+                verify_tensor_checksums: verify,
+            },
+        ) else {
             continue;
         };
         for id in 0..model.tensors().len() {
-            let view = model.tensor(id as u32).expect("every listed tensor has a view");
+            let view = model
+                .tensor(id as u32)
+                .expect("every listed tensor has a view");
             assert_eq!(view.bytes().len() as u64, view.info.byte_len);
             assert_eq!(view.bytes().as_ptr() as usize % 64, 0);
         }
@@ -87,7 +108,11 @@ fn load_and_walk(file: &[u8]) {
                 }
             }
         }
-        let _ = (model.inputs().count(), model.outputs().count(), format!("{model:?}"));
+        let _ = (
+            model.inputs().count(),
+            model.outputs().count(),
+            format!("{model:?}"),
+        );
     }
 }
 
@@ -131,5 +156,12 @@ fn resealed_mutations_reach_structural_validation() {
     meta[at] = 2; // rank 1 -> 2: the dims now swallow the following fields
     reseal(&mut file);
     let err = Model::from_bytes(&file).unwrap_err();
-    assert!(matches!(err, mobiquant_core::Error::InvalidModel { .. } | mobiquant_core::Error::UnsupportedModel { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            mobiquant_core::Error::InvalidModel { .. }
+                | mobiquant_core::Error::UnsupportedModel { .. }
+        ),
+        "{err}"
+    );
 }

@@ -22,7 +22,13 @@ fn weights_are_not_read_at_load() {
     common::rich_model(64 * MIB).write(&path).unwrap();
 
     let before = resident_bytes();
-    let model = Model::open_with(&path, LoadOptions { verify_tensor_checksums: false }).unwrap();
+    let model = Model::open_with(
+        &path,
+        LoadOptions {
+            verify_tensor_checksums: false,
+        },
+    )
+    .unwrap();
     let after_load = resident_bytes();
     assert!(
         after_load.saturating_sub(before) < 8 * MIB,

@@ -41,7 +41,9 @@ impl Encoder {
     }
     /// A count or index that the model builder has already checked to fit in u32.
     pub fn len(&mut self, n: usize) {
-        self.u32(u32::try_from(n).expect("counts are checked against format limits before encoding"));
+        self.u32(
+            u32::try_from(n).expect("counts are checked against format limits before encoding"),
+        );
     }
     pub fn str(&mut self, s: &str) {
         self.len(s.len());
@@ -138,11 +140,13 @@ impl<'a> Decoder<'a> {
         }
         let start = self.pos;
         let raw = self.take(len, field)?;
-        std::str::from_utf8(raw).map(str::to_owned).map_err(|e| Error::InvalidModel {
-            section: self.section,
-            offset: Some(self.base + (start + e.valid_up_to()) as u64),
-            what: format!("{field} is not valid UTF-8"),
-        })
+        std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(|e| Error::InvalidModel {
+                section: self.section,
+                offset: Some(self.base + (start + e.valid_up_to()) as u64),
+                what: format!("{field} is not valid UTF-8"),
+            })
     }
 
     /// An optional index stored with `u32::MAX` for "none".
@@ -237,7 +241,9 @@ mod tests {
         assert!(Decoder::new(&e.bytes, "metadata", 0).str("name").is_err());
         let mut e = Encoder::default();
         e.u32((MAX_STRING_LEN + 1) as u32);
-        let err = Decoder::new(&e.bytes, "metadata", 0).str("name").unwrap_err();
+        let err = Decoder::new(&e.bytes, "metadata", 0)
+            .str("name")
+            .unwrap_err();
         assert!(err.to_string().contains("limit"), "{err}");
     }
 

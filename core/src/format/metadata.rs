@@ -352,7 +352,9 @@ fn decode_tensor(d: &mut Decoder) -> Result<TensorInfo> {
     let name = d.str("name")?;
     let dtype = decode_dtype(d)?;
     let rank = decode_rank(d)?;
-    let dims = (0..rank).map(|_| d.u64("dimension")).collect::<Result<Vec<_>>>()?;
+    let dims = (0..rank)
+        .map(|_| d.u64("dimension"))
+        .collect::<Result<Vec<_>>>()?;
     let layout_tag = d.u16("layout tag")?;
     if d.u16("layout reserved")? != 0 {
         return Err(d.error("reserved layout field is not zero"));
@@ -433,7 +435,9 @@ fn decode_value(d: &mut Decoder) -> Result<ValueInfo> {
 fn decode_graph(d: &mut Decoder) -> Result<Graph> {
     let name = d.str("name")?;
     let inputs = d.list("graph input count", MAX_VALUES, 4, |d| d.u32("graph input"))?;
-    let outputs = d.list("graph output count", MAX_VALUES, 4, |d| d.u32("graph output"))?;
+    let outputs = d.list("graph output count", MAX_VALUES, 4, |d| {
+        d.u32("graph output")
+    })?;
     let mut index = 0usize;
     let nodes = d.list("node count", MAX_NODES_PER_GRAPH, 4 * 5, |d| {
         let n = decode_node(d).map_err(|e| in_context(e, &format!("node {index}")));
@@ -475,7 +479,9 @@ fn decode_attr(d: &mut Decoder) -> Result<AttrValue> {
         tag::ATTR_INT => AttrValue::Int(d.i64("int")?),
         tag::ATTR_FLOAT => AttrValue::Float(d.f32("float")?),
         tag::ATTR_STRING => AttrValue::String(d.str("string")?),
-        tag::ATTR_INTS => AttrValue::Ints(d.list("ints", MAX_ATTRIBUTE_ELEMENTS, 8, |d| d.i64("int"))?),
+        tag::ATTR_INTS => {
+            AttrValue::Ints(d.list("ints", MAX_ATTRIBUTE_ELEMENTS, 8, |d| d.i64("int"))?)
+        }
         tag::ATTR_FLOATS => {
             AttrValue::Floats(d.list("floats", MAX_ATTRIBUTE_ELEMENTS, 4, |d| d.f32("float"))?)
         }

@@ -64,7 +64,9 @@ impl Model {
             return Err(Error::InvalidModel {
                 section: "header",
                 offset: Some(0),
-                what: format!("file is {len} bytes long, shorter than the {HEADER_LEN}-byte header"),
+                what: format!(
+                    "file is {len} bytes long, shorter than the {HEADER_LEN}-byte header"
+                ),
             });
         }
         Model::from_storage(Storage::map(&file).map_err(io)?, options)
@@ -104,7 +106,11 @@ impl Model {
             meta.tensors.len(),
             meta.graphs[0].nodes.len(),
             bytes.len(),
-            if storage.is_mapped() { "mapped" } else { "in memory" }
+            if storage.is_mapped() {
+                "mapped"
+            } else {
+                "in memory"
+            }
         );
         Ok(Model {
             storage,
@@ -165,12 +171,18 @@ impl Model {
 
     /// The main graph's inputs.
     pub fn inputs(&self) -> impl Iterator<Item = &ValueInfo> {
-        self.main_graph().inputs.iter().map(|&v| &self.meta.values[v as usize])
+        self.main_graph()
+            .inputs
+            .iter()
+            .map(|&v| &self.meta.values[v as usize])
     }
 
     /// The main graph's outputs.
     pub fn outputs(&self) -> impl Iterator<Item = &ValueInfo> {
-        self.main_graph().outputs.iter().map(|&v| &self.meta.values[v as usize])
+        self.main_graph()
+            .outputs
+            .iter()
+            .map(|&v| &self.meta.values[v as usize])
     }
 
     /// The whole file as the model holds it (memory map or owned buffer).

@@ -79,7 +79,12 @@ fn sample() -> (Metadata, Vec<u8>) {
     let batch = || Dim::Symbol("batch".into());
     let values = vec![
         value("x", DType::F32, Some(vec![batch(), Dim::Fixed(4)]), None), // 0
-        value("w", DType::I8, Some(vec![Dim::Fixed(4), Dim::Fixed(2)]), Some(0)), // 1
+        value(
+            "w",
+            DType::I8,
+            Some(vec![Dim::Fixed(4), Dim::Fixed(2)]),
+            Some(0),
+        ), // 1
         value("y", DType::F32, Some(vec![batch(), Dim::Fixed(2)]), None), // 2
         value("cond", DType::Bool, None, Some(3)),                        // 3
         value("then_out", DType::F32, None, None),                        // 4
@@ -88,13 +93,14 @@ fn sample() -> (Metadata, Vec<u8>) {
         value("h_in", DType::F32, None, None),                            // 7
         value("h_out", DType::F32, None, None),                           // 8
     ];
-    let node = |name: &str, op: &str, inputs: Vec<Option<u32>>, outputs: Vec<u32>, attributes| Node {
-        name: name.into(),
-        op: op.into(),
-        inputs,
-        outputs,
-        attributes,
-    };
+    let node =
+        |name: &str, op: &str, inputs: Vec<Option<u32>>, outputs: Vec<u32>, attributes| Node {
+            name: name.into(),
+            op: op.into(),
+            inputs,
+            outputs,
+            attributes,
+        };
     let main = Graph {
         name: "main".into(),
         inputs: vec![0, 7],
@@ -149,7 +155,10 @@ fn assert_rejected(meta: &Metadata, data: &[u8], needle: &str) {
         Ok(_) => panic!("model accepted; expected an error mentioning '{needle}'"),
         Err(e) => {
             let msg = e.to_string();
-            assert!(msg.contains(needle), "error '{msg}' does not mention '{needle}'");
+            assert!(
+                msg.contains(needle),
+                "error '{msg}' does not mention '{needle}'"
+            );
         }
     }
 }
@@ -396,7 +405,14 @@ fn builder_rejects_what_the_reader_would() {
     let (meta, data) = sample();
     let mut b = ModelBuilder::new(meta.info.clone());
     let err = b
-        .add_tensor("t", DType::F32, &[3], Layout::RowMajor, Quantization::None, &data[..8])
+        .add_tensor(
+            "t",
+            DType::F32,
+            &[3],
+            Layout::RowMajor,
+            Quantization::None,
+            &data[..8],
+        )
         .unwrap_err();
     assert!(err.to_string().contains("needs Some(12)"), "{err}");
     let x = b.add_value(value("x", DType::F32, None, None));

@@ -37,7 +37,10 @@ fn check_tensors(tensors: &[TensorInfo], data_len: u64) -> Result<()> {
     let mut names = HashSet::with_capacity(tensors.len());
     for (id, t) in tensors.iter().enumerate() {
         if !names.insert(t.name.as_str()) {
-            return Err(invalid(format!("tensor {id}: the name '{}' is used twice", t.name)));
+            return Err(invalid(format!(
+                "tensor {id}: the name '{}' is used twice",
+                t.name
+            )));
         }
         let expected = t.layout.byte_len(t.dtype, &t.dims).ok_or_else(|| {
             invalid(format!(
@@ -61,7 +64,10 @@ fn check_tensors(tensors: &[TensorInfo], data_len: u64) -> Result<()> {
                 t.name, t.offset
             )));
         }
-        if t.offset.checked_add(t.byte_len).is_none_or(|end| end > data_len) {
+        if t.offset
+            .checked_add(t.byte_len)
+            .is_none_or(|end| end > data_len)
+        {
             return Err(invalid(format!(
                 "tensor '{}': bytes [{} + {}] lie outside the {data_len}-byte data section",
                 t.name, t.offset, t.byte_len
@@ -118,7 +124,10 @@ fn check_quantization(tensors: &[TensorInfo], id: usize, t: &TensorInfo) -> Resu
     };
     let axis = axis as usize;
     if axis >= t.dims.len() {
-        return Err(ctx(format!("axis {axis} is out of range for rank {}", t.dims.len())));
+        return Err(ctx(format!(
+            "axis {axis} is out of range for rank {}",
+            t.dims.len()
+        )));
     }
     let mut param_dims = t.dims.clone();
     if let Some(g) = group_size {
@@ -133,11 +142,18 @@ fn check_quantization(tensors: &[TensorInfo], id: usize, t: &TensorInfo) -> Resu
     };
     for (role, pid, allowed) in [
         ("scale", Some(scales), &[DType::F32, DType::F16][..]),
-        ("zero-point", zero_points, &[DType::I8, DType::U8, DType::I32][..]),
+        (
+            "zero-point",
+            zero_points,
+            &[DType::I8, DType::U8, DType::I32][..],
+        ),
     ] {
         let Some(pid) = pid else { continue };
         let p = tensors.get(pid as usize).ok_or_else(|| {
-            ctx(format!("{role} tensor {pid} does not exist ({} tensors)", tensors.len()))
+            ctx(format!(
+                "{role} tensor {pid} does not exist ({} tensors)",
+                tensors.len()
+            ))
         })?;
         if pid as usize == id {
             return Err(ctx(format!("{role} tensor refers to the tensor itself")));
@@ -149,8 +165,16 @@ fn check_quantization(tensors: &[TensorInfo], id: usize, t: &TensorInfo) -> Resu
             return Err(ctx(format!(
                 "{role} tensor '{}' must be an unquantized row-major {}, not {}{} {}",
                 p.name,
-                allowed.iter().map(|d| d.name()).collect::<Vec<_>>().join("/"),
-                if p.quantization == Quantization::None { "" } else { "quantized " },
+                allowed
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                if p.quantization == Quantization::None {
+                    ""
+                } else {
+                    "quantized "
+                },
                 p.dtype,
                 p.layout.name()
             )));
@@ -176,9 +200,9 @@ fn check_quantization(tensors: &[TensorInfo], id: usize, t: &TensorInfo) -> Resu
 
 fn check_zero_point_range(dtype: DType, zp: i64) -> Result<(), String> {
     match dtype.int_range() {
-        Some((lo, hi)) if zp < lo || zp > hi => {
-            Err(format!("zero point {zp} is outside the {dtype} range [{lo}, {hi}]"))
-        }
+        Some((lo, hi)) if zp < lo || zp > hi => Err(format!(
+            "zero point {zp} is outside the {dtype} range [{lo}, {hi}]"
+        )),
         _ => Ok(()),
     }
 }
@@ -190,11 +214,17 @@ fn check_values(meta: &Metadata) -> Result<()> {
             return Err(invalid(format!("value {id} has an empty name")));
         }
         if !names.insert(v.name.as_str()) {
-            return Err(invalid(format!("value {id}: the name '{}' is used twice", v.name)));
+            return Err(invalid(format!(
+                "value {id}: the name '{}' is used twice",
+                v.name
+            )));
         }
         let Some(tid) = v.initializer else { continue };
         let t = meta.tensors.get(tid as usize).ok_or_else(|| {
-            invalid(format!("value '{}': initializer tensor {tid} does not exist", v.name))
+            invalid(format!(
+                "value '{}': initializer tensor {tid} does not exist",
+                v.name
+            ))
         })?;
         if t.dtype != v.dtype {
             return Err(invalid(format!(
@@ -232,7 +262,11 @@ fn check_graphs(meta: &Metadata) -> Result<()> {
     let n = meta.values.len();
     let mut walk = GraphWalk {
         meta,
-        visible: meta.values.iter().map(|v| v.initializer.is_some()).collect(),
+        visible: meta
+            .values
+            .iter()
+            .map(|v| v.initializer.is_some())
+            .collect(),
         defined: vec![false; n],
         reached: vec![false; meta.graphs.len()],
     };
@@ -264,7 +298,12 @@ impl GraphWalk<'_> {
     }
 
     /// Defines `v` in the current scope; `added` records it for removal when the scope ends.
-    fn define(&mut self, v: ValueId, added: &mut Vec<ValueId>, what: &dyn Fn() -> String) -> Result<()> {
+    fn define(
+        &mut self,
+        v: ValueId,
+        added: &mut Vec<ValueId>,
+        what: &dyn Fn() -> String,
+    ) -> Result<()> {
         self.check_ref(v, what)?;
         let i = v as usize;
         if self.defined[i] || self.meta.values[i].initializer.is_some() {
@@ -308,7 +347,11 @@ impl GraphWalk<'_> {
             let mut attr_names = HashSet::with_capacity(node.attributes.len());
             for a in &node.attributes {
                 if !attr_names.insert(a.name.as_str()) {
-                    return Err(invalid(format!("{} has attribute '{}' twice", here(), a.name)));
+                    return Err(invalid(format!(
+                        "{} has attribute '{}' twice",
+                        here(),
+                        a.name
+                    )));
                 }
                 match a.value {
                     AttrValue::Tensor(t) if t as usize >= meta.tensors.len() => {
@@ -319,7 +362,10 @@ impl GraphWalk<'_> {
                         )));
                     }
                     AttrValue::Graph(sub) => {
-                        if sub <= gid || sub as usize >= meta.graphs.len() || self.reached[sub as usize] {
+                        if sub <= gid
+                            || sub as usize >= meta.graphs.len()
+                            || self.reached[sub as usize]
+                        {
                             return Err(invalid(format!(
                                 "{} attribute '{}' refers to graph {sub}: bodies must be later graphs, each used once",
                                 here(),
@@ -366,7 +412,10 @@ fn check_states(meta: &Metadata) -> Result<()> {
                 s.output, s.input
             )));
         }
-        let (i, o) = (&meta.values[s.input as usize], &meta.values[s.output as usize]);
+        let (i, o) = (
+            &meta.values[s.input as usize],
+            &meta.values[s.output as usize],
+        );
         if i.dtype != o.dtype {
             return Err(invalid(format!(
                 "state '{}' is {} but '{}' feeding it is {}",
@@ -415,7 +464,10 @@ pub fn check_data(meta: &Metadata, data: &[u8], verify_checksums: bool) -> Resul
                 .find(|v| !(v.is_finite() && *v > 0.0)),
         };
         if let Some(v) = bad_scale {
-            return Err(ctx(format!("scale tensor '{}' holds {v}, not finite and positive", s.name)));
+            return Err(ctx(format!(
+                "scale tensor '{}' holds {v}, not finite and positive",
+                s.name
+            )));
         }
         if let Some(zid) = zero_points {
             let z = &meta.tensors[zid as usize];

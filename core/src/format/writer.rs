@@ -57,7 +57,8 @@ impl ModelBuilder {
         }
         let id = TensorId::try_from(self.meta.tensors.len())
             .map_err(|_| Error::invalid_argument("too many tensors"))?;
-        self.data.resize(self.data.len().next_multiple_of(TENSOR_ALIGN as usize), 0);
+        self.data
+            .resize(self.data.len().next_multiple_of(TENSOR_ALIGN as usize), 0);
         let offset = self.data.len() as u64;
         self.data.extend_from_slice(bytes);
         self.meta.tensors.push(TensorInfo {

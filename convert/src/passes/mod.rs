@@ -1,0 +1,89 @@
+//! Graph passes that run between import and writing: each rewrites the [`IrModel`] into an
+//! equivalent one that runs faster, and counts what it did.
+//!
+//! Invariants every pass keeps: the model computes the same outputs (up to float rounding of
+//! folded constants); node order stays topological; graph outputs and state outputs keep their
+//! values (a pass never removes the node that defines a graph output without redirecting it);
+//! a pass only rewrites what it has proven safe (constant parameters, single consumers).
+
+mod activation;
+mod batch_norm;
+mod dead;
+mod identity;
+
+use mobiquant_core::Node;
+use mobiquant_core::graph::ValueId;
+
+use crate::ir::IrModel;
+
+/// What the passes did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub batch_norms_folded: usize,
+    pub batch_norms_decomposed: usize,
+    pub activations_fused: usize,
+    pub identities_removed: usize,
+    pub dead_nodes_removed: usize,
+}
+
+/// Runs every pass, in an order where each one exposes work for the next.
+pub fn optimize(ir: &mut IrModel) -> PassReport {
+    let mut report = PassReport {
+        identities_removed: identity::remove_identities(ir),
+        ..PassReport::default()
+    };
+    (report.batch_norms_folded, report.batch_norms_decomposed) = batch_norm::fold_batch_norms(ir);
+    report.activations_fused = activation::fuse_activations(ir);
+    report.dead_nodes_removed = dead::remove_dead_nodes(ir);
+    report
+}
+
+/// Where each value is defined by a node: (graph, node index).
+fn producers(ir: &IrModel) -> Vec<Option<(usize, usize)>> {
+    let mut out = vec![None; ir.values.len()];
+    for (g, graph) in ir.graphs.iter().enumerate() {
+        for (i, n) in graph.nodes.iter().enumerate() {
+            for &v in &n.outputs {
+                out[v as usize] = Some((g, i));
+            }
+        }
+    }
+    out
+}
+
+/// Makes every reader of `from` (node inputs, graph outputs, state outputs) read `to` instead.
+fn replace_uses(ir: &mut IrModel, from: ValueId, to: ValueId) {
+    for g in &mut ir.graphs {
+        for v in g
+            .nodes
+            .iter_mut()
+            .flat_map(|n| n.inputs.iter_mut().flatten())
+            .chain(g.outputs.iter_mut())
+        {
+            if *v == from {
+                *v = to;
+            }
+        }
+    }
+    for (_, output) in &mut ir.states {
+        if *output == from {
+            *output = to;
+        }
+    }
+}
+
+/// Whether `v` is an output of any graph or a state output (its defining node must stay).
+fn is_exported(ir: &IrModel, v: ValueId) -> bool {
+    ir.graphs.iter().any(|g| g.outputs.contains(&v)) || ir.states.iter().any(|&(_, o)| o == v)
+}
+
+/// A float attribute of a node, or `default`.
+fn float_attr(n: &Node, name: &str, default: f32) -> f32 {
+    match n.attribute(name) {
+        Some(mobiquant_core::AttrValue::Float(f)) => *f,
+        _ => default,
+    }
+}
+
+#[cfg(test)]
+mod tests;
