@@ -20,12 +20,9 @@ const RELATIVE_TOLERANCE: f32 = 1e-4;
 /// Models that cannot run yet, with the reason (the start of the error they fail with).
 const EXPECTED_TO_FAIL: &[(&str, &str)] = &[
     ("oww_hey_jarvis", "op ReduceMean is not supported"),
-    ("oww_melspectrogram", "op ReduceMax is not supported"),
-    ("ppocr_cls", "op Cast is not supported"),
     ("ppocr_v4_det", "op Resize is not supported"),
-    ("ppocr_v4_rec", "op Cast is not supported"),
     ("silero_vad", "state shape is not determined by the inputs"),
-    ("silero_vad_op18_ifless", "op Equal is not supported"),
+    ("silero_vad_op18_ifless", "op Pad is not supported"),
 ];
 
 /// Recurrent states to declare when converting, by model.

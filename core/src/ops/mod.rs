@@ -13,13 +13,18 @@
 
 mod activation;
 mod binary;
+mod broadcast;
+mod cast;
+mod compare;
 mod conv;
+mod elems;
 mod gemm;
 mod layout;
 mod linear;
 mod parallel;
 mod pool;
 mod reduce;
+mod reduce_axes;
 mod shape_ops;
 mod strided;
 mod unary;
@@ -256,6 +261,16 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Clip" => unary::build_clip(cx),
         "Softmax" => reduce::build_softmax(cx),
         "GlobalAveragePool" => reduce::build_global_average_pool(cx),
+        "Cast" => return Ok(Planned::Run(cast::build(cx)?)),
+        "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
+            return Ok(Planned::Run(compare::build_compare(cx, op)?));
+        }
+        "Not" => return Ok(Planned::Run(compare::build_not(cx)?)),
+        "Where" => return Ok(Planned::Run(compare::build_where(cx)?)),
+        "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
+        | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => {
+            return Ok(Planned::Run(reduce_axes::build(cx, op)?));
+        }
         "Conv" => conv::build(cx),
         "Gemm" => linear::build_gemm(cx),
         "MatMul" => linear::build_matmul(cx),
