@@ -19,10 +19,18 @@ const RELATIVE_TOLERANCE: f32 = 1e-4;
 
 /// Models that cannot run yet, with the reason (the start of the error they fail with).
 const EXPECTED_TO_FAIL: &[(&str, &str)] = &[
-    ("oww_hey_jarvis", "op ReduceMean is not supported"),
+    // Ours matches a float64 evaluation of the model to 1e-7 relative on this case (8.52404e-6);
+    // onnxruntime's approximate sigmoid is off by 2.9e-8 absolute, which a tolerance relative to
+    // an output this small (8.55e-6) does not absorb. The other case (0.94) matches.
+    ("oww_hey_jarvis", "good_morning: 53: max |difference| 2.92"),
     ("ppocr_v4_det", "op Resize is not supported"),
     ("silero_vad", "state shape is not determined by the inputs"),
-    ("silero_vad_op18_ifless", "op Pad is not supported"),
+    // Same cause: with its Sigmoid nodes replaced by 1 / (1 + exp(-x)), onnxruntime gives
+    // 5.3540e-4 at step 20, as we do; its approximate Sigmoid gives 5.3534e-4 (1.1e-4 relative).
+    (
+        "silero_vad_op18_ifless",
+        "step_020: output: max |difference| 5.90",
+    ),
 ];
 
 /// Recurrent states to declare when converting, by model.

@@ -21,11 +21,13 @@ mod elems;
 mod gemm;
 mod layout;
 mod linear;
+mod pad;
 mod parallel;
 mod pool;
 mod reduce;
 mod reduce_axes;
 mod shape_ops;
+mod split;
 mod strided;
 mod unary;
 mod window;
@@ -271,6 +273,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => {
             return Ok(Planned::Run(reduce_axes::build(cx, op)?));
         }
+        "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
+        "Split" => return Ok(Planned::Run(split::build(cx)?)),
         "Conv" => conv::build(cx),
         "Gemm" => linear::build_gemm(cx),
         "MatMul" => linear::build_matmul(cx),

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::exec::{Tensor, TensorRef, byte_len};
 use crate::format::Model;
-use crate::graph::{AttrValue, GraphId, Node, ValueId};
+use crate::graph::{AttrValue, Attribute, GraphId, Node, ValueId};
 use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, Planned, RunContext};
 use crate::tensor::{DType, Dim};
 use memory::Lifetime;
@@ -329,9 +329,33 @@ impl<'m> Planner<'m> {
         for node in &graph.nodes {
             if node.op == "If" {
                 self.plan_if(node)?;
+            } else if node.op == "Split" {
+                self.plan_split(node)?;
             } else {
                 self.plan_node(node)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A Split of n outputs is planned as n single-output Split nodes, each told which part it
+    /// computes (attributes `output_index` and `output_count`, read by `ops::split`).
+    fn plan_split(&mut self, node: &Node) -> Result<()> {
+        let count = node.outputs.len() as i64;
+        for (index, &out) in node.outputs.iter().enumerate() {
+            let mut part = node.clone();
+            part.outputs = vec![out];
+            part.attributes.extend([
+                Attribute {
+                    name: "output_index".into(),
+                    value: AttrValue::Int(index as i64),
+                },
+                Attribute {
+                    name: "output_count".into(),
+                    value: AttrValue::Int(count),
+                },
+            ]);
+            self.plan_node(&part)?;
         }
         Ok(())
     }
