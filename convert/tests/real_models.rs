@@ -23,7 +23,13 @@ const EXPECTED_TO_FAIL: &[(&str, &str)] = &[
     // onnxruntime's approximate sigmoid is off by 2.9e-8 absolute, which a tolerance relative to
     // an output this small (8.55e-6) does not absorb. The other case (0.94) matches.
     ("oww_hey_jarvis", "good_morning: 53: max |difference| 2.92"),
-    ("ppocr_v4_det", "op Resize is not supported"),
+    // Same cause: on "text" (no text found, every output below 2.1e-7) ours differs from
+    // onnxruntime with an exact Sigmoid by 1.1e-12 and from its approximate Sigmoid by 4e-8.
+    // The "page" case matches.
+    (
+        "ppocr_v4_det",
+        "text: sigmoid_0.tmp_0: max |difference| 3.97",
+    ),
     ("silero_vad", "state shape is not determined by the inputs"),
     // Same cause: with its Sigmoid nodes replaced by 1 / (1 + exp(-x)), onnxruntime gives
     // 5.3540e-4 at step 20, as we do; its approximate Sigmoid gives 5.3534e-4 (1.1e-4 relative).

@@ -12,11 +12,13 @@
 //! data-dependent failures (e.g. an index out of range) as errors.
 
 mod activation;
+mod batch_norm;
 mod binary;
 mod broadcast;
 mod cast;
 mod compare;
 mod conv;
+mod conv_transpose;
 mod elems;
 mod gemm;
 mod layout;
@@ -26,6 +28,7 @@ mod parallel;
 mod pool;
 mod reduce;
 mod reduce_axes;
+mod resize;
 mod shape_ops;
 mod split;
 mod strided;
@@ -247,6 +250,12 @@ impl From<String> for BuildError {
     }
 }
 
+impl From<&str> for BuildError {
+    fn from(s: &str) -> Self {
+        BuildError::Invalid(s.into())
+    }
+}
+
 /// Builds the op of `cx.node` (all ops have exactly one output; `If` is handled by the planner).
 pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
     if cx.node.outputs.len() != 1 {
@@ -275,6 +284,9 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         }
         "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
         "Split" => return Ok(Planned::Run(split::build(cx)?)),
+        "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
+        "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),
+        "BatchNormalization" => return Ok(Planned::Run(batch_norm::build(cx)?)),
         "Conv" => conv::build(cx),
         "Gemm" => linear::build_gemm(cx),
         "MatMul" => linear::build_matmul(cx),
