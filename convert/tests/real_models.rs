@@ -30,7 +30,8 @@ const EXPECTED_TO_FAIL: &[(&str, &str)] = &[
         "ppocr_v4_det",
         "text: sigmoid_0.tmp_0: max |difference| 3.97",
     ),
-    ("silero_vad", "state shape is not determined by the inputs"),
+    // Same cause and the same numbers as silero_vad_op18_ifless (steps 0 to 19 match).
+    ("silero_vad", "step_020: output: max |difference| 5.90"),
     // Same cause: with its Sigmoid nodes replaced by 1 / (1 + exp(-x)), onnxruntime gives
     // 5.3540e-4 at step 20, as we do; its approximate Sigmoid gives 5.3534e-4 (1.1e-4 relative).
     (

@@ -138,6 +138,12 @@ impl Session {
                 what: format!("dtype {} given, the state is {want}", value.dtype()),
             });
         }
+        let old_shape = self.initial_states[k].as_ref().map(|t| t.shape().to_vec());
+        if old_shape.as_deref() != Some(value.shape()) {
+            // Plans may depend on the state's shape (it can fix symbolic dimensions).
+            self.plans.clear();
+            self.last = None;
+        }
         self.initial_states[k] = Some(value);
         self.reset_state();
         Ok(())
@@ -297,7 +303,12 @@ impl Session {
             .iter()
             .map(|&at| inputs[at].1.shape().to_vec())
             .collect();
-        let plan = plan::plan(&self.model, &shapes)?;
+        let state_shapes: Vec<Option<Vec<usize>>> = self
+            .initial_states
+            .iter()
+            .map(|s| s.as_ref().map(|t| t.shape().to_vec()))
+            .collect();
+        let plan = plan::plan(&self.model, &shapes, &state_shapes)?;
         log::debug!(
             "planned {shapes:?}: {} steps, arena {} bytes ({} without reuse), scratch {} f32",
             plan.step_count(),
@@ -417,6 +428,17 @@ fn execute(
                 pc = if c != 0 { pc + 1 } else { *else_at };
             }
             Step::Jump { to } => pc = *to,
+            Step::Fail {
+                node,
+                op_type,
+                what,
+            } => {
+                return Err(Error::Execution {
+                    node: node.clone(),
+                    op: op_type.clone(),
+                    what: what.clone(),
+                });
+            }
         }
     }
     Ok(())

@@ -20,9 +20,11 @@ mod compare;
 mod conv;
 mod conv_transpose;
 mod elems;
+mod fill;
 mod gemm;
 mod layout;
 mod linear;
+mod lstm;
 mod pad;
 mod parallel;
 mod pool;
@@ -284,6 +286,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         }
         "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
         "Split" => return Ok(Planned::Run(split::build(cx)?)),
+        "LSTM" => return Ok(Planned::Run(lstm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),
         "BatchNormalization" => return Ok(Planned::Run(batch_norm::build(cx)?)),
@@ -301,6 +304,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Concat" => shape_ops::build_concat(cx),
         "Gather" => shape_ops::build_gather(cx),
         "Shape" => return Ok(Planned::Known(shape_ops::shape(cx)?)),
+        "Size" => return Ok(Planned::Known(fill::size(cx)?)),
+        "ConstantOfShape" => return Ok(Planned::Known(fill::constant_of_shape(cx)?)),
         "Constant" => return Ok(Planned::Known(shape_ops::constant(cx)?)),
         _ => return Err(BuildError::Unsupported("no implementation".into())),
     };
