@@ -2,7 +2,8 @@
 //! repeated over a shape given as an input known at plan time) and Size (the element count of
 //! its input, i64). Both are always known at plan time.
 //!
-//! Invariant: the filled tensor's element count is checked against overflow before allocating.
+//! Invariant: the filled tensor's element count is checked against overflow and against
+//! `plan::FOLD_LIMIT` before allocating (larger fills are unsupported).
 
 use super::{BuildError, NodeContext, checked_numel};
 use crate::exec::{Tensor, TensorRef};
@@ -27,6 +28,12 @@ pub(crate) fn constant_of_shape(cx: &NodeContext<'_>) -> Result<Tensor, BuildErr
         .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
         .collect::<Result<_, _>>()?;
     let n = checked_numel(&shape)?;
+    if n > crate::plan::FOLD_LIMIT {
+        return Err(BuildError::Unsupported(format!(
+            "a filled shape {shape:?} larger than the plan-time limit of {} elements",
+            crate::plan::FOLD_LIMIT
+        )));
+    }
     let value = match cx.attr_value("value") {
         None => Tensor::from_f32(vec![1], vec![0.0]).map_err(|e| e.to_string())?,
         Some(AttrValue::Tensor(id)) => (cx.tensor_attr)(*id)?,
