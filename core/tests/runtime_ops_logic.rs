@@ -145,7 +145,9 @@ fn reduce_model(
 fn reductions_by_hand() {
     // [[1, 2, 3], [4, -5, 6]]
     let x = [1.0f32, 2.0, 3.0, 4.0, -5.0, 6.0];
-    let cases: [(&str, &[i64], i64, &[usize], &[f32]); 8] = [
+    /// Op, axes, keepdims, output shape, output.
+    type Case<'a> = (&'a str, &'a [i64], i64, &'a [usize], &'a [f32]);
+    let cases: [Case; 8] = [
         ("ReduceMean", &[1], 1, &[2, 1], &[2.0, 5.0 / 3.0]),
         ("ReduceMax", &[0], 0, &[3], &[4.0, 2.0, 6.0]),
         ("ReduceMin", &[-1], 0, &[2], &[1.0, -5.0]),

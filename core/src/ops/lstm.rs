@@ -35,7 +35,7 @@ struct Lstm {
 }
 
 /// An optional input, checked to hold at least `len` values.
-fn optional<'a>(inputs: &'a dyn Inputs, i: usize, len: usize) -> OpResult<Option<&'a [f32]>> {
+fn optional(inputs: &dyn Inputs, i: usize, len: usize) -> OpResult<Option<&[f32]>> {
     match inputs.get(i) {
         None => Ok(None),
         Some(t) => {

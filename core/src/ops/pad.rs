@@ -74,8 +74,8 @@ impl Op for Pad {
         let mut idx = [0usize; super::MAX_RANK];
         for dst in y.chunks_exact_mut(size) {
             let mut at = Some(0isize);
-            for d in 0..rank {
-                at = match (at, self.source(idx[d], d)) {
+            for (d, &i) in idx[..rank].iter().enumerate() {
+                at = match (at, self.source(i, d)) {
                     (Some(a), Some(j)) => Some(a + j as isize * self.in_strides[d]),
                     _ => None,
                 };

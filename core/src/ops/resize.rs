@@ -72,8 +72,8 @@ impl Op for Resize {
             hi: 0,
             frac: 0.0,
         }; super::MAX_RANK];
-        for d in 0..rank {
-            t[d] = *self.taps[d].first().ok_or("empty axis")?;
+        for (t, taps) in t.iter_mut().zip(&self.taps) {
+            *t = *taps.first().ok_or("empty axis")?;
         }
         for v in y.iter_mut() {
             *v = self
