@@ -33,6 +33,25 @@ const OPS: &[&str] = &[
     "Slice",
     "Identity",
     "Constant",
+    "Cast",
+    "Equal",
+    "Less",
+    "GreaterOrEqual",
+    "Not",
+    "And",
+    "Where",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceSum",
+    "ReduceLogSumExp",
+    "Pad",
+    "Split",
+    "Resize",
+    "ConvTranspose",
+    "BatchNormalization",
+    "LSTM",
+    "Size",
+    "ConstantOfShape",
 ];
 
 fn any_int() -> impl Strategy<Value = i64> {
@@ -63,6 +82,20 @@ fn attribute() -> impl Strategy<Value = Attribute> {
         "value_ints",
         "value_float",
         "activation_min",
+        "to",
+        "keepdims",
+        "noop_with_empty_axes",
+        "mode",
+        "num_outputs",
+        "split",
+        "coordinate_transformation_mode",
+        "nearest_mode",
+        "output_padding",
+        "output_shape",
+        "hidden_size",
+        "direction",
+        "epsilon",
+        "clip",
     ]);
     let values = prop_oneof![
         any_int().prop_map(AttrValue::Int),
@@ -75,7 +108,18 @@ fn attribute() -> impl Strategy<Value = Attribute> {
             "SAME_LOWER",
             "Relu",
             "Clip",
-            "bogus"
+            "bogus",
+            "linear",
+            "nearest",
+            "reflect",
+            "edge",
+            "wrap",
+            "align_corners",
+            "asymmetric",
+            "half_pixel",
+            "floor",
+            "bidirectional",
+            "reverse",
         ])
         .prop_map(|s| AttrValue::String(s.into())),
     ];
@@ -86,7 +130,7 @@ fn attribute() -> impl Strategy<Value = Attribute> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1500))]
+    #![proptest_config(ProptestConfig::with_cases(4000))]
     #[test]
     fn random_nodes_run_or_fail_cleanly(
         op in prop::sample::select(OPS),
@@ -94,7 +138,7 @@ proptest! {
         int_input in prop::collection::vec(any_int(), 0..5),
         int_position in 0usize..4,
         attrs in prop::collection::vec(attribute(), 0..5),
-        output_i64 in any::<bool>(),
+        dtype in prop::sample::select(vec![DType::F32, DType::I64, DType::Bool]),
     ) {
         let mut gb = GraphBuilder::new();
         let mut inputs = Vec::new();
@@ -107,7 +151,6 @@ proptest! {
             inputs.push(Some(gb.input_f32(&format!("x{i}"), &dims)));
             data.push(rand_vec(s.iter().product(), i as u64));
         }
-        let dtype = if output_i64 { DType::I64 } else { DType::F32 };
         let y = gb.node_typed(op, &inputs, attrs, dtype);
         gb.output(y);
         let mut b = gb.b;

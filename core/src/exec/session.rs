@@ -147,6 +147,12 @@ impl Session {
                 what: format!("dtype {} given, the state is {want}", value.dtype()),
             });
         }
+        let old_shape = self.initial_states[k].as_ref().map(|t| t.shape().to_vec());
+        if old_shape.as_deref() != Some(value.shape()) {
+            // Plans may depend on the state's shape (it can fix symbolic dimensions).
+            self.plans.clear();
+            self.last = None;
+        }
         self.initial_states[k] = Some(value);
         self.reset_state();
         Ok(())
@@ -306,9 +312,18 @@ impl Session {
             .iter()
             .map(|&at| inputs[at].1.shape().to_vec())
             .collect();
+        let state_shapes: Vec<Option<Vec<usize>>> = self
+            .initial_states
+            .iter()
+            .map(|s| s.as_ref().map(|t| t.shape().to_vec()))
+            .collect();
+        // Shared plans assume state shapes follow from the inputs; a session whose initial state
+        // fixes a shape plans for itself.
         let plan = match &self.shared {
-            Some(shared) => shared.get_or_plan(&shapes)?,
-            None => Arc::new(make_plan(&self.model, &shapes)?),
+            Some(shared) if state_shapes.iter().all(Option::is_none) => {
+                shared.get_or_plan(&shapes)?
+            }
+            _ => Arc::new(make_plan(&self.model, &shapes, &state_shapes)?),
         };
         remember(&mut self.plans, plan);
         Ok(self.plans.len() - 1)
@@ -419,6 +434,17 @@ fn execute(
                 pc = if c != 0 { pc + 1 } else { *else_at };
             }
             Step::Jump { to } => pc = *to,
+            Step::Fail {
+                node,
+                op_type,
+                what,
+            } => {
+                return Err(Error::Execution {
+                    node: node.clone(),
+                    op: op_type.clone(),
+                    what: what.clone(),
+                });
+            }
         }
     }
     Ok(())

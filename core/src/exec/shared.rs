@@ -51,15 +51,20 @@ impl SharedPlans {
         if let Some(plan) = plans.iter().find(|p| p.input_shapes == shapes) {
             return Ok(plan.clone());
         }
-        let plan = Arc::new(make_plan(&self.model, shapes)?);
+        let plan = Arc::new(make_plan(&self.model, shapes, &[])?);
         remember(&mut plans, plan.clone());
         Ok(plan)
     }
 }
 
-/// Plans `model` for `shapes`, logging the plan's memory figures.
-pub(crate) fn make_plan(model: &Model, shapes: &[Vec<usize>]) -> Result<Plan> {
-    let plan = plan::plan(model, shapes)?;
+/// Plans `model` for input `shapes` (and state shapes fixed by initial states, if any), logging
+/// the plan's memory figures.
+pub(crate) fn make_plan(
+    model: &Model,
+    shapes: &[Vec<usize>],
+    state_shapes: &[Option<Vec<usize>>],
+) -> Result<Plan> {
+    let plan = plan::plan(model, shapes, state_shapes)?;
     log::debug!(
         "planned {shapes:?}: {} steps, arena {} bytes ({} without reuse), scratch {} f32",
         plan.step_count(),

@@ -206,7 +206,11 @@ impl Op for MatMul {
         let Dims { m, n, k } = self.dims;
         let (a, b) = (inputs.f32(0)?, inputs.f32(1)?);
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
-        let packed_len = self.dims.packed_rhs_len()?;
+        // Only a B known at run time is packed, into scratch (see `scratch_len`).
+        let packed_len = match self.packed_b {
+            Some(_) => 0,
+            None => self.dims.packed_rhs_len()?,
+        };
         let scratch = cx
             .scratch
             .get_mut(..packed_len)

@@ -12,15 +12,27 @@
 //! data-dependent failures (e.g. an index out of range) as errors.
 
 mod activation;
+mod batch_norm;
 mod binary;
+mod broadcast;
+mod cast;
+mod compare;
 mod conv;
+mod conv_transpose;
+mod elems;
+mod fill;
 mod gemm;
 mod layout;
 mod linear;
+mod lstm;
+mod pad;
 mod parallel;
 mod pool;
 mod reduce;
+mod reduce_axes;
+mod resize;
 mod shape_ops;
+mod split;
 mod strided;
 mod unary;
 mod window;
@@ -240,6 +252,12 @@ impl From<String> for BuildError {
     }
 }
 
+impl From<&str> for BuildError {
+    fn from(s: &str) -> Self {
+        BuildError::Invalid(s.into())
+    }
+}
+
 /// Builds the op of `cx.node` (all ops have exactly one output; `If` is handled by the planner).
 pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
     if cx.node.outputs.len() != 1 {
@@ -256,6 +274,22 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Clip" => unary::build_clip(cx),
         "Softmax" => reduce::build_softmax(cx),
         "GlobalAveragePool" => reduce::build_global_average_pool(cx),
+        "Cast" => return Ok(Planned::Run(cast::build(cx)?)),
+        "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
+            return Ok(Planned::Run(compare::build_compare(cx, op)?));
+        }
+        "Not" => return Ok(Planned::Run(compare::build_not(cx)?)),
+        "Where" => return Ok(Planned::Run(compare::build_where(cx)?)),
+        "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
+        | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => {
+            return Ok(Planned::Run(reduce_axes::build(cx, op)?));
+        }
+        "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
+        "Split" => return Ok(Planned::Run(split::build(cx)?)),
+        "LSTM" => return Ok(Planned::Run(lstm::build(cx)?)),
+        "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
+        "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),
+        "BatchNormalization" => return Ok(Planned::Run(batch_norm::build(cx)?)),
         "Conv" => conv::build(cx),
         "Gemm" => linear::build_gemm(cx),
         "MatMul" => linear::build_matmul(cx),
@@ -270,6 +304,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Concat" => shape_ops::build_concat(cx),
         "Gather" => shape_ops::build_gather(cx),
         "Shape" => return Ok(Planned::Known(shape_ops::shape(cx)?)),
+        "Size" => return Ok(Planned::Known(fill::size(cx)?)),
+        "ConstantOfShape" => return Ok(Planned::Known(fill::constant_of_shape(cx)?)),
         "Constant" => return Ok(Planned::Known(shape_ops::constant(cx)?)),
         _ => return Err(BuildError::Unsupported("no implementation".into())),
     };

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::exec::{Tensor, TensorRef, byte_len};
 use crate::format::Model;
-use crate::graph::{AttrValue, GraphId, Node, ValueId};
+use crate::graph::{AttrValue, Attribute, GraphId, Node, ValueId};
 use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, Planned, RunContext};
 use crate::tensor::{DType, Dim};
 use memory::Lifetime;
@@ -69,6 +69,12 @@ pub(crate) enum Step {
     Branch { cond: usize, else_at: usize },
     /// Continues at step `to`.
     Jump { to: usize },
+    /// Fails the run: an `If` branch that cannot run for these input shapes was taken.
+    Fail {
+        node: String,
+        op_type: String,
+        what: String,
+    },
 }
 
 /// Where an intermediate was placed, for memory reports and tests.
@@ -195,9 +201,15 @@ pub(crate) fn bind_shape(
 }
 
 /// Builds the plan of `model` for inputs of `input_shapes` (in [`user_inputs`] order; dtypes are
-/// the model's, checked by the caller).
-pub(crate) fn plan(model: &Model, input_shapes: &[Vec<usize>]) -> Result<Plan> {
-    Planner::new(model, input_shapes)?.finish()
+/// the model's, checked by the caller). `state_shapes` gives, per state, the shape of the
+/// initial value a caller set, if any: it fixes the state's shape (and binds its symbols) where
+/// the inputs do not.
+pub(crate) fn plan(
+    model: &Model,
+    input_shapes: &[Vec<usize>],
+    state_shapes: &[Option<Vec<usize>>],
+) -> Result<Plan> {
+    Planner::new(model, input_shapes, state_shapes)?.finish()
 }
 
 /// What a value is known to be while planning.
@@ -229,7 +241,11 @@ fn node_error(node: &Node, what: impl Into<String>) -> Error {
 }
 
 impl<'m> Planner<'m> {
-    fn new(model: &'m Model, input_shapes: &[Vec<usize>]) -> Result<Planner<'m>> {
+    fn new(
+        model: &'m Model,
+        input_shapes: &[Vec<usize>],
+        state_shapes: &[Option<Vec<usize>>],
+    ) -> Result<Planner<'m>> {
         let values = model.values();
         let mut planner = Planner {
             model,
@@ -266,6 +282,18 @@ impl<'m> Planner<'m> {
         }
         for (k, pair) in model.states().iter().enumerate() {
             let info = &values[pair.input as usize];
+            if let Some(Some(given)) = state_shapes.get(k) {
+                bind_shape(info.shape.as_ref(), given, &mut symbols).map_err(|what| {
+                    Error::InvalidInput {
+                        name: info.name.clone(),
+                        what: format!("initial state: {what}"),
+                    }
+                })?;
+            }
+        }
+        for (k, pair) in model.states().iter().enumerate() {
+            let info = &values[pair.input as usize];
+            let given = state_shapes.get(k).cloned().flatten();
             let shape = info
                 .shape
                 .as_ref()
@@ -277,9 +305,12 @@ impl<'m> Planner<'m> {
                         })
                         .collect::<Option<Vec<usize>>>()
                 })
+                .or(given)
                 .ok_or_else(|| Error::InvalidInput {
                     name: info.name.clone(),
-                    what: "state shape is not determined by the inputs".into(),
+                    what: "state shape is not determined by the inputs (set an initial state \
+                           to give it)"
+                        .into(),
                 })?;
             planner.state_facts.push((info.dtype, shape.clone()));
             planner.known[pair.input as usize] = Some(Known {
@@ -329,9 +360,34 @@ impl<'m> Planner<'m> {
         for node in &graph.nodes {
             if node.op == "If" {
                 self.plan_if(node)?;
+            } else if matches!(node.op.as_str(), "Split" | "LSTM") {
+                self.plan_per_output(node)?;
             } else {
                 self.plan_node(node)?;
             }
+        }
+        Ok(())
+    }
+
+    /// A Split or LSTM of n outputs is planned as n single-output nodes of the same op, each
+    /// told which output it computes (attributes `output_index` and `output_count`, read by
+    /// `ops::split` and `ops::lstm`).
+    fn plan_per_output(&mut self, node: &Node) -> Result<()> {
+        let count = node.outputs.len() as i64;
+        for (index, &out) in node.outputs.iter().enumerate() {
+            let mut part = node.clone();
+            part.outputs = vec![out];
+            part.attributes.extend([
+                Attribute {
+                    name: "output_index".into(),
+                    value: AttrValue::Int(index as i64),
+                },
+                Attribute {
+                    name: "output_count".into(),
+                    value: AttrValue::Int(count),
+                },
+            ]);
+            self.plan_node(&part)?;
         }
         Ok(())
     }
@@ -529,19 +585,52 @@ impl<'m> Planner<'m> {
             self.plan_graph(taken)?;
             return self.copy_outputs(node, taken, false);
         }
+        // A branch that cannot be planned for these shapes (its shape logic is meant for
+        // other inputs) becomes a run-time error if taken; both failing is a plan error.
         let branch_at = self.steps.len();
         self.steps.push(Step::Branch { cond, else_at: 0 });
-        self.plan_graph(then_g)?;
-        self.copy_outputs(node, then_g, false)?;
+        let then_ok = self.plan_branch(node, then_g, false)?;
         let jump_at = self.steps.len();
         self.steps.push(Step::Jump { to: 0 });
         let else_at = self.steps.len();
-        self.plan_graph(else_g)?;
-        self.copy_outputs(node, else_g, true)?;
+        if let Err(e) = self.plan_branch(node, else_g, then_ok.is_ok())? {
+            if let Err(first) = then_ok {
+                return Err(node_error(node, format!("no branch can run: {first}; {e}")));
+            }
+        }
         let end = self.steps.len();
         self.steps[branch_at] = Step::Branch { cond, else_at };
         self.steps[jump_at] = Step::Jump { to: end };
         Ok(())
+    }
+
+    /// Plans body `gid` of `node` and copies its outputs (checked against the other branch's
+    /// when `second`). If the body cannot be planned, its steps are replaced by one
+    /// `Fail` step and the error is returned inside `Ok`.
+    fn plan_branch(
+        &mut self,
+        node: &Node,
+        gid: GraphId,
+        second: bool,
+    ) -> Result<std::result::Result<(), String>> {
+        let start = self.steps.len();
+        let planned = self
+            .plan_graph(gid)
+            .and_then(|()| self.copy_outputs(node, gid, second));
+        match planned {
+            Ok(()) => Ok(Ok(())),
+            // Unsupported ops stay errors: only shape-dependent failures are deferred.
+            Err(e @ Error::UnsupportedOp { .. }) => Err(e),
+            Err(e) => {
+                self.steps.truncate(start);
+                self.steps.push(Step::Fail {
+                    node: node.name.clone(),
+                    op_type: node.op.clone(),
+                    what: format!("the taken branch cannot run for these input shapes: {e}"),
+                });
+                Ok(Err(e.to_string()))
+            }
+        }
     }
 
     /// Copies the outputs of body `gid` into the outputs of `node`; `second` checks them against
@@ -666,7 +755,7 @@ impl<'m> Planner<'m> {
                     (inputs.iter().flatten().copied().collect(), Some(*output))
                 }
                 Step::Branch { cond, .. } => (vec![*cond], None),
-                Step::Jump { .. } => (vec![], None),
+                Step::Jump { .. } | Step::Fail { .. } => (vec![], None),
             };
             for r in reads {
                 last[r] = last[r].max(i);

@@ -62,7 +62,8 @@ impl Layout {
             // 64 + ceil(N / 16) * (256 + 16 * round_up(K, 8)); only for i8 [N, K].
             Layout::PackedQs8C8 => match (dtype, dims) {
                 (DType::I8, &[n, k]) => {
-                    let len = crate::kernels::qs8::packed_len(n.try_into().ok()?, k.try_into().ok()?)?;
+                    let len =
+                        crate::kernels::qs8::packed_len(n.try_into().ok()?, k.try_into().ok()?)?;
                     len.try_into().ok()
                 }
                 _ => None,

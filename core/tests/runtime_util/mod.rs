@@ -132,6 +132,33 @@ impl GraphBuilder {
         out
     }
 
+    /// Adds a node with `n` outputs of `dtype` and returns them.
+    pub fn node_outputs(
+        &mut self,
+        op: &str,
+        inputs: &[Option<u32>],
+        attributes: Vec<Attribute>,
+        dtype: DType,
+        n: usize,
+    ) -> Vec<u32> {
+        let first = self.node_typed(op, inputs, attributes, dtype);
+        let mut outs = vec![first];
+        for k in 1..n {
+            let name = format!("{}_out{k}", self.graph.nodes.last().map_or("", |n| &n.name));
+            let v = self.b.add_value(ValueInfo {
+                name,
+                dtype,
+                shape: None,
+                initializer: None,
+            });
+            if let Some(node) = self.graph.nodes.last_mut() {
+                node.outputs.push(v);
+            }
+            outs.push(v);
+        }
+        outs
+    }
+
     /// [`GraphBuilder::node_typed`] with an f32 output and all inputs present.
     pub fn node(&mut self, op: &str, inputs: &[u32], attributes: Vec<Attribute>) -> u32 {
         let inputs: Vec<_> = inputs.iter().map(|&i| Some(i)).collect();
