@@ -6,7 +6,11 @@
 //! s8 output (the full-int8 path), plus the dynamic path (f32 in, f32 out) for the same shapes.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+
+mod util;
+
+use std::time::Duration;
+use util::time_per_call;
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
@@ -22,24 +26,6 @@ const SHAPES: [(usize, usize, usize); 6] = [
     (1, 1280, 1000),
     (256, 256, 256),
 ];
-
-/// Best-of-batches seconds per call of `f`, over about `budget` of wall time.
-fn time_per_call(mut f: impl FnMut(), budget: Duration) -> f64 {
-    f(); // warm-up (page faults, caches)
-    let start = Instant::now();
-    f();
-    let once = start.elapsed().as_secs_f64().max(1e-7);
-    let per_batch = ((budget.as_secs_f64() / 5.0 / once) as usize).max(1);
-    (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..per_batch {
-                f();
-            }
-            t.elapsed().as_secs_f64() / per_batch as f64
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 /// Deterministic pseudo-random bytes.
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
