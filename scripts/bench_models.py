@@ -35,8 +35,7 @@ def ours(cli, models_dir, model, threads, seconds):
     cmd = [cli, "bench", mq, "--threads", str(threads), "--seconds", str(seconds), "--json"]
     for f in first_case_inputs(os.path.join(models_dir, "cases"), model):
         name = os.path.basename(f)[:-4]
-        if name != "state":  # states start from zeros in the session
-            cmd += ["--input", f"{name}={f}"]
+        cmd += ["--input", f"{name}={f}"]  # a state's array sets where the stream starts
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
         return None, run.stderr.strip().splitlines()[-1]

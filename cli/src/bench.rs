@@ -36,7 +36,7 @@ pub fn run(
             ..SessionOptions::default()
         },
     )?;
-    let inputs = views(&arrays)?;
+    let inputs = views(&mut session, &arrays)?;
     session.run_in_place(&inputs)?;
     let first = start.elapsed();
     let mut times = Vec::new();

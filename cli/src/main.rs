@@ -44,7 +44,7 @@ enum Command {
     /// Run a model once on .npy inputs and write each output to DIR/<output name>.npy.
     Run {
         model: PathBuf,
-        /// An input, NAME=FILE.npy (repeat for each input).
+        /// An input, NAME=FILE.npy (repeat for each input; a streaming state's name sets where it starts).
         #[arg(long = "input", value_name = "NAME=FILE.npy", value_parser = parse_input)]
         inputs: Vec<(String, PathBuf)>,
         #[arg(long, default_value = "outputs")]
@@ -55,7 +55,7 @@ enum Command {
     /// Time a model: load, first run, and steady latency percentiles.
     Bench {
         model: PathBuf,
-        /// An input, NAME=FILE.npy (repeat for each input).
+        /// An input, NAME=FILE.npy (repeat for each input; a streaming state's name sets where it starts).
         #[arg(long = "input", value_name = "NAME=FILE.npy", value_parser = parse_input)]
         inputs: Vec<(String, PathBuf)>,
         #[arg(long, default_value_t = 1)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mobiquant_convert::npy::NpyArray;
-use mobiquant_core::{Model, Session, SessionOptions, TensorRef};
+use mobiquant_core::{Model, Session, SessionOptions, Tensor, TensorRef};
 
 pub type Inputs = Vec<(String, PathBuf)>;
 
@@ -17,17 +17,22 @@ pub fn read_inputs(inputs: &Inputs) -> Result<Vec<(String, NpyArray)>, Box<dyn s
         .collect()
 }
 
-/// Borrowed views of arrays, as `Session::run` takes them.
-pub fn views(arrays: &[(String, NpyArray)]) -> mobiquant_core::Result<Vec<(&str, TensorRef<'_>)>> {
-    arrays
-        .iter()
-        .map(|(name, a)| {
-            Ok((
-                name.as_str(),
-                TensorRef::from_bytes(a.dtype, &a.shape, &a.data)?,
-            ))
-        })
-        .collect()
+/// Borrowed views of the arrays that are model inputs, as `Session::run` takes them; an array
+/// named after a streaming state instead sets where that state starts (and so its shape).
+pub fn views<'a>(
+    session: &mut Session,
+    arrays: &'a [(String, NpyArray)],
+) -> mobiquant_core::Result<Vec<(&'a str, TensorRef<'a>)>> {
+    let mut views = Vec::with_capacity(arrays.len());
+    for (name, a) in arrays {
+        let view = TensorRef::from_bytes(a.dtype, &a.shape, &a.data)?;
+        if session.input_names().iter().any(|n| n == name) {
+            views.push((name.as_str(), view));
+        } else {
+            session.set_initial_state(name, Tensor::from_ref(view)?)?;
+        }
+    }
+    Ok(views)
 }
 
 /// A file name for an output: its value name with path separators replaced.
@@ -50,7 +55,8 @@ pub fn run(
         },
     )?;
     let arrays = read_inputs(inputs)?;
-    let outputs = session.run(&views(&arrays)?)?;
+    let inputs = views(&mut session, &arrays)?;
+    let outputs = session.run(&inputs)?;
     std::fs::create_dir_all(output_dir)?;
     for (name, tensor) in session.output_names().iter().zip(&outputs) {
         let path = output_dir.join(file_name(name));
