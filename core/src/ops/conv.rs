@@ -1,6 +1,6 @@
 //! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
 //! activation. Three paths, chosen at build time:
-//! - depthwise (one input channel per group): a direct loop per output row, with the tier's
+//! - depthwise (one input channel per group, more than one group): a direct loop per output row, with the tier's
 //!   3-tap row kernel (`kernels::f32::dwconv`) for kernels 3 wide;
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
 //!   scratch;
@@ -330,7 +330,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         }
     };
     let window = window(cx, &x.shape[2..], kernel, false)?;
-    let path = if w.shape[1] == 1 && groups == in_channels {
+    // A single-channel convolution (groups = channels = 1) is a GEMM over its output channels,
+    // not a depthwise one: speech front ends (an STFT as a Conv with hundreds of filters) would
+    // otherwise run the direct loop once per filter.
+    let path = if w.shape[1] == 1 && groups == in_channels && groups > 1 {
         Path::Depthwise
     } else if window.kernel_len() == 1
         && [window.h, window.w]
