@@ -3,48 +3,15 @@
 //! kernel code), over edge-case grids and random shapes. Tiers the CPU lacks are reported as
 //! skipped on stderr (uncaptured), never as passed.
 
-use std::io::Write;
-
 use proptest::prelude::*;
 
 use super::dynamic;
 use super::pack::{KR, NR};
 use super::tile::MAX_MR;
 use super::*;
-use crate::kernels::{Kernels, Tier, forced_tier, kernels_for};
+use crate::kernels::testing::{report, tiers};
+use crate::kernels::{Kernels, Tier, kernels_for};
 use crate::tensor::DType;
-
-/// The tiers to test: the one `MOBIQUANT_TIER` forces, else all. Unsupported ones are reported as
-/// skipped, once per test process.
-fn tiers() -> Vec<&'static Kernels> {
-    static TIERS: std::sync::OnceLock<Vec<&'static Kernels>> = std::sync::OnceLock::new();
-    TIERS
-        .get_or_init(|| {
-            let wanted: Vec<Tier> = match forced_tier().expect("MOBIQUANT_TIER") {
-                Some(t) => vec![t],
-                None => Tier::ALL.to_vec(),
-            };
-            wanted
-                .into_iter()
-                .filter_map(|t| match kernels_for(t) {
-                    Ok(k) => Some(k),
-                    Err(_) => {
-                        report(&format!(
-                            "tier {t}: skipped (CPU lacks {})",
-                            t.required_features()
-                        ));
-                        None
-                    }
-                })
-                .collect()
-        })
-        .clone()
-}
-
-/// Writes to the real stderr, past the test harness's capture.
-fn report(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
-}
 
 /// Reports, per tested tier, how many cases of a kind were bit-exact.
 fn report_passed(kernels: &[&'static Kernels], count: usize, what: &str) {
