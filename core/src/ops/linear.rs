@@ -66,7 +66,7 @@ impl Op for Gemm {
         let b: &[f32] = match &self.packed_b {
             Some(packed) => packed,
             None => {
-                let len = self.dims.packed_rhs_len()?;
+                let len = rhs_scratch_len(&self.packed_b, self.dims)?;
                 let scratch = cx.scratch.get_mut(..len).ok_or("scratch too small")?;
                 pack_rhs(
                     self.dims,
@@ -113,11 +113,16 @@ impl Op for Gemm {
     }
 
     fn scratch_len(&self) -> usize {
-        match self.packed_b {
-            Some(_) => 0,
-            // `build_gemm` checked that the size does not overflow.
-            None => self.dims.packed_rhs_len().unwrap_or(0),
-        }
+        // The build checked that the size does not overflow.
+        rhs_scratch_len(&self.packed_b, self.dims).unwrap_or(0)
+    }
+}
+
+/// Scratch a product needs: room to pack B at run time, unless B was packed at build time.
+fn rhs_scratch_len(packed_b: &Option<Vec<f32>>, dims: Dims) -> OpResult<usize> {
+    match packed_b {
+        Some(_) => Ok(0),
+        None => dims.packed_rhs_len(),
     }
 }
 
@@ -206,11 +211,7 @@ impl Op for MatMul {
         let Dims { m, n, k } = self.dims;
         let (a, b) = (inputs.f32(0)?, inputs.f32(1)?);
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
-        // Only a B known at run time is packed, into scratch (see `scratch_len`).
-        let packed_len = match self.packed_b {
-            Some(_) => 0,
-            None => self.dims.packed_rhs_len()?,
-        };
+        let packed_len = rhs_scratch_len(&self.packed_b, self.dims)?;
         let scratch = cx
             .scratch
             .get_mut(..packed_len)
@@ -253,11 +254,8 @@ impl Op for MatMul {
     }
 
     fn scratch_len(&self) -> usize {
-        match self.packed_b {
-            Some(_) => 0,
-            // `build_matmul` checked that the size does not overflow.
-            None => self.dims.packed_rhs_len().unwrap_or(0),
-        }
+        // The build checked that the size does not overflow.
+        rhs_scratch_len(&self.packed_b, self.dims).unwrap_or(0)
     }
 }
 
