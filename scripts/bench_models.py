@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Float model speed: MobiQuant (`mobiquant bench`) against onnxruntime (scripts/peer_bench.py) on
-the same real inputs, in the same run, 1 and 2 threads, onnxruntime with and without Intel AMX.
-Prints a Markdown table of p50 latencies and ratios (onnxruntime time / MobiQuant time: above 1
-means MobiQuant is faster).
+"""Float model speed: MobiQuant (`mobiquant bench`) against its peers (scripts/peer_bench.py) on
+the same real inputs, in the same run, 1 and 2 threads: onnxruntime with and without Intel AMX,
+LiteRT on the models that have a TFLite twin, tract (one thread). Prints a Markdown table of p50
+latencies and ratios (peer time / MobiQuant time: above 1 means MobiQuant is faster); the last
+column compares with the fastest peer that runs without AMX (phones have none).
 
-    scripts/bench_models.py [--seconds 2] [model ...]
+    scripts/bench_models.py [--seconds 2] [--no-litert] [--no-tract] [-- model ...]
 
-Needs scripts/fetch-models.sh and scripts/make_cases.py first, and a release build of the CLI.
+Needs scripts/fetch-models.sh and scripts/make_cases.py first, a release build of the CLI, and for
+LiteRT `scripts/setup.sh peers` (without it, LiteRT is left out).
 """
 import argparse
 import glob
@@ -42,13 +44,24 @@ def ours(cli, models_dir, model, threads, seconds):
     return json.loads(run.stdout.strip().splitlines()[-1]), None
 
 
-def peer(models, threads, no_amx, seconds, models_dir):
-    cmd = [sys.executable, os.path.join(HERE, "peer_bench.py"), "--models-dir", models_dir,
-           "--seconds", str(seconds), "--threads", *map(str, threads), "--", *models]
+def peer(name, models, threads, seconds, models_dir, no_amx=False):
+    """{(model, threads): result} from scripts/peer_bench.py for one peer."""
+    cmd = [sys.executable, os.path.join(HERE, "peer_bench.py"), "--peer", name, "--models-dir",
+           models_dir, "--seconds", str(seconds), "--threads", *map(str, threads), "--", *models]
     if no_amx:
         cmd.insert(2, "--no-amx")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return {(r["model"], r["threads"]): r for r in map(json.loads, out.strip().splitlines())}
+
+
+def cell(result, mine):
+    """A peer's p50 and its ratio to MobiQuant's, or why there is none."""
+    if result is None:
+        return "-", None
+    if "error" in result:
+        return "fails", None
+    p50 = result["p50_ms"]
+    return f"{p50:.3f} ({p50 / mine:.2f})" if mine else f"{p50:.3f}", p50
 
 
 def main():
@@ -57,22 +70,38 @@ def main():
     parser.add_argument("--cli", default=os.path.join(ROOT, "target/release/mobiquant"))
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-litert", action="store_true")
+    parser.add_argument("--no-tract", action="store_true")
     parser.add_argument("models", nargs="*")
     args = parser.parse_args()
     models = args.models or sorted(os.listdir(os.path.join(args.models_dir, "cases")))
-    with_amx = peer(models, args.threads, False, args.seconds, args.models_dir)
-    without_amx = peer(models, args.threads, True, args.seconds, args.models_dir)
-    print("| model | threads | MobiQuant p50 ms | onnxruntime p50 ms (AMX blocked) | ratio | onnxruntime p50 ms (AMX) | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    common = (models, args.threads, args.seconds, args.models_dir)
+    peers = {"onnxruntime (AMX)": peer("onnxruntime", *common),
+             "onnxruntime": peer("onnxruntime", *common, no_amx=True)}
+    try:
+        import ai_edge_litert  # noqa: F401
+        if not args.no_litert:
+            peers["LiteRT"] = peer("litert", *common)
+    except ImportError:
+        print("LiteRT left out: run scripts/setup.sh peers", file=sys.stderr)
+    if not args.no_tract:
+        peers["tract"] = peer("tract", *common)
+    print("p50 latency in ms; in parentheses the peer's time over MobiQuant's (above 1: MobiQuant is faster)\n")
+    print("| model | threads | MobiQuant | " + " | ".join(peers) + " | vs fastest peer without AMX |")
+    print("|---|---|---|" + "---|" * len(peers) + "---|")
     for model in models:
         for t in args.threads:
             mine, error = ours(args.cli, args.models_dir, model, t, args.seconds)
-            p_no, p_amx = without_amx[(model, t)]["p50_ms"], with_amx[(model, t)]["p50_ms"]
-            if mine is None:
-                print(f"| {model} | {t} | does not run yet ({error[:60]}) | {p_no:.3f} | - | {p_amx:.3f} | - |")
-                continue
-            m = mine["p50_ms"]
-            print(f"| {model} | {t} | {m:.3f} | {p_no:.3f} | {p_no / m:.2f} | {p_amx:.3f} | {p_amx / m:.2f} |")
+            m = mine["p50_ms"] if mine else None
+            cells, rivals = [], []
+            for name, results in peers.items():
+                text, p50 = cell(results.get((model, t)), m)
+                cells.append(text)
+                if p50 is not None and name != "onnxruntime (AMX)":
+                    rivals.append(p50)
+            ours_text = f"{m:.3f}" if m else f"does not run yet ({error[:60]})"
+            best = f"{min(rivals) / m:.2f}" if m and rivals else "-"
+            print(f"| {model} | {t} | {ours_text} | " + " | ".join(cells) + f" | {best} |")
 
 
 if __name__ == "__main__":

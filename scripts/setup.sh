@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what MobiQuant's builds and tests need on a fresh Debian 12 x86-64 machine, skipping
-# what is already there. Usage: scripts/setup.sh [host|aarch64|python|all]  (default: all)
+# what is already there. Usage: scripts/setup.sh [host|aarch64|python|peers|all]  (default: all)
 #   host     the Rust toolchain (rustup's, preinstalled) is all the host build needs
 #   aarch64  Debian's rustc with an aarch64 standard library, the cross linker and qemu-user
 #   python   onnx, onnxruntime, numpy and scikit-image (peers, test-data generators, sample
 #            images), and Debian's alsa-utils WAVs and espeak-ng (speech inputs)
+#   peers    ai-edge-litert, the LiteRT peer of the benchmarks (not needed by the tests; not in all)
 set -euo pipefail
 what="${1:-all}"
 
@@ -32,5 +33,9 @@ if [[ "$what" == python || "$what" == all ]]; then
     echo "setup: installing onnx, onnxruntime, numpy, scikit-image"
     python3 -m pip install -q onnx==1.23.* onnxruntime==1.32.* numpy sympy scikit-image
   fi
+fi
+if [[ "$what" == peers ]] && ! python3 -c "import ai_edge_litert" 2>/dev/null; then
+  echo "setup: installing ai-edge-litert"
+  python3 -m pip install -q ai-edge-litert==2.3.*
 fi
 command -v cargo >/dev/null || { echo "setup: cargo (rustup) is required" >&2; exit 1; }
