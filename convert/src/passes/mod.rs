@@ -51,17 +51,8 @@ pub struct PassReport {
 
 /// Runs every pass, in an order where each one exposes work for the next.
 pub fn optimize(ir: &mut IrModel) -> PassReport {
-    let walk = shapes::infer_and_fold(ir);
-    let mut report = PassReport {
-        nodes_folded: walk.nodes_folded,
-        folds_too_large: walk.folds_too_large,
-        ifs_inlined: walk.ifs_inlined,
-        shapes_static: walk.shapes_static,
-        shapes_symbolic: walk.shapes_symbolic,
-        shapes_unknown: walk.shapes_unknown,
-        identities_removed: identity::remove_identities(ir),
-        ..PassReport::default()
-    };
+    let mut report = shapes::infer_and_fold(ir);
+    report.identities_removed = identity::remove_identities(ir);
     (report.batch_norms_folded, report.batch_norms_decomposed) = batch_norm::fold_batch_norms(ir);
     report.activations_fused = activation::fuse_activations(ir);
     report.dead_nodes_removed = dead::remove_dead_nodes(ir);

@@ -34,11 +34,11 @@ impl Symbols {
     pub fn collect<'a>(shapes: impl IntoIterator<Item = &'a Shape>) -> Symbols {
         let mut s = Symbols::default();
         for d in shapes.into_iter().flat_map(|s| &s.0) {
-            if let Dim::Symbol(name) = d {
-                if !s.index.contains_key(name) {
-                    s.index.insert(name.clone(), s.names.len());
-                    s.names.push(name.clone());
-                }
+            if let Dim::Symbol(name) = d
+                && !s.index.contains_key(name)
+            {
+                s.index.insert(name.clone(), s.names.len());
+                s.names.push(name.clone());
             }
         }
         s
@@ -104,7 +104,10 @@ pub fn probe(k: usize, run: usize) -> usize {
     let mut found = 0;
     let mut n = 5usize;
     loop {
-        if (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0) {
+        if (2..n)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
+        {
             if found == wanted {
                 return 64 * n;
             }

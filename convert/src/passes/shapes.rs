@@ -16,27 +16,15 @@
 use mobiquant_core::graph::ValueId;
 use mobiquant_core::{AttrValue, Node};
 
-use super::branch;
 use super::fold::{self, Decision, Inputs};
 use super::probe::{RUNS, Symbols};
 use super::runtime::{self, Feed, Known};
+use super::{PassReport, branch};
 use crate::ir::IrModel;
 
-/// What the walk did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct WalkReport {
-    pub nodes_folded: usize,
-    pub folds_too_large: usize,
-    pub ifs_inlined: usize,
-    /// Node outputs whose shape is fully fixed / has symbolic dimensions / is not known.
-    pub shapes_static: usize,
-    pub shapes_symbolic: usize,
-    pub shapes_unknown: usize,
-}
-
 /// Infers every node output's shape, folds constants and inlines `If`s with a constant
-/// condition.
-pub fn infer_and_fold(ir: &mut IrModel) -> WalkReport {
+/// condition; reports that in the walk's fields of a [`PassReport`].
+pub fn infer_and_fold(ir: &mut IrModel) -> PassReport {
     let main = &ir.graphs[0];
     let symbols = Symbols::collect(
         main.inputs
@@ -60,7 +48,7 @@ pub fn infer_and_fold(ir: &mut IrModel) -> WalkReport {
     }
     let mut walk = Walk {
         facts,
-        report: WalkReport::default(),
+        report: PassReport::default(),
     };
     walk.graph(ir, 0);
     walk.write_shapes(ir, &symbols);
@@ -70,7 +58,7 @@ pub fn infer_and_fold(ir: &mut IrModel) -> WalkReport {
 struct Walk {
     /// `facts[run][value]`: what the runtime gave for a non-constant value in each run.
     facts: Vec<Vec<Option<Known>>>,
-    report: WalkReport,
+    report: PassReport,
 }
 
 impl Walk {

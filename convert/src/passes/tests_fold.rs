@@ -54,6 +54,23 @@ fn symbolic(dims: &[Option<u64>]) -> Shape {
     )
 }
 
+fn axis0() -> Attribute {
+    Attribute {
+        name: "axis".into(),
+        value: AttrValue::Int(0),
+    }
+}
+
+/// Adds the main graph (input `x`).
+fn main_graph(ir: &mut IrModel, x: u32, outputs: Vec<u32>, nodes: Vec<mobiquant_core::Node>) {
+    ir.graphs.push(Graph {
+        name: "main".into(),
+        inputs: vec![x],
+        outputs,
+        nodes,
+    });
+}
+
 fn ops(ir: &IrModel, g: usize) -> Vec<&str> {
     ir.graphs[g].nodes.iter().map(|n| n.op.as_str()).collect()
 }
@@ -188,16 +205,8 @@ fn a_derived_symbolic_dim_gets_a_symbol_of_its_own() {
     let mut ir = empty();
     let x = typed(&mut ir, "x", DType::F32, Some(symbolic(&[None, Some(2)])));
     let twice = f32_value(&mut ir, "twice");
-    let axis = Attribute {
-        name: "axis".into(),
-        value: AttrValue::Int(0),
-    };
-    ir.graphs.push(Graph {
-        name: "main".into(),
-        inputs: vec![x],
-        outputs: vec![twice],
-        nodes: vec![node("concat", "Concat", &[x, x], &[twice], vec![axis])],
-    });
+    let concat = node("concat", "Concat", &[x, x], &[twice], vec![axis0()]);
+    main_graph(&mut ir, x, vec![twice], vec![concat]);
     optimize(&mut ir);
     assert_eq!(
         ir.values[twice as usize]
@@ -222,15 +231,11 @@ fn filled(dims: &[i64]) -> IrModel {
         name: "value".into(),
         value: AttrValue::Tensor(one),
     };
-    ir.graphs.push(Graph {
-        name: "main".into(),
-        inputs: vec![x],
-        outputs: vec![y],
-        nodes: vec![
-            node("fill", "ConstantOfShape", &[d], &[ones], vec![value]),
-            node("add", "Add", &[x, ones], &[y], vec![]),
-        ],
-    });
+    let nodes = vec![
+        node("fill", "ConstantOfShape", &[d], &[ones], vec![value]),
+        node("add", "Add", &[x, ones], &[y], vec![]),
+    ];
+    main_graph(&mut ir, x, vec![y], nodes);
     ir
 }
 
@@ -266,15 +271,11 @@ fn a_transposed_weight_read_only_by_its_transpose_folds_a_shared_one_stays() {
         if shared {
             outputs.push(w);
         }
-        ir.graphs.push(Graph {
-            name: "main".into(),
-            inputs: vec![x],
-            outputs,
-            nodes: vec![
-                node("t", "Transpose", &[w], &[wt], vec![]),
-                node("mm", "MatMul", &[x, wt], &[y], vec![]),
-            ],
-        });
+        let nodes = vec![
+            node("t", "Transpose", &[w], &[wt], vec![]),
+            node("mm", "MatMul", &[x, wt], &[y], vec![]),
+        ];
+        main_graph(&mut ir, x, outputs, nodes);
         ir
     };
     let mut alone = build(false);
@@ -320,12 +321,7 @@ fn branchy(equal: bool, exported: bool) -> IrModel {
         main_nodes.push(node("neg", "Neg", &[r], &[y], vec![]));
         vec![y]
     };
-    ir.graphs.push(Graph {
-        name: "main".into(),
-        inputs: vec![x],
-        outputs,
-        nodes: main_nodes,
-    });
+    main_graph(&mut ir, x, outputs, main_nodes);
     ir.graphs.push(Graph {
         name: "then".into(),
         inputs: vec![],
