@@ -9,14 +9,13 @@
 //! away once the shapes they read are static, and stay nodes (planned per input shape) when a
 //! symbolic dimension flows into them.
 //!
-//! Size guard: a fold may not write more than [`MAX_FOLDED_ELEMENTS`] elements, nor grow the
-//! file by more than [`MAX_GROWTH`] elements: what it stores, less the constant inputs only it
-//! reads (dropped with it) and outputs equal to a tensor already stored (shared). So a
-//! `ConstantOfShape` or `Expand` of a big shape, or an `Unsqueeze` of a weight that other nodes
-//! read too, stays a node (one the planner makes a view or folds per plan). A node the runtime
-//! cannot plan or run stays a node, for the runtime to report when the model is planned.
+//! Folding happens in two steps: during the walk a foldable node's outputs become constants at
+//! once (so the nodes after it see constants) while the node stays in place; once the walk is
+//! done, [`super::settle`] removes the folded nodes or, where folding would make the file
+//! grow, turns their outputs back into computed values. A node the runtime cannot plan or run
+//! stays a node, for the runtime to report when the model is planned. No fold writes more
+//! than [`MAX_FOLDED_ELEMENTS`] elements.
 
-use mobiquant_core::graph::ValueId;
 use mobiquant_core::quant::TensorId;
 use mobiquant_core::{Node, Shape, Tensor};
 
@@ -25,15 +24,13 @@ use crate::ir::IrModel;
 
 /// The most elements one fold may write.
 pub const MAX_FOLDED_ELEMENTS: usize = 1 << 20;
-/// The most elements by which a fold may grow the file.
-pub const MAX_GROWTH: usize = 4096;
 
 /// What to do with a node.
 #[derive(Debug)]
 pub enum Decision {
     /// Replace it by these constants (one per output): [`commit`] does.
     Fold(Vec<Tensor>),
-    /// Foldable, but its outputs are too large to store.
+    /// Foldable, but its outputs are more than [`MAX_FOLDED_ELEMENTS`].
     TooLarge,
     NotConstant,
 }
@@ -79,14 +76,6 @@ pub fn decide(
             Err(_) => return Decision::NotConstant,
         }
     };
-    let added: usize = values
-        .iter()
-        .filter(|t| stored(ir, t).is_none())
-        .map(|t| t.shape().iter().product::<usize>())
-        .fold(0, usize::saturating_add);
-    if added > freed_elements(ir, node).saturating_add(MAX_GROWTH) {
-        return Decision::TooLarge;
-    }
     let dtypes_match = values.len() == node.outputs.len()
         && values
             .iter()
@@ -98,8 +87,8 @@ pub fn decide(
     Decision::Fold(values)
 }
 
-/// Makes the outputs of `node` the constants `values` (from [`decide`]); the caller removes
-/// the node.
+/// Makes the outputs of `node` the constants `values` (from [`decide`]), sharing a stored
+/// tensor where one holds the same; [`super::settle`] later removes the node or undoes this.
 pub fn commit(ir: &mut IrModel, node: &Node, values: &[Tensor]) {
     for (t, &v) in values.iter().zip(&node.outputs) {
         let shape = Shape::fixed(&t.shape().iter().map(|&d| d as u64).collect::<Vec<_>>());
@@ -121,18 +110,4 @@ fn stored(ir: &IrModel, t: &Tensor) -> Option<TensorId> {
         .iter()
         .position(|s| s.dtype == t.dtype() && s.dims == dims && s.bytes == bytes)
         .map(|i| i as TensorId)
-}
-
-/// Elements of the constant inputs that only `node` reads (dropped from the file once it folds).
-fn freed_elements(ir: &IrModel, node: &Node) -> usize {
-    let uses = ir.use_counts();
-    let mut inputs: Vec<ValueId> = node.inputs.iter().flatten().copied().collect();
-    inputs.sort_unstable();
-    inputs.dedup();
-    inputs
-        .iter()
-        .filter(|&&v| uses[v as usize] == node.inputs.iter().filter(|&&i| i == Some(v)).count())
-        .filter_map(|&v| ir.constant(v))
-        .map(|t| t.dims.iter().product::<u64>() as usize)
-        .fold(0, usize::saturating_add)
 }

@@ -2,8 +2,8 @@
 //! equivalent one that runs faster, and counts what it did.
 //!
 //! First, one walk ([`shapes`]) infers every value's shape with the runtime's own rules
-//! ([`runtime`], [`probe`]), folds constant nodes ([`fold`]) and inlines `If`s whose condition
-//! is constant ([`branch`]); then Identity/Dropout removal, BatchNormalization folding,
+//! ([`runtime`], [`probe`]), folds constant nodes ([`fold`], sized by [`settle`]) and inlines
+//! `If`s whose condition is constant ([`branch`]); then Identity/Dropout removal, BatchNormalization folding,
 //! activation fusion and dead-node removal.
 //!
 //! Invariants every pass keeps: the model computes the same outputs (up to float rounding of
@@ -19,6 +19,7 @@ mod fold;
 mod identity;
 mod probe;
 mod runtime;
+mod settle;
 mod shapes;
 
 use mobiquant_core::Node;

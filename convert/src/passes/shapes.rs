@@ -4,7 +4,8 @@
 //! Each node is planned by the runtime ([`super::runtime::plan_node`]) once per probe binding
 //! of the symbolic input dimensions ([`super::probe`]), from what the earlier nodes gave in the
 //! same run (shape, and contents where the planner computes them); when its inputs are the same
-//! in every run it is planned once. Then [`super::fold`] decides whether it becomes constants,
+//! in every run it is planned once. Then [`super::fold`] decides whether it becomes constants
+//! (kept or undone per constant subgraph by [`super::settle`] once the walk is done),
 //! an `If` with a constant condition is replaced by its branch ([`super::branch`]), and an `If`
 //! whose condition is known per run only takes the branch of each run (both agreeing otherwise),
 //! as the planner does. At the end every node output gets the symbolic shape read off its runs
@@ -19,7 +20,7 @@ use mobiquant_core::{AttrValue, Node};
 use super::fold::{self, Decision, Inputs};
 use super::probe::{RUNS, Symbols};
 use super::runtime::{self, Feed, Known};
-use super::{PassReport, branch};
+use super::{PassReport, branch, settle};
 use crate::ir::IrModel;
 
 /// Infers every node output's shape, folds constants and inlines `If`s with a constant
@@ -48,9 +49,15 @@ pub fn infer_and_fold(ir: &mut IrModel) -> PassReport {
     }
     let mut walk = Walk {
         facts,
+        folded: Vec::new(),
+        pinned: Vec::new(),
         report: PassReport::default(),
     };
+    let tensors_before = ir.tensors.len();
     walk.graph(ir, 0);
+    let (removed, undone) = settle::settle(ir, &walk.folded, tensors_before, &walk.pinned);
+    walk.report.nodes_folded = removed;
+    walk.report.folds_too_large += undone;
     walk.write_shapes(ir, &symbols);
     walk.report
 }
@@ -58,6 +65,10 @@ pub fn infer_and_fold(ir: &mut IrModel) -> PassReport {
 struct Walk {
     /// `facts[run][value]`: what the runtime gave for a non-constant value in each run.
     facts: Vec<Vec<Option<Known>>>,
+    /// The first output of every node folded so far (still in place until [`settle`]).
+    folded: Vec<ValueId>,
+    /// Conditions of the `If`s inlined so far: they must stay constants.
+    pinned: Vec<ValueId>,
     report: PassReport,
 }
 
@@ -68,15 +79,14 @@ impl Walk {
             let node = ir.graphs[g].nodes[i].clone();
             if node.op == "If" {
                 if let Some(taken) = branch::taken_branch(ir, &node) {
+                    self.pinned.extend(node.inputs.first().copied().flatten());
                     branch::inline(ir, g, i, taken);
                     self.report.ifs_inlined += 1;
                     continue; // the branch's nodes now start at i
                 }
                 self.plan_if(ir, &node);
-            } else if self.node(ir, &node) {
-                ir.graphs[g].nodes.remove(i);
-                self.report.nodes_folded += 1;
-                continue;
+            } else {
+                self.node(ir, &node);
             }
             i += 1;
         }
@@ -128,9 +138,8 @@ impl Walk {
             .collect()
     }
 
-    /// Plans `node` in every run and folds it if it can; returns whether it was folded (the
-    /// caller removes it).
-    fn node(&mut self, ir: &mut IrModel, node: &Node) -> bool {
+    /// Plans `node` in every run and folds it if it can.
+    fn node(&mut self, ir: &mut IrModel, node: &Node) {
         let (planned, decision) = {
             let ir: &IrModel = ir;
             let computed: Vec<usize> = node
@@ -169,14 +178,7 @@ impl Walk {
             };
             (planned, decision)
         };
-        match decision {
-            Decision::Fold(values) => {
-                fold::commit(ir, node, &values);
-                return true;
-            }
-            Decision::TooLarge => self.report.folds_too_large += 1,
-            Decision::NotConstant => {}
-        }
+        // Facts are kept for folded nodes too, in case settling undoes the fold.
         for (run, outputs) in planned.into_iter().enumerate() {
             let mut outputs = outputs.map(Vec::into_iter);
             for &v in &node.outputs {
@@ -184,7 +186,14 @@ impl Walk {
                 self.set(run, v, known);
             }
         }
-        false
+        match decision {
+            Decision::Fold(values) => {
+                fold::commit(ir, node, &values);
+                self.folded.extend(node.outputs.first());
+            }
+            Decision::TooLarge => self.report.folds_too_large += 1,
+            Decision::NotConstant => {}
+        }
     }
 
     /// Walks the bodies of an `If` whose condition is not a constant, and gives its outputs

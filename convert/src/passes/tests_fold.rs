@@ -251,7 +251,8 @@ fn a_small_constant_of_shape_folds_a_big_one_stays() {
     let report = optimize(&mut big);
     assert_eq!((report.nodes_folded, report.folds_too_large), (0, 1));
     assert_eq!(ops(&big, 0), ["ConstantOfShape", "Add"]);
-    assert!(big.tensors.iter().all(|t| t.bytes.len() < 1000));
+    let written = Model::from_bytes(&big.into_builder().unwrap().finish().unwrap()).unwrap();
+    assert!(written.tensors().iter().all(|t| t.byte_len < 1000));
 }
 
 #[test]
@@ -381,4 +382,36 @@ fn an_if_on_a_run_time_condition_stays_and_gets_shapes() {
     assert_eq!(ops(&ir, 0), ["If", "Neg"]);
     let r = ir.graphs[0].nodes[0].outputs[0] as usize;
     assert_eq!(ir.values[r].shape, Some(Shape::fixed(&[2, 3])));
+}
+
+#[test]
+fn a_weight_reordered_the_same_way_twice_folds_into_one_copy() {
+    // w[100,200] -> Transpose -> MatMul(x, _) and again w -> Transpose -> MatMul(x, _): each
+    // fold alone keeps w alive (a second copy), both together drop it and share one result.
+    let build = || {
+        let mut ir = empty();
+        let x = typed(&mut ir, "x", DType::F32, Some(Shape::fixed(&[1, 200])));
+        let w = ir.add_constant(IrTensor::from_f32s(
+            "w",
+            vec![100, 200],
+            &pseudo_random(20_000, 5),
+        ));
+        let [t1, t2, y1, y2] = ["t1", "t2", "y1", "y2"].map(|n| f32_value(&mut ir, n));
+        let nodes = vec![
+            node("transpose1", "Transpose", &[w], &[t1], vec![]),
+            node("mm1", "MatMul", &[x, t1], &[y1], vec![]),
+            node("transpose2", "Transpose", &[w], &[t2], vec![]),
+            node("mm2", "MatMul", &[x, t2], &[y2], vec![]),
+        ];
+        main_graph(&mut ir, x, vec![y1, y2], nodes);
+        ir
+    };
+    let mut ir = build();
+    let report = optimize(&mut ir);
+    assert_eq!((report.nodes_folded, report.folds_too_large), (2, 0));
+    assert_eq!(ops(&ir, 0), ["MatMul", "MatMul"]);
+    let written = Model::from_bytes(&ir.clone().into_builder().unwrap().finish().unwrap()).unwrap();
+    let sizes: Vec<u64> = written.tensors().iter().map(|t| t.byte_len).collect();
+    assert_eq!(sizes, [80_000]);
+    assert_same(&run_x(ir, &[1, 200]), &run_x(build(), &[1, 200]));
 }
