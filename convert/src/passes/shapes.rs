@@ -26,7 +26,9 @@ use crate::ir::IrModel;
 /// Infers every node output's shape, folds constants and inlines `If`s with a constant
 /// condition; reports that in the walk's fields of a [`PassReport`].
 pub fn infer_and_fold(ir: &mut IrModel) -> PassReport {
-    let main = &ir.graphs[0];
+    let Some(main) = ir.graphs.first() else {
+        return PassReport::default();
+    };
     let symbols = Symbols::collect(
         main.inputs
             .iter()
