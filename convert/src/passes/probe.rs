@@ -27,6 +27,8 @@ pub const RUNS: usize = 2;
 pub struct Symbols {
     index: HashMap<String, usize>,
     names: Vec<String>,
+    /// `sizes[k][run]`: the size symbol `k` takes in run `run`.
+    sizes: Vec<[usize; RUNS]>,
 }
 
 impl Symbols {
@@ -41,6 +43,7 @@ impl Symbols {
                 s.names.push(name.clone());
             }
         }
+        s.sizes = probe_sizes(s.names.len());
         s
     }
 
@@ -51,7 +54,7 @@ impl Symbols {
             .iter()
             .map(|d| match d {
                 Dim::Fixed(n) => usize::try_from(*n).ok(),
-                Dim::Symbol(s) => self.index.get(s).map(|&k| probe(k, run)),
+                Dim::Symbol(s) => self.index.get(s).map(|&k| self.sizes[k][run]),
             })
             .collect()
     }
@@ -59,7 +62,7 @@ impl Symbols {
     /// The symbol whose probe sizes are `sizes` (one per run), if any.
     fn symbol_of(&self, sizes: &[usize]) -> Option<&str> {
         (0..self.names.len())
-            .find(|&k| sizes.iter().enumerate().all(|(r, &n)| n == probe(k, r)))
+            .find(|&k| sizes == self.sizes[k])
             .map(|k| self.names[k].as_str())
     }
 
@@ -97,24 +100,26 @@ impl Symbols {
     }
 }
 
-/// The size symbol `k` takes in run `run`: 64 times the `(RUNS * k + run)`-th prime from 5 on,
-/// so that every (symbol, run) pair gets its own size.
-pub fn probe(k: usize, run: usize) -> usize {
-    let wanted = RUNS * k + run;
-    let mut found = 0;
-    let mut n = 5usize;
-    loop {
-        if (2..n)
-            .take_while(|d| d * d <= n)
-            .all(|d| !n.is_multiple_of(d))
+/// Probe sizes for `n` symbols: 64 times successive primes from 5 on, `RUNS` per symbol, so
+/// that every (symbol, run) pair gets its own size.
+fn probe_sizes(n: usize) -> Vec<[usize; RUNS]> {
+    let mut primes = Vec::with_capacity(n * RUNS);
+    let mut candidate = 5usize;
+    while primes.len() < n * RUNS {
+        if primes
+            .iter()
+            .take_while(|&&p| p * p <= candidate)
+            .all(|&p| !candidate.is_multiple_of(p))
+            && !candidate.is_multiple_of(3)
         {
-            if found == wanted {
-                return 64 * n;
-            }
-            found += 1;
+            primes.push(candidate);
         }
-        n += 2;
+        candidate += 2;
     }
+    primes
+        .chunks_exact(RUNS)
+        .map(|c| std::array::from_fn(|r| 64 * c[r]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -132,9 +137,7 @@ mod tests {
 
     #[test]
     fn probes_are_distinct() {
-        let sizes: Vec<usize> = (0..20)
-            .flat_map(|k| (0..RUNS).map(move |r| probe(k, r)))
-            .collect();
+        let sizes: Vec<usize> = probe_sizes(20).into_iter().flatten().collect();
         let mut unique = sizes.clone();
         unique.sort();
         unique.dedup();
@@ -150,7 +153,10 @@ mod tests {
             Dim::Symbol("t".into()),
         ])]);
         let runs: Vec<Known> = (0..RUNS)
-            .map(|r| known(&[probe(0, r), 7, probe(1, r) / 2, probe(1, r)]))
+            .map(|r| {
+                let (b, t) = (s.sizes[0][r], s.sizes[1][r]);
+                known(&[b, 7, t / 2, t])
+            })
             .collect();
         let refs: Vec<Option<&Known>> = runs.iter().map(Some).collect();
         let declared = Shape(vec![
