@@ -41,6 +41,8 @@ pub struct PassReport {
     pub shapes_static: usize,
     pub shapes_symbolic: usize,
     pub shapes_unknown: usize,
+    /// Why the runtime could not plan the first node it could not plan while inferring shapes.
+    pub first_shape_failure: Option<String>,
     pub batch_norms_folded: usize,
     pub batch_norms_decomposed: usize,
     pub activations_fused: usize,

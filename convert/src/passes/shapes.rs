@@ -155,11 +155,12 @@ impl Walk {
             let same = computed
                 .iter()
                 .all(|&v| (1..RUNS).all(|r| fact(r, v) == fact(0, v)));
+            // `None` when an input is unknown in that run (an earlier node could not be planned).
             let plan = |run: usize| {
                 self.feeds(ir, node, run)
-                    .and_then(|f| runtime::plan_node(ir, node, &f).ok())
+                    .map(|f| runtime::plan_node(ir, node, &f))
             };
-            let planned: Vec<Option<Vec<Known>>> = if same {
+            let planned: Vec<Option<Result<Vec<Known>, String>>> = if same {
                 vec![plan(0); RUNS]
             } else {
                 (0..RUNS).map(plan).collect()
@@ -174,7 +175,8 @@ impl Walk {
                                 .all(|&v| fact(0, v).is_some_and(|k| k.value.is_none())),
                         feeds,
                     };
-                    fold::decide(ir, node, &inputs, planned[0].as_deref())
+                    let first = planned[0].as_ref().and_then(|p| p.as_deref().ok());
+                    fold::decide(ir, node, &inputs, first)
                 }
                 None => Decision::NotConstant,
             };
@@ -182,6 +184,12 @@ impl Walk {
         };
         // Facts are kept for folded nodes too, in case settling undoes the fold.
         for (run, outputs) in planned.into_iter().enumerate() {
+            let outputs = outputs.and_then(|p| {
+                p.map_err(|e| {
+                    self.report.first_shape_failure.get_or_insert(e);
+                })
+                .ok()
+            });
             let mut outputs = outputs.map(Vec::into_iter);
             for &v in &node.outputs {
                 let known = outputs.as_mut().and_then(Iterator::next);

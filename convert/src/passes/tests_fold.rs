@@ -415,3 +415,19 @@ fn a_weight_reordered_the_same_way_twice_folds_into_one_copy() {
     assert_eq!(sizes, [80_000]);
     assert_same(&run_x(ir, &[1, 200]), &run_x(build(), &[1, 200]));
 }
+
+#[test]
+fn a_value_the_runtime_cannot_plan_at_probe_sizes_keeps_its_declared_shape() {
+    // Reshape(x[batch,4], [1,4]) only plans for batch 1.
+    let mut ir = empty();
+    let x = typed(&mut ir, "x", DType::F32, Some(symbolic(&[None, Some(4)])));
+    let target = i64_const(&mut ir, "target", &[1, 4]);
+    let declared = Shape(vec![Dim::Fixed(1), Dim::Symbol("declared".into())]);
+    let y = typed(&mut ir, "y", DType::F32, Some(declared.clone()));
+    let reshape = node("reshape", "Reshape", &[x, target], &[y], vec![]);
+    main_graph(&mut ir, x, vec![y], vec![reshape]);
+    let report = optimize(&mut ir);
+    assert_eq!((report.shapes_unknown, report.nodes), (1, 1));
+    assert!(report.first_shape_failure.unwrap().contains("reshape"));
+    assert_eq!(ir.values[y as usize].shape, Some(declared));
+}
