@@ -84,6 +84,18 @@ impl IrModel {
         })
     }
 
+    /// `wanted`, or `wanted#k` for the first free `k`: tensor names are unique in a model.
+    pub fn unique_tensor_name(&self, wanted: &str) -> String {
+        let taken = |name: &str| self.tensors.iter().any(|t| t.name == name);
+        if !taken(wanted) {
+            return wanted.to_string();
+        }
+        (1..)
+            .map(|k| format!("{wanted}#{k}"))
+            .find(|n| !taken(n))
+            .expect("some suffix is free")
+    }
+
     /// The tensor behind a constant value.
     pub fn constant(&self, v: ValueId) -> Option<&IrTensor> {
         self.tensors

@@ -222,3 +222,22 @@ proptest! {
         prop_assert!(plan.arena_bytes() <= plan.unshared_bytes());
     }
 }
+
+#[test]
+fn a_plan_made_without_a_session_tells_shapes_and_plan_time_values() {
+    // x[s0, 3] -> Shape -> y (known at plan time); x -> Relu -> r (known only when run).
+    let mut gb = GraphBuilder::new();
+    let x = gb.input("x", DType::F32, &[None, Some(3)]);
+    let y = gb.node_typed("Shape", &[Some(x)], vec![], DType::I64);
+    let r = gb.node("Relu", &[x], vec![]);
+    gb.output(y);
+    gb.output(r);
+    let model = gb.finish();
+    let plan = plan::Plan::new(&model, &[vec![5, 3]]).unwrap();
+    assert_eq!(plan.output_shape(0), Some((DType::I64, &[2usize][..])));
+    assert_eq!(plan.output_shape(1), Some((DType::F32, &[5usize, 3][..])));
+    assert_eq!(plan.output_value(0).unwrap().as_i64().unwrap(), &[5, 3]);
+    assert!(plan.output_value(1).is_none());
+    // Shapes the model refuses are errors, as in a session.
+    assert!(plan::Plan::new(&model, &[vec![5, 4]]).is_err());
+}

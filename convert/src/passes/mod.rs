@@ -1,6 +1,11 @@
 //! Graph passes that run between import and writing: each rewrites the [`IrModel`] into an
 //! equivalent one that runs faster, and counts what it did.
 //!
+//! First, one walk ([`shapes`]) infers every value's shape with the runtime's own rules
+//! ([`runtime`], [`probe`]), folds constant nodes ([`fold`], sized by [`settle`]) and inlines
+//! `If`s whose condition is constant ([`branch`]); then Identity/Dropout removal, BatchNormalization folding,
+//! activation fusion and dead-node removal.
+//!
 //! Invariants every pass keeps: the model computes the same outputs (up to float rounding of
 //! folded constants); node order stays topological; graph outputs and state outputs keep their
 //! values (a pass never removes the node that defines a graph output without redirecting it);
@@ -8,8 +13,14 @@
 
 mod activation;
 mod batch_norm;
+mod branch;
 mod dead;
+mod fold;
 mod identity;
+mod probe;
+mod runtime;
+mod settle;
+mod shapes;
 
 use mobiquant_core::Node;
 use mobiquant_core::graph::ValueId;
@@ -19,22 +30,36 @@ use crate::ir::IrModel;
 /// What the passes did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
+    /// Nodes replaced by the constants the runtime computed for them.
+    pub nodes_folded: usize,
+    /// Nodes computable at convert time left in place because their outputs are large.
+    pub folds_too_large: usize,
+    /// `If` nodes replaced by the branch their constant condition takes.
+    pub ifs_inlined: usize,
+    /// Node outputs whose inferred shape is fully fixed / has symbolic dimensions / could not
+    /// be inferred (kept as the source declared it).
+    pub shapes_static: usize,
+    pub shapes_symbolic: usize,
+    pub shapes_unknown: usize,
+    /// Why the runtime could not plan the first node it could not plan while inferring shapes.
+    pub first_shape_failure: Option<String>,
     pub batch_norms_folded: usize,
     pub batch_norms_decomposed: usize,
     pub activations_fused: usize,
     pub identities_removed: usize,
     pub dead_nodes_removed: usize,
+    /// Nodes left, all graphs together.
+    pub nodes: usize,
 }
 
 /// Runs every pass, in an order where each one exposes work for the next.
 pub fn optimize(ir: &mut IrModel) -> PassReport {
-    let mut report = PassReport {
-        identities_removed: identity::remove_identities(ir),
-        ..PassReport::default()
-    };
+    let mut report = shapes::infer_and_fold(ir);
+    report.identities_removed = identity::remove_identities(ir);
     (report.batch_norms_folded, report.batch_norms_decomposed) = batch_norm::fold_batch_norms(ir);
     report.activations_fused = activation::fuse_activations(ir);
     report.dead_nodes_removed = dead::remove_dead_nodes(ir);
+    report.nodes = ir.graphs.iter().map(|g| g.nodes.len()).sum();
     report
 }
 
@@ -87,3 +112,5 @@ fn float_attr(n: &Node, name: &str, default: f32) -> f32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fold;

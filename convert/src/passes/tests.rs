@@ -11,7 +11,7 @@ use mobiquant_core::{
 use super::*;
 use crate::ir::{IrModel, IrTensor};
 
-fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
+pub(super) fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
     let mut x = seed.wrapping_mul(2_654_435_761) | 1;
     (0..n)
         .map(|_| {
@@ -32,7 +32,13 @@ fn value(ir: &mut IrModel, name: &str, dims: Option<&[u64]>) -> u32 {
     })
 }
 
-fn node(name: &str, op: &str, inputs: &[u32], outputs: &[u32], attributes: Vec<Attribute>) -> Node {
+pub(super) fn node(
+    name: &str,
+    op: &str,
+    inputs: &[u32],
+    outputs: &[u32],
+    attributes: Vec<Attribute>,
+) -> Node {
     Node {
         name: name.into(),
         op: op.into(),
@@ -183,6 +189,9 @@ fn passes_rewrite_and_preserve_results() {
             activations_fused: 1,
             identities_removed: 1,
             dead_nodes_removed: 1,
+            shapes_static: 6,
+            nodes: 3,
+            ..PassReport::default()
         }
     );
     let ops: Vec<&str> = optimized.graphs[0]

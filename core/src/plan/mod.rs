@@ -109,6 +109,24 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Plans `model` for caller inputs of `input_shapes` (in the order of
+    /// `Session::input_names`; dtypes are the model's), states taking their declared shapes.
+    /// Sessions plan on their own: this is for tools that want the runtime's shape inference
+    /// and plan-time folding without running (the converter's shape and constant passes).
+    pub fn new(model: &Model, input_shapes: &[Vec<usize>]) -> Result<Plan> {
+        plan(model, input_shapes, &[])
+    }
+
+    /// The contents of graph output `i` when the plan knows them without running: computed at
+    /// plan time from constants and shapes (up to [`FOLD_LIMIT`] elements).
+    pub fn output_value(&self, i: usize) -> Option<TensorRef<'_>> {
+        let v = self.values.get(*self.outputs.get(i)?)?.as_ref()?;
+        match v.slot {
+            Slot::Folded(k) => self.folded.get(k).map(Tensor::view),
+            _ => None,
+        }
+    }
+
     /// The input shapes this plan was made for, in input order.
     pub fn input_shapes(&self) -> &[Vec<usize>] {
         &self.input_shapes
