@@ -1,8 +1,9 @@
 //! Weight-only GEMM/GEMV benchmark: GOPS (2 * M * N * K per second) of `wo_gemm` per supported
-//! tier, for int8 per-channel and int4 groupwise (32, 64, 128) weights, next to the f32 GEMM of
+//! tier, for int8 per-channel and groupwise (32) and int4 groupwise (32, 64, 128) weights, next to the f32 GEMM of
 //! the same tier on the same shapes.
 //!
-//! `cargo bench -p mobiquant-core --bench wo_gemm [-- --threads N] [--csv] [--tier T]`
+//! `cargo bench -p mobiquant-core --bench wo_gemm [-- --threads N] [--csv] [--tier T|best]`
+//! CSV rows: `tier,m,k,n,` then GOPS of q8c, q8g32, q4g32, q4g64, q4g128 and f32.
 //! Shapes are M x K x N (activations [M, K], weights [K, N]).
 
 use std::hint::black_box;
@@ -26,8 +27,9 @@ const SHAPES: [(usize, usize, usize); 7] = [
 ];
 
 /// (label, bits, group): the weight formats measured.
-const FORMATS: [(&str, WoBits, usize); 4] = [
+const FORMATS: [(&str, WoBits, usize); 5] = [
     ("q8c", WoBits::Int8, 0),
+    ("q8g32", WoBits::Int8, 32),
     ("q4g32", WoBits::Int4, 32),
     ("q4g64", WoBits::Int4, 64),
     ("q4g128", WoBits::Int4, 128),
@@ -153,7 +155,11 @@ fn main() {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let threads = value("--threads").and_then(|t| t.parse().ok()).unwrap_or(1);
-    let only = value("--tier").and_then(|t| Tier::from_name(&t));
+    // `--tier best` = the best tier this CPU supports.
+    let only = value("--tier").and_then(|t| match t.as_str() {
+        "best" => Some(Tier::best()),
+        name => Tier::from_name(name),
+    });
     let budget = Duration::from_millis(300);
     if !csv {
         println!(

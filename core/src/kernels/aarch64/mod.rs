@@ -39,7 +39,7 @@ mod neon;
 use super::dispatch::kernel_table;
 use super::f32::dwconv::dwconv3_row_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
-use super::wo::body::wo_kernels;
+use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
 
 quantize_row_kernel!(qs8_quantize_row__neon, qs8_row_params__neon, "neon");
@@ -84,7 +84,8 @@ kernel_table!(
 );
 
 dwconv3_row_kernel!(f32_dwconv3_row__neon, "neon");
-wo_kernels!(wo_gemv_1x16c4__neon, wo_dequant_16c4__neon, "neon", fused: true);
+wo_gemv_kernel!(wo_gemv_1x16c4__neon, "neon", fused: true);
+wo_dequant_kernel!(wo_dequant_16c4__neon, "neon");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

@@ -10,7 +10,8 @@
 //!
 //! The bodies are plain safe Rust over fixed-size arrays of the 16 columns, written so that the
 //! compiler keeps the accumulators in registers and vectorizes the column loop; each tier compiles
-//! them inside its own `#[target_feature]` functions (`wo_kernels!`), with fused multiply-add
+//! them inside its own `#[target_feature]` functions (`wo_gemv_kernel!`, `wo_dequant_kernel!`;
+//! AVX-512 has its own GEMV panel kernel and shares only [`gemv_panels`] and [`Groups`]), with fused multiply-add
 //! (`FUSED`), the reference without. Malformed slices make them stop early, never panic.
 
 use super::pack::{GROUP_HEAD_LEN, KR, NR, WoBits, WoShape};
@@ -62,17 +63,17 @@ fn group_head(head: &[u8; GROUP_HEAD_LEN]) -> ([f32; NR], [i32; NR]) {
 }
 
 /// One group of a panel: its 16 scales and zero points, its codes, and its range of the KP rows.
-struct Group<'a> {
-    scale: [f32; NR],
-    zero: [i32; NR],
-    codes: &'a [u8],
-    rows: std::ops::Range<usize>,
+pub(crate) struct Group<'a> {
+    pub(crate) scale: [f32; NR],
+    pub(crate) zero: [i32; NR],
+    pub(crate) codes: &'a [u8],
+    pub(crate) rows: std::ops::Range<usize>,
 }
 
 /// The groups of one panel, in order; ends early at the first slice that is too short. (An
 /// iterator rather than a closure: closures would not be inlined into the tier's
 /// `#[target_feature]` function.)
-struct Groups<'a> {
+pub(crate) struct Groups<'a> {
     rest: &'a [u8],
     start: usize,
     kp: usize,
@@ -82,7 +83,7 @@ struct Groups<'a> {
 
 impl<'a> Groups<'a> {
     #[inline(always)]
-    fn new(shape: &WoShape, panel: &'a [u8]) -> Groups<'a> {
+    pub(crate) fn new(shape: &WoShape, panel: &'a [u8]) -> Groups<'a> {
         Groups {
             rest: panel,
             start: 0,
@@ -148,20 +149,40 @@ fn gemv_panel<const BITS: usize, const BLOCK: usize, const FUSED: bool>(
     total
 }
 
-/// The GEMV of consecutive panels (see [`WoGemvFn`]).
+/// The GEMV of one panel of either width.
+#[inline(always)]
+fn gemv_any_panel<const FUSED: bool>(shape: &WoShape, panel: &[u8], x: &[f32]) -> [f32; NR] {
+    match shape.bits {
+        WoBits::Int8 => gemv_panel::<8, { NR * KR }, FUSED>(shape, panel, x),
+        WoBits::Int4 => gemv_panel::<4, { NR * KR / 2 }, FUSED>(shape, panel, x),
+    }
+}
+
+/// The GEMV of consecutive panels (see [`WoGemvFn`]) with the shared panel body.
 #[inline(always)]
 pub(crate) fn gemv<const FUSED: bool>(shape: &WoShape, panels: &[u8], x: &[f32], y: &mut [f32]) {
+    // A function item marked inline(always) (not a closure), so that the body is compiled with
+    // the features of the tier's function.
+    gemv_panels(shape, panels, x, y, gemv_any_panel::<FUSED>)
+}
+
+/// The GEMV of consecutive panels with `panel_gemv` computing each panel's 16 sums (a tier's own
+/// panel kernel, or the shared body); writes `y` (zeros when K = 0).
+#[inline(always)]
+pub(crate) fn gemv_panels(
+    shape: &WoShape,
+    panels: &[u8],
+    x: &[f32],
+    y: &mut [f32],
+    panel_gemv: impl Fn(&WoShape, &[u8], &[f32]) -> [f32; NR],
+) {
     let Some(panel_len) = shape.panel_len().filter(|&l| l > 0) else {
         // K = 0: every sum is empty.
         y.fill(0.0);
         return;
     };
     for (panel, y16) in panels.chunks_exact(panel_len).zip(y.chunks_mut(NR)) {
-        let out = match shape.bits {
-            WoBits::Int8 => gemv_panel::<8, { NR * KR }, FUSED>(shape, panel, x),
-            WoBits::Int4 => gemv_panel::<4, { NR * KR / 2 }, FUSED>(shape, panel, x),
-        };
-        y16.copy_from_slice(&out[..y16.len()]);
+        y16.copy_from_slice(&panel_gemv(shape, panel, x)[..y16.len()]);
     }
 }
 
@@ -203,10 +224,10 @@ pub(crate) fn dequant(shape: &WoShape, panel: &[u8], out: &mut [f32]) {
     }
 }
 
-/// Defines a tier's `$gemv` and `$dequant` kernels: the bodies above compiled with `$features`,
-/// fused multiply-add when `$fused`.
-macro_rules! wo_kernels {
-    ($gemv:ident, $dequant:ident, $features:literal, fused: $fused:literal) => {
+/// Defines a tier's `$gemv` kernel: [`gemv`] compiled with `$features`, fused multiply-add when
+/// `$fused`.
+macro_rules! wo_gemv_kernel {
+    ($gemv:ident, $features:literal, fused: $fused:literal) => {
         /// [`gemv`](crate::kernels::wo::body::gemv) compiled for this tier.
         ///
         /// # Safety
@@ -221,7 +242,13 @@ macro_rules! wo_kernels {
         ) {
             $crate::kernels::wo::body::gemv::<$fused>(shape, panels, x, y)
         }
+    };
+}
+pub(crate) use wo_gemv_kernel;
 
+/// Defines a tier's `$dequant` kernel: [`dequant`] compiled with `$features`.
+macro_rules! wo_dequant_kernel {
+    ($dequant:ident, $features:literal) => {
         /// [`dequant`](crate::kernels::wo::body::dequant) compiled for this tier.
         ///
         /// # Safety
@@ -233,4 +260,4 @@ macro_rules! wo_kernels {
         }
     };
 }
-pub(crate) use wo_kernels;
+pub(crate) use wo_dequant_kernel;

@@ -8,7 +8,7 @@ mod avxvnni;
 use super::dispatch::kernel_table;
 use super::f32::dwconv::dwconv3_row_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
-use super::wo::body::wo_kernels;
+use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
 
 quantize_row_kernel!(qs8_quantize_row__avx2, qs8_row_params__avx2, "avx2");
@@ -24,7 +24,8 @@ kernel_table!(
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2]
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
-wo_kernels!(wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2, "avx2,fma", fused: true);
+wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
+wo_dequant_kernel!(wo_dequant_16c4__avx2, "avx2,fma");
 quantize_row_kernel!(
     qs8_quantize_row__avxvnni,
     qs8_row_params__avxvnni,
@@ -55,10 +56,10 @@ kernel_table!(
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
     f32_dwconv3_row: f32_dwconv3_row__avx512f,
-    wo: [wo_gemv_1x16c4__avx512f, wo_dequant_16c4__avx512f]
+    wo: [avx512vnni::wo_gemv_1x16c4__avx512f, wo_dequant_16c4__avx512f]
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
-wo_kernels!(wo_gemv_1x16c4__avx512f, wo_dequant_16c4__avx512f, "avx512f,fma", fused: true);
+wo_dequant_kernel!(wo_dequant_16c4__avx512f, "avx512f,fma");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
