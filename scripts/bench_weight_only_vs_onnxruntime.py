@@ -16,10 +16,11 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from bench_qs8_vs_onnxruntime import best_time  # the same timing as the int8 comparison
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MOBIQUANT_SHARED", REPO.parent / "shared"))
@@ -44,21 +45,6 @@ def run_mobiquant(threads, tier):
         rows[(parts[0], int(parts[1]), int(parts[2]), int(parts[3]))] = dict(
             zip(FORMATS, map(float, parts[4:])))
     return rows
-
-
-def best_time(run, budget=0.3):
-    run()
-    t0 = time.perf_counter()
-    run()
-    once = max(time.perf_counter() - t0, 1e-7)
-    reps = max(1, int(budget / 5 / once))
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            run()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return best
 
 
 class OrtShape:

@@ -56,10 +56,12 @@ kernel_table!(
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
     f32_dwconv3_row: f32_dwconv3_row__avx512f,
-    wo: [avx512vnni::wo_gemv_1x16c4__avx512f, wo_dequant_16c4__avx512f]
+    wo: [
+        avx512vnni::wo_gemv_1x16c4__avx512f,
+        avx512vnni::wo_dequant_16c4__avx512f
+    ]
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
-wo_dequant_kernel!(wo_dequant_16c4__avx512f, "avx512f,fma");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

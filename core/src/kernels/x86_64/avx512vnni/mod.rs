@@ -9,4 +9,4 @@ pub(super) use qs8_gemm_8x16c8__avx512vnni::{A_PACKING, MR, qs8_gemm_8x16c8__avx
 #[allow(non_snake_case)]
 mod wo_gemv_1x16c4__avx512f;
 
-pub(super) use wo_gemv_1x16c4__avx512f::wo_gemv_1x16c4__avx512f;
+pub(super) use wo_gemv_1x16c4__avx512f::{wo_dequant_16c4__avx512f, wo_gemv_1x16c4__avx512f};
