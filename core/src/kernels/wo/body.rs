@@ -62,10 +62,11 @@ fn group_head(head: &[u8; GROUP_HEAD_LEN]) -> ([f32; NR], [i32; NR]) {
     (scale, zero)
 }
 
-/// One group of a panel: its 16 scales and zero points, its codes, and its range of the KP rows.
+/// One group of a panel: its head (scales and zero points), its codes, and its range of the KP
+/// rows.
 pub(crate) struct Group<'a> {
-    pub(crate) scale: [f32; NR],
-    pub(crate) zero: [i32; NR],
+    /// 16 f32 scales (little-endian) then 16 u8 zero points.
+    pub(crate) head: &'a [u8; GROUP_HEAD_LEN],
     pub(crate) codes: &'a [u8],
     pub(crate) rows: std::ops::Range<usize>,
 }
@@ -105,12 +106,10 @@ impl<'a> Iterator for Groups<'a> {
         let rows = self.start..self.kp.min(self.start + self.g_len);
         let (head, tail) = self.rest.split_at_checked(GROUP_HEAD_LEN)?;
         let (codes, tail) = tail.split_at_checked(rows.len() / KR * self.block_len)?;
-        let (scale, zero) = group_head(head.try_into().ok()?);
         self.rest = tail;
         self.start = rows.end;
         Some(Group {
-            scale,
-            zero,
+            head: head.try_into().ok()?,
             codes,
             rows,
         })
@@ -126,7 +125,7 @@ fn gemv_panel<const BITS: usize, const BLOCK: usize, const FUSED: bool>(
 ) -> [f32; NR] {
     let mut total = [0.0f32; NR];
     for g in Groups::new(shape, panel) {
-        let (scale, zero) = (g.scale, g.zero);
+        let (scale, zero) = group_head(g.head);
         let Some(xg) = x.get(g.rows) else { break };
         let mut acc = [[0.0f32; NR]; KR];
         for (block, x4) in g.codes.chunks_exact(BLOCK).zip(xg.chunks_exact(KR)) {
@@ -194,7 +193,7 @@ fn dequant_bits<const BITS: usize, const BLOCK: usize>(
     out: &mut [f32],
 ) {
     for g in Groups::new(shape, panel) {
-        let (scale, zero) = (g.scale, g.zero);
+        let (scale, zero) = group_head(g.head);
         let Some(dst) = out.get_mut(NR * g.rows.start..NR * g.rows.end) else {
             return;
         };

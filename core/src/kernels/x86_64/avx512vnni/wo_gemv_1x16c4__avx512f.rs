@@ -71,16 +71,16 @@ pub(crate) unsafe fn wo_dequant_16c4__avx512f(shape: &WoShape, panel: &[u8], out
     }
 }
 
-/// The group's `2^23 + zero` and scale vectors.
+/// The group's `2^23 + zero` and scale vectors, loaded straight from its head.
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn group_vectors(g: &Group) -> (__m512, __m512) {
-    // SAFETY: 16-element arrays, read unaligned.
+    // SAFETY: the head holds 64 bytes of scales then 16 zero-point bytes, read unaligned.
     unsafe {
-        let zero = _mm512_loadu_si512(g.zero.as_ptr().cast());
+        let zero = _mm512_cvtepu8_epi32(_mm_loadu_si128(g.head.as_ptr().add(4 * NR).cast()));
         (
             _mm512_castsi512_ps(_mm512_or_si512(zero, _mm512_set1_epi32(MAGIC))),
-            _mm512_loadu_ps(g.scale.as_ptr()),
+            _mm512_loadu_ps(g.head.as_ptr().cast()),
         )
     }
 }
