@@ -160,7 +160,7 @@ fn check_weights(w: &WoWeights) -> Result<WoShape> {
     let groups = if w.k == 0 { 0 } else { shape.groups() };
     let limit = 1u16 << w.bits.bits();
     let bad = |what: String| Err(Error::invalid_argument(format!("weight-only pack: {what}")));
-    if w.codes.len() != w.n * w.k {
+    if w.n.checked_mul(w.k) != Some(w.codes.len()) {
         return bad(format!(
             "{} codes for shape [{}, {}]",
             w.codes.len(),
@@ -171,7 +171,7 @@ fn check_weights(w: &WoWeights) -> Result<WoShape> {
     if let Some(i) = w.codes.iter().position(|&c| u16::from(c) >= limit) {
         return bad(format!("code {i} is {}, not below {limit}", w.codes[i]));
     }
-    if w.scales.len() != w.n * groups {
+    if w.n.checked_mul(groups) != Some(w.scales.len()) {
         return bad(format!(
             "{} scales, [{}, {groups}] needed",
             w.scales.len(),
@@ -182,7 +182,7 @@ fn check_weights(w: &WoWeights) -> Result<WoShape> {
         return bad(format!("scale {s} is not finite"));
     }
     if let Some(z) = w.zero_points {
-        if z.len() != w.n * groups {
+        if w.n.checked_mul(groups) != Some(z.len()) {
             return bad(format!(
                 "{} zero points, [{}, {groups}] needed",
                 z.len(),
@@ -311,7 +311,7 @@ impl<'a> WoPacked<'a> {
             for c in 0..NR {
                 let j = p * NR + c;
                 for g in 0..s.groups() {
-                    let (scale, zero) = self.group_data(j, g);
+                    let (scale, zero) = self.group_data(j, g).unwrap_or_default();
                     let pad_col = j >= s.n;
                     if !scale.is_finite()
                         || u16::from(zero) >= limit
@@ -322,7 +322,7 @@ impl<'a> WoPacked<'a> {
                         ));
                     }
                     for kk in g * s.group_len()..s.kp().min((g + 1) * s.group_len()) {
-                        let code = self.code_at(j, kk);
+                        let code = self.code_at(j, kk).unwrap_or_default();
                         if (pad_col || kk >= s.k) && code != zero {
                             return Err(format!("padding code ({j}, {kk}) is {code}"));
                         }
@@ -349,8 +349,12 @@ impl<'a> WoPacked<'a> {
         g * (GROUP_HEAD_LEN + self.shape.group_len() * NR * self.shape.bits.bits() / 8)
     }
 
-    /// Scale and zero point of column `j < 16 * panels`, group `g < groups`.
-    pub fn group_data(&self, j: usize, g: usize) -> (f32, u8) {
+    /// Scale and zero point of column `j`, group `g`, or `None` outside `16 * panels × groups`
+    /// (padding columns read as zero).
+    pub fn group_data(&self, j: usize, g: usize) -> Option<(f32, u8)> {
+        if j >= self.shape.panels() * NR || g >= self.shape.groups() {
+            return None;
+        }
         let head = &self.panels(j / NR..j / NR + 1)[self.group_offset(g)..];
         let c = j % NR;
         let scale = f32::from_le_bytes([
@@ -359,16 +363,20 @@ impl<'a> WoPacked<'a> {
             head[4 * c + 2],
             head[4 * c + 3],
         ]);
-        (scale, head[4 * NR + c])
+        Some((scale, head[4 * NR + c]))
     }
 
-    /// The code of column `j < 16 * panels`, row `kk < kp`.
-    pub fn code_at(&self, j: usize, kk: usize) -> u8 {
+    /// The code of column `j`, row `kk`, or `None` outside `16 * panels × KP` (padding holds the
+    /// zero point, or zero in padding columns).
+    pub fn code_at(&self, j: usize, kk: usize) -> Option<u8> {
+        if j >= self.shape.panels() * NR || kk >= self.shape.kp() {
+            return None;
+        }
         let g_len = self.shape.group_len();
         let (g, r) = (kk / g_len, kk % g_len);
         let panel = self.panels(j / NR..j / NR + 1);
         let (i, shift) = code_position(self.shape.bits, r, j % NR);
         let byte = panel[self.group_offset(g) + GROUP_HEAD_LEN + i];
-        (byte >> shift) & ((1u16 << self.shape.bits.bits()) - 1) as u8
+        Some((byte >> shift) & ((1u16 << self.shape.bits.bits()) - 1) as u8)
     }
 }

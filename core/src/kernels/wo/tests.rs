@@ -561,7 +561,17 @@ fn packing_follows_the_documented_layout() {
     let packed = WoPacked::from_bytes(&b).unwrap();
     assert_eq!(
         (packed.code_at(2, 39), packed.group_data(1, 0)),
-        (codes8[2 * k + 39], (scales[1], 128))
+        (Some(codes8[2 * k + 39]), Some((scales[1], 128)))
+    );
+    // Padding columns read as zero; outside the packed matrix is `None`.
+    assert_eq!(
+        (packed.code_at(5, 0), packed.group_data(5, 0)),
+        (Some(0), Some((0.0, 0)))
+    );
+    assert_eq!((packed.code_at(16, 0), packed.code_at(0, 40)), (None, None));
+    assert_eq!(
+        (packed.group_data(16, 0), packed.group_data(0, 1)),
+        (None, None)
     );
 }
 
