@@ -5,7 +5,7 @@
 //! Codes become floats without a conversion instruction: a code `u` (0..=255) OR-ed into the bits
 //! of 2^23 is the float `2^23 + u`, and subtracting `2^23 + zero` (exact) leaves `u - zero`.
 //! Register map: `acc[0..4]` = the 16 columns' sums of rows k mod 4 of the group (4 zmm, one FMA
-//! chain each); `total` = the scaled sum over groups; `zf` = `2^23 + zero` of the group; x[k] is
+//! chain each); `total` = the scaled sum over groups; `zf` = `2^23 + zero` of the group; `x[k]` is
 //! an embedded `{1to16}` broadcast of each VFMADD231PS. Per block of 4 rows × 16 columns: int8,
 //! 4 × (VPMOVZXBD load, VPORD, VSUBPS, VFMADD231PS); int4, 2 × (VPMOVZXBD load, VPANDD + VPORD
 //! for the even row, VPSRLD + VPORD for the odd row, 2 VSUBPS, 2 VFMADD231PS).
