@@ -10,7 +10,7 @@ use std::hint::black_box;
 mod util;
 
 use std::time::Duration;
-use util::time_per_call;
+use util::{bytes, tier_kernels, time_per_call};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
@@ -26,19 +26,6 @@ const SHAPES: [(usize, usize, usize); 6] = [
     (1, 1280, 1000),
     (256, 256, 256),
 ];
-
-/// Deterministic pseudo-random bytes.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
-}
 
 struct Problem {
     m: usize,
@@ -232,13 +219,7 @@ fn main() {
     }
     let problems: Vec<Problem> = SHAPES.iter().map(|&s| Problem::new(s)).collect();
     for tier in Tier::ALL {
-        let Ok(kernels) = kernels_for(tier) else {
-            if !csv {
-                println!(
-                    "tier {tier}: skipped (CPU lacks {})",
-                    tier.required_features()
-                );
-            }
+        let Some(kernels) = tier_kernels(tier, csv) else {
             continue;
         };
         for p in &problems {

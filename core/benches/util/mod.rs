@@ -1,6 +1,11 @@
-//! Timing shared by the benchmark binaries.
+//! Timing and test data shared by the benchmark binaries.
+
+// Each benchmark binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
+
+use mobiquant_core::kernels::{Kernels, Tier, kernels_for};
 
 /// Best-of-batches seconds per call of `f`, over about `budget` of wall time.
 pub fn time_per_call(mut f: impl FnMut(), budget: Duration) -> f64 {
@@ -18,4 +23,29 @@ pub fn time_per_call(mut f: impl FnMut(), budget: Duration) -> f64 {
             t.elapsed().as_secs_f64() / per_batch as f64
         })
         .fold(f64::INFINITY, f64::min)
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 24) as u8
+        })
+        .collect()
+}
+
+/// The kernels of `tier`, or `None` after printing (unless `quiet`) that the CPU lacks it.
+pub fn tier_kernels(tier: Tier, quiet: bool) -> Option<&'static Kernels> {
+    let kernels = kernels_for(tier).ok();
+    if kernels.is_none() && !quiet {
+        println!(
+            "tier {tier}: skipped (CPU lacks {})",
+            tier.required_features()
+        );
+    }
+    kernels
 }

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 use super::f32::{F32DwRowFn, F32GemmFn};
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
+use super::wo::{WoDequantFn, WoGemvFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
 /// `avx2`, `avxvnni`, `avx512vnni`).
@@ -132,6 +133,10 @@ pub struct Kernels {
     pub(crate) f32_mr: usize,
     /// The depthwise-convolution 3-tap row kernel (`f32_dwconv3_row__<tier>`).
     pub(crate) f32_dwconv3_row: F32DwRowFn,
+    /// The weight-only GEMV kernel (`wo_gemv_1x16c4__<tier>`) and panel dequantizer
+    /// (`wo_dequant_16c4__<tier>`, feeding `f32_gemm`).
+    pub(crate) wo_gemv: WoGemvFn,
+    pub(crate) wo_dequant: WoDequantFn,
 }
 
 impl Kernels {
@@ -163,7 +168,8 @@ macro_rules! kernel_table {
         $params:path,
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
-        f32_dwconv3_row: $dwconv3_row:path
+        f32_dwconv3_row: $dwconv3_row:path,
+        wo: [$wo_gemv:path, $wo_dequant:path]
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -178,6 +184,8 @@ macro_rules! kernel_table {
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
             f32_dwconv3_row: $dwconv3_row,
+            wo_gemv: $wo_gemv,
+            wo_dequant: $wo_dequant,
         };
     };
 }

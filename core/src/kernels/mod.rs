@@ -3,6 +3,7 @@
 //! - [`dispatch`]: tiers, run-time CPU detection, `MOBIQUANT_TIER`, the per-tier kernel tables.
 //! - [`f32`](mod@f32): the f32 GEMM family and its packed-B layout.
 //! - [`qs8`]: the full-int8 GEMM/GEMV family and its packed weight layout.
+//! - [`wo`]: the weight-only (int8/int4 weights, f32 activations) GEMM/GEMV family and its layout.
 //! - `reference`: the plain-Rust tier (fallback and test oracle).
 //! - `x86_64/`, `aarch64/`: the SIMD tiers. Only these modules carry `cfg(target_arch)`; everything
 //!   else (ops, drivers, epilogues) is architecture-neutral and reaches SIMD code through
@@ -17,6 +18,7 @@ pub mod qs8;
 mod reference;
 #[cfg(test)]
 mod testing;
+pub mod wo;
 
 #[cfg(target_arch = "aarch64")]
 #[path = "aarch64/mod.rs"]

@@ -1,5 +1,5 @@
-//! Test support shared by the kernel families' tests: which tiers to run, and reporting past the
-//! test harness's capture.
+//! Test support shared by the kernel families' tests: which tiers to run, reporting past the
+//! test harness's capture, and a deterministic random stream.
 
 use std::io::Write;
 
@@ -35,4 +35,16 @@ pub(crate) fn tiers() -> Vec<&'static Kernels> {
 /// Writes a line to the real stderr, past the test harness's capture.
 pub(crate) fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// A deterministic pseudo-random stream (xorshift64*); families add the draws they need.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
 }

@@ -27,6 +27,13 @@ pub enum Layout {
     /// header, then panels of 16 output columns holding per-column data and k-blocks of 8
     /// (`docs/kernels.md`; [`crate::kernels::qs8::pack`]). Params: `[16, 8, 0]` (NR, KR).
     PackedQs8C8,
+    /// Weight-only GEMM weights `[N, K]` (dtype u8: unsigned codes of `bits` bits) packed for
+    /// every tier of the weight-only kernels: a 64-byte header, then panels of 16 output columns
+    /// holding, per group of `group` rows of K (0 = per-channel), 16 f32 scales, 16 u8 zero
+    /// points and the codes in blocks of 4 rows, int4 two per byte (`docs/kernels.md`;
+    /// [`crate::kernels::wo::pack`]). Params: `[16, bits, group]`, bits 4 or 8, group 0, 32, 64
+    /// or 128.
+    PackedWoC4 { bits: u8, group: u8 },
 }
 
 impl Layout {
@@ -35,6 +42,7 @@ impl Layout {
         match self {
             Layout::RowMajor => 0,
             Layout::PackedQs8C8 => 1,
+            Layout::PackedWoC4 { .. } => 2,
         }
     }
 
@@ -43,6 +51,10 @@ impl Layout {
         match (tag, params) {
             (0, [0, 0, 0]) => Some(Layout::RowMajor),
             (1, [16, 8, 0]) => Some(Layout::PackedQs8C8),
+            (2, [16, bits @ (4 | 8), group @ (0 | 32 | 64 | 128)]) => Some(Layout::PackedWoC4 {
+                bits: bits as u8,
+                group: group as u8,
+            }),
             _ => None,
         }
     }
@@ -52,6 +64,7 @@ impl Layout {
         match self {
             Layout::RowMajor => [0, 0, 0],
             Layout::PackedQs8C8 => [16, 8, 0],
+            Layout::PackedWoC4 { bits, group } => [16, bits.into(), group.into()],
         }
     }
 
@@ -68,6 +81,20 @@ impl Layout {
                 }
                 _ => None,
             },
+            // 64 + ceil(N / 16) * (80 * groups + 2 * bits * round_up(K, 4)); only for u8 [N, K].
+            Layout::PackedWoC4 { bits, group } => match (dtype, dims) {
+                (DType::U8, &[n, k]) => {
+                    let bits = crate::kernels::wo::WoBits::from_bits(bits.into())?;
+                    let len = crate::kernels::wo::packed_len(
+                        bits,
+                        n.try_into().ok()?,
+                        k.try_into().ok()?,
+                        group.into(),
+                    )?;
+                    len.try_into().ok()
+                }
+                _ => None,
+            },
         }
     }
 
@@ -76,6 +103,8 @@ impl Layout {
         match self {
             Layout::RowMajor => "row-major",
             Layout::PackedQs8C8 => "packed-qs8-c8",
+            Layout::PackedWoC4 { bits: 4, .. } => "packed-wo4-c4",
+            Layout::PackedWoC4 { .. } => "packed-wo8-c4",
         }
     }
 }

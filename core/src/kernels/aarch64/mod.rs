@@ -39,6 +39,7 @@ mod neon;
 use super::dispatch::kernel_table;
 use super::f32::dwconv::dwconv3_row_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
+use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
 
 quantize_row_kernel!(qs8_quantize_row__neon, qs8_row_params__neon, "neon");
@@ -50,7 +51,8 @@ kernel_table!(
     qs8_row_params__neon,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv3_row: f32_dwconv3_row__neon,
+    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon]
 );
 quantize_row_kernel!(
     qs8_quantize_row__dotprod,
@@ -65,7 +67,8 @@ kernel_table!(
     qs8_row_params__dotprod,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv3_row: f32_dwconv3_row__neon,
+    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon]
 );
 quantize_row_kernel!(qs8_quantize_row__i8mm, qs8_row_params__i8mm, "neon,i8mm");
 kernel_table!(
@@ -76,10 +79,13 @@ kernel_table!(
     qs8_row_params__i8mm,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv3_row: f32_dwconv3_row__neon,
+    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon]
 );
 
 dwconv3_row_kernel!(f32_dwconv3_row__neon, "neon");
+wo_gemv_kernel!(wo_gemv_1x16c4__neon, "neon", fused: true);
+wo_dequant_kernel!(wo_dequant_16c4__neon, "neon");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

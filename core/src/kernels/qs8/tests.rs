@@ -9,7 +9,7 @@ use super::dynamic;
 use super::pack::{KR, NR};
 use super::tile::MAX_MR;
 use super::*;
-use crate::kernels::testing::{report, tiers};
+use crate::kernels::testing::{Rng, report, tiers};
 use crate::kernels::{Kernels, Tier, kernels_for};
 use crate::tensor::DType;
 
@@ -23,16 +23,7 @@ fn report_passed(kernels: &[&'static Kernels], count: usize, what: &str) {
     }
 }
 
-/// A deterministic pseudo-random stream (xorshift64*).
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
     fn byte(&mut self) -> u8 {
         (self.next() >> 56) as u8
     }

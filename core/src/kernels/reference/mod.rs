@@ -7,6 +7,7 @@ mod f32_gemm_4x16__reference;
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
+use super::wo::WoShape;
 use super::{Kernels, Tier};
 
 kernel_table!(
@@ -17,7 +18,8 @@ kernel_table!(
     qs8_row_params__reference,
     unsigned_a: false,
     f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
-    f32_dwconv3_row: f32_dwconv3_row__reference
+    f32_dwconv3_row: f32_dwconv3_row__reference,
+    wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference]
 );
 
 /// The reference tier's depthwise row kernel: the shared code, without extra CPU features.
@@ -42,6 +44,24 @@ unsafe fn f32_dwconv3_row__reference(
 #[allow(non_snake_case)]
 unsafe fn qs8_quantize_row__reference(row: &[f32], params: (f32, i32), xor: u8, dst: &mut [u8]) {
     super::qs8::dynamic::quantize_row(row, params, xor, dst)
+}
+
+/// The reference tier's weight-only GEMV: the shared body, separate multiply and add.
+///
+/// # Safety
+/// None beyond the signature (unsafe only to share the kernel-table type).
+#[allow(non_snake_case)]
+unsafe fn wo_gemv_1x16c4__reference(shape: &WoShape, panels: &[u8], x: &[f32], y: &mut [f32]) {
+    super::wo::body::gemv::<false>(shape, panels, x, y)
+}
+
+/// The reference tier's weight-only panel dequantizer: the shared body.
+///
+/// # Safety
+/// None beyond the signature (unsafe only to share the kernel-table type).
+#[allow(non_snake_case)]
+unsafe fn wo_dequant_16c4__reference(shape: &WoShape, panel: &[u8], out: &mut [f32]) {
+    super::wo::body::dequant(shape, panel, out)
 }
 
 /// The reference tier's kernel table.

@@ -8,6 +8,7 @@ mod avxvnni;
 use super::dispatch::kernel_table;
 use super::f32::dwconv::dwconv3_row_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
+use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
 
 quantize_row_kernel!(qs8_quantize_row__avx2, qs8_row_params__avx2, "avx2");
@@ -19,9 +20,12 @@ kernel_table!(
     qs8_row_params__avx2,
     unsigned_a: false,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2
+    f32_dwconv3_row: f32_dwconv3_row__avx2,
+    wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2]
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
+wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
+wo_dequant_kernel!(wo_dequant_16c4__avx2, "avx2,fma");
 quantize_row_kernel!(
     qs8_quantize_row__avxvnni,
     qs8_row_params__avxvnni,
@@ -35,7 +39,8 @@ kernel_table!(
     qs8_row_params__avxvnni,
     unsigned_a: true,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2
+    f32_dwconv3_row: f32_dwconv3_row__avx2,
+    wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2]
 );
 quantize_row_kernel!(
     qs8_quantize_row__avx512vnni,
@@ -50,7 +55,11 @@ kernel_table!(
     qs8_row_params__avx512vnni,
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
-    f32_dwconv3_row: f32_dwconv3_row__avx512f
+    f32_dwconv3_row: f32_dwconv3_row__avx512f,
+    wo: [
+        avx512vnni::wo_gemv_1x16c4__avx512f,
+        avx512vnni::wo_dequant_16c4__avx512f
+    ]
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
 
