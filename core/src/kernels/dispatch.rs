@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 
 use super::f32::{F32DwRowFn, F32GemmFn};
+use super::qs8::dwconv::row::Qs8DwRowFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
@@ -132,6 +133,10 @@ pub struct Kernels {
     pub(crate) f32_mr: usize,
     /// The depthwise-convolution 3-tap row kernel (`f32_dwconv3_row__<tier>`).
     pub(crate) f32_dwconv3_row: F32DwRowFn,
+    /// The int8 depthwise row kernel (`qs8_dwconv_<V>w__<tier>`).
+    pub(crate) qs8_dwconv_row: Qs8DwRowFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) qs8_dwconv_name: &'static str,
 }
 
 impl Kernels {
@@ -143,6 +148,11 @@ impl Kernels {
     /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_8x16c8__avx512vnni`.
     pub fn qs8_gemm_name(&self) -> &'static str {
         self.qs8_gemm_name
+    }
+
+    /// The name of the int8 depthwise row kernel, e.g. `qs8_dwconv_32w__avx512vnni`.
+    pub fn qs8_dwconv_name(&self) -> &'static str {
+        self.qs8_dwconv_name
     }
 
     /// The name of the f32 GEMM kernel, e.g. `f32_gemm_6x16__avx2`.
@@ -163,7 +173,8 @@ macro_rules! kernel_table {
         $params:path,
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
-        f32_dwconv3_row: $dwconv3_row:path
+        f32_dwconv3_row: $dwconv3_row:path,
+        qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -178,6 +189,8 @@ macro_rules! kernel_table {
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
             f32_dwconv3_row: $dwconv3_row,
+            qs8_dwconv_row: $($dwmod::)+$qs8_dw,
+            qs8_dwconv_name: stringify!($qs8_dw),
         };
     };
 }
@@ -242,6 +255,7 @@ mod tests {
                 Ok(k) => {
                     assert_eq!(k.tier(), tier);
                     assert!(k.qs8_gemm_name().ends_with(&format!("__{}", tier.name())));
+                    assert!(k.qs8_dwconv_name().starts_with("qs8_dwconv_"));
                     assert!(k.qs8_mr >= 1 && k.qs8_mr <= crate::kernels::qs8::tile::MAX_MR);
                 }
                 Err(e) => assert!(e.to_string().contains("lacks"), "{e}"),

@@ -27,6 +27,11 @@ pub enum Layout {
     /// header, then panels of 16 output columns holding per-column data and k-blocks of 8
     /// (`docs/kernels.md`; [`crate::kernels::qs8::pack`]). Params: `[16, 8, 0]` (NR, KR).
     PackedQs8C8,
+    /// Int8 depthwise-convolution weights `[C, 1, K, K]` (dtype i8, K = 3 or 5) packed for every
+    /// tier of `qs8_dwconv`: a 64-byte header, then per channel a folded i32 bias and an f32
+    /// requantization scale, then the taps (`docs/kernels.md`; [`crate::kernels::qs8::dwconv::pack`]).
+    /// Params: `[0, 0, 0]`.
+    PackedQs8Dw,
 }
 
 impl Layout {
@@ -35,6 +40,7 @@ impl Layout {
         match self {
             Layout::RowMajor => 0,
             Layout::PackedQs8C8 => 1,
+            Layout::PackedQs8Dw => 2,
         }
     }
 
@@ -43,6 +49,7 @@ impl Layout {
         match (tag, params) {
             (0, [0, 0, 0]) => Some(Layout::RowMajor),
             (1, [16, 8, 0]) => Some(Layout::PackedQs8C8),
+            (2, [0, 0, 0]) => Some(Layout::PackedQs8Dw),
             _ => None,
         }
     }
@@ -52,6 +59,7 @@ impl Layout {
         match self {
             Layout::RowMajor => [0, 0, 0],
             Layout::PackedQs8C8 => [16, 8, 0],
+            Layout::PackedQs8Dw => [0, 0, 0],
         }
     }
 
@@ -68,6 +76,17 @@ impl Layout {
                 }
                 _ => None,
             },
+            // 64 + C * (8 + K * K); only for i8 [C, 1, K, K] with K = 3 or 5.
+            Layout::PackedQs8Dw => match (dtype, dims) {
+                (DType::I8, &[c, 1, kh, kw]) if kh == kw && (kh == 3 || kh == 5) => {
+                    let len = crate::kernels::qs8::dwconv::dw_packed_len(
+                        c.try_into().ok()?,
+                        kh.try_into().ok()?,
+                    )?;
+                    len.try_into().ok()
+                }
+                _ => None,
+            },
         }
     }
 
@@ -76,6 +95,7 @@ impl Layout {
         match self {
             Layout::RowMajor => "row-major",
             Layout::PackedQs8C8 => "packed-qs8-c8",
+            Layout::PackedQs8Dw => "packed-qs8-dw",
         }
     }
 }

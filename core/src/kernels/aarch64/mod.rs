@@ -50,7 +50,8 @@ kernel_table!(
     qs8_row_params__neon,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv3_row: f32_dwconv3_row__neon,
+    qs8_dwconv: [neon]::qs8_dwconv_16w__neon
 );
 quantize_row_kernel!(
     qs8_quantize_row__dotprod,
@@ -65,7 +66,8 @@ kernel_table!(
     qs8_row_params__dotprod,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv3_row: f32_dwconv3_row__neon,
+    qs8_dwconv: [neon]::qs8_dwconv_16w__neon
 );
 quantize_row_kernel!(qs8_quantize_row__i8mm, qs8_row_params__i8mm, "neon,i8mm");
 kernel_table!(
@@ -76,7 +78,8 @@ kernel_table!(
     qs8_row_params__i8mm,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv3_row: f32_dwconv3_row__neon,
+    qs8_dwconv: [neon]::qs8_dwconv_16w__neon
 );
 
 dwconv3_row_kernel!(f32_dwconv3_row__neon, "neon");

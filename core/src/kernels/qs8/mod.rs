@@ -5,7 +5,9 @@
 //! - [`gemm`]: the safe entry point, activation packing, threads.
 //! - `tile`: the contract with the per-tier tile kernels, and the epilogue they all share.
 //! - `dynamic`: per-row quantization of f32 activations.
+//! - [`dwconv`]: int8 depthwise convolution (NCHW, 3x3 and 5x5), its weight layout and tier kernels.
 
+pub mod dwconv;
 pub(crate) mod dynamic;
 pub mod gemm;
 pub mod pack;

@@ -4,6 +4,8 @@
 #[allow(non_snake_case)]
 mod f32_gemm_4x16__reference;
 #[allow(non_snake_case)]
+mod qs8_dwconv_16w__reference;
+#[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
@@ -17,7 +19,8 @@ kernel_table!(
     qs8_row_params__reference,
     unsigned_a: false,
     f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
-    f32_dwconv3_row: f32_dwconv3_row__reference
+    f32_dwconv3_row: f32_dwconv3_row__reference,
+    qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference
 );
 
 /// The reference tier's depthwise row kernel: the shared code, without extra CPU features.

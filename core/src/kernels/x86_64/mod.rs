@@ -19,7 +19,8 @@ kernel_table!(
     qs8_row_params__avx2,
     unsigned_a: false,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2
+    f32_dwconv3_row: f32_dwconv3_row__avx2,
+    qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
 quantize_row_kernel!(
@@ -35,7 +36,8 @@ kernel_table!(
     qs8_row_params__avxvnni,
     unsigned_a: true,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2
+    f32_dwconv3_row: f32_dwconv3_row__avx2,
+    qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2
 );
 quantize_row_kernel!(
     qs8_quantize_row__avx512vnni,
@@ -50,7 +52,8 @@ kernel_table!(
     qs8_row_params__avx512vnni,
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
-    f32_dwconv3_row: f32_dwconv3_row__avx512f
+    f32_dwconv3_row: f32_dwconv3_row__avx512f,
+    qs8_dwconv: [avx512vnni]::qs8_dwconv_32w__avx512vnni
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
 

@@ -6,3 +6,7 @@ pub(super) mod f32_gemm_12x16__avx512f;
 mod qs8_gemm_8x16c8__avx512vnni;
 
 pub(super) use qs8_gemm_8x16c8__avx512vnni::{A_PACKING, MR, qs8_gemm_8x16c8__avx512vnni};
+#[allow(non_snake_case)]
+mod qs8_dwconv_32w__avx512vnni;
+
+pub(super) use qs8_dwconv_32w__avx512vnni::qs8_dwconv_32w__avx512vnni;
