@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 use super::f32::{F32DwRowFn, F32GemmFn};
 use super::qs8::dwconv::row::Qs8DwRowFn;
+use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
@@ -137,6 +138,10 @@ pub struct Kernels {
     pub(crate) qs8_dwconv_row: Qs8DwRowFn,
     /// Its name, for reports and benchmarks.
     pub(crate) qs8_dwconv_name: &'static str,
+    /// The 256-entry byte table lookup (`x8_lut__<tier>`).
+    pub(crate) x8_lut: LutFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) x8_lut_name: &'static str,
 }
 
 impl Kernels {
@@ -153,6 +158,11 @@ impl Kernels {
     /// The name of the int8 depthwise row kernel, e.g. `qs8_dwconv_32w__avx512vnni`.
     pub fn qs8_dwconv_name(&self) -> &'static str {
         self.qs8_dwconv_name
+    }
+
+    /// The name of the table lookup kernel, e.g. `x8_lut__avx2`.
+    pub fn x8_lut_name(&self) -> &'static str {
+        self.x8_lut_name
     }
 
     /// The name of the f32 GEMM kernel, e.g. `f32_gemm_6x16__avx2`.
@@ -174,7 +184,8 @@ macro_rules! kernel_table {
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
         f32_dwconv3_row: $dwconv3_row:path,
-        qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident
+        qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
+        x8_lut: [$($lutmod:ident)::*] $x8_lut:ident
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -191,6 +202,8 @@ macro_rules! kernel_table {
             f32_dwconv3_row: $dwconv3_row,
             qs8_dwconv_row: $($dwmod::)+$qs8_dw,
             qs8_dwconv_name: stringify!($qs8_dw),
+            x8_lut: $($lutmod::)*$x8_lut,
+            x8_lut_name: stringify!($x8_lut),
         };
     };
 }

@@ -11,3 +11,7 @@ pub(super) use qs8_gemm_4x16c8__neon::{A_PACKING, MR, qs8_gemm_4x16c8__neon};
 mod qs8_dwconv_16w__neon;
 
 pub(super) use qs8_dwconv_16w__neon::qs8_dwconv_16w__neon;
+#[allow(non_snake_case)]
+mod x8_lut__neon;
+
+pub(super) use x8_lut__neon::x8_lut__neon;
