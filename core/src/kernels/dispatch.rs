@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 
 use super::f32::{F32DwRowFn, F32GemmFn};
-use super::qs8::dwconv::row::Qs8DwRowFn;
+use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 
@@ -134,8 +134,8 @@ pub struct Kernels {
     pub(crate) f32_mr: usize,
     /// The depthwise-convolution 3-tap row kernel (`f32_dwconv3_row__<tier>`).
     pub(crate) f32_dwconv3_row: F32DwRowFn,
-    /// The int8 depthwise row kernel (`qs8_dwconv_<V>w__<tier>`).
-    pub(crate) qs8_dwconv_row: Qs8DwRowFn,
+    /// The int8 depthwise plane kernel (`qs8_dwconv_<V>w__<tier>`).
+    pub(crate) qs8_dwconv: Qs8DwPlaneFn,
     /// Its name, for reports and benchmarks.
     pub(crate) qs8_dwconv_name: &'static str,
     /// The 256-entry byte table lookup (`x8_lut__<tier>`).
@@ -155,7 +155,7 @@ impl Kernels {
         self.qs8_gemm_name
     }
 
-    /// The name of the int8 depthwise row kernel, e.g. `qs8_dwconv_32w__avx512vnni`.
+    /// The name of the int8 depthwise plane kernel, e.g. `qs8_dwconv_32w__avx512vnni`.
     pub fn qs8_dwconv_name(&self) -> &'static str {
         self.qs8_dwconv_name
     }
@@ -200,7 +200,7 @@ macro_rules! kernel_table {
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
             f32_dwconv3_row: $dwconv3_row,
-            qs8_dwconv_row: $($dwmod::)+$qs8_dw,
+            qs8_dwconv: $($dwmod::)+$qs8_dw,
             qs8_dwconv_name: stringify!($qs8_dw),
             x8_lut: $($lutmod::)*$x8_lut,
             x8_lut_name: stringify!($x8_lut),

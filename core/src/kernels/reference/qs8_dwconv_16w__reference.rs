@@ -1,13 +1,13 @@
-//! `qs8_dwconv_16w__reference`: the int8 depthwise row kernel, chunks of 16 outputs as plain
+//! `qs8_dwconv_16w__reference`: the int8 depthwise plane kernel, chunks of 16 outputs as plain
 //! loops.
 
-use crate::kernels::qs8::dwconv::row::{Chunk, dwconv_row_kernel};
+use crate::kernels::qs8::dwconv::plane::{Chunk, dwconv_plane_kernel};
 
 /// Outputs per chunk.
 const V: usize = 16;
 
-dwconv_row_kernel!(
-    /// Computes one depthwise output row with scalar code.
+dwconv_plane_kernel!(
+    /// Computes one depthwise channel plane with scalar code.
     qs8_dwconv_16w__reference,
     features: [],
     v: V,

@@ -1,4 +1,4 @@
-//! `qs8_dwconv_16w__neon`: the int8 depthwise row kernel, 16 outputs per chunk, SXTL/UXTL +
+//! `qs8_dwconv_16w__neon`: the int8 depthwise plane kernel, 16 outputs per chunk, SXTL/UXTL +
 //! SMLAL by scalar.
 //!
 //! Register map: `a[0..4]` = the 16 outputs' i32 sums (4 lanes each); per tap, the 16 input bytes
@@ -8,13 +8,13 @@
 
 use std::arch::aarch64::*;
 
-use crate::kernels::qs8::dwconv::row::{Chunk, dwconv_row_kernel};
+use crate::kernels::qs8::dwconv::plane::{Chunk, dwconv_plane_kernel};
 
 /// Outputs per chunk.
 const V: usize = 16;
 
-dwconv_row_kernel!(
-    /// Computes one depthwise output row with NEON.
+dwconv_plane_kernel!(
+    /// Computes one depthwise channel plane with NEON.
     qs8_dwconv_16w__neon,
     features: ["neon"],
     v: V,

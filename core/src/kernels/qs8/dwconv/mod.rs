@@ -4,7 +4,7 @@
 //! with the int8 GEMM epilogue.
 //!
 //! - [`pack`]: the `dw` weight layout (taps, folded bias, scale per channel) and its pure packing.
-//! - `row`: the row-job contract with the tier kernels, chunking, padding, requantization.
+//! - `plane`: the plane-job contract with the tier kernels, chunking, padding, requantization.
 //! - [`qs8_dwconv`]: the safe entry point (validation, planes across threads).
 //!
 //! Layout choice: the runtime is NCHW (ONNX), so a channel's plane is contiguous and a kernel walks
@@ -17,7 +17,7 @@
 //! or the tier.
 
 pub mod pack;
-pub(crate) mod row;
+pub(crate) mod plane;
 
 #[cfg(test)]
 mod tests;
@@ -29,7 +29,7 @@ use crate::kernels::qs8::tile::OutKind;
 use crate::tensor::DType;
 
 pub use pack::{Qs8DwPacked, dw_packed_len, pack_qs8_dw};
-use row::{DwRowJob, MAX_K};
+use plane::{DwPlaneJob, MAX_K, MAX_V, tap_pairs};
 
 /// Shape, stride and padding of a depthwise convolution. Input `[batch, channels, height,
 /// width]` (NCHW, contiguous); output `[batch, channels, out_height, out_width]`.
@@ -226,52 +226,59 @@ impl Plane<'_> {
         let unsigned = w.input_dtype() == DType::U8;
         let zp = w.zero_point_s8();
         let fill = (zp as u8) ^ if unsigned { 0x80 } else { 0 };
+        // Padded rows: `pad_left` zero points, the input row, zero points up to the reach of the
+        // last chunk of the widest tier (see `DwPlaneJob`).
+        let row_len = (g.pad_left + g.width).max(g.stride * (self.ow + MAX_V - 1) + k - 1);
+        let mut padded = vec![fill; g.height * row_len];
         for (i, out_plane) in out.chunks_mut(self.plane_out).enumerate() {
             let plane = first + i;
             let ch = plane % g.channels;
             let x = &self.input[plane * plane_in..(plane + 1) * plane_in];
-            let taps = w.taps(ch);
-            let row_sum = |ky: usize| -> i32 {
-                taps[ky * k..(ky + 1) * k]
-                    .iter()
-                    .map(|&t| i32::from(t))
-                    .sum()
-            };
-            for (oy, dst) in out_plane.chunks_exact_mut(self.ow).enumerate() {
-                let mut job = DwRowJob {
-                    k,
-                    stride: g.stride,
-                    pad_left: g.pad_left,
-                    rows: [&[]; MAX_K],
-                    taps: [[0; MAX_K]; MAX_K],
-                    n: 0,
-                    unsigned,
-                    fill,
-                    bias: w.bias(ch),
-                    scale: w.scale(ch),
-                    out: self.kind,
-                };
-                for ky in 0..k {
-                    let iy = (oy * g.stride + ky).checked_sub(g.pad_top);
-                    match iy.filter(|&iy| iy < g.height) {
-                        Some(iy) => {
-                            job.rows[job.n] = &x[iy * g.width..(iy + 1) * g.width];
-                            job.taps[job.n][..k].copy_from_slice(&taps[ky * k..(ky + 1) * k]);
-                            job.n += 1;
-                            if unsigned {
-                                // The kernel sums taps * u8; the s8 view is 128 less per tap.
-                                job.bias = job.bias.wrapping_sub(128 * row_sum(ky));
-                            }
-                        }
-                        // A kernel row in the padding adds zp * taps, which the bias took away.
-                        None => job.bias = job.bias.wrapping_add(zp.wrapping_mul(row_sum(ky))),
-                    }
+            if g.width > 0 {
+                for (dst, src) in padded
+                    .chunks_exact_mut(row_len)
+                    .zip(x.chunks_exact(g.width))
+                {
+                    dst[g.pad_left..g.pad_left + g.width].copy_from_slice(src);
                 }
-                // SAFETY: the job is valid: k is 3 or 5 (checked by `Qs8DwPacked`), the stride 1
-                // or 2 (`output_hw`), n <= k rows of `width` bytes each, taps set for those rows,
-                // out kind S8/U8; the table's tier is supported by this CPU (`Kernels`).
-                unsafe { (self.kernels.qs8_dwconv_row)(&job, dst) };
             }
+            let taps = w.taps(ch);
+            let rows: [[i8; MAX_K]; MAX_K] = std::array::from_fn(|ky| {
+                std::array::from_fn(|kx| {
+                    if ky < k && kx < k {
+                        taps[ky * k + kx]
+                    } else {
+                        0
+                    }
+                })
+            });
+            let job = DwPlaneJob {
+                k,
+                stride: g.stride,
+                pad_top: g.pad_top,
+                height: g.height,
+                ow: self.ow,
+                x: &padded,
+                row_len,
+                taps: rows,
+                pairs: std::array::from_fn(|ky| {
+                    if ky < k {
+                        tap_pairs(&rows[ky], k)
+                    } else {
+                        [0; 6]
+                    }
+                }),
+                unsigned,
+                zp,
+                bias: w.bias(ch),
+                scale: w.scale(ch),
+                out: self.kind,
+            };
+            // SAFETY: the job is valid: k is 3 or 5 (checked by `Qs8DwPacked`), the stride 1 or 2
+            // (`output_hw`), `padded` holds height rows of row_len bytes as `DwPlaneJob` wants,
+            // `out_plane` whole rows of `ow > 0`, taps and pairs set; the out kind is S8/U8; the
+            // table's tier is supported by this CPU (`Kernels`).
+            unsafe { (self.kernels.qs8_dwconv)(&job, out_plane) };
         }
     }
 }

@@ -142,6 +142,8 @@ pub(crate) unsafe fn lookup_scalar(table: &[u8; 256], src: *const u8, dst: *mut 
 /// row `r - 1`, and the same for rows 8..16 in `[8..16]`. A kernel XORs `[r]` looked up at `x - 16 r`
 /// (signed saturating, so the index stays negative, i.e. VPSHUFB gives 0, once it passes below 0)
 /// for `r < 8`, which telescopes to row `x >> 4`; likewise for `x ^ 0x80` with `[8..16]`.
+// Used by the x86 kernels only.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn shuffle_tables(table: &[u8; 256]) -> [[u8; 16]; 16] {
     std::array::from_fn(|r| {
         std::array::from_fn(|i| {

@@ -1,4 +1,4 @@
-//! `qs8_dwconv_16w__avx2`: the int8 depthwise row kernel, 16 outputs per chunk, VPMADDWD on tap
+//! `qs8_dwconv_16w__avx2`: the int8 depthwise plane kernel, 16 outputs per chunk, VPMADDWD on tap
 //! pairs.
 //!
 //! Register map: `x[o]` = the 16 input bytes at offset `o`, widened to i16 (VPMOVSXBW, or
@@ -11,13 +11,13 @@
 
 use std::arch::x86_64::*;
 
-use crate::kernels::qs8::dwconv::row::{Chunk, dwconv_row_kernel};
+use crate::kernels::qs8::dwconv::plane::{Chunk, dwconv_plane_kernel};
 
 /// Outputs per chunk.
 const V: usize = 16;
 
-dwconv_row_kernel!(
-    /// Computes one depthwise output row with AVX2.
+dwconv_plane_kernel!(
+    /// Computes one depthwise channel plane with AVX2.
     qs8_dwconv_16w__avx2,
     features: ["avx2"],
     v: V,

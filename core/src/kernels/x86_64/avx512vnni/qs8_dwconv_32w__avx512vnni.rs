@@ -1,4 +1,4 @@
-//! `qs8_dwconv_32w__avx512vnni`: the int8 depthwise row kernel, 32 outputs per chunk, VPDPWSSD
+//! `qs8_dwconv_32w__avx512vnni`: the int8 depthwise plane kernel, 32 outputs per chunk, VPDPWSSD
 //! (i16 pair dot product with accumulation) on zmm.
 //!
 //! The AVX2 kernel's scheme on 32 i16 lanes (see `qs8_dwconv_16w__avx2`): `x[o]` = 32 input bytes
@@ -9,13 +9,13 @@
 
 use std::arch::x86_64::*;
 
-use crate::kernels::qs8::dwconv::row::{Chunk, dwconv_row_kernel};
+use crate::kernels::qs8::dwconv::plane::{Chunk, dwconv_plane_kernel};
 
 /// Outputs per chunk.
 const V: usize = 32;
 
-dwconv_row_kernel!(
-    /// Computes one depthwise output row with AVX-512 BW and VNNI.
+dwconv_plane_kernel!(
+    /// Computes one depthwise channel plane with AVX-512 BW and VNNI.
     qs8_dwconv_32w__avx512vnni,
     features: ["avx512f,avx512bw,avx512vnni"],
     v: V,
