@@ -186,11 +186,13 @@ pub(crate) unsafe fn run<const V: usize>(
 }
 
 /// Defines a tier's plane kernel `$name` (a [`Qs8DwPlaneFn`]) compiled with `$features` (none for the
-/// reference), running
+/// reference), running (with `narrow: $vn, $narrow`, planes at most `$vn` wide run
+/// `$narrow::<K, S, U>` on chunks of `$vn` instead),
 /// [`run`] with `$chunk::<K, S, U>` on chunks of `$v` outputs. `$chunk(c: &Chunk, acc: &mut [i32;
 /// $v])` must be an `unsafe fn` whose `# Safety` is implied by `run`'s promise plus the features.
 macro_rules! dwconv_plane_kernel {
-    ($(#[$doc:meta])* $name:ident, features: [$($features:literal)?], v: $v:expr, $chunk:ident) => {
+    ($(#[$doc:meta])* $name:ident, features: [$($features:literal)?], v: $v:expr,
+     $($chunk:ident)::+ $(, narrow: $vn:expr, $($narrow:ident)::+)?) => {
         $(#[$doc])*
         ///
         /// # Safety
@@ -202,23 +204,36 @@ macro_rules! dwconv_plane_kernel {
             job: &$crate::kernels::qs8::dwconv::plane::DwPlaneJob,
             dst: &mut [u8],
         ) {
+            $(
+                if job.ow <= $vn {
+                    // SAFETY: as below, with the narrow chunk kernel.
+                    unsafe { $crate::kernels::qs8::dwconv::plane::dispatch!(job, dst, $vn, $($narrow)::+) };
+                    return;
+                }
+            )?
             // SAFETY: the job is valid (this function's contract); `run` hands the chunk kernel
             // pointers readable for the span its (K, S) reads; K is 3 or 5 and S 1 or 2.
-            unsafe {
-                $crate::kernels::qs8::dwconv::plane::run::<{ $v }>(job, dst, |c, acc| {
-                    match (job.k == 3, job.stride == 1, job.unsigned) {
-                        (true, true, false) => $chunk::<3, 1, false>(c, acc),
-                        (true, true, true) => $chunk::<3, 1, true>(c, acc),
-                        (true, false, false) => $chunk::<3, 2, false>(c, acc),
-                        (true, false, true) => $chunk::<3, 2, true>(c, acc),
-                        (false, true, false) => $chunk::<5, 1, false>(c, acc),
-                        (false, true, true) => $chunk::<5, 1, true>(c, acc),
-                        (false, false, false) => $chunk::<5, 2, false>(c, acc),
-                        (false, false, true) => $chunk::<5, 2, true>(c, acc),
-                    }
-                })
-            }
+            unsafe { $crate::kernels::qs8::dwconv::plane::dispatch!(job, dst, $v, $($chunk)::+) }
         }
     };
 }
+/// `run::<$v>` with `$chunk::<K, S, U>` for the job's kernel size, stride and signedness (an
+/// unsafe expression).
+macro_rules! dispatch {
+    ($job:expr, $dst:expr, $v:expr, $($chunk:ident)::+) => {
+        $crate::kernels::qs8::dwconv::plane::run::<{ $v }>($job, $dst, |c, acc| {
+            match ($job.k == 3, $job.stride == 1, $job.unsigned) {
+                (true, true, false) => $($chunk)::+::<3, 1, false>(c, acc),
+                (true, true, true) => $($chunk)::+::<3, 1, true>(c, acc),
+                (true, false, false) => $($chunk)::+::<3, 2, false>(c, acc),
+                (true, false, true) => $($chunk)::+::<3, 2, true>(c, acc),
+                (false, true, false) => $($chunk)::+::<5, 1, false>(c, acc),
+                (false, true, true) => $($chunk)::+::<5, 1, true>(c, acc),
+                (false, false, false) => $($chunk)::+::<5, 2, false>(c, acc),
+                (false, false, true) => $($chunk)::+::<5, 2, true>(c, acc),
+            }
+        })
+    };
+}
+pub(crate) use dispatch;
 pub(crate) use dwconv_plane_kernel;

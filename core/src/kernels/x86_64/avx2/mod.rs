@@ -8,7 +8,7 @@ mod qs8_gemm_4x16c8__avx2;
 
 pub(super) use qs8_gemm_4x16c8__avx2::{A_PACKING, MR, qs8_gemm_4x16c8__avx2};
 #[allow(non_snake_case)]
-mod qs8_dwconv_16w__avx2;
+pub(super) mod qs8_dwconv_16w__avx2;
 
 pub(super) use qs8_dwconv_16w__avx2::qs8_dwconv_16w__avx2;
 #[allow(non_snake_case)]

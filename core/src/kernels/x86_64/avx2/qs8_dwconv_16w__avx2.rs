@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 use crate::kernels::qs8::dwconv::plane::{Chunk, dwconv_plane_kernel};
 
 /// Outputs per chunk.
-const V: usize = 16;
+pub(in crate::kernels::arch) const V: usize = 16;
 
 dwconv_plane_kernel!(
     /// Computes one depthwise channel plane with AVX2.
@@ -53,7 +53,10 @@ fn mac(acc: __m256i, x: __m256i, pair: i32) -> __m256i {
 /// The first `c.n` row pointers are readable for `span(16, K, S)` bytes; the CPU has AVX2.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn chunk<const K: usize, const S: usize, const U: bool>(c: &Chunk, acc: &mut [i32; V]) {
+pub(in crate::kernels::arch) unsafe fn chunk<const K: usize, const S: usize, const U: bool>(
+    c: &Chunk,
+    acc: &mut [i32; V],
+) {
     let zero = _mm256_setzero_si256();
     // SAFETY: every load reads 16 bytes at an offset o: stride 1, o <= K - 1, ending at
     // K + 14 < span = K + 15; stride 2, o <= 16 + K - 1, ending at K + 30 < span = K + 31.

@@ -5,10 +5,12 @@
 //! at offset `o` widened to i16; VPDPWSSD with a broadcast tap pair `(wa, wb)` adds
 //! `wa x[o + 2j] + wb x[o + 2j + 1]` to dword `j`. Stride 2: two halves of 16 outputs, 32 bytes
 //! apart. Stride 1: accumulators `e` (even outputs) and `o` (odd outputs), interleaved by two
-//! VPERMT2D.
+//! VPERMT2D. Planes at most 16 wide run the AVX2 kernel's 16-wide chunks instead (AVX-512 implies
+//! AVX2), so that 7x7 and 14x14 stride-2 layers do not compute 32 lanes for 7.
 
 use std::arch::x86_64::*;
 
+use crate::kernels::arch::avx2::qs8_dwconv_16w__avx2 as narrow;
 use crate::kernels::qs8::dwconv::plane::{Chunk, dwconv_plane_kernel};
 
 /// Outputs per chunk.
@@ -19,7 +21,9 @@ dwconv_plane_kernel!(
     qs8_dwconv_32w__avx512vnni,
     features: ["avx512f,avx512bw,avx512vnni"],
     v: V,
-    chunk
+    chunk,
+    narrow: narrow::V,
+    narrow::chunk
 );
 
 /// 32 bytes at `p` widened to i16.
