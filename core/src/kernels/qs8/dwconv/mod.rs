@@ -29,7 +29,7 @@ use crate::kernels::qs8::tile::OutKind;
 use crate::tensor::DType;
 
 pub use pack::{Qs8DwPacked, dw_packed_len, pack_qs8_dw};
-use plane::{DwPlaneJob, MAX_K, MAX_V, tap_pairs};
+use plane::{DwPlaneJob, MAX_K, MAX_V, copy_short, tap_pairs};
 
 /// Shape, stride and padding of a depthwise convolution. Input `[batch, channels, height,
 /// width]` (NCHW, contiguous); output `[batch, channels, out_height, out_width]`.
@@ -239,7 +239,7 @@ impl Plane<'_> {
                     .chunks_exact_mut(row_len)
                     .zip(x.chunks_exact(g.width))
                 {
-                    dst[g.pad_left..g.pad_left + g.width].copy_from_slice(src);
+                    copy_short(&mut dst[g.pad_left..g.pad_left + g.width], src);
                 }
             }
             let taps = w.taps(ch);

@@ -177,10 +177,46 @@ pub(crate) unsafe fn run<const V: usize>(
             for (q, &a) in q.iter_mut().zip(&acc) {
                 *q = quantize(a.wrapping_add(bias) as f32 * job.scale, zp, min, max) as u8;
             }
-            match <&mut [u8; V]>::try_from(&mut *out) {
-                Ok(full) => *full = q,
-                Err(_) => out.copy_from_slice(&q[..out.len()]),
+            copy_short(out, &q[..out.len()]);
+        }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for the short copies of this module (a row of a plane, a chunk of
+/// outputs) with fixed-size, possibly overlapping moves instead of a call to `memcpy`, whose call
+/// cost dominates copies of a few dozen bytes. Lengths must match.
+#[inline(always)]
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
+    fn fixed<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
+        let s: &[u8; N] = src[at..at + N].try_into().unwrap_or(&[0; N]);
+        if let Ok(d) = <&mut [u8; N]>::try_from(&mut dst[at..at + N]) {
+            *d = *s;
+        }
+    }
+    let n = src.len().min(dst.len());
+    match n {
+        0 => {}
+        // Bytes 0, n / 2 and n - 1 cover lengths 1 to 3.
+        1..4 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..8 => {
+            fixed::<4>(dst, src, 0);
+            fixed::<4>(dst, src, n - 4);
+        }
+        8..16 => {
+            fixed::<8>(dst, src, 0);
+            fixed::<8>(dst, src, n - 8);
+        }
+        _ => {
+            let mut i = 0;
+            while i + 16 < n {
+                fixed::<16>(dst, src, i);
+                i += 16;
             }
+            fixed::<16>(dst, src, n - 16);
         }
     }
 }

@@ -540,3 +540,14 @@ fn layout_variant_matches_packed_len() {
     assert_eq!(layout.byte_len(DType::I8, &[4, 9]), None);
     assert_eq!(Layout::from_tag(2, [3, 0, 0]), None);
 }
+
+#[test]
+fn short_copies_copy_exactly() {
+    let src: Vec<u8> = (1..=80u8).collect();
+    for n in 0..=80 {
+        let mut dst = [0u8; 90];
+        plane::copy_short(&mut dst[3..3 + n], &src[..n]);
+        assert_eq!(&dst[3..3 + n], &src[..n], "{n}");
+        assert!(dst[..3].iter().chain(&dst[3 + n..]).all(|&b| b == 0), "{n}");
+    }
+}

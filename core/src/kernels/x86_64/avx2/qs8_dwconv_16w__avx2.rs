@@ -64,8 +64,8 @@ pub(in crate::kernels::arch) unsafe fn chunk<const K: usize, const S: usize, con
         if S == 1 {
             let (mut e, mut o) = (zero, zero);
             for (&p, w) in c.rows.iter().zip(c.pairs).take(c.n) {
-                for i in 0..K.div_ceil(2) {
-                    e = mac(e, load::<U>(p.add(2 * i)), w[i]);
+                for (i, &pair) in w.iter().enumerate().take(K.div_ceil(2)) {
+                    e = mac(e, load::<U>(p.add(2 * i)), pair);
                 }
                 for i in 0..K / 2 {
                     o = mac(o, load::<U>(p.add(2 * i + 1)), w[3 + i]);
@@ -82,8 +82,8 @@ pub(in crate::kernels::arch) unsafe fn chunk<const K: usize, const S: usize, con
             for half in 0..2 {
                 let mut a = zero;
                 for (&p, w) in c.rows.iter().zip(c.pairs).take(c.n) {
-                    for i in 0..K.div_ceil(2) {
-                        a = mac(a, load::<U>(p.add(16 * half + 2 * i)), w[i]);
+                    for (i, &pair) in w.iter().enumerate().take(K.div_ceil(2)) {
+                        a = mac(a, load::<U>(p.add(16 * half + 2 * i)), pair);
                     }
                 }
                 _mm256_storeu_si256(acc.as_mut_ptr().add(8 * half).cast(), a);

@@ -64,8 +64,8 @@ unsafe fn chunk<const K: usize, const S: usize, const U: bool>(c: &Chunk, acc: &
         if S == 1 {
             let (mut e, mut o) = (zero, zero);
             for (&p, w) in c.rows.iter().zip(c.pairs).take(c.n) {
-                for i in 0..K.div_ceil(2) {
-                    e = mac(e, load::<U>(p.add(2 * i)), w[i]);
+                for (i, &pair) in w.iter().enumerate().take(K.div_ceil(2)) {
+                    e = mac(e, load::<U>(p.add(2 * i)), pair);
                 }
                 for i in 0..K / 2 {
                     o = mac(o, load::<U>(p.add(2 * i + 1)), w[3 + i]);
@@ -83,8 +83,8 @@ unsafe fn chunk<const K: usize, const S: usize, const U: bool>(c: &Chunk, acc: &
             for half in 0..2 {
                 let mut a = zero;
                 for (&p, w) in c.rows.iter().zip(c.pairs).take(c.n) {
-                    for i in 0..K.div_ceil(2) {
-                        a = mac(a, load::<U>(p.add(32 * half + 2 * i)), w[i]);
+                    for (i, &pair) in w.iter().enumerate().take(K.div_ceil(2)) {
+                        a = mac(a, load::<U>(p.add(32 * half + 2 * i)), pair);
                     }
                 }
                 _mm512_storeu_si512(acc.as_mut_ptr().add(16 * half).cast(), a);
