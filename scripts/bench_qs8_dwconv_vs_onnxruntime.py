@@ -15,10 +15,11 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+from bench_qs8_vs_onnxruntime import best_time
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MOBIQUANT_SHARED", REPO.parent / "shared"))
@@ -38,21 +39,6 @@ def run_mobiquant(threads):
         elif parts[0] == "lut" and len(parts) == 5:
             lut[parts[2]] = float(parts[4])
     return rows, lut
-
-
-def best_time(run, budget=0.3):
-    run()
-    t0 = time.perf_counter()
-    run()
-    once = max(time.perf_counter() - t0, 1e-7)
-    reps = max(1, int(budget / 5 / once))
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            run()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return best
 
 
 def ort_session(ort, h, w, c, stride, threads):

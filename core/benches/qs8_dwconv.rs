@@ -11,7 +11,7 @@ use std::time::Duration;
 
 mod util;
 
-use util::time_per_call;
+use util::{bytes, time_per_call};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::dwconv::{
@@ -35,27 +35,9 @@ const SHAPES: [(usize, usize, usize, usize); 10] = [
     (7, 7, 960, 1),
 ];
 
-/// Deterministic pseudo-random bytes.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let csv = args.iter().any(|a| a == "--csv");
-    let threads = args
-        .iter()
-        .position(|a| a == "--threads")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(1);
+    let (csv, threads) = util::options(&args);
     let budget = Duration::from_millis(300);
     let tiers: Vec<_> = Tier::ALL
         .into_iter()

@@ -10,7 +10,7 @@ use std::hint::black_box;
 mod util;
 
 use std::time::Duration;
-use util::time_per_call;
+use util::{bytes, time_per_call};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
@@ -26,19 +26,6 @@ const SHAPES: [(usize, usize, usize); 6] = [
     (1, 1280, 1000),
     (256, 256, 256),
 ];
-
-/// Deterministic pseudo-random bytes.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
-}
 
 struct Problem {
     m: usize,
@@ -207,12 +194,7 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--trace") {
         return trace(&args[i + 1..]);
     }
-    let csv = args.iter().any(|a| a == "--csv");
-    let threads = args
-        .iter()
-        .position(|a| a == "--threads")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(1);
+    let (csv, threads) = util::options(&args);
     let budget = Duration::from_millis(400);
     if let Some(peak) = vnni_peak_gops() {
         if csv {

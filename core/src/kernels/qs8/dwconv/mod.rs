@@ -146,27 +146,16 @@ pub fn qs8_dwconv(
             zero_point,
             min,
             max,
-        } => {
-            let kind = OutKind::S8 {
-                zero_point,
-                min: min.into(),
-                max: max.into(),
-            };
-            (bytemuck::cast_slice_mut::<i8, u8>(data), kind)
-        }
+        } => (
+            bytemuck::cast_slice_mut::<i8, u8>(data),
+            OutKind::s8(zero_point, min, max),
+        ),
         DwOutput::U8 {
             data,
             zero_point,
             min,
             max,
-        } => {
-            let kind = OutKind::U8 {
-                zero_point,
-                min: min.into(),
-                max: max.into(),
-            };
-            (data, kind)
-        }
+        } => (data, OutKind::u8(zero_point, min, max)),
     };
     check_out_kind(kind)?;
     if bytes.len() != in_len || out.len() != out_len {

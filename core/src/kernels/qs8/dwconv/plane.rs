@@ -111,18 +111,8 @@ pub(crate) unsafe fn run<const V: usize>(
 ) {
     const { assert!(V <= MAX_V && V > 0) };
     debug_assert!(matches!(job.k, 3 | 5) && matches!(job.stride, 1 | 2));
-    let (zp, min, max) = match job.out {
-        OutKind::S8 {
-            zero_point,
-            min,
-            max,
-        }
-        | OutKind::U8 {
-            zero_point,
-            min,
-            max,
-        } => (zero_point, min, max),
-        OutKind::F32 { .. } => return,
+    let Some((zp, min, max)) = job.out.byte_params() else {
+        return;
     };
     let k = job.k;
     let span = span(V, k, job.stride);

@@ -7,21 +7,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::kernels::qs8::pack::{ActQuant, Qs8Weights};
 use crate::kernels::qs8::tile::quantize;
-use crate::kernels::testing::{report, tiers};
+use crate::kernels::testing::{bytes, report, tiers};
 use crate::kernels::{Tier, kernels_for};
-
-/// Deterministic pseudo-random bytes.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 24) as u8
-        })
-        .collect()
-}
 
 /// One problem: geometry, kernel, quantization, data.
 #[derive(Clone, Debug)]
