@@ -9,9 +9,11 @@
 //!
 //! Layout choice: the runtime is NCHW (ONNX), so a channel's plane is contiguous and a kernel walks
 //! it by output rows, vectorized along the output width (as the f32 depthwise path does). Per
-//! output row, the K input rows under it are read in place (no im2col, no repacking of
-//! activations); chunks of outputs whose taps reach the left or right padding read a small copy
-//! filled with the zero point instead, so every output goes through the vector kernel.
+//! output row, the K input rows under it are read where they lie in a copy of the channel plane
+//! whose rows are padded with the zero point (left padding, and on the right up to the reach of the
+//! last chunk), so every output goes through the vector kernel with no edge path; kernel rows in
+//! the top or bottom padding are skipped and only correct the bias. The padded copy lives in a
+//! per-thread scratch buffer that is kept between calls (a warm call allocates nothing).
 //!
 //! Invariants: no argument reaches a kernel unchecked; results do not depend on the thread count
 //! or the tier.
@@ -194,6 +196,12 @@ pub fn qs8_dwconv(
     Ok(())
 }
 
+thread_local! {
+    /// The zero-point-padded copy of the plane being computed (see [`Plane::run`]), kept between
+    /// calls.
+    static PADDED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Validated arguments, shared read-only by the threads.
 struct Plane<'a> {
     kernels: &'a Kernels,
@@ -211,14 +219,29 @@ impl Plane<'_> {
     /// Computes the planes `first..` that `out` holds (whole output planes).
     fn run(&self, first: usize, out: &mut [u8]) {
         let (g, k, w) = (self.g, self.k, self.weights);
-        let plane_in = g.height * g.width;
         let unsigned = w.input_dtype() == DType::U8;
-        let zp = w.zero_point_s8();
-        let fill = (zp as u8) ^ if unsigned { 0x80 } else { 0 };
+        let fill = (w.zero_point_s8() as u8) ^ if unsigned { 0x80 } else { 0 };
         // Padded rows: `pad_left` zero points, the input row, zero points up to the reach of the
         // last chunk of the widest tier (see `DwPlaneJob`).
         let row_len = (g.pad_left + g.width).max(g.stride * (self.ow + MAX_V - 1) + k - 1);
-        let mut padded = vec![fill; g.height * row_len];
+        let len = g.height * row_len;
+        PADDED.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                buf.resize(len, fill);
+                self.run_padded(first, out, &mut buf, row_len);
+            }
+            // A nested call on this thread (none today) gets its own buffer.
+            Err(_) => self.run_padded(first, out, &mut vec![fill; len], row_len),
+        });
+    }
+
+    /// [`Plane::run`] with `padded` = `height` rows of `row_len` zero-point bytes.
+    fn run_padded(&self, first: usize, out: &mut [u8], padded: &mut [u8], row_len: usize) {
+        let (g, k, w) = (self.g, self.k, self.weights);
+        let plane_in = g.height * g.width;
+        let unsigned = w.input_dtype() == DType::U8;
+        let zp = w.zero_point_s8();
         for (i, out_plane) in out.chunks_mut(self.plane_out).enumerate() {
             let plane = first + i;
             let ch = plane % g.channels;
@@ -247,7 +270,7 @@ impl Plane<'_> {
                 pad_top: g.pad_top,
                 height: g.height,
                 ow: self.ow,
-                x: &padded,
+                x: padded,
                 row_len,
                 taps: rows,
                 pairs: std::array::from_fn(|ky| {
