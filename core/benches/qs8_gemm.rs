@@ -194,12 +194,7 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--trace") {
         return trace(&args[i + 1..]);
     }
-    let csv = args.iter().any(|a| a == "--csv");
-    let threads = args
-        .iter()
-        .position(|a| a == "--threads")
-        .and_then(|i| args.get(i + 1)?.parse().ok())
-        .unwrap_or(1);
+    let (csv, threads) = util::options(&args);
     let budget = Duration::from_millis(400);
     if let Some(peak) = vnni_peak_gops() {
         if csv {

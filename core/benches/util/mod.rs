@@ -25,7 +25,7 @@ pub fn time_per_call(mut f: impl FnMut(), budget: Duration) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// Deterministic pseudo-random bytes.
+/// Deterministic pseudo-random bytes (xorshift64).
 pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
     let mut s = seed | 1;
     (0..n)
@@ -48,4 +48,15 @@ pub fn tier_kernels(tier: Tier, quiet: bool) -> Option<&'static Kernels> {
         );
     }
     kernels
+}
+
+/// The options every benchmark takes: `--csv` (machine-readable rows) and `--threads N` (1).
+pub fn options(args: &[String]) -> (bool, usize) {
+    let csv = args.iter().any(|a| a == "--csv");
+    let threads = args
+        .iter()
+        .position(|a| a == "--threads")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(1);
+    (csv, threads)
 }

@@ -14,6 +14,8 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 
 use super::f32::{F32DwRowFn, F32GemmFn};
+use super::qs8::dwconv::plane::Qs8DwPlaneFn;
+use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 use super::wo::{WoDequantFn, WoGemvFn};
 
@@ -137,6 +139,14 @@ pub struct Kernels {
     /// (`wo_dequant_16c4__<tier>`, feeding `f32_gemm`).
     pub(crate) wo_gemv: WoGemvFn,
     pub(crate) wo_dequant: WoDequantFn,
+    /// The int8 depthwise plane kernel (`qs8_dwconv_<V>w__<tier>`).
+    pub(crate) qs8_dwconv: Qs8DwPlaneFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) qs8_dwconv_name: &'static str,
+    /// The 256-entry byte table lookup (`x8_lut__<tier>`).
+    pub(crate) x8_lut: LutFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) x8_lut_name: &'static str,
 }
 
 impl Kernels {
@@ -148,6 +158,16 @@ impl Kernels {
     /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_8x16c8__avx512vnni`.
     pub fn qs8_gemm_name(&self) -> &'static str {
         self.qs8_gemm_name
+    }
+
+    /// The name of the int8 depthwise plane kernel, e.g. `qs8_dwconv_32w__avx512vnni`.
+    pub fn qs8_dwconv_name(&self) -> &'static str {
+        self.qs8_dwconv_name
+    }
+
+    /// The name of the table lookup kernel, e.g. `x8_lut__avx2`.
+    pub fn x8_lut_name(&self) -> &'static str {
+        self.x8_lut_name
     }
 
     /// The name of the f32 GEMM kernel, e.g. `f32_gemm_6x16__avx2`.
@@ -169,7 +189,9 @@ macro_rules! kernel_table {
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
         f32_dwconv3_row: $dwconv3_row:path,
-        wo: [$wo_gemv:path, $wo_dequant:path]
+        wo: [$wo_gemv:path, $wo_dequant:path],
+        qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
+        x8_lut: [$($lutmod:ident)::*] $x8_lut:ident
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -186,6 +208,10 @@ macro_rules! kernel_table {
             f32_dwconv3_row: $dwconv3_row,
             wo_gemv: $wo_gemv,
             wo_dequant: $wo_dequant,
+            qs8_dwconv: $($dwmod::)+$qs8_dw,
+            qs8_dwconv_name: stringify!($qs8_dw),
+            x8_lut: $($lutmod::)*$x8_lut,
+            x8_lut_name: stringify!($x8_lut),
         };
     };
 }
@@ -250,6 +276,7 @@ mod tests {
                 Ok(k) => {
                     assert_eq!(k.tier(), tier);
                     assert!(k.qs8_gemm_name().ends_with(&format!("__{}", tier.name())));
+                    assert!(k.qs8_dwconv_name().starts_with("qs8_dwconv_"));
                     assert!(k.qs8_mr >= 1 && k.qs8_mr <= crate::kernels::qs8::tile::MAX_MR);
                 }
                 Err(e) => assert!(e.to_string().contains("lacks"), "{e}"),

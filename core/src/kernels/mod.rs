@@ -32,6 +32,12 @@ mod arch {
     pub(super) fn table(_: super::Tier) -> Option<&'static super::Kernels> {
         None
     }
+
+    /// No lookup kernels beyond the reference's.
+    #[cfg(test)]
+    pub(super) fn lut_variants() -> Vec<(&'static str, super::qs8::lut::LutFn)> {
+        Vec::new()
+    }
 }
 
 pub use dispatch::{Kernels, TIER_ENV, Tier, forced_tier, kernels, kernels_for};

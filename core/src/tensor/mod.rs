@@ -34,6 +34,11 @@ pub enum Layout {
     /// [`crate::kernels::wo::pack`]). Params: `[16, bits, group]`, bits 4 or 8, group 0, 32, 64
     /// or 128.
     PackedWoC4 { bits: u8, group: u8 },
+    /// Int8 depthwise-convolution weights `[C, 1, K, K]` (dtype i8, K = 3 or 5) packed for every
+    /// tier of `qs8_dwconv`: a 64-byte header, then per channel a folded i32 bias and an f32
+    /// requantization scale, then the taps (`docs/kernels.md`; [`crate::kernels::qs8::dwconv::pack`]).
+    /// Params: `[0, 0, 0]`.
+    PackedQs8Dw,
 }
 
 impl Layout {
@@ -43,6 +48,7 @@ impl Layout {
             Layout::RowMajor => 0,
             Layout::PackedQs8C8 => 1,
             Layout::PackedWoC4 { .. } => 2,
+            Layout::PackedQs8Dw => 3,
         }
     }
 
@@ -55,6 +61,7 @@ impl Layout {
                 bits: bits as u8,
                 group: group as u8,
             }),
+            (3, [0, 0, 0]) => Some(Layout::PackedQs8Dw),
             _ => None,
         }
     }
@@ -65,6 +72,7 @@ impl Layout {
             Layout::RowMajor => [0, 0, 0],
             Layout::PackedQs8C8 => [16, 8, 0],
             Layout::PackedWoC4 { bits, group } => [16, bits.into(), group.into()],
+            Layout::PackedQs8Dw => [0, 0, 0],
         }
     }
 
@@ -95,6 +103,17 @@ impl Layout {
                 }
                 _ => None,
             },
+            // 64 + C * (8 + K * K); only for i8 [C, 1, K, K] with K = 3 or 5.
+            Layout::PackedQs8Dw => match (dtype, dims) {
+                (DType::I8, &[c, 1, kh, kw]) if kh == kw && (kh == 3 || kh == 5) => {
+                    let len = crate::kernels::qs8::dwconv::dw_packed_len(
+                        c.try_into().ok()?,
+                        kh.try_into().ok()?,
+                    )?;
+                    len.try_into().ok()
+                }
+                _ => None,
+            },
         }
     }
 
@@ -105,6 +124,7 @@ impl Layout {
             Layout::PackedQs8C8 => "packed-qs8-c8",
             Layout::PackedWoC4 { bits: 4, .. } => "packed-wo4-c4",
             Layout::PackedWoC4 { .. } => "packed-wo8-c4",
+            Layout::PackedQs8Dw => "packed-qs8-dw",
         }
     }
 }

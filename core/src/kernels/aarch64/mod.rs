@@ -52,7 +52,9 @@ kernel_table!(
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_dwconv3_row: f32_dwconv3_row__neon,
-    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon]
+    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
+    qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    x8_lut: [neon] x8_lut__neon
 );
 quantize_row_kernel!(
     qs8_quantize_row__dotprod,
@@ -68,7 +70,9 @@ kernel_table!(
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_dwconv3_row: f32_dwconv3_row__neon,
-    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon]
+    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
+    qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    x8_lut: [neon] x8_lut__neon
 );
 quantize_row_kernel!(qs8_quantize_row__i8mm, qs8_row_params__i8mm, "neon,i8mm");
 kernel_table!(
@@ -80,12 +84,20 @@ kernel_table!(
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_dwconv3_row: f32_dwconv3_row__neon,
-    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon]
+    wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
+    qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    x8_lut: [neon] x8_lut__neon
 );
 
 dwconv3_row_kernel!(f32_dwconv3_row__neon, "neon");
 wo_gemv_kernel!(wo_gemv_1x16c4__neon, "neon", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__neon, "neon");
+
+/// The lookup kernels a tier table may not show: none on aarch64 (every tier uses NEON's).
+#[cfg(test)]
+pub(super) fn lut_variants() -> Vec<(&'static str, super::qs8::lut::LutFn)> {
+    Vec::new()
+}
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

@@ -78,7 +78,7 @@ enum Source<'a> {
 }
 
 /// Checks the output zero point (within the output dtype) and clamp bounds (ordered, not NaN).
-fn check_out_kind(kind: OutKind) -> Result<()> {
+pub(crate) fn check_out_kind(kind: OutKind) -> Result<()> {
     let ok = match kind {
         OutKind::S8 {
             zero_point,

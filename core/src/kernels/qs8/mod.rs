@@ -5,9 +5,13 @@
 //! - [`gemm`]: the safe entry point, activation packing, threads.
 //! - `tile`: the contract with the per-tier tile kernels, and the epilogue they all share.
 //! - `dynamic`: per-row quantization of f32 activations.
+//! - [`lut`]: int8 activations (sigmoid, tanh, hard-swish, GELU) by 256-entry table.
+//! - [`dwconv`]: int8 depthwise convolution (NCHW, 3x3 and 5x5), its weight layout and tier kernels.
 
+pub mod dwconv;
 pub(crate) mod dynamic;
 pub mod gemm;
+pub mod lut;
 pub mod pack;
 pub(crate) mod tile;
 

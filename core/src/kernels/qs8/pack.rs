@@ -93,7 +93,8 @@ pub fn packed_len(n: usize, k: usize) -> Option<usize> {
     n.div_ceil(NR).checked_mul(panel)?.checked_add(HEADER_LEN)
 }
 
-fn check_act(act: &ActQuant) -> Result<i32> {
+/// Checks an activation quantization; returns its zero point in the s8 view (`zp - 128` for u8).
+pub(crate) fn check_act(act: &ActQuant) -> Result<i32> {
     let (lo, hi, shift) = match act.dtype {
         DType::I8 => (-128, 127, 0),
         DType::U8 => (0, 255, 128),
@@ -114,7 +115,7 @@ fn check_act(act: &ActQuant) -> Result<i32> {
     Ok(act.zero_point - shift)
 }
 
-fn check_scale(what: &str, scale: f32) -> Result<()> {
+pub(crate) fn check_scale(what: &str, scale: f32) -> Result<()> {
     if scale.is_finite() && scale > 0.0 {
         Ok(())
     } else {
@@ -124,7 +125,8 @@ fn check_scale(what: &str, scale: f32) -> Result<()> {
     }
 }
 
-fn check_weights(w: &Qs8Weights) -> Result<()> {
+/// Checks shapes, the weight range [-127, 127], scales and biases of weights to pack.
+pub(crate) fn check_weights(w: &Qs8Weights) -> Result<()> {
     if u32::try_from(w.n).is_err() || u32::try_from(w.k).is_err() || packed_len(w.n, w.k).is_none()
     {
         return Err(Error::invalid_argument(format!(
@@ -180,7 +182,13 @@ pub struct ColumnData {
     pub fbias: f32,
 }
 
-fn column_data(mode: &Qs8Mode, colsum: i32, w_scale: f32, bias: f32) -> Result<ColumnData> {
+/// The per-column data of one output channel (see [`Qs8Mode`]) for weights summing to `colsum`.
+pub(crate) fn column_data(
+    mode: &Qs8Mode,
+    colsum: i32,
+    w_scale: f32,
+    bias: f32,
+) -> Result<ColumnData> {
     let col = match *mode {
         Qs8Mode::Requantized {
             input,

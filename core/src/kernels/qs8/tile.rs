@@ -100,6 +100,41 @@ pub(crate) enum OutKind {
 }
 
 impl OutKind {
+    /// Signed bytes with zero point and clamp bounds.
+    pub(crate) fn s8(zero_point: i32, min: i8, max: i8) -> OutKind {
+        OutKind::S8 {
+            zero_point,
+            min: min.into(),
+            max: max.into(),
+        }
+    }
+
+    /// Unsigned bytes with zero point and clamp bounds.
+    pub(crate) fn u8(zero_point: i32, min: u8, max: u8) -> OutKind {
+        OutKind::U8 {
+            zero_point,
+            min: min.into(),
+            max: max.into(),
+        }
+    }
+
+    /// `(zero_point, min, max)` of a byte output, `None` for f32.
+    pub(crate) fn byte_params(self) -> Option<(i32, i32, i32)> {
+        match self {
+            OutKind::S8 {
+                zero_point,
+                min,
+                max,
+            }
+            | OutKind::U8 {
+                zero_point,
+                min,
+                max,
+            } => Some((zero_point, min, max)),
+            OutKind::F32 { .. } => None,
+        }
+    }
+
     /// Bytes of one output element.
     pub(crate) fn elem_len(self) -> usize {
         match self {
@@ -274,26 +309,14 @@ unsafe fn epilogue_row(
             .wrapping_add(rq.neg_zero_point.wrapping_mul(cols.colsum[j]));
         f[j] = t as f32 * (rq.scale * cols.scale[j]);
     }
-    match out {
-        OutKind::F32 { min, max } => {
-            let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
-            // SAFETY: dst holds ncols f32 (the caller's contract).
-            unsafe { store(v, dst, ncols) }
-        }
-        OutKind::S8 {
-            zero_point,
-            min,
-            max,
-        }
-        | OutKind::U8 {
-            zero_point,
-            min,
-            max,
-        } => {
-            let v: [u8; NR] = std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
-            // SAFETY: dst holds ncols bytes (the caller's contract).
-            unsafe { store(v, dst, ncols) }
-        }
+    if let OutKind::F32 { min, max } = out {
+        let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
+        // SAFETY: dst holds ncols f32 (the caller's contract).
+        unsafe { store(v, dst, ncols) }
+    } else if let Some((zero_point, min, max)) = out.byte_params() {
+        let v: [u8; NR] = std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
+        // SAFETY: dst holds ncols bytes (the caller's contract).
+        unsafe { store(v, dst, ncols) }
     }
 }
 

@@ -4,6 +4,8 @@
 #[allow(non_snake_case)]
 mod f32_gemm_4x16__reference;
 #[allow(non_snake_case)]
+mod qs8_dwconv_16w__reference;
+#[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
@@ -19,8 +21,20 @@ kernel_table!(
     unsigned_a: false,
     f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
     f32_dwconv3_row: f32_dwconv3_row__reference,
-    wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference]
+    wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference],
+    qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference,
+    x8_lut: [] x8_lut__reference
 );
+
+/// The reference tier's table lookup: a plain loop.
+///
+/// # Safety
+/// As `LutFn` (no CPU requirement).
+#[allow(non_snake_case)]
+unsafe fn x8_lut__reference(table: &[u8; 256], src: *const u8, dst: *mut u8, len: usize) {
+    // SAFETY: the caller's contract is the scalar loop's.
+    unsafe { super::qs8::lut::lookup_scalar(table, src, dst, len) }
+}
 
 /// The reference tier's depthwise row kernel: the shared code, without extra CPU features.
 ///

@@ -21,7 +21,9 @@ kernel_table!(
     unsigned_a: false,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
     f32_dwconv3_row: f32_dwconv3_row__avx2,
-    wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2]
+    wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
+    qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
+    x8_lut: [avx2] x8_lut__avx2
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
 wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
@@ -40,7 +42,9 @@ kernel_table!(
     unsigned_a: true,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
     f32_dwconv3_row: f32_dwconv3_row__avx2,
-    wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2]
+    wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
+    qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
+    x8_lut: [avx2] x8_lut__avx2
 );
 quantize_row_kernel!(
     qs8_quantize_row__avx512vnni,
@@ -59,9 +63,25 @@ kernel_table!(
     wo: [
         avx512vnni::wo_gemv_1x16c4__avx512f,
         avx512vnni::wo_dequant_16c4__avx512f
-    ]
+    ],
+    qs8_dwconv: [avx512vnni]::qs8_dwconv_32w__avx512vnni,
+    x8_lut: [avx512vnni] x8_lut__avx512
 );
 dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
+
+/// The lookup kernels a tier table may not show (the AVX-512 tier picks one at run time), with
+/// their names, when this CPU has them: so that tests cover every one.
+#[cfg(test)]
+pub(super) fn lut_variants() -> Vec<(&'static str, super::qs8::lut::LutFn)> {
+    let mut v: Vec<(&'static str, super::qs8::lut::LutFn)> = Vec::new();
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
+        v.push(("x8_lut__avx512bw", avx512vnni::x8_lut__avx512bw));
+        if is_x86_feature_detected!("avx512vbmi") {
+            v.push(("x8_lut__avx512vbmi", avx512vnni::x8_lut__avx512vbmi));
+        }
+    }
+    v
+}
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

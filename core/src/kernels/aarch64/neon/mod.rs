@@ -7,3 +7,11 @@ pub(in crate::kernels) mod f32_gemm_6x16__neon;
 mod qs8_gemm_4x16c8__neon;
 
 pub(super) use qs8_gemm_4x16c8__neon::{A_PACKING, MR, qs8_gemm_4x16c8__neon};
+#[allow(non_snake_case)]
+mod qs8_dwconv_16w__neon;
+
+pub(super) use qs8_dwconv_16w__neon::qs8_dwconv_16w__neon;
+#[allow(non_snake_case)]
+mod x8_lut__neon;
+
+pub(super) use x8_lut__neon::x8_lut__neon;

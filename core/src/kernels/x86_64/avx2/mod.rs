@@ -7,3 +7,11 @@ pub(super) mod f32_gemm_6x16__avx2;
 mod qs8_gemm_4x16c8__avx2;
 
 pub(super) use qs8_gemm_4x16c8__avx2::{A_PACKING, MR, qs8_gemm_4x16c8__avx2};
+#[allow(non_snake_case)]
+pub(super) mod qs8_dwconv_16w__avx2;
+
+pub(super) use qs8_dwconv_16w__avx2::qs8_dwconv_16w__avx2;
+#[allow(non_snake_case)]
+mod x8_lut__avx2;
+
+pub(super) use x8_lut__avx2::x8_lut__avx2;

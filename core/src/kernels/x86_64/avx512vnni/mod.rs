@@ -10,3 +10,13 @@ pub(super) use qs8_gemm_8x16c8__avx512vnni::{A_PACKING, MR, qs8_gemm_8x16c8__avx
 mod wo_gemv_1x16c4__avx512f;
 
 pub(super) use wo_gemv_1x16c4__avx512f::{wo_dequant_16c4__avx512f, wo_gemv_1x16c4__avx512f};
+#[allow(non_snake_case)]
+mod qs8_dwconv_32w__avx512vnni;
+
+pub(super) use qs8_dwconv_32w__avx512vnni::qs8_dwconv_32w__avx512vnni;
+#[allow(non_snake_case)]
+mod x8_lut__avx512;
+
+pub(super) use x8_lut__avx512::x8_lut__avx512;
+#[cfg(test)]
+pub(super) use x8_lut__avx512::{x8_lut__avx512bw, x8_lut__avx512vbmi};
