@@ -34,6 +34,7 @@ mod resize;
 mod shape_ops;
 mod split;
 mod strided;
+mod support;
 mod unary;
 mod window;
 
@@ -41,6 +42,7 @@ use std::fmt;
 
 pub use activation::Activation;
 pub(crate) use layout::identity;
+pub use support::{Support, max_outputs, op_support};
 
 use crate::exec::{Tensor, TensorMut, TensorRef};
 use crate::graph::{AttrValue, Node};
