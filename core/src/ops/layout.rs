@@ -1,10 +1,11 @@
 //! Ops that move elements without computing, for every dtype: the copies (Identity, Reshape,
-//! Flatten, Squeeze, Unsqueeze) and the strided copies (Transpose, Slice).
+//! Flatten, Squeeze, Unsqueeze) and the strided copies (Transpose, Slice, and Expand, which
+//! reads broadcast dimensions through stride 0).
 //!
 //! Invariant: the output holds exactly the input's elements (all of them for copies, a strided
 //! selection for Transpose and Slice), byte for byte.
 
-use super::strided::{strided_copy_bytes, strides};
+use super::strided::{broadcast_shapes, broadcast_strides, strided_copy_bytes, strides};
 use super::{
     Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel,
     normalize_axis,
@@ -233,6 +234,20 @@ pub(crate) fn build_transpose(cx: &NodeContext<'_>) -> OpResult<Built> {
         0,
         perm.iter().map(|&p| src[p]).collect(),
     )
+}
+
+/// Expand: the input broadcast (ONNX multidirectional rules) with the shape input, which must be
+/// known at plan time.
+pub(crate) fn build_expand(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.input(0)?;
+    let dims = cx.known_ints(1)?.ok_or("the shape input is required")?;
+    let shape: Vec<usize> = dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d} in shape")))
+        .collect::<OpResult<_>>()?;
+    let out_shape = broadcast_shapes(&x.shape, &shape)?;
+    let strides = broadcast_strides(&x.shape, &out_shape);
+    strided(x, out_shape, 0, strides)
 }
 
 pub(crate) fn build_slice(cx: &NodeContext<'_>) -> OpResult<Built> {

@@ -269,8 +269,20 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         )));
     }
     let op = cx.node.op.as_str();
+    for &i in support::plan_time_inputs(op) {
+        if cx.opt_input(i).is_some_and(|f| f.value.is_none()) {
+            return Err(BuildError::Unsupported(format!(
+                "input {i} sets a shape but is only computed at run time"
+            )));
+        }
+    }
     let built = match op {
+        // Two-input Sum, Max and Min take the binary op's single pass.
+        "Sum" if cx.inputs.len() == 2 => binary::build(cx, "Add"),
+        "Max" | "Min" if cx.inputs.len() != 2 => binary::build_variadic(cx, op),
+        "Sum" | "Mean" => binary::build_variadic(cx, op),
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
+        "Expand" => layout::build_expand(cx),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Abs" | "Neg" | "Erf" => unary::build(cx, op),
         "Clip" => unary::build_clip(cx),
@@ -307,6 +319,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Gather" => shape_ops::build_gather(cx),
         "Shape" => return Ok(Planned::Known(shape_ops::shape(cx)?)),
         "Size" => return Ok(Planned::Known(fill::size(cx)?)),
+        "Range" => return Ok(Planned::Known(fill::range(cx)?)),
         "ConstantOfShape" => return Ok(Planned::Known(fill::constant_of_shape(cx)?)),
         "Constant" => return Ok(Planned::Known(shape_ops::constant(cx)?)),
         _ => return Err(BuildError::Unsupported("no implementation".into())),

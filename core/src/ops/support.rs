@@ -4,7 +4,8 @@
 //!
 //! [`op_support`] looks at the op type, the dtypes of the inputs and outputs and the number of
 //! outputs only; attribute variants (e.g. Resize's cubic mode) and shapes are checked when the
-//! op is built ([`super::build`]), because they may depend on plan-time values.
+//! op is built ([`super::build`]), because they may depend on plan-time values, as does
+//! whether the inputs that set a shape ([`plan_time_inputs`]) are known at plan time.
 //!
 //! Invariant: every op `build` implements has an entry here, and an op given dtypes its entry
 //! accepts never fails to build for its dtypes (builders may still reject a malformed node).
@@ -29,6 +30,23 @@ pub fn max_outputs(op: &str) -> usize {
         "Split" | "If" => usize::MAX,
         "LSTM" => 3,
         _ => 1,
+    }
+}
+
+/// The inputs of `op` that set an output shape (or a fold the planner needs), which the runtime
+/// requires to be known at plan time (constants, or computable from shapes): a node whose such
+/// input is only computed at run time is unsupported.
+pub(crate) fn plan_time_inputs(op: &str) -> &'static [usize] {
+    match op {
+        "Reshape" | "Squeeze" | "Unsqueeze" | "Expand" | "Split" | "ReduceMean" | "ReduceMax"
+        | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1" | "ReduceL2"
+        | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => &[1],
+        "Slice" => &[1, 2, 3, 4],
+        "Pad" => &[1, 3],
+        "Resize" => &[2, 3],
+        "ConstantOfShape" => &[0],
+        "Range" => &[0, 1, 2],
+        _ => &[],
     }
 }
 
@@ -102,7 +120,9 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
     };
     const F32: &[DType] = &[DType::F32];
     match op {
-        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => same(&[DType::F32, DType::I64]),
+        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => same(NUMERIC),
+        "Sum" | "Mean" => same(F32),
+        "Range" => same(&[DType::F32, DType::I64, DType::I32]),
         "Pow" => only(&[0, 1], F32),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Abs" | "Neg" | "Erf" | "Clip" | "Softmax" | "GlobalAveragePool" | "MaxPool"
@@ -135,7 +155,8 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "If" => only(&[0], &[DType::Bool]),
         "ConstantOfShape" => first_output_in(&[DType::F32, DType::I64, DType::I32, DType::Bool]),
         "Pad" | "Split" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity"
-        | "Transpose" | "Slice" | "Concat" | "Gather" | "Shape" | "Size" | "Constant" => any(),
+        | "Transpose" | "Slice" | "Concat" | "Gather" | "Shape" | "Size" | "Constant"
+        | "Expand" => any(),
         _ => Err("no implementation".into()),
     }
 }
