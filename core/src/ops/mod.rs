@@ -22,6 +22,7 @@ mod conv_transpose;
 mod elems;
 mod fill;
 mod gemm;
+mod layer_norm;
 mod layout;
 mod linear;
 mod lstm;
@@ -284,7 +285,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
         "Expand" => layout::build_expand(cx),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
-        | "Sqrt" | "Abs" | "Neg" | "Erf" => unary::build(cx, op),
+        | "Sqrt" | "Abs" | "Neg" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round"
+        | "Sign" => unary::build(cx, op),
         "Clip" => unary::build_clip(cx),
         "Softmax" => reduce::build_softmax(cx),
         "GlobalAveragePool" => reduce::build_global_average_pool(cx),
@@ -301,6 +303,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
         "Split" => return Ok(Planned::Run(split::build(cx)?)),
         "LSTM" => return Ok(Planned::Run(lstm::build(cx)?)),
+        "LayerNormalization" => return Ok(Planned::Run(layer_norm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),
         "BatchNormalization" => return Ok(Planned::Run(batch_norm::build(cx)?)),

@@ -28,7 +28,7 @@ const NUMERIC: &[DType] = &[DType::F32, DType::I64, DType::I32, DType::U8, DType
 pub fn max_outputs(op: &str) -> usize {
     match op {
         "Split" | "If" => usize::MAX,
-        "LSTM" => 3,
+        "LSTM" | "LayerNormalization" => 3,
         _ => 1,
     }
 }
@@ -124,12 +124,16 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Sum" | "Mean" => same(F32),
         "Range" => same(&[DType::F32, DType::I64, DType::I32]),
         "Pow" => only(&[0, 1], F32),
+        "Neg" | "Abs" => only(&[0], &[DType::F32, DType::I64, DType::I32, DType::I8]),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
-        | "Sqrt" | "Abs" | "Neg" | "Erf" | "Clip" | "Softmax" | "GlobalAveragePool" | "MaxPool"
-        | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
+        | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Clip"
+        | "Softmax" | "GlobalAveragePool" | "MaxPool" | "AveragePool" | "BatchNormalization" => {
+            only(&[0, 1, 2, 3, 4], F32)
+        }
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => only(&[0, 1, 2, 3, 5, 6, 7], F32),
         "Resize" => only(&[0], F32),
+        "LayerNormalization" => only(&[0, 1, 2], F32),
         "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => only(&[0], F32),
         "Cast" => {

@@ -1,7 +1,10 @@
-//! Element-wise unary ops (Relu, Sigmoid, Exp, ... and Clip), all f32.
+//! Element-wise unary ops (Relu, Sigmoid, Exp, Gelu, ... and Clip), all f32; Neg and Abs also
+//! on i64, i32 and i8 (wrapping: the negation of the minimum is itself, as in C).
 
+use super::elems::{Num, dispatch, view, view_mut};
 use super::{Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext};
 use crate::exec::TensorMut;
+use crate::tensor::DType;
 
 #[derive(Debug)]
 struct Unary(Activation);
@@ -22,8 +25,48 @@ impl Op for Unary {
     }
 }
 
+/// Neg or Abs of an integer tensor.
+#[derive(Debug)]
+struct IntUnary {
+    abs: bool,
+}
+
+fn int_unary<T: Num>(abs: bool, inputs: &dyn Inputs, out: &mut TensorMut<'_>) -> OpResult<()> {
+    let x = view::<T>(&inputs.req(0)?)?;
+    for (y, &x) in view_mut::<T>(out)?.iter_mut().zip(x) {
+        let v = x.to_i64();
+        *y = T::from_i64(if abs && v >= 0 { v } else { v.wrapping_neg() });
+    }
+    Ok(())
+}
+
+impl Op for IntUnary {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let d = output.dtype();
+        dispatch!(
+            d,
+            int_unary(self.abs, inputs, &mut output),
+            Err(format!("dtype {d}"))
+        )
+    }
+}
+
 pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
-    let x = cx.f32_input(0)?;
+    let x = cx.input(0)?;
+    let output = Fact::new(x.dtype, x.shape.clone());
+    if x.dtype != DType::F32 && matches!(op, "Neg" | "Abs") {
+        // Which integer dtypes run is `ops::op_support`'s answer, checked before building.
+        return Ok(Built {
+            op: Box::new(IntUnary { abs: op == "Abs" }),
+            output,
+        });
+    }
+    cx.f32_input(0)?;
     let f = match op {
         "Relu" => Activation::Relu,
         "LeakyRelu" => Activation::LeakyRelu {
@@ -42,11 +85,21 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         "Abs" => Activation::Abs,
         "Neg" => Activation::Neg,
         "Erf" => Activation::Erf,
+        "Gelu" => match cx.string("approximate")?.unwrap_or("none") {
+            "none" => Activation::Gelu,
+            "tanh" => Activation::GeluTanh,
+            other => return Err(format!("approximate must be none or tanh, got '{other}'")),
+        },
+        "Reciprocal" => Activation::Reciprocal,
+        "Floor" => Activation::Floor,
+        "Ceil" => Activation::Ceil,
+        "Round" => Activation::Round,
+        "Sign" => Activation::Sign,
         other => return Err(format!("{other} is not a unary op")),
     };
     Ok(Built {
         op: Box::new(Unary(f)),
-        output: Fact::new(x.dtype, x.shape.clone()),
+        output,
     })
 }
 
