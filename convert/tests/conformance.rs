@@ -224,3 +224,19 @@ fn onnx_node_tests() {
         problems.join("\n")
     );
 }
+
+/// The suite's GRU cases, stamped opset 22 there (which only added bfloat16 to GRU), copied with
+/// opset 21 by `scripts/make_gru_cases.py` (inputs and expected outputs are the suite's), and one
+/// case of linear_before_reset = 1 that the suite lacks, computed by onnxruntime.
+#[test]
+fn gru_node_cases_at_opset_21() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gru");
+    let cases = common::sorted_entries(&dir);
+    assert_eq!(cases.len(), 7, "expected the seven GRU cases in {dir:?}");
+    for case in cases {
+        match run_case(&case) {
+            Outcome::Passed => {}
+            Outcome::Failed(why) | Outcome::Unsupported(why) => panic!("{case:?}: {why}"),
+        }
+    }
+}

@@ -22,6 +22,7 @@ mod conv_transpose;
 mod elems;
 mod fill;
 mod gemm;
+mod gru;
 mod layer_norm;
 mod layout;
 mod linear;
@@ -303,6 +304,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
         "Split" => return Ok(Planned::Run(split::build(cx)?)),
         "LSTM" => return Ok(Planned::Run(lstm::build(cx)?)),
+        "GRU" => return Ok(Planned::Run(gru::build(cx)?)),
         "LayerNormalization" => return Ok(Planned::Run(layer_norm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),

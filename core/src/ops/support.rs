@@ -29,6 +29,7 @@ pub fn max_outputs(op: &str) -> usize {
     match op {
         "Split" | "If" => usize::MAX,
         "LSTM" | "LayerNormalization" => 3,
+        "GRU" => 2,
         _ => 1,
     }
 }
@@ -132,6 +133,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         }
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => only(&[0, 1, 2, 3, 5, 6, 7], F32),
+        "GRU" => only(&[0, 1, 2, 3, 5], F32),
         "Resize" => only(&[0], F32),
         "LayerNormalization" => only(&[0, 1, 2], F32),
         "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
