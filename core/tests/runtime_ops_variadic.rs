@@ -355,3 +355,41 @@ fn layer_norm_refuses_bad_scale() {
     let e = run1(&gb.finish(), &[("x", &[2, 3], &[0.0; 6])]).unwrap_err();
     assert!(matches!(e, Error::UnsupportedOp { .. }), "{e}");
 }
+
+#[test]
+fn log_softmax_matches_naive_and_cast_like_takes_the_second_dtype() {
+    let x = rand_vec(2 * 3 * 4, 5)
+        .iter()
+        .map(|v| v * 50.0)
+        .collect::<Vec<f32>>();
+    for axis in [0i64, 1, -1] {
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[2, 3, 4]);
+        let y = gb.node("LogSoftmax", &[xi], vec![int("axis", axis)]);
+        gb.output(y);
+        let got = run1(&gb.finish(), &[("x", &[2, 3, 4], &x)]).unwrap();
+        let dims = [2usize, 3, 4];
+        let a = axis.rem_euclid(3) as usize;
+        let stride: usize = dims[a + 1..].iter().product();
+        let want: Vec<f32> = (0..24)
+            .map(|i| {
+                let base = i - (i / stride % dims[a]) * stride;
+                let row: Vec<f64> = (0..dims[a]).map(|j| x[base + j * stride] as f64).collect();
+                let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+                (x[i] as f64 - lse) as f32
+            })
+            .collect();
+        assert_close(got.as_f32().unwrap(), &want, 1e-5);
+    }
+    let t = run_typed(
+        "CastLike",
+        &[
+            (DType::F32, &[3], f32_bytes(&[1.7, -2.3, 0.0])),
+            (DType::I64, &[1], i64_bytes(&[0])),
+        ],
+        DType::I64,
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(t.as_i64().unwrap(), [1, -2, 0]);
+}

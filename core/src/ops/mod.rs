@@ -289,9 +289,9 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         | "Sqrt" | "Abs" | "Neg" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round"
         | "Sign" => unary::build(cx, op),
         "Clip" => unary::build_clip(cx),
-        "Softmax" => reduce::build_softmax(cx),
+        "Softmax" | "LogSoftmax" => reduce::build_softmax(cx),
         "GlobalAveragePool" => reduce::build_global_average_pool(cx),
-        "Cast" => return Ok(Planned::Run(cast::build(cx)?)),
+        "Cast" | "CastLike" => return Ok(Planned::Run(cast::build(cx)?)),
         "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             return Ok(Planned::Run(compare::build_compare(cx, op)?));
         }

@@ -128,9 +128,8 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Neg" | "Abs" => only(&[0], &[DType::F32, DType::I64, DType::I32, DType::I8]),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Clip"
-        | "Softmax" | "GlobalAveragePool" | "MaxPool" | "AveragePool" | "BatchNormalization" => {
-            only(&[0, 1, 2, 3, 4], F32)
-        }
+        | "Softmax" | "LogSoftmax" | "GlobalAveragePool" | "MaxPool" | "AveragePool"
+        | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => only(&[0, 1, 2, 3, 5, 6, 7], F32),
         "GRU" => only(&[0, 1, 2, 3, 5], F32),
@@ -138,7 +137,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "LayerNormalization" => only(&[0, 1, 2], F32),
         "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => only(&[0], F32),
-        "Cast" => {
+        "Cast" | "CastLike" => {
             const CAST: &[DType] = &[
                 DType::F32,
                 DType::I64,
@@ -147,7 +146,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
                 DType::I8,
                 DType::Bool,
             ];
-            only(&[0], CAST)?;
+            only(&[0, 1], CAST)?;
             first_output_in(CAST)
         }
         "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" => {
