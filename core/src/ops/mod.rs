@@ -12,6 +12,7 @@
 //! data-dependent failures (e.g. an index out of range) as errors.
 
 mod activation;
+mod axis;
 mod batch_norm;
 mod binary;
 mod broadcast;
@@ -37,6 +38,7 @@ mod shape_ops;
 mod split;
 mod strided;
 mod support;
+mod trilu;
 mod unary;
 mod window;
 
@@ -285,6 +287,9 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Sum" | "Mean" => binary::build_variadic(cx, op),
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
         "Expand" => layout::build_expand(cx),
+        "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),
+        "CumSum" => axis::build_cumsum(cx),
+        "Trilu" => trilu::build(cx),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Abs" | "Neg" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round"
         | "Sign" => unary::build(cx, op),

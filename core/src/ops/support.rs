@@ -133,7 +133,15 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => only(&[0, 1, 2, 3, 5, 6, 7], F32),
         "GRU" => only(&[0, 1, 2, 3, 5], F32),
-        "Resize" => only(&[0], F32),
+        "Resize" | "ArgMax" | "ArgMin" | "Hardmax" => only(&[0], F32),
+        "CumSum" => {
+            only(&[0], &[DType::F32, DType::I64, DType::I32])?;
+            only(&[1], &[DType::I64, DType::I32])
+        }
+        "Trilu" => {
+            only(&[1], &[DType::I64])?;
+            any()
+        }
         "LayerNormalization" => only(&[0, 1, 2], F32),
         "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => only(&[0], F32),
