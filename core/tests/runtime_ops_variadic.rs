@@ -393,3 +393,54 @@ fn log_softmax_matches_naive_and_cast_like_takes_the_second_dtype() {
     .unwrap();
     assert_eq!(t.as_i64().unwrap(), [1, -2, 0]);
 }
+
+#[test]
+fn mixed_dtype_pow_and_integer_clip() {
+    // f32 base, i64 exponent (broadcast).
+    let t = run_typed(
+        "Pow",
+        &[
+            (DType::F32, &[2, 2], f32_bytes(&[2.0, -3.0, 0.5, 4.0])),
+            (DType::I64, &[2], i64_bytes(&[3, 2])),
+        ],
+        DType::F32,
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(t.as_f32().unwrap(), [8.0, 9.0, 0.125, 16.0]);
+    // i64 base, f32 exponent: the result truncates to the base's type.
+    let t = run_typed(
+        "Pow",
+        &[
+            (DType::I64, &[3], i64_bytes(&[2, 9, 10])),
+            (DType::F32, &[3], f32_bytes(&[0.5, 0.5, -1.0])),
+        ],
+        DType::I64,
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(t.as_i64().unwrap(), [1, 3, 0]);
+    // Clip on i8 with both bounds, and with only a lower one.
+    let i8s = |v: &[i8]| v.iter().map(|&x| x as u8).collect::<Vec<u8>>();
+    let x = i8s(&[-128, -5, 0, 5, 127]);
+    let t = run_typed(
+        "Clip",
+        &[
+            (DType::I8, &[5], x.clone()),
+            (DType::I8, &[], i8s(&[-4])),
+            (DType::I8, &[], i8s(&[4])),
+        ],
+        DType::I8,
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(t.view().bytes(), i8s(&[-4, -4, 0, 4, 4]).as_slice());
+    let t = run_typed(
+        "Clip",
+        &[(DType::I8, &[5], x), (DType::I8, &[], i8s(&[0]))],
+        DType::I8,
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(t.view().bytes(), i8s(&[0, 0, 0, 5, 127]).as_slice());
+}

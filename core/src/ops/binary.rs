@@ -1,5 +1,5 @@
 //! Element-wise arithmetic with ONNX broadcasting: the binary ops Add, Sub, Mul, Div, Pow, Max,
-//! Min (f32; all but Pow also i64, i32, u8, i8) and the variadic ones Sum, Mean (f32) and Max,
+//! Min (f32; all but Pow also i64, i32, u8, i8; Pow on other dtypes is `pow`'s) and the variadic ones Sum, Mean (f32) and Max,
 //! Min of one or more than two inputs (the same dtypes as binary Max and Min).
 //!
 //! Integer arithmetic is done in i64 and converted back, so it wraps on overflow as the C types

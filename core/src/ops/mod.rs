@@ -31,6 +31,7 @@ mod lstm;
 mod pad;
 mod parallel;
 mod pool;
+mod pow;
 mod reduce;
 mod reduce_axes;
 mod resize;
@@ -285,6 +286,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Sum" if cx.inputs.len() == 2 => binary::build(cx, "Add"),
         "Max" | "Min" if cx.inputs.len() != 2 => binary::build_variadic(cx, op),
         "Sum" | "Mean" => binary::build_variadic(cx, op),
+        "Pow" if cx.inputs.iter().flatten().any(|f| f.dtype != DType::F32) => pow::build(cx),
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
         "Expand" => layout::build_expand(cx),
         "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),

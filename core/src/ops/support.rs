@@ -124,10 +124,14 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => same(NUMERIC),
         "Sum" | "Mean" => same(F32),
         "Range" => same(&[DType::F32, DType::I64, DType::I32]),
-        "Pow" => only(&[0, 1], F32),
+        "Pow" => {
+            only(&[0], &[DType::F32, DType::I64, DType::I32])?;
+            only(&[1], NUMERIC)
+        }
+        "Clip" => only(&[0, 1, 2], NUMERIC),
         "Neg" | "Abs" => only(&[0], &[DType::F32, DType::I64, DType::I32, DType::I8]),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
-        | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Clip"
+        | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign"
         | "Softmax" | "LogSoftmax" | "GlobalAveragePool" | "MaxPool" | "AveragePool"
         | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),

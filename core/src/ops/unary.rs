@@ -1,5 +1,6 @@
 //! Element-wise unary ops (Relu, Sigmoid, Exp, Gelu, ... and Clip), all f32; Neg and Abs also
-//! on i64, i32 and i8 (wrapping: the negation of the minimum is itself, as in C).
+//! on i64, i32 and i8 (wrapping: the negation of the minimum is itself, as in C), Clip on every
+//! integer dtype.
 
 use super::elems::{Num, dispatch, view, view_mut};
 use super::{Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext};
@@ -114,6 +115,11 @@ impl Op for Clip {
         output: TensorMut<'_>,
         cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
+        let mut output = output;
+        let d = output.dtype();
+        if d != DType::F32 {
+            return dispatch!(d, int_clip(inputs, &mut output), Err(format!("dtype {d}")));
+        }
         let bound = |i: usize, default: f32| -> OpResult<f32> {
             match inputs.get(i) {
                 None => Ok(default),
@@ -133,14 +139,35 @@ impl Op for Clip {
     }
 }
 
+/// Clip of an integer tensor: min(max(x, lo), hi), compared in i64.
+fn int_clip<T: Num>(inputs: &dyn Inputs, out: &mut TensorMut<'_>) -> OpResult<()> {
+    let bound = |i: usize, default: i64| -> OpResult<i64> {
+        match inputs.get(i) {
+            None => Ok(default),
+            Some(t) => view::<T>(&t)?
+                .first()
+                .map(|v| v.to_i64())
+                .ok_or_else(|| format!("input {i} (a bound) is empty")),
+        }
+    };
+    let (lo, hi) = (bound(1, i64::MIN)?, bound(2, i64::MAX)?);
+    let x = view::<T>(&inputs.req(0)?)?;
+    for (y, &v) in view_mut::<T>(out)?.iter_mut().zip(x) {
+        let v = v.to_i64().max(lo);
+        *y = T::from_i64(if v > hi { hi } else { v });
+    }
+    Ok(())
+}
+
+/// Clip on f32 or (see `ops::op_support`) integers; bounds are scalars of the input's dtype.
 pub(crate) fn build_clip(cx: &NodeContext<'_>) -> OpResult<Built> {
-    let x = cx.f32_input(0)?;
+    let x = cx.input(0)?;
     for i in 1..3 {
         if let Some(b) = cx.opt_input(i) {
-            if b.dtype != crate::tensor::DType::F32 || b.shape.iter().product::<usize>() != 1 {
+            if b.dtype != x.dtype || b.shape.iter().product::<usize>() != 1 {
                 return Err(format!(
-                    "bound input {i} must be an f32 scalar, got {} {:?}",
-                    b.dtype, b.shape
+                    "bound input {i} must be a {} scalar, got {} {:?}",
+                    x.dtype, b.dtype, b.shape
                 ));
             }
         }
