@@ -444,3 +444,43 @@ fn mixed_dtype_pow_and_integer_clip() {
     .unwrap();
     assert_eq!(t.view().bytes(), i8s(&[0, 0, 0, 5, 127]).as_slice());
 }
+
+/// The trigonometric and soft unary ops against f64 references (the ONNX suite's cases for
+/// them are stamped opset 22, beyond what the converter accepts).
+#[test]
+fn trigonometric_and_soft_unaries_match_f64() {
+    type F = fn(f64) -> f64;
+    let cases: [(&str, F, f32); 13] = [
+        ("Sin", f64::sin, 3.0),
+        ("Cos", f64::cos, 3.0),
+        ("Tan", f64::tan, 1.2),
+        ("Asin", f64::asin, 0.99),
+        ("Acos", f64::acos, 0.99),
+        ("Atan", f64::atan, 5.0),
+        ("Sinh", f64::sinh, 3.0),
+        ("Cosh", f64::cosh, 3.0),
+        ("Asinh", f64::asinh, 5.0),
+        ("Atanh", f64::atanh, 0.99),
+        ("Softplus", |x| x.exp().ln_1p(), 30.0),
+        ("Softsign", |x| x / (1.0 + x.abs()), 30.0),
+        ("Acosh", f64::acosh, 5.0),
+    ];
+    for (op, f, range) in cases {
+        let xs: Vec<f32> = (0..=40)
+            .map(|i| {
+                if op == "Acosh" {
+                    1.0 + range * i as f32 / 40.0
+                } else {
+                    range * (i as f32 / 20.0 - 1.0)
+                }
+            })
+            .collect();
+        let mut gb = GraphBuilder::new();
+        let x = gb.input_f32("x", &[xs.len() as u64]);
+        let y = gb.node(op, &[x], vec![]);
+        gb.output(y);
+        let got = run1(&gb.finish(), &[("x", &[xs.len()], &xs)]).unwrap();
+        let want: Vec<f32> = xs.iter().map(|&x| f(x as f64) as f32).collect();
+        assert_close(got.as_f32().unwrap(), &want, 1e-5);
+    }
+}

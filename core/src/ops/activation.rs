@@ -41,6 +41,21 @@ pub enum Activation {
     Round,
     /// −1, 0 or 1 (NaN stays NaN).
     Sign,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+    /// `ln(1 + eˣ)`, written so that it never overflows.
+    Softplus,
+    /// `x / (1 + |x|)`.
+    Softsign,
 }
 
 impl Activation {
@@ -91,6 +106,25 @@ impl Activation {
                     x
                 }
             }
+            Activation::Sin => x.sin(),
+            Activation::Cos => x.cos(),
+            Activation::Tan => x.tan(),
+            Activation::Asin => x.asin(),
+            Activation::Acos => x.acos(),
+            Activation::Atan => x.atan(),
+            Activation::Sinh => x.sinh(),
+            Activation::Cosh => x.cosh(),
+            Activation::Asinh => x.asinh(),
+            Activation::Acosh => x.acosh(),
+            Activation::Atanh => x.atanh(),
+            Activation::Softplus => {
+                if x > 0.0 {
+                    x + (-x).exp().ln_1p()
+                } else {
+                    x.exp().ln_1p()
+                }
+            }
+            Activation::Softsign => x / (1.0 + x.abs()),
         }
     }
 

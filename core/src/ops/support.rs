@@ -131,9 +131,10 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Clip" => only(&[0, 1, 2], NUMERIC),
         "Neg" | "Abs" => only(&[0], &[DType::F32, DType::I64, DType::I32, DType::I8]),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
-        | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign"
-        | "Softmax" | "LogSoftmax" | "GlobalAveragePool" | "MaxPool" | "AveragePool"
-        | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
+        | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Sin"
+        | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh" | "Acosh"
+        | "Atanh" | "Softplus" | "Softsign" | "Softmax" | "LogSoftmax" | "GlobalAveragePool"
+        | "MaxPool" | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => only(&[0, 1, 2, 3, 5, 6, 7], F32),
         "GRU" => only(&[0, 1, 2, 3, 5], F32),
