@@ -484,3 +484,14 @@ fn trigonometric_and_soft_unaries_match_f64() {
         assert_close(got.as_f32().unwrap(), &want, 1e-5);
     }
 }
+
+/// 3-D windows (rank-5 inputs) are a variant the runtime lacks: unsupported, not invalid.
+#[test]
+fn three_dimensional_windows_are_unsupported() {
+    let mut gb = GraphBuilder::new();
+    let x = gb.input_f32("x", &[1, 1, 2, 2, 2]);
+    let y = gb.node("MaxPool", &[x], vec![ints("kernel_shape", &[2, 2, 2])]);
+    gb.output(y);
+    let e = run1(&gb.finish(), &[("x", &[1, 1, 2, 2, 2], &[0.0; 8])]).unwrap_err();
+    assert!(matches!(e, Error::UnsupportedOp { .. }), "{e}");
+}

@@ -281,6 +281,14 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
             )));
         }
     }
+    // The window ops implement 1-D and 2-D windows; 3-D ones (rank-5 inputs) are a variant the
+    // runtime lacks, not a malformed node.
+    let windowed = matches!(op, "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool");
+    if windowed && cx.opt_input(0).is_some_and(|f| f.shape.len() > 4) {
+        return Err(BuildError::Unsupported(
+            "windows over more than 2 spatial dimensions".into(),
+        ));
+    }
     let built = match op {
         // Two-input Sum, Max and Min take the binary op's single pass.
         "Sum" if cx.inputs.len() == 2 => binary::build(cx, "Add"),
