@@ -115,8 +115,8 @@ impl Op for Gru {
                             *g += dot(&r[j * nh..][..nh], hn) + bias(rb, j);
                         }
                     }
-                    for u in 0..2 * nh {
-                        gates[u] = sigmoid.apply(clip(gates[u]));
+                    for g in &mut gates[..2 * nh] {
+                        *g = sigmoid.apply(clip(*g));
                     }
                     let (zr, hg) = gates.split_at_mut(2 * nh);
                     let (z, rg) = zr.split_at(nh);
@@ -129,9 +129,9 @@ impl Op for Gru {
                         for ((o, &rv), &hv) in rh.iter_mut().zip(rg).zip(hn.iter()) {
                             *o = rv * hv;
                         }
-                        for u in 0..nh {
+                        for (u, g) in hg.iter_mut().enumerate() {
                             let j = 2 * nh + u;
-                            hg[u] += dot(&r[j * nh..][..nh], &rh[..nh]) + bias(rb, j);
+                            *g += dot(&r[j * nh..][..nh], &rh[..nh]) + bias(rb, j);
                         }
                     }
                     for u in 0..nh {

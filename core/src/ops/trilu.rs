@@ -67,10 +67,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
     if rank < 2 {
         return Err(format!("Trilu needs rank ≥ 2, got {:?}", x.shape));
     }
-    if let Some(k) = cx.opt_input(1) {
-        if k.dtype != DType::I64 || k.shape.iter().product::<usize>() != 1 {
-            return Err(format!("k must be one i64, got {} {:?}", k.dtype, k.shape));
-        }
+    if let Some(k) = cx.opt_input(1)
+        && (k.dtype != DType::I64 || k.shape.iter().product::<usize>() != 1)
+    {
+        return Err(format!("k must be one i64, got {} {:?}", k.dtype, k.shape));
     }
     let elem = elem_size(x.dtype).ok_or(format!("dtype {}", x.dtype))?;
     Ok(Built {

@@ -176,13 +176,13 @@ fn int_clip<T: Num>(inputs: &dyn Inputs, out: &mut TensorMut<'_>) -> OpResult<()
 pub(crate) fn build_clip(cx: &NodeContext<'_>) -> OpResult<Built> {
     let x = cx.input(0)?;
     for i in 1..3 {
-        if let Some(b) = cx.opt_input(i) {
-            if b.dtype != x.dtype || b.shape.iter().product::<usize>() != 1 {
-                return Err(format!(
-                    "bound input {i} must be a {} scalar, got {} {:?}",
-                    x.dtype, b.dtype, b.shape
-                ));
-            }
+        if let Some(b) = cx.opt_input(i)
+            && (b.dtype != x.dtype || b.shape.iter().product::<usize>() != 1)
+        {
+            return Err(format!(
+                "bound input {i} must be a {} scalar, got {} {:?}",
+                x.dtype, b.dtype, b.shape
+            ));
         }
     }
     Ok(Built {
