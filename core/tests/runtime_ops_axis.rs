@@ -1,4 +1,5 @@
-//! ArgMax, ArgMin, Hardmax, CumSum and Trilu against naive references written here.
+//! ArgMax, ArgMin, Hardmax, CumSum, Trilu, Tile, GatherElements, IsNaN and IsInf against naive
+//! references written here.
 
 mod runtime_util;
 
@@ -128,4 +129,84 @@ fn hardmax_ties_go_to_the_first_maximum() {
         DType::F32,
     );
     assert_eq!(t.as_f32().unwrap(), [1.0, 0.0, 1.0, 0.0]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn tile_and_gather_elements_match_naive(dims in prop::collection::vec(1usize..4, 1..4),
+                                           reps in prop::collection::vec(1i64..4, 4),
+                                           axis_pick in 0usize..4, seed in 0u64..100) {
+        let rank = dims.len();
+        let x = rand_vec(dims.iter().product(), seed);
+        let d64: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
+        let unravel = |mut i: usize, shape: &[usize]| {
+            let mut idx = vec![0; shape.len()];
+            for d in (0..shape.len()).rev() { idx[d] = i % shape[d]; i /= shape[d]; }
+            idx
+        };
+        let ravel = |idx: &[usize], shape: &[usize]| idx.iter().zip(shape).fold(0, |a, (&i, &n)| a * n + i);
+
+        // Tile: out[i] = x[i mod shape].
+        let reps = &reps[..rank];
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &d64);
+        let r = gb.const_i64(reps);
+        let y = gb.node("Tile", &[xi, r], vec![]);
+        gb.output(y);
+        let got = run1(&gb.finish(), &[("x", &dims, &x)]).unwrap();
+        let out: Vec<usize> = dims.iter().zip(reps).map(|(&d, &r)| d * r as usize).collect();
+        prop_assert_eq!(got.shape(), out.as_slice());
+        let want: Vec<f32> = (0..out.iter().product()).map(|e| {
+            let idx: Vec<usize> = unravel(e, &out).iter().zip(&dims).map(|(i, d)| i % d).collect();
+            x[ravel(&idx, &dims)]
+        }).collect();
+        prop_assert_eq!(got.as_f32().unwrap(), want.as_slice());
+
+        // GatherElements along `axis` with indices (some negative) of a smaller or equal shape.
+        let axis = axis_pick % rank;
+        let ishape: Vec<usize> = dims.iter().enumerate().map(|(d, &n)| if d == axis { 2 } else { n.div_ceil(2) }).collect();
+        let n = dims[axis] as i64;
+        let idx: Vec<i64> = rand_vec(ishape.iter().product(), seed + 1).iter()
+            .map(|v| ((v + 1.0) * n as f32) as i64 % (2 * n) - n).collect();
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &d64);
+        let ii = gb.input("i", DType::I64, &ishape.iter().map(|&d| Some(d as u64)).collect::<Vec<_>>());
+        let y = gb.node_typed("GatherElements", &[Some(xi), Some(ii)], vec![int("axis", axis as i64)], DType::F32);
+        gb.output(y);
+        let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
+        let got = s.run(&[("x", TensorRef::from_f32(&dims, &x).unwrap()), ("i", TensorRef::from_i64(&ishape, &idx).unwrap())]).unwrap();
+        let want: Vec<f32> = (0..idx.len()).map(|e| {
+            let mut at = unravel(e, &ishape);
+            at[axis] = idx[e].rem_euclid(n) as usize;
+            x[ravel(&at, &dims)]
+        }).collect();
+        prop_assert_eq!(got[0].as_f32().unwrap(), want.as_slice());
+        // An index out of range is a run-time error naming it.
+        let mut bad = idx.clone();
+        bad[0] = n;
+        let e = s.run(&[("x", TensorRef::from_f32(&dims, &x).unwrap()), ("i", TensorRef::from_i64(&ishape, &bad).unwrap())]).unwrap_err();
+        prop_assert!(matches!(e, Error::Execution { .. }), "{}", e);
+    }
+}
+
+#[test]
+fn isnan_and_isinf_classify() {
+    let x = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -1.0];
+    let bools = |op: &str, attrs: Vec<Attribute>| {
+        one_node(op, (&[5], &x), None, attrs, DType::Bool)
+            .view()
+            .bytes()
+            .to_vec()
+    };
+    assert_eq!(bools("IsNaN", vec![]), [1, 0, 0, 0, 0]);
+    assert_eq!(bools("IsInf", vec![]), [0, 1, 1, 0, 0]);
+    assert_eq!(
+        bools("IsInf", vec![int("detect_negative", 0)]),
+        [0, 1, 0, 0, 0]
+    );
+    assert_eq!(
+        bools("IsInf", vec![int("detect_positive", 0)]),
+        [0, 0, 1, 0, 0]
+    );
 }

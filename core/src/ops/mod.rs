@@ -305,6 +305,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         | "Sign" | "Sin" | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh"
         | "Acosh" | "Atanh" | "Softplus" | "Softsign" => unary::build(cx, op),
         "Clip" => unary::build_clip(cx),
+        "IsNaN" | "IsInf" => unary::build_classify(cx),
         "Softmax" | "LogSoftmax" => reduce::build_softmax(cx),
         "GlobalAveragePool" => reduce::build_global_average_pool(cx),
         "Cast" | "CastLike" => return Ok(Planned::Run(cast::build(cx)?)),
@@ -338,6 +339,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Slice" => layout::build_slice(cx),
         "Concat" => shape_ops::build_concat(cx),
         "Gather" => shape_ops::build_gather(cx),
+        "GatherElements" => shape_ops::build_gather_elements(cx),
+        "Tile" => return Ok(Planned::Run(layout::build_tile(cx)?)),
         "Shape" => return Ok(Planned::Known(shape_ops::shape(cx)?)),
         "Size" => return Ok(Planned::Known(fill::size(cx)?)),
         "Range" => return Ok(Planned::Known(fill::range(cx)?)),

@@ -43,6 +43,7 @@ pub(crate) fn plan_time_inputs(op: &str) -> &'static [usize] {
         | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1" | "ReduceL2"
         | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => &[1],
         "Slice" => &[1, 2, 3, 4],
+        "Tile" => &[1],
         "Pad" => &[1, 3],
         "Resize" => &[2, 3],
         "ConstantOfShape" => &[0],
@@ -138,7 +139,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => only(&[0, 1, 2, 3, 5, 6, 7], F32),
         "GRU" => only(&[0, 1, 2, 3, 5], F32),
-        "Resize" | "ArgMax" | "ArgMin" | "Hardmax" => only(&[0], F32),
+        "Resize" | "ArgMax" | "ArgMin" | "Hardmax" | "IsNaN" | "IsInf" => only(&[0], F32),
         "CumSum" => {
             only(&[0], &[DType::F32, DType::I64, DType::I32])?;
             only(&[1], &[DType::I64, DType::I32])
@@ -174,7 +175,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "ConstantOfShape" => first_output_in(&[DType::F32, DType::I64, DType::I32, DType::Bool]),
         "Pad" | "Split" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity"
         | "Transpose" | "Slice" | "Concat" | "Gather" | "Shape" | "Size" | "Constant"
-        | "Expand" => any(),
+        | "Expand" | "Tile" | "GatherElements" => any(),
         _ => Err("no implementation".into()),
     }
 }

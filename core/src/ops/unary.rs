@@ -1,6 +1,6 @@
 //! Element-wise unary ops (Relu, Sigmoid, Exp, Gelu, ... and Clip), all f32; Neg and Abs also
 //! on i64, i32 and i8 (wrapping: the negation of the minimum is itself, as in C), Clip on every
-//! integer dtype.
+//! integer dtype; IsNaN and IsInf (f32 to bool).
 
 use super::elems::{Num, dispatch, view, view_mut};
 use super::{Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext};
@@ -114,6 +114,53 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
     Ok(Built {
         op: Box::new(Unary(f)),
         output,
+    })
+}
+
+/// IsNaN and IsInf (`detect_positive`, `detect_negative`): f32 in, bool out.
+#[derive(Debug)]
+struct Classify {
+    nan: bool,
+    pos_inf: bool,
+    neg_inf: bool,
+}
+
+impl Op for Classify {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let x = inputs.f32(0)?;
+        for (y, &v) in output.bytes_mut().iter_mut().zip(x) {
+            let hit = (self.nan && v.is_nan())
+                || (self.pos_inf && v == f32::INFINITY)
+                || (self.neg_inf && v == f32::NEG_INFINITY);
+            *y = u8::from(hit);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn build_classify(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.f32_input(0)?;
+    let op = if cx.node.op == "IsNaN" {
+        Classify {
+            nan: true,
+            pos_inf: false,
+            neg_inf: false,
+        }
+    } else {
+        Classify {
+            nan: false,
+            pos_inf: cx.int("detect_positive", 1)? != 0,
+            neg_inf: cx.int("detect_negative", 1)? != 0,
+        }
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(DType::Bool, x.shape.clone()),
     })
 }
 
