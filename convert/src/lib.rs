@@ -3,7 +3,8 @@
 //! - [`onnx`]: a self-contained ONNX reader (protobuf wire decoder, typed messages, tensor
 //!   decoding with external data, opset policy).
 //! - [`import`] turns an ONNX graph into the editable [`ir::IrModel`]; [`passes`] optimize it;
-//!   [`convert`] runs the whole pipeline and hands back a `ModelBuilder` to write.
+//!   [`convert`] runs the whole pipeline, refuses what the runtime cannot run
+//!   ([`import::check_runtime_support`]) and hands back a `ModelBuilder` to write.
 //! - [`npy`]: NumPy arrays in and out (inputs, outputs, calibration data).
 //! - [`ConvertError`]: the one error type; every variant names the object (node, tensor, field)
 //!   and the reason.
@@ -54,6 +55,7 @@ pub fn convert(
     } else {
         passes::PassReport::default()
     };
+    import::check_runtime_support(&ir)?;
     let builder = ir.into_builder().map_err(|source| ConvertError::Model {
         context: "writing the converted model".into(),
         source,

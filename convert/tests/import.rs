@@ -186,3 +186,23 @@ fn state_pairs_are_declared_by_name() {
         "{err}"
     );
 }
+
+/// A valid ONNX model whose op runs only on dtypes the runtime lacks (Relu on int8, opset 14) is refused
+/// by `convert`, naming the node, op and dtype, with the runtime's own reason
+/// (`mobiquant_core::op_support`); importing alone accepts it.
+#[test]
+fn ops_the_runtime_cannot_run_are_refused_at_convert_time() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import/relu_i8.onnx");
+    assert!(convert(&path).is_ok(), "import alone represents it");
+    let model = onnx::load(&path).unwrap();
+    match mobiquant_convert::convert(&model, &Default::default()) {
+        Err(ConvertError::UnsupportedOp { node, op, reason }) => {
+            assert_eq!((node.as_str(), op.as_str()), ("relu_bytes", "Relu"));
+            assert!(reason.contains("i8"), "{reason}");
+            let runtime = mobiquant_core::op_support("Relu", &[Some(DType::I8)], &[DType::I8]);
+            assert_eq!(runtime, mobiquant_core::Support::Unsupported(reason));
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("Relu on int8 was accepted"),
+    }
+}

@@ -29,5 +29,6 @@ pub use error::{Error, Result};
 pub use exec::{Session, SessionOptions, SharedPlans, Tensor, TensorData, TensorMut, TensorRef};
 pub use format::{LoadOptions, Model, ModelBuilder, ModelInfo};
 pub use graph::{AttrValue, Attribute, Graph, Node, StatePair, ValueInfo};
+pub use ops::{Support, op_support};
 pub use quant::{QuantMode, Quantization};
 pub use tensor::{DType, Dim, Shape, TensorInfo, TensorView};

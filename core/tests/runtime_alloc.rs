@@ -131,4 +131,48 @@ fn steady_state_runs_do_not_allocate() {
         s.run_in_place(&[("a", input)]).unwrap();
     });
     assert_eq!(n, 0, "run_in_place allocated {n} times");
+
+    // A streaming GRU (state h through Y_h) feeding LayerNormalization (all outputs), Gelu,
+    // variadic Max, Mean and Expand.
+    let mut gb = GraphBuilder::new();
+    let x = gb.input_f32("x", &[3, 1, 4]);
+    let h = gb.input_f32("h", &[1, 1, 5]);
+    let w = gb.const_f32(&[1, 15, 4], &rand_vec(60, 6));
+    let r = gb.const_f32(&[1, 15, 5], &rand_vec(75, 7));
+    let gru = gb.node_outputs(
+        "GRU",
+        &[Some(x), Some(w), Some(r), None, None, Some(h)],
+        vec![int("hidden_size", 5), int("linear_before_reset", 1)],
+        DType::F32,
+        2,
+    );
+    let scale = gb.const_f32(&[5], &rand_vec(5, 8));
+    let ln = gb.node_outputs(
+        "LayerNormalization",
+        &[Some(gru[0]), Some(scale)],
+        vec![],
+        DType::F32,
+        3,
+    );
+    let gelu = gb.node("Gelu", &[ln[0]], vec![string("approximate", "tanh")]);
+    let shape = gb.const_i64(&[3, 1, 1, 5]);
+    let wide = gb.node("Expand", &[ln[1], shape], vec![]);
+    let max = gb.node("Max", &[gelu, wide, ln[2]], vec![]);
+    let mean = gb.node("Mean", &[max, gelu, gelu], vec![]);
+    gb.output(mean);
+    gb.output(gru[1]);
+    gb.b.add_state(h, gru[1]);
+    let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
+    let data = rand_vec(12, 9);
+    let input = TensorRef::from_f32(&[3, 1, 4], &data).unwrap();
+    s.run_in_place(&[("x", input)]).unwrap();
+    let n = allocations_during(|| {
+        for _ in 0..3 {
+            s.run_in_place(&[("x", input)]).unwrap();
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "run_in_place (GRU, LayerNormalization, ...) allocated {n} times"
+    );
 }

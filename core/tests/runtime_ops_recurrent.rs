@@ -193,3 +193,270 @@ fn size_and_constant_of_shape() {
     .unwrap();
     assert_eq!(out.as_f32().unwrap(), &[6.0, 12.0, 18.0, 24.0, 30.0, 36.0]);
 }
+
+/// Naive GRU of one direction over x [seq, batch, ni] (gates z, r, h); returns (Y per step, h).
+#[allow(clippy::too_many_arguments)]
+fn naive_gru(
+    x: &[f32],
+    seq: usize,
+    batch: usize,
+    ni: usize,
+    nh: usize,
+    w: &[f32],
+    r: &[f32],
+    b: &[f32],
+    h0: &[f32],
+    reverse: bool,
+    linear_before_reset: bool,
+) -> (Vec<Vec<f32>>, Vec<f32>) {
+    let mut h = h0.to_vec();
+    let mut ys = vec![Vec::new(); seq];
+    for step in 0..seq {
+        let t = if reverse { seq - 1 - step } else { step };
+        let mut h2 = h.clone();
+        for n in 0..batch {
+            let hp = &h[n * nh..(n + 1) * nh];
+            let wx = |j: usize| -> f32 {
+                (0..ni)
+                    .map(|i| w[j * ni + i] * x[(t * batch + n) * ni + i])
+                    .sum::<f32>()
+                    + b[j]
+            };
+            let rv = |j: usize, v: &[f32]| -> f32 {
+                (0..nh).map(|i| r[j * nh + i] * v[i]).sum::<f32>() + b[3 * nh + j]
+            };
+            let z: Vec<f32> = (0..nh).map(|u| sig(wx(u) + rv(u, hp))).collect();
+            let rg: Vec<f32> = (0..nh).map(|u| sig(wx(nh + u) + rv(nh + u, hp))).collect();
+            let rh: Vec<f32> = (0..nh).map(|u| rg[u] * hp[u]).collect();
+            for u in 0..nh {
+                let j = 2 * nh + u;
+                let cand = if linear_before_reset {
+                    (wx(j) + rg[u] * rv(j, hp)).tanh()
+                } else {
+                    (wx(j) + rv(j, &rh)).tanh()
+                };
+                h2[n * nh + u] = (1.0 - z[u]) * cand + z[u] * hp[u];
+            }
+        }
+        h = h2;
+        ys[t] = h.clone();
+    }
+    (ys, h)
+}
+
+/// A GRU model: x [seq, batch, ni] (layout 0) or [batch, seq, ni] (layout 1) in, Y and Y_h out.
+#[allow(clippy::too_many_arguments)]
+fn gru_model(
+    seq: usize,
+    batch: usize,
+    ni: usize,
+    nh: usize,
+    direction: &str,
+    lbr: bool,
+    layout: i64,
+    weights: (&[f32], &[f32], &[f32], &[f32]),
+) -> std::sync::Arc<Model> {
+    let dirs = if direction == "bidirectional" { 2 } else { 1 };
+    let (w, r, b, h0) = weights;
+    let u = |v: usize| v as u64;
+    let mut gb = GraphBuilder::new();
+    let xi = if layout == 0 {
+        gb.input_f32("x", &[u(seq), u(batch), u(ni)])
+    } else {
+        gb.input_f32("x", &[u(batch), u(seq), u(ni)])
+    };
+    let wi = gb.const_f32(&[u(dirs), u(3 * nh), u(ni)], w);
+    let ri = gb.const_f32(&[u(dirs), u(3 * nh), u(nh)], r);
+    let bi = gb.const_f32(&[u(dirs), u(6 * nh)], b);
+    let state = if layout == 0 {
+        [u(dirs), u(batch), u(nh)]
+    } else {
+        [u(batch), u(dirs), u(nh)]
+    };
+    let hi = gb.const_f32(&state, h0);
+    let attrs = vec![
+        int("hidden_size", nh as i64),
+        string("direction", direction),
+        int("linear_before_reset", lbr as i64),
+        int("layout", layout),
+    ];
+    let outs = gb.node_outputs(
+        "GRU",
+        &[Some(xi), Some(wi), Some(ri), Some(bi), None, Some(hi)],
+        attrs,
+        DType::F32,
+        2,
+    );
+    for o in outs {
+        gb.output(o);
+    }
+    gb.finish()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn gru_matches_naive(seq in 1usize..4, batch in 1usize..3, ni in 1usize..4, nh in 1usize..4,
+                         dir in 0usize..3, lbr in any::<bool>(), seed in 0u64..100) {
+        let direction = ["forward", "reverse", "bidirectional"][dir];
+        let dirs = if dir == 2 { 2 } else { 1 };
+        let x = rand_vec(seq * batch * ni, seed);
+        let w = rand_vec(dirs * 3 * nh * ni, seed + 1);
+        let r = rand_vec(dirs * 3 * nh * nh, seed + 2);
+        let b = rand_vec(dirs * 6 * nh, seed + 3);
+        let h0 = rand_vec(dirs * batch * nh, seed + 4);
+        let model = gru_model(seq, batch, ni, nh, direction, lbr, 0, (&w, &r, &b, &h0));
+        let mut s = Session::new(model, SessionOptions::default()).unwrap();
+        let got = s.run(&[("x", TensorRef::from_f32(&[seq, batch, ni], &x).unwrap())]).unwrap();
+        prop_assert_eq!(got[0].shape(), &[seq, dirs, batch, nh]);
+        prop_assert_eq!(got[1].shape(), &[dirs, batch, nh]);
+        let st = batch * nh;
+        for d in 0..dirs {
+            let sl = |v: &[f32], n: usize| v[d * n..(d + 1) * n].to_vec();
+            let (ys, h) = naive_gru(&x, seq, batch, ni, nh, &sl(&w, 3 * nh * ni),
+                &sl(&r, 3 * nh * nh), &sl(&b, 6 * nh), &sl(&h0, st), dir == 1 || d == 1, lbr);
+            let y = got[0].as_f32().unwrap();
+            for (t, yt) in ys.iter().enumerate() {
+                assert_close(&y[(t * dirs + d) * st..][..st], yt, 1e-5);
+            }
+            assert_close(&got[1].as_f32().unwrap()[d * st..][..st], &h, 1e-5);
+        }
+    }
+}
+
+/// Layout 1 (batch first) gives layout 0's results with batch and time (direction) swapped.
+#[test]
+fn gru_layout_1_is_layout_0_transposed() {
+    let (seq, batch, ni, nh, dirs) = (3, 2, 2, 3, 2);
+    let x0 = rand_vec(seq * batch * ni, 7);
+    let w = rand_vec(dirs * 3 * nh * ni, 8);
+    let r = rand_vec(dirs * 3 * nh * nh, 9);
+    let b = rand_vec(dirs * 6 * nh, 10);
+    let h00 = rand_vec(dirs * batch * nh, 11);
+    // x1[n][t] = x0[t][n]; h01[n][d] = h00[d][n].
+    let swap = |v: &[f32], outer: usize, inner: usize, len: usize| -> Vec<f32> {
+        let mut out = vec![0.0; v.len()];
+        for a in 0..outer {
+            for c in 0..inner {
+                let src = &v[(a * inner + c) * len..][..len];
+                out[(c * outer + a) * len..][..len].copy_from_slice(src);
+            }
+        }
+        out
+    };
+    let x1 = swap(&x0, seq, batch, ni);
+    let h01 = swap(&h00, dirs, batch, nh);
+    let run = |layout: i64, x: &[f32], h0: &[f32], shape: &[usize]| {
+        let m = gru_model(
+            seq,
+            batch,
+            ni,
+            nh,
+            "bidirectional",
+            false,
+            layout,
+            (&w, &r, &b, h0),
+        );
+        let mut s = Session::new(m, SessionOptions::default()).unwrap();
+        s.run(&[("x", TensorRef::from_f32(shape, x).unwrap())])
+            .unwrap()
+    };
+    let l0 = run(0, &x0, &h00, &[seq, batch, ni]);
+    let l1 = run(1, &x1, &h01, &[batch, seq, ni]);
+    assert_eq!(l1[0].shape(), &[batch, seq, dirs, nh]);
+    assert_eq!(l1[1].shape(), &[batch, dirs, nh]);
+    // Y: [seq, dirs, batch, nh] vs [batch, seq, dirs, nh].
+    let y0 = l0[0].as_f32().unwrap();
+    let y1 = l1[0].as_f32().unwrap();
+    for t in 0..seq {
+        for d in 0..dirs {
+            for n in 0..batch {
+                assert_eq!(
+                    &y0[((t * dirs + d) * batch + n) * nh..][..nh],
+                    &y1[((n * seq + t) * dirs + d) * nh..][..nh]
+                );
+            }
+        }
+    }
+    assert_eq!(
+        swap(l0[1].as_f32().unwrap(), dirs, batch, nh),
+        l1[1].as_f32().unwrap()
+    );
+}
+
+/// Streaming: Y_h fed back into initial_h through a state pair; two runs over two chunks equal
+/// one run over the whole sequence, and reset_state starts again from zeros.
+#[test]
+fn gru_state_streams_across_runs() {
+    let (batch, ni, nh) = (1, 2, 3);
+    let w = rand_vec(3 * nh * ni, 21);
+    let r = rand_vec(3 * nh * nh, 22);
+    let b = rand_vec(6 * nh, 23);
+    let streaming = {
+        let mut gb = GraphBuilder::new();
+        let x = gb.input(
+            "x",
+            DType::F32,
+            &[None, Some(batch as u64), Some(ni as u64)],
+        );
+        let h = gb.input_f32("h", &[1, batch as u64, nh as u64]);
+        let wi = gb.const_f32(&[1, 3 * nh as u64, ni as u64], &w);
+        let ri = gb.const_f32(&[1, 3 * nh as u64, nh as u64], &r);
+        let bi = gb.const_f32(&[1, 6 * nh as u64], &b);
+        let outs = gb.node_outputs(
+            "GRU",
+            &[Some(x), Some(wi), Some(ri), Some(bi), None, Some(h)],
+            vec![int("hidden_size", nh as i64)],
+            DType::F32,
+            2,
+        );
+        gb.output(outs[1]);
+        gb.b.add_state(h, outs[1]);
+        gb.finish()
+    };
+    let x = rand_vec(5 * batch * ni, 24);
+    let (chunk1, chunk2) = x.split_at(2 * batch * ni);
+    let mut s = Session::new(streaming, SessionOptions::default()).unwrap();
+    s.run(&[("x", TensorRef::from_f32(&[2, batch, ni], chunk1).unwrap())])
+        .unwrap();
+    let h = s
+        .run(&[("x", TensorRef::from_f32(&[3, batch, ni], chunk2).unwrap())])
+        .unwrap();
+    let (_, want) = naive_gru(&x, 5, batch, ni, nh, &w, &r, &b, &[0.0; 3], false, false);
+    assert_close(h[0].as_f32().unwrap(), &want, 1e-5);
+    s.reset_state();
+    let again = s
+        .run(&[("x", TensorRef::from_f32(&[5, batch, ni], &x).unwrap())])
+        .unwrap();
+    assert_close(again[0].as_f32().unwrap(), &want, 1e-5);
+}
+
+#[test]
+fn gru_rejects_what_it_does_not_support() {
+    let build = |extra: Vec<Attribute>, seq_lens: bool| {
+        let mut gb = GraphBuilder::new();
+        let x = gb.input_f32("x", &[1, 1, 2]);
+        let w = gb.const_f32(&[1, 3, 2], &[0.0; 6]);
+        let r = gb.const_f32(&[1, 3, 1], &[0.0; 3]);
+        let lens = seq_lens.then(|| gb.const_i64(&[1]));
+        let y = gb.node_typed(
+            "GRU",
+            &[Some(x), Some(w), Some(r), None, lens],
+            extra,
+            DType::F32,
+        );
+        gb.output(y);
+        run1(&gb.finish(), &[("x", &[1, 1, 2], &[1.0, 2.0])]).unwrap_err()
+    };
+    let unsupported = |e: &Error| matches!(e, Error::UnsupportedOp { .. });
+    assert!(unsupported(&build(vec![], true)));
+    let acts = Attribute {
+        name: "activations".into(),
+        value: AttrValue::Strings(vec!["Relu".into(), "Tanh".into()]),
+    };
+    assert!(unsupported(&build(vec![acts], false)));
+    let e = build(vec![int("layout", 2)], false);
+    assert!(matches!(e, Error::InvalidNode { .. }), "{e}");
+    let e = build(vec![string("direction", "sideways")], false);
+    assert!(matches!(e, Error::InvalidNode { .. }), "{e}");
+}

@@ -52,6 +52,24 @@ const OPS: &[&str] = &[
     "LSTM",
     "Size",
     "ConstantOfShape",
+    "GRU",
+    "LayerNormalization",
+    "Gelu",
+    "Sum",
+    "Mean",
+    "Min",
+    "Neg",
+    "Expand",
+    "Range",
+    "ArgMax",
+    "Hardmax",
+    "CumSum",
+    "Trilu",
+    "Tile",
+    "GatherElements",
+    "IsInf",
+    "LogSoftmax",
+    "CastLike",
 ];
 
 fn any_int() -> impl Strategy<Value = i64> {
@@ -96,6 +114,14 @@ fn attribute() -> impl Strategy<Value = Attribute> {
         "direction",
         "epsilon",
         "clip",
+        "layout",
+        "linear_before_reset",
+        "approximate",
+        "exclusive",
+        "reverse",
+        "upper",
+        "select_last_index",
+        "detect_positive",
     ]);
     let values = prop_oneof![
         any_int().prop_map(AttrValue::Int),
@@ -120,6 +146,8 @@ fn attribute() -> impl Strategy<Value = Attribute> {
             "floor",
             "bidirectional",
             "reverse",
+            "tanh",
+            "none",
         ])
         .prop_map(|s| AttrValue::String(s.into())),
     ];

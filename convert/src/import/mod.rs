@@ -12,6 +12,9 @@
 
 pub mod dtypes;
 mod normalize;
+mod support;
+
+pub use support::check_runtime_support;
 
 use std::collections::{HashMap, HashSet};
 

@@ -21,12 +21,15 @@ pub(crate) struct Arena {
 }
 
 impl Arena {
-    /// Makes the arena at least `bytes` long (allocating only when it grows).
-    pub fn reserve(&mut self, bytes: usize) {
+    /// Makes the arena at least `bytes` long (allocating only when it grows); an allocation
+    /// the system refuses is an error, not an abort.
+    pub fn reserve(&mut self, bytes: usize) -> Result<(), std::collections::TryReserveError> {
         let lines = bytes.div_ceil(64);
         if self.lines.len() < lines {
+            self.lines.try_reserve_exact(lines - self.lines.len())?;
             self.lines.resize(lines, Line([0; 64]));
         }
+        Ok(())
     }
 
     pub fn bytes(&self) -> &[u8] {

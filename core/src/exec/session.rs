@@ -179,8 +179,19 @@ impl Session {
         self.check_inputs(inputs)?;
         let p = self.plan_for(inputs)?;
         let plan = &self.plans[p];
-        self.arena.reserve(plan.arena_bytes);
+        let too_big = |what: &str, bytes: usize| {
+            Error::invalid_argument(format!(
+                "these input shapes need {bytes} bytes of {what}, which cannot be allocated"
+            ))
+        };
+        self.arena
+            .reserve(plan.arena_bytes)
+            .map_err(|_| too_big("activation memory", plan.arena_bytes))?;
         if self.scratch.len() < plan.scratch_len {
+            let more = plan.scratch_len - self.scratch.len();
+            self.scratch
+                .try_reserve_exact(more)
+                .map_err(|_| too_big("scratch memory", plan.scratch_len.saturating_mul(4)))?;
             self.scratch.resize(plan.scratch_len, 0.0);
         }
         self.prepare_states(p)?;

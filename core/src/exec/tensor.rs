@@ -48,6 +48,8 @@ pub enum TensorData {
     F32(Vec<f32>),
     I64(Vec<i64>),
     I32(Vec<i32>),
+    U8(Vec<u8>),
+    I8(Vec<i8>),
     /// One byte per element, 0 or 1.
     Bool(Vec<u8>),
 }
@@ -58,6 +60,8 @@ impl TensorData {
             TensorData::F32(_) => DType::F32,
             TensorData::I64(_) => DType::I64,
             TensorData::I32(_) => DType::I32,
+            TensorData::U8(_) => DType::U8,
+            TensorData::I8(_) => DType::I8,
             TensorData::Bool(_) => DType::Bool,
         }
     }
@@ -67,7 +71,8 @@ impl TensorData {
             TensorData::F32(v) => v.len(),
             TensorData::I64(v) => v.len(),
             TensorData::I32(v) => v.len(),
-            TensorData::Bool(v) => v.len(),
+            TensorData::U8(v) | TensorData::Bool(v) => v.len(),
+            TensorData::I8(v) => v.len(),
         }
     }
 
@@ -76,7 +81,8 @@ impl TensorData {
             TensorData::F32(v) => bytemuck::cast_slice(v),
             TensorData::I64(v) => bytemuck::cast_slice(v),
             TensorData::I32(v) => bytemuck::cast_slice(v),
-            TensorData::Bool(v) => v,
+            TensorData::I8(v) => bytemuck::cast_slice(v),
+            TensorData::U8(v) | TensorData::Bool(v) => v,
         }
     }
 
@@ -85,7 +91,8 @@ impl TensorData {
             TensorData::F32(v) => bytemuck::cast_slice_mut(v),
             TensorData::I64(v) => bytemuck::cast_slice_mut(v),
             TensorData::I32(v) => bytemuck::cast_slice_mut(v),
-            TensorData::Bool(v) => v,
+            TensorData::I8(v) => bytemuck::cast_slice_mut(v),
+            TensorData::U8(v) | TensorData::Bool(v) => v,
         }
     }
 
@@ -95,6 +102,8 @@ impl TensorData {
             DType::F32 => TensorData::F32(vec![0.0; n]),
             DType::I64 => TensorData::I64(vec![0; n]),
             DType::I32 => TensorData::I32(vec![0; n]),
+            DType::U8 => TensorData::U8(vec![0; n]),
+            DType::I8 => TensorData::I8(vec![0; n]),
             DType::Bool => TensorData::Bool(vec![0; n]),
             _ => return None,
         })
@@ -130,7 +139,7 @@ impl Tensor {
         Tensor::new(shape, TensorData::I64(data))
     }
 
-    /// A tensor of zeros; f32, i64, i32 and bool only.
+    /// A tensor of zeros; f32, i64, i32, u8, i8 and bool only.
     pub fn zeros(dtype: DType, shape: Vec<usize>) -> Result<Tensor> {
         let n = numel(&shape)
             .ok_or_else(|| Error::invalid_argument(format!("shape {shape:?} overflows")))?;
@@ -140,7 +149,7 @@ impl Tensor {
         Ok(Tensor { shape, data })
     }
 
-    /// A copy of a borrowed tensor; f32, i64, i32 and bool only.
+    /// A copy of a borrowed tensor; f32, i64, i32, u8, i8 and bool only.
     pub fn from_ref(t: TensorRef<'_>) -> Result<Tensor> {
         let mut out = Tensor::zeros(t.dtype, t.shape.to_vec())?;
         out.data.bytes_mut().copy_from_slice(t.bytes);

@@ -10,10 +10,18 @@ use super::{NodeContext, OpResult};
 pub enum Activation {
     Identity,
     Relu,
-    LeakyRelu { alpha: f32 },
-    Clip { min: f32, max: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     Sigmoid,
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
     Tanh,
     Exp,
@@ -22,6 +30,32 @@ pub enum Activation {
     Abs,
     Neg,
     Erf,
+    /// `x/2 · (1 + erf(x/√2))` (Gelu, approximate = "none").
+    Gelu,
+    /// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))` (Gelu, approximate = "tanh").
+    GeluTanh,
+    Reciprocal,
+    Floor,
+    Ceil,
+    /// Round half to even, as ONNX Round.
+    Round,
+    /// −1, 0 or 1 (NaN stays NaN).
+    Sign,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Asinh,
+    Acosh,
+    Atanh,
+    /// `ln(1 + eˣ)`, written so that it never overflows.
+    Softplus,
+    /// `x / (1 + |x|)`.
+    Softsign,
 }
 
 impl Activation {
@@ -54,6 +88,43 @@ impl Activation {
             Activation::Abs => x.abs(),
             Activation::Neg => -x,
             Activation::Erf => erf(x),
+            Activation::Gelu => 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Activation::GeluTanh => {
+                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+                0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
+            }
+            Activation::Reciprocal => 1.0 / x,
+            Activation::Floor => x.floor(),
+            Activation::Ceil => x.ceil(),
+            Activation::Round => x.round_ties_even(),
+            Activation::Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                }
+            }
+            Activation::Sin => x.sin(),
+            Activation::Cos => x.cos(),
+            Activation::Tan => x.tan(),
+            Activation::Asin => x.asin(),
+            Activation::Acos => x.acos(),
+            Activation::Atan => x.atan(),
+            Activation::Sinh => x.sinh(),
+            Activation::Cosh => x.cosh(),
+            Activation::Asinh => x.asinh(),
+            Activation::Acosh => x.acosh(),
+            Activation::Atanh => x.atanh(),
+            Activation::Softplus => {
+                if x > 0.0 {
+                    x + (-x).exp().ln_1p()
+                } else {
+                    x.exp().ln_1p()
+                }
+            }
+            Activation::Softsign => x / (1.0 + x.abs()),
         }
     }
 

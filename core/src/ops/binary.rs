@@ -1,9 +1,18 @@
-//! Element-wise binary ops with ONNX broadcasting: Add, Sub, Mul, Div, Pow, Max, Min, on f32 and
-//! (except Pow) i64.
+//! Element-wise arithmetic with ONNX broadcasting: the binary ops Add, Sub, Mul, Div, Pow, Max,
+//! Min (f32; all but Pow also i64, i32, u8, i8; Pow on other dtypes is `pow`'s) and the variadic ones Sum, Mean (f32) and Max,
+//! Min of one or more than two inputs (the same dtypes as binary Max and Min).
+//!
+//! Integer arithmetic is done in i64 and converted back, so it wraps on overflow as the C types
+//! do; integer division truncates toward zero and division by zero gives 0 (ONNX leaves it
+//! undefined).
 
-use super::strided::{broadcast_shapes, broadcast_strides, for_each_row};
-use super::{Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank};
+use super::elems::{Num, dispatch, view, view_mut};
+use super::strided::{broadcast_shapes, broadcast_strides, for_each_row, strided_copy};
+use super::{
+    Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel,
+};
 use crate::exec::TensorMut;
+use crate::exec::TensorRef as Ref;
 #[cfg(test)]
 use crate::exec::TensorRef;
 use crate::tensor::DType;
@@ -147,9 +156,24 @@ impl Op for Binary {
                 output.as_i64_mut().map_err(e)?,
                 |x, y| kind.i64(x, y),
             ),
-            d => Err(format!("dtype {d} is not supported")),
+            d => dispatch!(
+                d,
+                run_int(self, a, b, &mut output),
+                Err(format!("dtype {d}"))
+            ),
         }
     }
+}
+
+/// Binary op on an integer dtype `T`, computed in i64.
+fn run_int<T: Num>(op: &Binary, a: Ref<'_>, b: Ref<'_>, out: &mut TensorMut<'_>) -> OpResult<()> {
+    let kind = op.kind;
+    op.apply(
+        view::<T>(&a)?,
+        view::<T>(&b)?,
+        view_mut::<T>(out)?,
+        |x, y| T::from_i64(kind.i64(x.to_i64(), y.to_i64())),
+    )
 }
 
 pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
@@ -170,16 +194,9 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         ));
     }
     let (a, b) = (cx.input(0)?, cx.input(1)?);
-    let dtype_ok = match a.dtype {
-        DType::F32 => true,
-        DType::I64 => kind != Kind::Pow,
-        _ => false,
-    };
-    if a.dtype != b.dtype || !dtype_ok {
-        return Err(format!(
-            "unsupported input dtypes {} and {}",
-            a.dtype, b.dtype
-        ));
+    // Which dtypes run is `ops::op_support`'s answer, checked before building.
+    if a.dtype != b.dtype {
+        return Err(format!("input dtypes {} and {} differ", a.dtype, b.dtype));
     }
     let out_shape = broadcast_shapes(&a.shape, &b.shape)?;
     check_rank(&out_shape)?;
@@ -192,6 +209,129 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
     Ok(Built {
         op: Box::new(op),
         output: Fact::new(a.dtype, out_shape),
+    })
+}
+
+/// Sum, Mean, Max or Min of any number of inputs: the first input is broadcast into the
+/// output, each further one folded in.
+#[derive(Debug)]
+struct Variadic {
+    kind: Kind,
+    mean: bool,
+    out_shape: Vec<usize>,
+    /// Per input, its strides through the output shape.
+    strides: Vec<Vec<isize>>,
+}
+
+impl Variadic {
+    fn fold<T: Num>(
+        &self,
+        inputs: &dyn Inputs,
+        out: &mut [T],
+        f: impl Fn(T, T) -> T,
+    ) -> OpResult<()> {
+        let inner = self.out_shape.last().copied().unwrap_or(1);
+        for (k, strides) in self.strides.iter().enumerate() {
+            let x = view::<T>(&inputs.req(k)?)?;
+            if k == 0 {
+                strided_copy(x, out, &self.out_shape, 0, strides)?;
+                continue;
+            }
+            let step = strides.last().copied().unwrap_or(0);
+            let mut ok = true;
+            for_each_row(&self.out_shape, [strides], |row, [off]| {
+                let Some(ys) = out.get_mut(row..row + inner) else {
+                    ok = false;
+                    return;
+                };
+                let mut at = off;
+                for y in ys {
+                    match x.get(at as usize) {
+                        Some(&v) => *y = f(*y, v),
+                        None => ok = false,
+                    }
+                    at += step;
+                }
+            });
+            if !ok {
+                return Err("broadcast index out of bounds".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fold_int<T: Num>(op: &Variadic, inputs: &dyn Inputs, out: &mut TensorMut<'_>) -> OpResult<()> {
+    let kind = op.kind;
+    op.fold(inputs, view_mut::<T>(out)?, |x: T, y: T| {
+        T::from_i64(kind.i64(x.to_i64(), y.to_i64()))
+    })
+}
+
+impl Op for Variadic {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let kind = self.kind;
+        match output.dtype() {
+            DType::F32 => {
+                let y = output.as_f32_mut().map_err(|e| e.to_string())?;
+                self.fold(inputs, y, |a, b| kind.f32(a, b))?;
+                if self.mean {
+                    let n = self.strides.len() as f32;
+                    y.iter_mut().for_each(|v| *v /= n);
+                }
+                Ok(())
+            }
+            d => dispatch!(
+                d,
+                fold_int(self, inputs, &mut output),
+                Err(format!("dtype {d}"))
+            ),
+        }
+    }
+}
+
+/// Sum and Mean (any number of inputs), Max and Min (one or more inputs).
+pub(crate) fn build_variadic(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
+    let (kind, mean) = match op {
+        "Sum" => (Kind::Add, false),
+        "Mean" => (Kind::Add, true),
+        "Max" => (Kind::Max, false),
+        "Min" => (Kind::Min, false),
+        other => return Err(format!("{other} is not a variadic op")),
+    };
+    if cx.inputs.is_empty() {
+        return Err(format!("{op} needs at least one input"));
+    }
+    let facts = (0..cx.inputs.len())
+        .map(|i| cx.input(i))
+        .collect::<OpResult<Vec<_>>>()?;
+    let dtype = facts[0].dtype;
+    if let Some(f) = facts.iter().find(|f| f.dtype != dtype) {
+        return Err(format!("input dtypes {dtype} and {} differ", f.dtype));
+    }
+    let mut out_shape = Vec::new();
+    for f in &facts {
+        out_shape = broadcast_shapes(&out_shape, &f.shape)?;
+    }
+    check_rank(&out_shape)?;
+    checked_numel(&out_shape)?;
+    let op = Variadic {
+        kind,
+        mean,
+        strides: facts
+            .iter()
+            .map(|f| broadcast_strides(&f.shape, &out_shape))
+            .collect(),
+        out_shape: out_shape.clone(),
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(dtype, out_shape),
     })
 }
 

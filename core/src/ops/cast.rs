@@ -76,11 +76,16 @@ impl Op for Cast {
     }
 }
 
+/// Cast (target from the `to` attribute) or CastLike (target: input 1's dtype).
 pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
     let x = cx.input(0)?;
-    let code = cx.int("to", 0)?;
-    let to = from_onnx_code(code)
-        .ok_or_else(|| BuildError::Unsupported(format!("cast to ONNX element type {code}")))?;
+    let to = if cx.node.op == "CastLike" {
+        cx.input(1)?.dtype
+    } else {
+        let code = cx.int("to", 0)?;
+        from_onnx_code(code)
+            .ok_or_else(|| BuildError::Unsupported(format!("cast to ONNX element type {code}")))?
+    };
     if !is_numeric(x.dtype) {
         return Err(BuildError::Unsupported(format!("cast from {}", x.dtype)));
     }

@@ -1,13 +1,15 @@
 //! Ops that move elements without computing, for every dtype: the copies (Identity, Reshape,
-//! Flatten, Squeeze, Unsqueeze) and the strided copies (Transpose, Slice).
+//! Flatten, Squeeze, Unsqueeze) and the strided copies (Transpose, Slice, Expand, which reads
+//! broadcast dimensions through stride 0, and Tile, which walks each repeated dimension as a
+//! (repeat, size) pair with the repeat at stride 0).
 //!
 //! Invariant: the output holds exactly the input's elements (all of them for copies, a strided
 //! selection for Transpose and Slice), byte for byte.
 
-use super::strided::{strided_copy_bytes, strides};
+use super::strided::{broadcast_shapes, broadcast_strides, strided_copy_bytes, strides};
 use super::{
-    Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel,
-    normalize_axis,
+    BuildError, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank,
+    checked_numel, normalize_axis,
 };
 use crate::exec::{TensorMut, elem_size};
 
@@ -233,6 +235,67 @@ pub(crate) fn build_transpose(cx: &NodeContext<'_>) -> OpResult<Built> {
         0,
         perm.iter().map(|&p| src[p]).collect(),
     )
+}
+
+/// Expand: the input broadcast (ONNX multidirectional rules) with the shape input, which must be
+/// known at plan time.
+pub(crate) fn build_expand(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.input(0)?;
+    let dims = cx.known_ints(1)?.ok_or("the shape input is required")?;
+    let shape: Vec<usize> = dims
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d} in shape")))
+        .collect::<OpResult<_>>()?;
+    let out_shape = broadcast_shapes(&x.shape, &shape)?;
+    let strides = broadcast_strides(&x.shape, &out_shape);
+    strided(x, out_shape, 0, strides)
+}
+
+/// Tile, with repeats known at plan time: dimension `d` of size `s` repeated `r` times is walked
+/// as the pair (r, s) with strides (0, the input's stride), which is the output's row-major order.
+pub(crate) fn build_tile(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
+    let x = cx.input(0)?;
+    let repeats = cx.known_ints(1)?.ok_or("the repeats input is required")?;
+    if repeats.len() != x.shape.len() {
+        return Err(format!(
+            "{} repeats for an input of rank {}",
+            repeats.len(),
+            x.shape.len()
+        )
+        .into());
+    }
+    let src = strides(&x.shape);
+    let (mut walk, mut walk_strides, mut out) = (Vec::new(), Vec::new(), Vec::new());
+    for ((&r, &s), &st) in repeats.iter().zip(&x.shape).zip(&src) {
+        let r = usize::try_from(r).map_err(|_| format!("negative repeat {r}"))?;
+        if r != 1 {
+            walk.push(r);
+            walk_strides.push(0);
+        }
+        walk.push(s);
+        walk_strides.push(st);
+        out.push(s.checked_mul(r).ok_or("tiled size overflows")?);
+    }
+    if walk.len() > super::MAX_RANK {
+        return Err(BuildError::Unsupported(format!(
+            "tiling {} dimensions of a rank-{} input (at most {} walked dimensions)",
+            walk.len() - x.shape.len(),
+            x.shape.len(),
+            super::MAX_RANK
+        )));
+    }
+    checked_numel(&out)?;
+    let elem_size = elem_size(x.dtype).ok_or(format!("dtype {} is not supported", x.dtype))?;
+    let op = Strided {
+        elem_size,
+        out_shape: walk,
+        offset: 0,
+        strides: walk_strides,
+    };
+    Ok(Built {
+        op: Box::new(op),
+        output: Fact::new(x.dtype, out),
+    })
 }
 
 pub(crate) fn build_slice(cx: &NodeContext<'_>) -> OpResult<Built> {

@@ -34,8 +34,8 @@ struct Lstm {
     output: Output,
 }
 
-/// An optional input, checked to hold at least `len` values.
-fn optional(inputs: &dyn Inputs, i: usize, len: usize) -> OpResult<Option<&[f32]>> {
+/// An optional input, checked to hold at least `len` values (shared with GRU).
+pub(super) fn optional(inputs: &dyn Inputs, i: usize, len: usize) -> OpResult<Option<&[f32]>> {
     match inputs.get(i) {
         None => Ok(None),
         Some(t) => {
@@ -139,21 +139,15 @@ impl Op for Lstm {
     }
 }
 
-pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
+/// What LSTM and GRU share at build time: the variants neither supports (sequence_lens,
+/// non-default activations), `direction` as (directions, reverse), `clip`, and the hidden size
+/// (attribute, or R's last dimension), as (dirs, reverse, clip, hidden).
+pub(super) fn recurrent_common(
+    cx: &NodeContext<'_>,
+) -> Result<(usize, bool, Option<f32>, usize), BuildError> {
     let unsupported = |what: &str| Err(BuildError::Unsupported(what.into()));
-    let x = cx.input(0)?;
-    let (w, r) = (cx.input(1)?, cx.input(2)?);
-    if [x, w, r].iter().any(|f| f.dtype != DType::F32) {
-        return unsupported("LSTM on non-f32 inputs");
-    }
     if cx.opt_input(4).is_some() {
         return unsupported("sequence_lens");
-    }
-    if cx.int("layout", 0)? != 0 {
-        return unsupported("layout 1");
-    }
-    if cx.int("input_forget", 0)? != 0 {
-        return unsupported("input_forget");
     }
     if cx.attr_value("activations").is_some() || cx.attr_value("activation_alpha").is_some() {
         return unsupported("activations other than the defaults");
@@ -164,34 +158,49 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
         "bidirectional" => (2, false),
         other => return Err(format!("direction '{other}'").into()),
     };
-    let [seq, batch, input] = x.shape[..] else {
-        return Err(format!("X {:?} must be [seq, batch, input]", x.shape).into());
+    let clip = match cx.attr_value("clip") {
+        None => None,
+        Some(_) => Some(cx.float("clip", f32::INFINITY)?),
     };
-    let hidden = match (cx.int("hidden_size", -1)?, &r.shape[..]) {
+    let hidden = match (cx.int("hidden_size", -1)?, &cx.input(2)?.shape[..]) {
         (-1, [_, _, h]) => *h,
         (h, _) => usize::try_from(h).map_err(|_| format!("hidden_size {h}"))?,
     };
-    let g4 = hidden.checked_mul(4).ok_or("hidden_size overflows")?;
-    let expect = |i: usize, shape: &[usize]| -> Result<(), BuildError> {
-        match cx.opt_input(i) {
-            Some(f) if f.dtype != DType::F32 || f.shape != shape => Err(format!(
-                "input {i} is {} {:?}, expected f32 {shape:?}",
-                f.dtype, f.shape
-            )
-            .into()),
-            _ => Ok(()),
-        }
+    Ok((dirs, reverse, clip, hidden))
+}
+
+/// Input `i`, when present, must be f32 of `shape` (shared with GRU).
+pub(super) fn expect_f32(cx: &NodeContext<'_>, i: usize, shape: &[usize]) -> OpResult<()> {
+    match cx.opt_input(i) {
+        Some(f) if f.dtype != DType::F32 || f.shape != shape => Err(format!(
+            "input {i} is {} {:?}, expected f32 {shape:?}",
+            f.dtype, f.shape
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
+    let unsupported = |what: &str| Err(BuildError::Unsupported(what.into()));
+    let x = cx.input(0)?;
+    if cx.int("layout", 0)? != 0 {
+        return unsupported("layout 1");
+    }
+    if cx.int("input_forget", 0)? != 0 {
+        return unsupported("input_forget");
+    }
+    let (dirs, reverse, clip, hidden) = recurrent_common(cx)?;
+    let [seq, batch, input] = x.shape[..] else {
+        return Err(format!("X {:?} must be [seq, batch, input]", x.shape).into());
     };
+    let g4 = hidden.checked_mul(4).ok_or("hidden_size overflows")?;
+    let expect = |i: usize, shape: &[usize]| expect_f32(cx, i, shape);
     expect(1, &[dirs, g4, input])?;
     expect(2, &[dirs, g4, hidden])?;
     expect(3, &[dirs, 2 * g4])?;
     expect(5, &[dirs, batch, hidden])?;
     expect(6, &[dirs, batch, hidden])?;
     expect(7, &[dirs, 3 * hidden])?;
-    let clip = match cx.attr_value("clip") {
-        None => None,
-        Some(_) => Some(cx.float("clip", f32::INFINITY)?),
-    };
     let (output, shape) = match cx.int("output_index", 0)? {
         0 => (Output::Y, vec![seq, dirs, batch, hidden]),
         1 => (Output::H, vec![dirs, batch, hidden]),

@@ -12,6 +12,7 @@
 //! data-dependent failures (e.g. an index out of range) as errors.
 
 mod activation;
+mod axis;
 mod batch_norm;
 mod binary;
 mod broadcast;
@@ -22,18 +23,23 @@ mod conv_transpose;
 mod elems;
 mod fill;
 mod gemm;
+mod gru;
+mod layer_norm;
 mod layout;
 mod linear;
 mod lstm;
 mod pad;
 mod parallel;
 mod pool;
+mod pow;
 mod reduce;
 mod reduce_axes;
 mod resize;
 mod shape_ops;
 mod split;
 mod strided;
+mod support;
+mod trilu;
 mod unary;
 mod window;
 
@@ -41,6 +47,7 @@ use std::fmt;
 
 pub use activation::Activation;
 pub(crate) use layout::identity;
+pub use support::{Support, max_outputs, op_support};
 
 use crate::exec::{Tensor, TensorMut, TensorRef};
 use crate::graph::{AttrValue, Node};
@@ -267,14 +274,41 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         )));
     }
     let op = cx.node.op.as_str();
+    for &i in support::plan_time_inputs(op) {
+        if cx.opt_input(i).is_some_and(|f| f.value.is_none()) {
+            return Err(BuildError::Unsupported(format!(
+                "input {i} sets a shape but is only computed at run time"
+            )));
+        }
+    }
+    // The window ops implement 1-D and 2-D windows; 3-D ones (rank-5 inputs) are a variant the
+    // runtime lacks, not a malformed node.
+    let windowed = matches!(op, "Conv" | "ConvTranspose" | "MaxPool" | "AveragePool");
+    if windowed && cx.opt_input(0).is_some_and(|f| f.shape.len() > 4) {
+        return Err(BuildError::Unsupported(
+            "windows over more than 2 spatial dimensions".into(),
+        ));
+    }
     let built = match op {
+        // Two-input Sum, Max and Min take the binary op's single pass.
+        "Sum" if cx.inputs.len() == 2 => binary::build(cx, "Add"),
+        "Max" | "Min" if cx.inputs.len() != 2 => binary::build_variadic(cx, op),
+        "Sum" | "Mean" => binary::build_variadic(cx, op),
+        "Pow" if cx.inputs.iter().flatten().any(|f| f.dtype != DType::F32) => pow::build(cx),
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
+        "Expand" => layout::build_expand(cx),
+        "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),
+        "CumSum" => axis::build_cumsum(cx),
+        "Trilu" => trilu::build(cx),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
-        | "Sqrt" | "Abs" | "Neg" | "Erf" => unary::build(cx, op),
+        | "Sqrt" | "Abs" | "Neg" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round"
+        | "Sign" | "Sin" | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh"
+        | "Acosh" | "Atanh" | "Softplus" | "Softsign" => unary::build(cx, op),
         "Clip" => unary::build_clip(cx),
-        "Softmax" => reduce::build_softmax(cx),
+        "IsNaN" | "IsInf" => unary::build_classify(cx),
+        "Softmax" | "LogSoftmax" => reduce::build_softmax(cx),
         "GlobalAveragePool" => reduce::build_global_average_pool(cx),
-        "Cast" => return Ok(Planned::Run(cast::build(cx)?)),
+        "Cast" | "CastLike" => return Ok(Planned::Run(cast::build(cx)?)),
         "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             return Ok(Planned::Run(compare::build_compare(cx, op)?));
         }
@@ -287,6 +321,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
         "Split" => return Ok(Planned::Run(split::build(cx)?)),
         "LSTM" => return Ok(Planned::Run(lstm::build(cx)?)),
+        "GRU" => return Ok(Planned::Run(gru::build(cx)?)),
+        "LayerNormalization" => return Ok(Planned::Run(layer_norm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),
         "BatchNormalization" => return Ok(Planned::Run(batch_norm::build(cx)?)),
@@ -303,8 +339,11 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Slice" => layout::build_slice(cx),
         "Concat" => shape_ops::build_concat(cx),
         "Gather" => shape_ops::build_gather(cx),
+        "GatherElements" => shape_ops::build_gather_elements(cx),
+        "Tile" => return Ok(Planned::Run(layout::build_tile(cx)?)),
         "Shape" => return Ok(Planned::Known(shape_ops::shape(cx)?)),
         "Size" => return Ok(Planned::Known(fill::size(cx)?)),
+        "Range" => return Ok(Planned::Known(fill::range(cx)?)),
         "ConstantOfShape" => return Ok(Planned::Known(fill::constant_of_shape(cx)?)),
         "Constant" => return Ok(Planned::Known(shape_ops::constant(cx)?)),
         _ => return Err(BuildError::Unsupported("no implementation".into())),

@@ -1,7 +1,8 @@
-//! Ops that reduce along axes: Softmax (one axis, opset-13 semantics) and GlobalAveragePool.
+//! Ops that reduce along axes: Softmax and LogSoftmax (one axis, opset-13 semantics) and
+//! GlobalAveragePool.
 //!
-//! Invariant: Softmax subtracts the maximum of each slice before exponentiating, so it never
-//! overflows for finite inputs.
+//! Invariant: Softmax and LogSoftmax subtract the maximum of each slice before exponentiating,
+//! so they never overflow for finite inputs.
 
 use super::parallel::for_each_chunk;
 use super::{Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, normalize_axis};
@@ -13,6 +14,8 @@ struct Softmax {
     len: usize,
     /// Elements after the axis (the stride of the axis).
     inner: usize,
+    /// LogSoftmax: `x - max - ln Σ exp(x - max)`.
+    log: bool,
 }
 
 impl Op for Softmax {
@@ -25,13 +28,21 @@ impl Op for Softmax {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         y.copy_from_slice(x.get(..y.len()).ok_or("input too short")?);
-        let (len, inner) = (self.len, self.inner);
+        let (len, inner, log) = (self.len, self.inner, self.log);
         for_each_chunk(cx.pool, y, len * inner, |_, block| {
             for i in 0..inner {
                 let at = |j: usize| j * inner + i;
                 let max = (0..len)
                     .map(|j| block[at(j)])
                     .fold(f32::NEG_INFINITY, f32::max);
+                if log {
+                    let sum: f32 = (0..len).map(|j| (block[at(j)] - max).exp()).sum();
+                    let shift = max + sum.ln();
+                    for j in 0..len {
+                        block[at(j)] -= shift;
+                    }
+                    continue;
+                }
                 let mut sum = 0.0;
                 for j in 0..len {
                     let e = (block[at(j)] - max).exp();
@@ -53,6 +64,7 @@ pub(crate) fn build_softmax(cx: &NodeContext<'_>) -> OpResult<Built> {
     let op = Softmax {
         len: x.shape[axis],
         inner: x.shape[axis + 1..].iter().product(),
+        log: cx.node.op == "LogSoftmax",
     };
     Ok(Built {
         op: Box::new(op),

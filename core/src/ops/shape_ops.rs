@@ -145,6 +145,103 @@ pub(crate) fn build_gather(cx: &NodeContext<'_>) -> OpResult<Built> {
     })
 }
 
+/// GatherElements: `out[i] = data[i with its `axis` coordinate replaced by indices[i]]`; any
+/// fixed-size dtype, indices i64 or i32 (negative count from the end), checked at run time.
+#[derive(Debug)]
+struct GatherElements {
+    /// The indices' shape (= the output's).
+    shape: Vec<usize>,
+    /// The data's strides, with the axis's set to 0 (it comes from the index).
+    strides: Vec<isize>,
+    axis_len: usize,
+    axis_stride: usize,
+    size: usize,
+}
+
+impl Op for GatherElements {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let x = inputs.req(0)?.bytes();
+        let indices = inputs.req(1)?;
+        let index = |k: usize| -> Option<i64> {
+            match indices.dtype() {
+                DType::I64 => indices.as_i64().ok()?.get(k).copied(),
+                _ => indices.as_i32().ok()?.get(k).map(|&v| i64::from(v)),
+            }
+        };
+        let y = output.bytes_mut();
+        let (n, size) = (self.axis_len as i64, self.size);
+        let inner = self.shape.last().copied().unwrap_or(1);
+        let step = self.strides.last().copied().unwrap_or(0);
+        let mut failure = None;
+        super::strided::for_each_row(&self.shape, [&self.strides], |row, [base]| {
+            for c in 0..inner {
+                let k = row + c;
+                let Some(i) = index(k) else {
+                    failure = Some("indices too short".to_string());
+                    return;
+                };
+                let j = if i < 0 { i + n } else { i };
+                if !(0..n).contains(&j) {
+                    failure = Some(format!("index {i} is out of range for an axis of size {n}"));
+                    return;
+                }
+                let at = (base + c as isize * step) as usize + j as usize * self.axis_stride;
+                match (
+                    x.get(at * size..(at + 1) * size),
+                    y.get_mut(k * size..(k + 1) * size),
+                ) {
+                    (Some(src), Some(dst)) => dst.copy_from_slice(src),
+                    _ => failure = Some("index outside the data".to_string()),
+                }
+            }
+        });
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+pub(crate) fn build_gather_elements(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.input(0)?;
+    let ind = cx.input(1)?;
+    if !matches!(ind.dtype, DType::I64 | DType::I32) {
+        return Err(format!("indices must be i64 or i32, got {}", ind.dtype));
+    }
+    let rank = x.shape.len();
+    if ind.shape.len() != rank {
+        return Err(format!(
+            "indices {:?} and data {:?} differ in rank",
+            ind.shape, x.shape
+        ));
+    }
+    let axis = normalize_axis(cx.int("axis", 0)?, rank)?;
+    if let Some(d) = (0..rank).find(|&d| d != axis && ind.shape[d] > x.shape[d]) {
+        return Err(format!(
+            "indices {:?} exceed data {:?} in dimension {d}",
+            ind.shape, x.shape
+        ));
+    }
+    check_rank(&ind.shape)?;
+    checked_numel(&ind.shape)?;
+    let size = elem_size(x.dtype).ok_or(format!("dtype {} is not supported", x.dtype))?;
+    let mut strides = super::strided::strides(&x.shape);
+    let axis_stride = strides[axis] as usize;
+    strides[axis] = 0;
+    Ok(Built {
+        op: Box::new(GatherElements {
+            shape: ind.shape.clone(),
+            strides,
+            axis_len: x.shape[axis],
+            axis_stride,
+            size,
+        }),
+        output: Fact::new(x.dtype, ind.shape.clone()),
+    })
+}
+
 /// The value of a Shape node: the input's dimensions from `start` to `end`.
 pub(crate) fn shape(cx: &NodeContext<'_>) -> OpResult<Tensor> {
     let x = cx.input(0)?;

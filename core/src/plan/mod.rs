@@ -376,9 +376,10 @@ impl<'m> Planner<'m> {
         let model = self.model;
         let graph = &model.graphs()[gid as usize];
         for node in &graph.nodes {
+            self.check_support(node)?;
             if node.op == "If" {
                 self.plan_if(node)?;
-            } else if matches!(node.op.as_str(), "Split" | "LSTM") {
+            } else if ops::max_outputs(&node.op) > 1 {
                 self.plan_per_output(node)?;
             } else {
                 self.plan_node(node)?;
@@ -387,9 +388,33 @@ impl<'m> Planner<'m> {
         Ok(())
     }
 
-    /// A Split or LSTM of n outputs is planned as n single-output nodes of the same op, each
-    /// told which output it computes (attributes `output_index` and `output_count`, read by
-    /// `ops::split` and `ops::lstm`).
+    /// Refuses a node whose op or dtypes the runtime does not implement (`ops::op_support`, the
+    /// same answer the converter gets).
+    fn check_support(&self, node: &Node) -> Result<()> {
+        let inputs: Vec<Option<DType>> = node
+            .inputs
+            .iter()
+            .map(|i| i.and_then(|v| self.fact(v as usize)).map(|f| f.dtype))
+            .collect();
+        let values = self.model.values();
+        let outputs: Vec<DType> = node
+            .outputs
+            .iter()
+            .filter_map(|&o| values.get(o as usize).map(|v| v.dtype))
+            .collect();
+        match ops::op_support(&node.op, &inputs, &outputs) {
+            ops::Support::Supported => Ok(()),
+            ops::Support::Unsupported(what) => Err(Error::UnsupportedOp {
+                node: node.name.clone(),
+                op: node.op.clone(),
+                what,
+            }),
+        }
+    }
+
+    /// An op of several outputs (`ops::max_outputs` > 1: Split, LSTM, ...) is planned as n
+    /// single-output nodes of the same op, each told which output it computes (attributes
+    /// `output_index` and `output_count`, read by the op's builder).
     fn plan_per_output(&mut self, node: &Node) -> Result<()> {
         let count = node.outputs.len() as i64;
         for (index, &out) in node.outputs.iter().enumerate() {
