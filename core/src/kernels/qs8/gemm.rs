@@ -11,7 +11,7 @@ use crate::tensor::DType;
 
 use super::dynamic;
 use super::pack::{NR, PackedMode, Qs8Packed};
-use super::tile::{APacking, MAX_MR, OutKind, RowQuant, Tile};
+use super::tile::{APacking, MAX_MR, OutKind, RowQuant, Tile, interleave_row};
 use crate::kernels::Kernels;
 
 /// Activations of an int8 GEMM: `m` rows of `k` values, row `i` starting at `i * stride`.
@@ -339,12 +339,17 @@ impl Job<'_> {
             for (i, tile) in block.clone().enumerate() {
                 let a = &mut scratch[i * tile_len..(i + 1) * tile_len];
                 let (row0, count) = (tile * mr, mr.min(self.m - tile * mr));
-                if packing == APacking::Rows {
-                    quant[i] = self.pack_a(row0, count, a);
-                } else {
-                    quant[i] = self.pack_a(row0, count, rows);
-                    packing.arrange(mr, kp, rows, a);
-                }
+                quant[i] = match (packing, self.source) {
+                    (APacking::Rows, _) => self.pack_a(row0, count, a),
+                    (APacking::Interleaved, Source::Bytes(bytes, to_s8)) => {
+                        self.interleave_bytes(bytes, to_s8, row0, count, a)
+                    }
+                    _ => {
+                        let quant = self.pack_a(row0, count, rows);
+                        packing.arrange(mr, kp, rows, a);
+                        quant
+                    }
+                };
             }
             for first in panels.clone().step_by(group) {
                 let count = group.min(panels.end - first);
@@ -400,12 +405,41 @@ impl Job<'_> {
         unsafe { (self.kernels.qs8_gemm)(&tile) }
     }
 
+    /// The XOR that turns s8 activations into the tier's view (0x80 for u8-reading VNNI tiers).
+    fn tier_xor(&self) -> u8 {
+        if self.kernels.qs8_unsigned_a { 0x80 } else { 0 }
+    }
+
+    /// Packs byte activations rows `row0 .. row0 + rows` straight into an
+    /// [`APacking::Interleaved`] tile `dst` (zero rows past `rows`), in the tier's signedness.
+    fn interleave_bytes(
+        &self,
+        bytes: &[u8],
+        to_s8: u8,
+        row0: usize,
+        rows: usize,
+        dst: &mut [u8],
+    ) -> [RowQuant; MAX_MR] {
+        let (mr, k) = (self.kernels.qs8_mr, self.k);
+        let xor = to_s8 ^ self.tier_xor();
+        for r in 0..mr {
+            let start = (row0 + r) * self.a_stride;
+            let src = if r < rows {
+                &bytes[start..start + k]
+            } else {
+                &[]
+            };
+            interleave_row(mr, r, src, xor, dst);
+        }
+        [RowQuant::IDENTITY; MAX_MR]
+    }
+
     /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` (MR rows of `kp` bytes,
     /// row-major) in the tier's signedness, zero padded, with zero rows past `rows`; returns the
     /// rows' quantization for the epilogue.
     fn pack_a(&self, row0: usize, rows: usize, scratch: &mut [u8]) -> [RowQuant; MAX_MR] {
         let (k, kp) = (self.k, self.w.kp());
-        let unsigned = if self.kernels.qs8_unsigned_a { 0x80 } else { 0 };
+        let unsigned = self.tier_xor();
         let mut quant = [RowQuant::IDENTITY; MAX_MR];
         for r in 0..self.kernels.qs8_mr {
             let (dst, pad) = scratch[r * kp..(r + 1) * kp].split_at_mut(k);

@@ -22,25 +22,25 @@ pub(crate) type Acc<const MR: usize> = [[i32; NR]; MR];
 
 /// How a tier wants its activation tile laid out (the driver's activation packing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-// `Doubled` and `Paired` are the aarch64 tiers' (SDOT, SMMLA); other builds never construct them.
-#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 pub(crate) enum APacking {
     /// Row `r` at `r * kp`.
     Rows,
     /// Every 8-byte k-block written twice, so that SDOT's `[x0..7, x0..7]` operand is one
     /// 16-byte load: row `r` at `2 * r * kp`, k-block `kb` at `+ 16 * kb`.
+    // Only the aarch64 SDOT tier asks for it; other builds never construct it.
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     Doubled,
-    /// Rows in pairs with k-blocks interleaved, so that SMMLA's 2x8 operand is one 16-byte load:
-    /// pair `p` at `2 * p * kp`, k-block `kb` at `+ 16 * kb` (8 bytes of row `2p`, then 8 of
-    /// row `2p + 1`). Needs an even MR.
-    Paired,
+    /// k-block major: the 8 bytes of row `r` in k-block `kb` at `8 * (kb * mr + r)`, so one
+    /// pointer walks the tile: a VPDPBUSD tile broadcasts row `r` from a constant offset, and
+    /// rows `2p, 2p + 1` of a k-block are SMMLA's 2x8 operand (one 16-byte load; even MR).
+    Interleaved,
 }
 
 impl APacking {
     /// Bytes of a packed tile of `mr` rows.
     pub(crate) fn tile_len(self, mr: usize, kp: usize) -> usize {
         match self {
-            APacking::Rows | APacking::Paired => mr * kp,
+            APacking::Rows | APacking::Interleaved => mr * kp,
             APacking::Doubled => 2 * mr * kp,
         }
     }
@@ -49,25 +49,56 @@ impl APacking {
     /// driver packs `Rows` tiles in place and only calls this for the others.)
     pub(crate) fn arrange(self, mr: usize, kp: usize, rows: &[u8], dst: &mut [u8]) {
         debug_assert!(rows.len() == mr * kp && dst.len() == self.tile_len(mr, kp));
-        let block = |r: usize, kb: usize| &rows[r * kp + 8 * kb..r * kp + 8 * kb + 8];
+        if kp == 0 {
+            return;
+        }
         match self {
             APacking::Rows => dst.copy_from_slice(rows),
             APacking::Doubled => {
-                for (i, d) in dst.chunks_exact_mut(16).enumerate() {
-                    let (r, kb) = (i / (kp / 8), i % (kp / 8));
-                    d[..8].copy_from_slice(block(r, kb));
-                    d[8..].copy_from_slice(block(r, kb));
+                for (row, out) in rows.chunks_exact(kp).zip(dst.chunks_exact_mut(2 * kp)) {
+                    for (block, d) in row.chunks_exact(8).zip(out.chunks_exact_mut(16)) {
+                        d[..8].copy_from_slice(block);
+                        d[8..].copy_from_slice(block);
+                    }
                 }
             }
-            APacking::Paired => {
-                debug_assert!(mr.is_multiple_of(2));
-                for (i, d) in dst.chunks_exact_mut(16).enumerate() {
-                    let (p, kb) = (i / (kp / 8), i % (kp / 8));
-                    d[..8].copy_from_slice(block(2 * p, kb));
-                    d[8..].copy_from_slice(block(2 * p + 1, kb));
+            APacking::Interleaved => {
+                for (r, row) in rows.chunks_exact(kp).enumerate() {
+                    interleave_row(mr, r, row, 0, dst);
                 }
             }
         }
+    }
+}
+
+/// Writes `src ^ xor` (one row of `k <= kp` bytes, zero padded to `kp`) as row `r` of an
+/// [`APacking::Interleaved`] tile `dst` of `mr` rows: k-block `kb` at `8 * (kb * mr + r)`.
+/// Eight bytes at a time, so the driver packs activations straight into this layout.
+#[inline]
+pub(crate) fn interleave_row(mr: usize, r: usize, src: &[u8], xor: u8, dst: &mut [u8]) {
+    debug_assert!(r < mr && src.len() <= dst.len() / mr && dst.len().is_multiple_of(8 * mr));
+    let wide = u64::from_ne_bytes([xor; 8]);
+    let mut blocks = dst
+        .chunks_exact_mut(8 * mr)
+        .map(|b| &mut b[8 * r..8 * r + 8]);
+    let chunks = src.chunks_exact(8);
+    let tail = chunks.remainder();
+    // `chunks` first: zip stops on it without taking another block.
+    for (s, d) in chunks.zip(blocks.by_ref()) {
+        let v = u64::from_ne_bytes(s.try_into().expect("8-byte chunk")) ^ wide;
+        d.copy_from_slice(&v.to_ne_bytes());
+    }
+    // The partial k-block, then whole zero blocks up to kp (none when src.len() == kp).
+    let mut last = [0u8; 8];
+    for (d, &s) in last.iter_mut().zip(tail) {
+        *d = s ^ xor;
+    }
+    for (i, d) in blocks.enumerate() {
+        d.copy_from_slice(if i == 0 && !tail.is_empty() {
+            &last
+        } else {
+            &[0; 8]
+        });
     }
 }
 

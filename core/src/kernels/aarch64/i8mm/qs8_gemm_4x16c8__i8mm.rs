@@ -13,7 +13,7 @@ use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
 /// Layout of the activation tile.
-pub(crate) const A_PACKING: APacking = APacking::Paired;
+pub(crate) const A_PACKING: APacking = APacking::Interleaved;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with SMMLA; s8 activations.
@@ -40,8 +40,8 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
     let pairs = R.div_ceil(2);
     let mut sums = [[vdupq_n_s32(0); 8]; MR / 2];
-    // SAFETY: the activation loads at 2 p kp + 16 kb (p < MR / 2, kb < kp / 8) stay inside the
-    // MR kp bytes of a Paired tile; k-block kb < kp / 8 is inside the panel; the loads at 16i
+    // SAFETY: the activation loads at 8 MR kb + 16 p (p < MR / 2, kb < kp / 8) stay inside the
+    // MR kp bytes of an Interleaved tile; k-block kb < kp / 8 is inside the panel; the loads at 16i
     // (i < 8) stay inside its 128 bytes.
     unsafe {
         let w = tile::panel_weights(panel);
@@ -49,8 +49,8 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
             let wv: [int8x16_t; 8] =
                 std::array::from_fn(|i| vld1q_s8(w.add(kb * KBLOCK_LEN + 16 * i).cast()));
             for (p, s) in sums.iter_mut().enumerate().take(pairs) {
-                // k-block kb of rows 2p and 2p + 1 (APacking::Paired).
-                let x = vld1q_s8(a.add(2 * p * kp + 16 * kb).cast());
+                // k-block kb of rows 2p and 2p + 1 (APacking::Interleaved).
+                let x = vld1q_s8(a.add(KR * MR * kb + 16 * p).cast());
                 for i in 0..8 {
                     s[i] = smmla(s[i], x, wv[i]);
                 }
