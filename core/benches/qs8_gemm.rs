@@ -250,7 +250,7 @@ fn main() {
     };
     if let Some(peak) = peak {
         if csv {
-            println!("peak,vpdpbusd_zmm,0,0,0,{peak:.1},{peak:.1}");
+            println!("peak,vpdpbusd_zmm,0,0,0,{peak:.1},{peak:.1},");
         } else {
             println!("VPDPBUSD zmm peak (1 core): {peak:.1} GOPS");
         }
@@ -292,19 +292,19 @@ fn main() {
             };
             let (gs, gd) = pool.install(|| p.gops(kernels, threads, budget));
             let shape = format!("{}x{}x{}", p.m, p.k, p.n);
+            let what = SHAPES
+                .iter()
+                .find(|s| (s.0, s.1, s.2) == (p.m, p.k, p.n))
+                .map_or("", |s| s.3);
             if csv {
                 println!(
-                    "{tier},{},{},{},{},{gs:.1},{gd:.1}",
+                    "{tier},{},{},{},{},{gs:.1},{gd:.1},{what}",
                     kernels.qs8_gemm_name(),
                     p.m,
                     p.k,
                     p.n
                 );
             } else {
-                let what = SHAPES
-                    .iter()
-                    .find(|s| (s.0, s.1, s.2) == (p.m, p.k, p.n))
-                    .map_or("", |s| s.3);
                 println!(
                     "{:<30} {shape:>16} {gs:>10.1} {gd:>10.1}  {what}",
                     kernels.qs8_gemm_name()

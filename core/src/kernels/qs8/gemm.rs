@@ -342,7 +342,7 @@ impl Job<'_> {
                 quant[i] = match (packing, self.source) {
                     (APacking::Rows, _) => self.pack_a(row0, count, a),
                     (APacking::Interleaved, Source::Bytes(bytes, to_s8)) => {
-                        self.interleave_bytes(bytes, to_s8, row0, count, a)
+                        self.interleave_bytes(bytes, to_s8, row0, count, rows, a)
                     }
                     _ => {
                         let quant = self.pack_a(row0, count, rows);
@@ -412,26 +412,75 @@ impl Job<'_> {
 
     /// Packs byte activations rows `row0 .. row0 + rows` straight into an
     /// [`APacking::Interleaved`] tile `dst` (zero rows past `rows`), in the tier's signedness.
+    /// `filler` is scratch of at least `k` bytes.
     fn interleave_bytes(
         &self,
         bytes: &[u8],
         to_s8: u8,
         row0: usize,
         rows: usize,
+        filler: &mut [u8],
         dst: &mut [u8],
     ) -> [RowQuant; MAX_MR] {
-        let (mr, k) = (self.kernels.qs8_mr, self.k);
         let xor = to_s8 ^ self.tier_xor();
-        for r in 0..mr {
-            let start = (row0 + r) * self.a_stride;
-            let src = if r < rows {
-                &bytes[start..start + k]
-            } else {
-                &[]
-            };
-            interleave_row(mr, r, src, xor, dst);
+        // Rows past `rows` read bytes equal to `xor`, which the XOR turns into zeros.
+        filler[..self.k].fill(xor);
+        let filler = &filler[..self.k];
+        match self.kernels.qs8_mr {
+            8 => self.interleave_tile::<8>(bytes, xor, row0, rows, filler, dst),
+            4 => self.interleave_tile::<4>(bytes, xor, row0, rows, filler, dst),
+            mr => {
+                for r in 0..mr {
+                    let start = (row0 + r) * self.a_stride;
+                    let src = if r < rows {
+                        &bytes[start..start + self.k]
+                    } else {
+                        filler
+                    };
+                    interleave_row(mr, r, src, xor, dst);
+                }
+            }
         }
         [RowQuant::IDENTITY; MAX_MR]
+    }
+
+    /// [`Job::interleave_bytes`] for tiles of `M` rows: k-block by k-block, eight bytes of each
+    /// row at a time, with the row loop unrolled.
+    fn interleave_tile<const M: usize>(
+        &self,
+        bytes: &[u8],
+        xor: u8,
+        row0: usize,
+        rows: usize,
+        filler: &[u8],
+        dst: &mut [u8],
+    ) {
+        let k = self.k;
+        let src: [&[u8]; M] = std::array::from_fn(|r| {
+            let start = (row0 + r) * self.a_stride;
+            if r < rows {
+                &bytes[start..start + k]
+            } else {
+                filler
+            }
+        });
+        let wide = u64::from_ne_bytes([xor; 8]);
+        let mut blocks = dst.chunks_exact_mut(8 * M);
+        for (kb, block) in blocks.by_ref().take(k / 8).enumerate() {
+            for (d, s) in block.chunks_exact_mut(8).zip(&src) {
+                let v = u64::from_ne_bytes(s[8 * kb..8 * kb + 8].try_into().expect("8 bytes"));
+                d.copy_from_slice(&(v ^ wide).to_ne_bytes());
+            }
+        }
+        if let Some(block) = blocks.next() {
+            // The partial last k-block (k is not a multiple of 8), zero padded.
+            for (d, s) in block.chunks_exact_mut(8).zip(&src) {
+                for (d, &s) in d.iter_mut().zip(&s[k / 8 * 8..]) {
+                    *d = s ^ xor;
+                }
+                d[k % 8..].fill(0);
+            }
+        }
     }
 
     /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` (MR rows of `kp` bytes,

@@ -928,9 +928,9 @@ fn activation_packings_place_k_blocks() {
     let rows: Vec<u8> = (0..(mr * kp) as u8).collect();
     let mut doubled = vec![0u8; APacking::Doubled.tile_len(mr, kp)];
     APacking::Doubled.arrange(mr, kp, &rows, &mut doubled);
-    // Row 2, k-block 1 (bytes 40..48), twice, at 2 * 2 * 16 + 16.
+    // Row 2, k-block 1 (bytes 40..48), twice, at 16 * (1 * 4 + 2).
     assert_eq!(
-        &doubled[80..96],
+        &doubled[96..112],
         &[
             40, 41, 42, 43, 44, 45, 46, 47, 40, 41, 42, 43, 44, 45, 46, 47
         ]

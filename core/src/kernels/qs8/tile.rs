@@ -25,8 +25,9 @@ pub(crate) type Acc<const MR: usize> = [[i32; NR]; MR];
 pub(crate) enum APacking {
     /// Row `r` at `r * kp`.
     Rows,
-    /// Every 8-byte k-block written twice, so that SDOT's `[x0..7, x0..7]` operand is one
-    /// 16-byte load: row `r` at `2 * r * kp`, k-block `kb` at `+ 16 * kb`.
+    /// k-block major with every 8-byte k-block written twice, so that SDOT's `[x0..7, x0..7]`
+    /// operand is one 16-byte load and the rows of a k-block are consecutive: row `r` of k-block
+    /// `kb` at `16 * (kb * mr + r)`.
     // Only the aarch64 SDOT tier asks for it; other builds never construct it.
     #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     Doubled,
@@ -55,10 +56,11 @@ impl APacking {
         match self {
             APacking::Rows => dst.copy_from_slice(rows),
             APacking::Doubled => {
-                for (row, out) in rows.chunks_exact(kp).zip(dst.chunks_exact_mut(2 * kp)) {
-                    for (block, d) in row.chunks_exact(8).zip(out.chunks_exact_mut(16)) {
-                        d[..8].copy_from_slice(block);
-                        d[8..].copy_from_slice(block);
+                for (r, row) in rows.chunks_exact(kp).enumerate() {
+                    for (kb, block) in row.chunks_exact(8).enumerate() {
+                        let at = 16 * (kb * mr + r);
+                        dst[at..at + 8].copy_from_slice(block);
+                        dst[at + 8..at + 16].copy_from_slice(block);
                     }
                 }
             }
@@ -197,8 +199,9 @@ macro_rules! tile_kernel {
 }
 pub(crate) use tile_kernel;
 
-/// Runs `accumulate(panel, acc)` for each panel of the tile (given zeroed `acc`, it must leave
-/// there the s8 dot products of the tile's valid rows with the panel's columns), then the epilogue.
+/// Runs `accumulate(panel, acc)` for each panel of the tile (it must overwrite the rows of
+/// `acc` for the tile's valid rows with their s8 dot products with the panel's columns; `acc`
+/// holds the previous panel's values, zeros for the first), then the epilogue.
 ///
 /// # Safety
 /// `tile` satisfies the validity contract of [`Tile`] for tiles of `MR` rows, and `accumulate`
@@ -208,20 +211,27 @@ pub(crate) unsafe fn run<const MR: usize>(
     tile: &Tile,
     mut accumulate: impl FnMut(*const u8, &mut Acc<MR>),
 ) {
+    // Statically quantized rows (the common case) skip the per-row zero-point product and scale:
+    // with `rz = 0` and `rs = 1` the general formula gives the same bits.
+    let dynamic = tile.rows_quant[..tile.rows]
+        .iter()
+        .any(|&q| q != RowQuant::IDENTITY);
+    let mut acc = [[0i32; NR]; MR];
     for p in 0..tile.panel_count {
         // SAFETY: p < panel_count, so the panel lies within the panels the contract guarantees.
         let panel = unsafe { tile.panels.add(p * tile.panel_len) };
-        let mut acc = [[0i32; NR]; MR];
         accumulate(panel, &mut acc);
         // SAFETY: the panel header is the first PANEL_HEADER_LEN bytes of the panel.
         let cols = unsafe { Columns::read(panel) };
         let ncols = NR.min(tile.n - p * NR);
-        let elem = tile.out_kind.elem_len();
-        for (r, (acc_row, &rq)) in acc.iter().zip(&tile.rows_quant).enumerate().take(tile.rows) {
-            // SAFETY: row r < rows and columns p*16 .. p*16 + ncols are writable per the contract.
-            unsafe {
-                let dst = tile.out.add(r * tile.out_stride + p * NR * elem);
-                epilogue_row(acc_row, &cols, rq, tile.out_kind, dst, ncols);
+        // SAFETY: rows < rows of the tile and columns p*16 .. p*16 + ncols are writable per the
+        // contract, from this panel's first output element.
+        unsafe {
+            let dst = tile.out.add(p * NR * tile.out_kind.elem_len());
+            if dynamic {
+                epilogue::<MR, true>(tile, &acc, &cols, dst, ncols);
+            } else {
+                epilogue::<MR, false>(tile, &acc, &cols, dst, ncols);
             }
         }
     }
@@ -263,53 +273,58 @@ pub(crate) fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
     x.max(lo).min(hi)
 }
 
-/// `x` rounded to the nearest integer, ties to even, for `|x| < 2^22`: adding 1.5 * 2^23 leaves
-/// no fraction bits, so the hardware's round-to-nearest-even does the rounding. The same result
-/// on every ISA (unlike conversions, whose out-of-range behaviour differs).
-#[inline(always)]
-pub(crate) fn round_small(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
-    (x + MAGIC) - MAGIC
-}
-
 /// Quantizes `f` (already scaled; NaN gives `min`) to an integer in `[min, max]` with zero point
 /// `zp`. Requires `min <= max` and `|min - zp|, |max - zp| <= 510`.
 #[inline(always)]
 pub(crate) fn quantize(f: f32, zp: i32, min: i32, max: i32) -> i32 {
     debug_assert!(min <= max && (min - zp).abs() <= 510 && (max - zp).abs() <= 510);
-    let r = round_small(clamp(f, (min - zp) as f32, (max - zp) as f32));
+    // Round to nearest, ties to even: one instruction on every SIMD tier (FRINTN, or FCVTNS
+    // fused with the conversion; VROUNDPS / VRNDSCALEPS), exactly specified by IEEE 754.
+    let r = clamp(f, (min - zp) as f32, (max - zp) as f32).round_ties_even();
     // SAFETY: `clamp` never returns NaN here and bounds `r` to [min - zp, max - zp], within
-    // ±510, and `round_small` of such a value is an integer: the conversion is exact. (A plain
-    // `as` would add saturation checks that stop the epilogue from vectorizing.)
+    // ±510, and a rounded value there is an integer: the conversion is exact. (A plain `as`
+    // would add saturation checks that stop the epilogue from vectorizing.)
     unsafe { r.to_int_unchecked::<i32>() + zp }
 }
 
-/// Applies the epilogue to one row of accumulators and writes `ncols` outputs.
+/// Applies the epilogue to the tile's rows of accumulators of one panel and writes `ncols`
+/// outputs a row. The output kind is matched once, outside the row loop, so that each row's
+/// arithmetic is one straight block. `DYNAMIC = false` requires every row's quantization to be
+/// [`RowQuant::IDENTITY`] and leaves out its (then neutral) terms.
 ///
 /// # Safety
-/// `dst` points to `ncols` writable elements of `out` (any alignment).
+/// For each row `r < tile.rows`, `dst + r * tile.out_stride` points to `ncols` writable elements
+/// of the output kind (any alignment).
 #[inline(always)]
-unsafe fn epilogue_row(
-    acc: &[i32; NR],
+unsafe fn epilogue<const MR: usize, const DYNAMIC: bool>(
+    tile: &Tile,
+    acc: &Acc<MR>,
     cols: &Columns,
-    rq: RowQuant,
-    out: OutKind,
     dst: *mut u8,
     ncols: usize,
 ) {
-    debug_assert!(ncols <= NR);
-    let mut f = [0f32; NR];
-    for j in 0..NR {
-        let t = acc[j]
-            .wrapping_add(cols.bias[j])
-            .wrapping_add(rq.neg_zero_point.wrapping_mul(cols.colsum[j]));
-        f[j] = t as f32 * (rq.scale * cols.scale[j]);
-    }
-    match out {
+    debug_assert!(ncols <= NR && tile.rows <= MR);
+    let scaled = |r: usize| -> [f32; NR] {
+        let rq = tile.rows_quant[r];
+        debug_assert!(DYNAMIC || rq == RowQuant::IDENTITY);
+        std::array::from_fn(|j| {
+            let t = acc[r][j].wrapping_add(cols.bias[j]);
+            if DYNAMIC {
+                let t = t.wrapping_add(rq.neg_zero_point.wrapping_mul(cols.colsum[j]));
+                t as f32 * (rq.scale * cols.scale[j])
+            } else {
+                t as f32 * cols.scale[j]
+            }
+        })
+    };
+    match tile.out_kind {
         OutKind::F32 { min, max } => {
-            let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
-            // SAFETY: dst holds ncols f32 (the caller's contract).
-            unsafe { store(v, dst, ncols) }
+            for r in 0..tile.rows {
+                let f = scaled(r);
+                let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
+                // SAFETY: row r holds ncols f32 (the caller's contract).
+                unsafe { store(v, dst.add(r * tile.out_stride), ncols) }
+            }
         }
         OutKind::S8 {
             zero_point,
@@ -321,9 +336,13 @@ unsafe fn epilogue_row(
             min,
             max,
         } => {
-            let v: [u8; NR] = std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
-            // SAFETY: dst holds ncols bytes (the caller's contract).
-            unsafe { store(v, dst, ncols) }
+            for r in 0..tile.rows {
+                let f = scaled(r);
+                let v: [u8; NR] =
+                    std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
+                // SAFETY: row r holds ncols bytes (the caller's contract).
+                unsafe { store(v, dst.add(r * tile.out_stride), ncols) }
+            }
         }
     }
 }
