@@ -101,17 +101,20 @@ def ort_sessions(ort, m, k, n, threads):
 
 
 def measure(exe, ort, shapes, tiers, threads, rounds, ms):
-    """Medians over `rounds`: ({(shape, column): GOPS}, labels, peak GOPS or None)."""
-    samples, labels, peaks = {}, {}, []
+    """Medians over `rounds`: ({(shape, column): GOPS, and '... %peak' shares}, labels)."""
+    samples, labels = {}, {}
     sessions = {s: ort_sessions(ort, *s, threads) for s in shapes}
     for _ in range(rounds):
-        peak = run_bench(exe, "--peak-only")
-        peaks += [r[5] for r in peak if r[0] == "peak"]
         for shape in shapes:
             m, k, n = shape
-            rows = run_bench(exe, "--no-peak", "--shapes", f"{m}x{k}x{n}", "--tiers", tiers,
+            # The bench measures the VPDPBUSD peak right before the shape, so that the share of
+            # the peak compares numbers taken under the same load.
+            rows = run_bench(exe, "--shapes", f"{m}x{k}x{n}", "--tiers", tiers,
                              "--threads", str(threads), "--ms", str(ms))
             for tier, _name, *_dims, gs, gd, label in rows:
+                if tier == "peak":
+                    samples.setdefault((shape, "peak"), []).append(gs)
+                    continue
                 samples.setdefault((shape, f"{tier} s8"), []).append(gs)
                 samples.setdefault((shape, f"{tier} dyn"), []).append(gd)
                 labels[shape] = label
@@ -120,7 +123,13 @@ def measure(exe, ort, shapes, tiers, threads, rounds, ms):
                 t = best_time(lambda: sess.run(None, feed), ms / 1000)
                 samples.setdefault((shape, name), []).append(ops / t / 1e9)
     medians = {key: statistics.median(v) for key, v in samples.items()}
-    return medians, labels, (statistics.median(peaks) if peaks else None)
+    # Shares of the peak: the median over rounds of each round's GOPS / that round's peak.
+    for (shape, column), values in list(samples.items()):
+        peaks = samples.get((shape, "peak"))
+        if peaks and column != "peak":
+            medians[(shape, f"{column} %peak")] = statistics.median(
+                100 * v / p for v, p in zip(values, peaks))
+    return medians, labels
 
 
 def main():
@@ -147,13 +156,16 @@ def main():
     import onnxruntime as ort  # noqa: E402
 
     for threads in args.threads:
-        med, labels, peak = measure(exe, ort, shapes, args.tiers, threads, args.rounds, args.ms)
+        med, labels = measure(exe, ort, shapes, args.tiers, threads, args.rounds, args.ms)
+        peaks = [v for (_, c), v in med.items() if c == "peak"]
+        peak = statistics.median(peaks) if peaks else None
         tiers = [t for t in args.tiers.split(",") if any(c == f"{t} s8" for _, c in med)]
         best = tiers[0]
         print(f"\nonnxruntime {ort.__version__} (AMX blocked), threads {threads}, "
               f"median of {args.rounds} interleaved rounds")
         if peak:
-            print(f"VPDPBUSD zmm peak of one core, measured by the Rust bench: {peak:.1f} GOPS")
+            print(f"VPDPBUSD zmm peak of one core, measured by the Rust bench before each shape: "
+                  f"median {peak:.1f} GOPS, range {min(peaks):.1f}-{max(peaks):.1f}")
         print("GOPS (2*M*N*K/s); 's8' = static s8 -> s8, 'dyn' = f32 -> dynamic int8 -> f32")
         cols = ["ort MMI", "ort QLMM", "ort f32"] + [f"{t} {p}" for t in tiers for p in ("s8", "dyn")]
         print(f"{'MxKxN':>15} " + " ".join(f"{c:>15}" for c in cols) + f" {'best/MMI':>9} {'best/QLMM':>9}  shape")
@@ -164,10 +176,10 @@ def main():
             print(line)
         if peak and threads == 1:
             for shape in [(512, 512, 512), (1024, 1024, 1024)]:
-                if (shape, f"{best} s8") in med:
+                if (shape, f"{best} s8 %peak") in med:
                     print(f"{best} at {'x'.join(map(str, shape))}: "
-                          f"{100 * med[(shape, f'{best} s8')] / peak:.0f} % of the VPDPBUSD peak "
-                          f"(onnxruntime MatMulInteger: {100 * med[(shape, 'ort MMI')] / peak:.0f} %)")
+                          f"{med[(shape, f'{best} s8 %peak')]:.0f} % of the VPDPBUSD peak measured "
+                          f"just before (onnxruntime MatMulInteger: {med[(shape, 'ort MMI %peak')]:.0f} %)")
 
 
 if __name__ == "__main__":
