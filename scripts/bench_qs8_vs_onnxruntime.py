@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
-"""Int8 GEMM: MobiQuant's qs8_gemm (every tier this CPU has) against onnxruntime on the same shapes,
-same machine, same run, one thread by default.
+"""Int8 GEMM: MobiQuant's qs8_gemm against onnxruntime on the same shapes, same machine, same run.
 
-Runs `cargo bench -p mobiquant-core --bench qs8_gemm -- --csv`, then onnxruntime's MatMulInteger
-(u8 x s8 -> i32), QLinearMatMul (u8 x s8 -> u8) and f32 MatMul with Intel AMX blocked
-(shared/tools/no_amx.py: phones and emulator hosts have no AMX, so MLAS's AVX-512 VNNI path is the
-fair peer), and prints GOPS (2*M*N*K per second) and ratios.
+Builds the Rust bench (`core/benches/qs8_gemm.rs`) once, then for each thread count and each of
+`--rounds` rounds runs, shape by shape and interleaved: the Rust bench on that shape (the tiers
+asked for), then onnxruntime's MatMulInteger (u8 x s8 -> i32), QLinearMatMul (u8 x s8 -> u8) and
+f32 MatMul with Intel AMX blocked (shared/tools/no_amx.py: phones and emulator hosts have no AMX,
+so MLAS's AVX-512 VNNI path is the fair peer). Each round also measures the VPDPBUSD zmm peak of
+one core. Prints medians over the rounds of GOPS (2*M*N*K per second) and the ratios.
 
-    python3 scripts/bench_qs8_vs_onnxruntime.py [--threads N]
+    python3 scripts/bench_qs8_vs_onnxruntime.py [--threads 1 2] [--rounds 3]
+        [--tiers avx512vnni,avxvnni,avx2] [--shapes MxKxN,...] [--ms 200]
 """
 import argparse
+import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -22,25 +26,31 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MOBIQUANT_SHARED", REPO.parent / "shared"))
 
 
-def run_mobiquant(threads):
-    """{(tier, m, k, n): (static GOPS, dynamic GOPS)} and the VPDPBUSD peak, from the Rust bench."""
-    cmd = ["cargo", "bench", "-q", "-p", "mobiquant-core", "--bench", "qs8_gemm", "--",
-           "--csv", "--threads", str(threads)]
+def build_bench():
+    """Path of the release bench executable (built if needed)."""
+    cmd = ["cargo", "bench", "-q", "-p", "mobiquant-core", "--bench", "qs8_gemm", "--no-run",
+           "--message-format", "json"]
     out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
-    rows, peak = {}, None
     for line in out.splitlines():
-        parts = line.split(",")
-        if len(parts) != 7:
-            continue
-        tier, _name, m, k, n, gs, gd = parts
-        if tier == "peak":
-            peak = float(gs)
-        else:
-            rows[(tier, int(m), int(k), int(n))] = (float(gs), float(gd))
-    return rows, peak
+        msg = json.loads(line)
+        if msg.get("executable") and msg.get("target", {}).get("name") == "qs8_gemm":
+            return msg["executable"]
+    sys.exit("no qs8_gemm bench executable built")
 
 
-def best_time(run, budget=0.4):
+def run_bench(exe, *args):
+    """Rows of the bench's CSV output: (tier, name, m, k, n, static GOPS, dynamic GOPS, label)."""
+    out = subprocess.run([exe, "--csv", *args], check=True, capture_output=True, text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        parts = line.split(",", 7)
+        if len(parts) == 8:
+            tier, name, m, k, n, gs, gd, label = parts
+            rows.append((tier, name, int(m), int(k), int(n), float(gs), float(gd), label))
+    return rows
+
+
+def best_time(run, budget):
     run()
     t0 = time.perf_counter()
     run()
@@ -55,8 +65,8 @@ def best_time(run, budget=0.4):
     return best
 
 
-def ort_gops(ort, onnx, m, k, n, threads):
-    """GOPS of MatMulInteger, QLinearMatMul and f32 MatMul for [m,k] x [k,n]."""
+def ort_sessions(ort, m, k, n, threads):
+    """[(name, session, feed)] for MatMulInteger, QLinearMatMul and f32 MatMul, [m,k] x [k,n]."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -87,54 +97,89 @@ def ort_gops(ort, onnx, m, k, n, threads):
     f32 = session([helper.make_node("MatMul", ["A", "B"], ["Y"])],
                   [helper.make_tensor_value_info("A", TensorProto.FLOAT, [m, k])],
                   [numpy_helper.from_array(b_f32, "B")], TensorProto.FLOAT)
-    ops = 2.0 * m * n * k
-    result = []
-    for sess, a in ((mmi, a_u8), (qlm, a_u8), (f32, a_f32)):
-        feed = {"A": a}
-        result.append(ops / best_time(lambda: sess.run(None, feed)) / 1e9)
-    return result
+    return [("ort MMI", mmi, {"A": a_u8}), ("ort QLMM", qlm, {"A": a_u8}), ("ort f32", f32, {"A": a_f32})]
+
+
+def measure(exe, ort, shapes, tiers, threads, rounds, ms):
+    """Medians over `rounds`: ({(shape, column): GOPS, and '... %peak' shares}, labels)."""
+    samples, labels = {}, {}
+    sessions = {s: ort_sessions(ort, *s, threads) for s in shapes}
+    for _ in range(rounds):
+        for shape in shapes:
+            m, k, n = shape
+            # The bench measures the VPDPBUSD peak right before the shape, so that the share of
+            # the peak compares numbers taken under the same load.
+            rows = run_bench(exe, "--shapes", f"{m}x{k}x{n}", "--tiers", tiers,
+                             "--threads", str(threads), "--ms", str(ms))
+            for tier, _name, *_dims, gs, gd, label in rows:
+                if tier == "peak":
+                    samples.setdefault((shape, "peak"), []).append(gs)
+                    continue
+                samples.setdefault((shape, f"{tier} s8"), []).append(gs)
+                samples.setdefault((shape, f"{tier} dyn"), []).append(gd)
+                labels[shape] = label
+            ops = 2.0 * m * k * n
+            for name, sess, feed in sessions[shape]:
+                t = best_time(lambda: sess.run(None, feed), ms / 1000)
+                samples.setdefault((shape, name), []).append(ops / t / 1e9)
+    medians = {key: statistics.median(v) for key, v in samples.items()}
+    # Shares of the peak: the median over rounds of each round's GOPS / that round's peak.
+    for (shape, column), values in list(samples.items()):
+        peaks = samples.get((shape, "peak"))
+        if peaks and column != "peak":
+            medians[(shape, f"{column} %peak")] = statistics.median(
+                100 * v / p for v, p in zip(values, peaks))
+    return medians, labels
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--tiers", default="avx512vnni,avxvnni,avx2",
+                        help="MobiQuant tiers, best first (unsupported ones are skipped)")
+    parser.add_argument("--shapes", help="MxKxN,... (default: the Rust bench's list)")
+    parser.add_argument("--ms", type=int, default=200, help="time budget per measurement")
     args = parser.parse_args()
 
-    rows, peak = run_mobiquant(args.threads)
+    exe = build_bench()
+    if args.shapes:
+        shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
+    else:
+        shapes = [(r[2], r[3], r[4]) for r in run_bench(exe, "--no-peak", "--tiers", "reference", "--ms", "1")]
 
     sys.path.insert(0, str(SHARED / "tools"))
     import no_amx  # noqa: E402
 
     if not no_amx.block_amx():
         sys.exit("could not block AMX: the onnxruntime numbers would not be comparable")
-    import onnx  # noqa: E402
     import onnxruntime as ort  # noqa: E402
 
-    print(f"onnxruntime {ort.__version__} (AMX blocked), threads {args.threads}")
-    if peak:
-        print(f"VPDPBUSD zmm peak measured by the Rust bench: {peak:.1f} GOPS (1 core)")
-    shapes = sorted({key[1:] for key in rows}, key=lambda s: -s[0] * s[1] * s[2])
-    tiers = sorted({key[0] for key in rows}, key=lambda t: [r for r in rows if r[0] == t] and
-                   -max(rows[r][0] for r in rows if r[0] == t))
-    best = tiers[0]
-    header = f"{'MxKxN':>12} {'ort MMI':>8} {'ort QLMM':>8} {'ort f32':>8}"
-    for t in tiers:
-        header += f" {t + ' s8':>16} {t + ' dyn':>16}"
-    header += f" {'best/MMI':>9} {'best/QLMM':>9}"
-    print("GOPS (2*M*N*K/s); 'sN' = static s8 -> s8, 'dyn' = f32 -> dynamic int8 -> f32")
-    print(header)
-    for (m, k, n) in shapes:
-        mmi, qlm, f32 = ort_gops(ort, onnx, m, k, n, args.threads)
-        line = f"{f'{m}x{k}x{n}':>12} {mmi:8.1f} {qlm:8.1f} {f32:8.1f}"
-        for t in tiers:
-            gs, gd = rows[(t, m, k, n)]
-            line += f" {gs:16.1f} {gd:16.1f}"
-        gs = rows[(best, m, k, n)][0]
-        line += f" {gs / mmi:9.2f} {gs / qlm:9.2f}"
-        print(line)
-    if peak:
-        gs = rows[(best, 512, 512, 512)][0]
-        print(f"{best} at 512x512x512: {100 * gs / peak:.0f} % of the VPDPBUSD peak")
+    for threads in args.threads:
+        med, labels = measure(exe, ort, shapes, args.tiers, threads, args.rounds, args.ms)
+        peaks = [v for (_, c), v in med.items() if c == "peak"]
+        peak = statistics.median(peaks) if peaks else None
+        tiers = [t for t in args.tiers.split(",") if any(c == f"{t} s8" for _, c in med)]
+        best = tiers[0]
+        print(f"\nonnxruntime {ort.__version__} (AMX blocked), threads {threads}, "
+              f"median of {args.rounds} interleaved rounds")
+        if peak:
+            print(f"VPDPBUSD zmm peak of one core, measured by the Rust bench before each shape: "
+                  f"median {peak:.1f} GOPS, range {min(peaks):.1f}-{max(peaks):.1f}")
+        print("GOPS (2*M*N*K/s); 's8' = static s8 -> s8, 'dyn' = f32 -> dynamic int8 -> f32")
+        cols = ["ort MMI", "ort QLMM", "ort f32"] + [f"{t} {p}" for t in tiers for p in ("s8", "dyn")]
+        print(f"{'MxKxN':>15} " + " ".join(f"{c:>15}" for c in cols) + f" {'best/MMI':>9} {'best/QLMM':>9}  shape")
+        for shape in shapes:
+            line = f"{'x'.join(map(str, shape)):>15} " + " ".join(f"{med[(shape, c)]:15.1f}" for c in cols)
+            gs = med[(shape, f"{best} s8")]
+            line += f" {gs / med[(shape, 'ort MMI')]:9.2f} {gs / med[(shape, 'ort QLMM')]:9.2f}  {labels.get(shape, '')}"
+            print(line)
+        if peak and threads == 1:
+            for shape in [(512, 512, 512), (1024, 1024, 1024)]:
+                if (shape, f"{best} s8 %peak") in med:
+                    print(f"{best} at {'x'.join(map(str, shape))}: "
+                          f"{med[(shape, f'{best} s8 %peak')]:.0f} % of the VPDPBUSD peak measured "
+                          f"just before (onnxruntime MatMulInteger: {med[(shape, 'ort MMI %peak')]:.0f} %)")
 
 
 if __name__ == "__main__":

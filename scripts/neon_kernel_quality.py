@@ -118,7 +118,7 @@ def main():
             if n and (hot is None or weight > hot[0]):
                 hot = (weight, insns)
         share = 100 * macs / total if total else 0
-        print(f"{kernel}: {share:.0f} % of {total} executed kernel instructions are "
+        print(f"{kernel}: {share:.1f} % of {total} executed kernel instructions are "
               f"{'/'.join(sorted(spec['insns'])).upper()}")
         if hot is None:
             continue

@@ -1,7 +1,9 @@
 //! Int8 GEMM benchmark: GOPS (2 * M * N * K per second) of `qs8_gemm` per supported tier on square
-//! and MobileNetV2-class shapes, and on x86 the measured VPDPBUSD zmm peak of this core.
+//! 1024/512/256, MobileNetV2-class and speech-model (openWakeWord, Silero VAD) shapes, and on x86
+//! the measured VPDPBUSD zmm peak of this core.
 //!
-//! `cargo bench -p mobiquant-core --bench qs8_gemm [-- --threads N] [--csv]`
+//! `cargo bench -p mobiquant-core --bench qs8_gemm [-- --threads N] [--csv] [--tiers a,b]
+//! [--shapes MxKxN,...] [--ms BUDGET] [--no-peak | --peak-only]`
 //! Shapes are M x K x N (activations [M, K], weights [N, K]); static s8 activations, requantized
 //! s8 output (the full-int8 path), plus the dynamic path (f32 in, f32 out) for the same shapes.
 
@@ -18,13 +20,21 @@ use mobiquant_core::kernels::qs8::{
 };
 use mobiquant_core::kernels::{Kernels, Tier, kernels_for};
 
-const SHAPES: [(usize, usize, usize); 6] = [
-    (512, 512, 512),
-    (784, 144, 32),
-    (196, 576, 96),
-    (49, 960, 160),
-    (1, 1280, 1000),
-    (256, 256, 256),
+/// The default shapes, M x K x N, and where they come from.
+const SHAPES: [(usize, usize, usize, &str); 13] = [
+    (1024, 1024, 1024, "square"),
+    (512, 512, 512, "square"),
+    (256, 256, 256, "square"),
+    (784, 144, 32, "mnv2 1x1 project 28x28"),
+    (196, 576, 96, "mnv2 1x1 project 14x14"),
+    (49, 960, 160, "mnv2 1x1 project 7x7"),
+    (1, 1280, 1000, "mnv2 classifier (GEMV)"),
+    (2368, 72, 24, "oww embedding 1x3 conv 24ch"),
+    (544, 144, 48, "oww embedding 3x1 conv 48ch"),
+    (240, 216, 72, "oww embedding 3x1 conv 72ch"),
+    (48, 288, 96, "oww embedding 3x1 conv 96ch"),
+    (4, 387, 128, "silero vad first conv (16 kHz)"),
+    (1, 128, 512, "silero vad LSTM gates (GEMV)"),
 ];
 
 struct Problem {
@@ -162,19 +172,14 @@ fn vnni_peak_gops() -> Option<f64> {
 }
 
 /// `--trace TIER MxKxN`: one static GEMM on one tier and nothing else, for counting the
-/// instructions qemu executes in the kernel (`scripts/neon-kernel-quality.sh`).
+/// instructions qemu executes in the kernel (`scripts/neon_kernel_quality.py`).
 fn trace(args: &[String]) {
     let tier = args
         .first()
         .and_then(|t| Tier::from_name(t))
         .expect("--trace TIER MxKxN");
-    let dims: Vec<usize> = args
-        .get(1)
-        .expect("MxKxN")
-        .split('x')
-        .map(|d| d.parse().expect("MxKxN"))
-        .collect();
-    let problem = Problem::new((dims[0], dims[1], dims[2]));
+    let dims = parse_shape(args.get(1).expect("--trace TIER MxKxN"));
+    let problem = Problem::new(dims);
     let kernels = kernels_for(tier).expect("tier");
     let w = Qs8Packed::from_bytes(&problem.static_w).expect("packed");
     let mut out = vec![0i8; problem.m * problem.n];
@@ -182,11 +187,27 @@ fn trace(args: &[String]) {
     println!(
         "{} {}x{}x{} checksum {}",
         kernels.qs8_gemm_name(),
-        dims[0],
-        dims[1],
-        dims[2],
+        dims.0,
+        dims.1,
+        dims.2,
         out.iter().map(|&v| i64::from(v)).sum::<i64>()
     );
+}
+
+/// The value after `--flag`, if any.
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).map(String::as_str)
+}
+
+/// `MxKxN` as numbers.
+fn parse_shape(text: &str) -> (usize, usize, usize) {
+    let dims: Vec<usize> = text
+        .split('x')
+        .map(|d| d.parse().expect("shape MxKxN"))
+        .collect();
+    assert!(dims.len() == 3, "shape MxKxN, got {text}");
+    (dims[0], dims[1], dims[2])
 }
 
 fn main() {
@@ -194,26 +215,52 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--trace") {
         return trace(&args[i + 1..]);
     }
-    let (csv, threads) = util::options(&args);
-    let budget = Duration::from_millis(400);
-    if let Some(peak) = vnni_peak_gops() {
+    let csv = args.iter().any(|a| a == "--csv");
+    let threads: usize = flag(&args, "--threads").map_or(1, |t| t.parse().expect("--threads N"));
+    let budget =
+        Duration::from_millis(flag(&args, "--ms").map_or(400, |t| t.parse().expect("--ms N")));
+    let shapes: Vec<(usize, usize, usize)> = match flag(&args, "--shapes") {
+        Some(list) => list.split(',').map(parse_shape).collect(),
+        None => SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)).collect(),
+    };
+    let tiers: Vec<Tier> = match flag(&args, "--tiers") {
+        Some(list) => list
+            .split(',')
+            .map(|t| Tier::from_name(t).expect("--tiers: unknown tier"))
+            .collect(),
+        None => Tier::ALL.to_vec(),
+    };
+    let peak = if args.iter().any(|a| a == "--no-peak") {
+        None
+    } else {
+        vnni_peak_gops()
+    };
+    if let Some(peak) = peak {
         if csv {
-            println!("peak,vpdpbusd_zmm,0,0,0,{peak:.1},{peak:.1}");
+            println!("peak,vpdpbusd_zmm,0,0,0,{peak:.1},{peak:.1},");
         } else {
             println!("VPDPBUSD zmm peak (1 core): {peak:.1} GOPS");
         }
     }
+    if args.iter().any(|a| a == "--peak-only") {
+        return;
+    }
+    // `threads = 1` runs on the calling thread; more run as tasks on a pool of that size.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("pool");
     if !csv {
         println!(
             "threads: {threads}; GOPS = 2*M*N*K / s; static = s8 in, s8 out; dynamic = f32 in, f32 out"
         );
         println!(
-            "{:<30} {:>16} {:>10} {:>10}",
+            "{:<30} {:>16} {:>10} {:>10}  shape",
             "kernel", "MxKxN", "static", "dynamic"
         );
     }
-    let problems: Vec<Problem> = SHAPES.iter().map(|&s| Problem::new(s)).collect();
-    for tier in Tier::ALL {
+    let problems: Vec<Problem> = shapes.iter().map(|&s| Problem::new(s)).collect();
+    for tier in tiers {
         let Some(kernels) = tier_kernels(tier, csv) else {
             continue;
         };
@@ -224,11 +271,15 @@ fn main() {
             } else {
                 budget
             };
-            let (gs, gd) = p.gops(kernels, threads, budget);
+            let (gs, gd) = pool.install(|| p.gops(kernels, threads, budget));
             let shape = format!("{}x{}x{}", p.m, p.k, p.n);
+            let what = SHAPES
+                .iter()
+                .find(|s| (s.0, s.1, s.2) == (p.m, p.k, p.n))
+                .map_or("", |s| s.3);
             if csv {
                 println!(
-                    "{tier},{},{},{},{},{gs:.1},{gd:.1}",
+                    "{tier},{},{},{},{},{gs:.1},{gd:.1},{what}",
                     kernels.qs8_gemm_name(),
                     p.m,
                     p.k,
@@ -236,7 +287,7 @@ fn main() {
                 );
             } else {
                 println!(
-                    "{:<30} {shape:>16} {gs:>10.1} {gd:>10.1}",
+                    "{:<30} {shape:>16} {gs:>10.1} {gd:>10.1}  {what}",
                     kernels.qs8_gemm_name()
                 );
             }

@@ -11,7 +11,7 @@ use crate::tensor::DType;
 
 use super::dynamic;
 use super::pack::{NR, PackedMode, Qs8Packed};
-use super::tile::{APacking, MAX_MR, OutKind, RowQuant, Tile};
+use super::tile::{APacking, MAX_MR, OutKind, RowQuant, Tile, interleave_row};
 use crate::kernels::Kernels;
 
 /// Activations of an int8 GEMM: `m` rows of `k` values, row `i` starting at `i * stride`.
@@ -339,12 +339,17 @@ impl Job<'_> {
             for (i, tile) in block.clone().enumerate() {
                 let a = &mut scratch[i * tile_len..(i + 1) * tile_len];
                 let (row0, count) = (tile * mr, mr.min(self.m - tile * mr));
-                if packing == APacking::Rows {
-                    quant[i] = self.pack_a(row0, count, a);
-                } else {
-                    quant[i] = self.pack_a(row0, count, rows);
-                    packing.arrange(mr, kp, rows, a);
-                }
+                quant[i] = match (packing, self.source) {
+                    (APacking::Rows, _) => self.pack_a(row0, count, a),
+                    (APacking::Interleaved, Source::Bytes(bytes, to_s8)) => {
+                        self.interleave_bytes(bytes, to_s8, row0, count, rows, a)
+                    }
+                    _ => {
+                        let quant = self.pack_a(row0, count, rows);
+                        packing.arrange(mr, kp, rows, a);
+                        quant
+                    }
+                };
             }
             for first in panels.clone().step_by(group) {
                 let count = group.min(panels.end - first);
@@ -400,12 +405,90 @@ impl Job<'_> {
         unsafe { (self.kernels.qs8_gemm)(&tile) }
     }
 
+    /// The XOR that turns s8 activations into the tier's view (0x80 for u8-reading VNNI tiers).
+    fn tier_xor(&self) -> u8 {
+        if self.kernels.qs8_unsigned_a { 0x80 } else { 0 }
+    }
+
+    /// Packs byte activations rows `row0 .. row0 + rows` straight into an
+    /// [`APacking::Interleaved`] tile `dst` (zero rows past `rows`), in the tier's signedness.
+    /// `filler` is scratch of at least `k` bytes.
+    fn interleave_bytes(
+        &self,
+        bytes: &[u8],
+        to_s8: u8,
+        row0: usize,
+        rows: usize,
+        filler: &mut [u8],
+        dst: &mut [u8],
+    ) -> [RowQuant; MAX_MR] {
+        let xor = to_s8 ^ self.tier_xor();
+        // Rows past `rows` read bytes equal to `xor`, which the XOR turns into zeros.
+        filler[..self.k].fill(xor);
+        let filler = &filler[..self.k];
+        match self.kernels.qs8_mr {
+            8 => self.interleave_tile::<8>(bytes, xor, row0, rows, filler, dst),
+            4 => self.interleave_tile::<4>(bytes, xor, row0, rows, filler, dst),
+            mr => {
+                for r in 0..mr {
+                    let start = (row0 + r) * self.a_stride;
+                    let src = if r < rows {
+                        &bytes[start..start + self.k]
+                    } else {
+                        filler
+                    };
+                    interleave_row(mr, r, src, xor, dst);
+                }
+            }
+        }
+        [RowQuant::IDENTITY; MAX_MR]
+    }
+
+    /// [`Job::interleave_bytes`] for tiles of `M` rows: k-block by k-block, eight bytes of each
+    /// row at a time, with the row loop unrolled.
+    fn interleave_tile<const M: usize>(
+        &self,
+        bytes: &[u8],
+        xor: u8,
+        row0: usize,
+        rows: usize,
+        filler: &[u8],
+        dst: &mut [u8],
+    ) {
+        let k = self.k;
+        let src: [&[u8]; M] = std::array::from_fn(|r| {
+            let start = (row0 + r) * self.a_stride;
+            if r < rows {
+                &bytes[start..start + k]
+            } else {
+                filler
+            }
+        });
+        let wide = u64::from_ne_bytes([xor; 8]);
+        let mut blocks = dst.chunks_exact_mut(8 * M);
+        for (kb, block) in blocks.by_ref().take(k / 8).enumerate() {
+            for (d, s) in block.chunks_exact_mut(8).zip(&src) {
+                let v = u64::from_ne_bytes(s[8 * kb..8 * kb + 8].try_into().expect("8 bytes"));
+                d.copy_from_slice(&(v ^ wide).to_ne_bytes());
+            }
+        }
+        if let Some(block) = blocks.next() {
+            // The partial last k-block (k is not a multiple of 8), zero padded.
+            for (d, s) in block.chunks_exact_mut(8).zip(&src) {
+                for (d, &s) in d.iter_mut().zip(&s[k / 8 * 8..]) {
+                    *d = s ^ xor;
+                }
+                d[k % 8..].fill(0);
+            }
+        }
+    }
+
     /// Copies (or quantizes) rows `row0 .. row0 + rows` into `scratch` (MR rows of `kp` bytes,
     /// row-major) in the tier's signedness, zero padded, with zero rows past `rows`; returns the
     /// rows' quantization for the epilogue.
     fn pack_a(&self, row0: usize, rows: usize, scratch: &mut [u8]) -> [RowQuant; MAX_MR] {
         let (k, kp) = (self.k, self.w.kp());
-        let unsigned = if self.kernels.qs8_unsigned_a { 0x80 } else { 0 };
+        let unsigned = self.tier_xor();
         let mut quant = [RowQuant::IDENTITY; MAX_MR];
         for r in 0..self.kernels.qs8_mr {
             let (dst, pad) = scratch[r * kp..(r + 1) * kp].split_at_mut(k);

@@ -919,20 +919,23 @@ fn activation_packings_place_k_blocks() {
     let rows: Vec<u8> = (0..(mr * kp) as u8).collect();
     let mut doubled = vec![0u8; APacking::Doubled.tile_len(mr, kp)];
     APacking::Doubled.arrange(mr, kp, &rows, &mut doubled);
-    // Row 2, k-block 1 (bytes 40..48), twice, at 2 * 2 * 16 + 16.
+    // Row 2, k-block 1 (bytes 40..48), twice, at 16 * (1 * 4 + 2).
     assert_eq!(
-        &doubled[80..96],
+        &doubled[96..112],
         &[
             40, 41, 42, 43, 44, 45, 46, 47, 40, 41, 42, 43, 44, 45, 46, 47
         ]
     );
-    let mut paired = vec![0u8; APacking::Paired.tile_len(mr, kp)];
-    APacking::Paired.arrange(mr, kp, &rows, &mut paired);
-    // Pair 1 (rows 2, 3), k-block 1: 8 bytes of row 2 then 8 of row 3, at 2 * 1 * 16 + 16.
+    let mut interleaved = vec![0u8; APacking::Interleaved.tile_len(mr, kp)];
+    APacking::Interleaved.arrange(mr, kp, &rows, &mut interleaved);
+    // K-block 1: rows 0..4 (bytes 8..16, 24..32, 40..48, 56..64 of `rows`) from 8 * 4 * 1.
+    let want: Vec<u8> = [8u8, 24, 40, 56].iter().flat_map(|&s| s..s + 8).collect();
+    assert_eq!(&interleaved[32..64], &want[..]);
+    // K-block 0 of rows 2 and 3 is SMMLA's 16-byte operand for pair 1.
     assert_eq!(
-        &paired[48..64],
+        &interleaved[16..32],
         &[
-            40, 41, 42, 43, 44, 45, 46, 47, 56, 57, 58, 59, 60, 61, 62, 63
+            32, 33, 34, 35, 36, 37, 38, 39, 48, 49, 50, 51, 52, 53, 54, 55
         ]
     );
     let mut plain = vec![0u8; APacking::Rows.tile_len(mr, kp)];

@@ -22,25 +22,26 @@ pub(crate) type Acc<const MR: usize> = [[i32; NR]; MR];
 
 /// How a tier wants its activation tile laid out (the driver's activation packing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-// `Doubled` and `Paired` are the aarch64 tiers' (SDOT, SMMLA); other builds never construct them.
-#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 pub(crate) enum APacking {
     /// Row `r` at `r * kp`.
     Rows,
-    /// Every 8-byte k-block written twice, so that SDOT's `[x0..7, x0..7]` operand is one
-    /// 16-byte load: row `r` at `2 * r * kp`, k-block `kb` at `+ 16 * kb`.
+    /// k-block major with every 8-byte k-block written twice, so that SDOT's `[x0..7, x0..7]`
+    /// operand is one 16-byte load and the rows of a k-block are consecutive: row `r` of k-block
+    /// `kb` at `16 * (kb * mr + r)`.
+    // Only the aarch64 SDOT tier asks for it; other builds never construct it.
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     Doubled,
-    /// Rows in pairs with k-blocks interleaved, so that SMMLA's 2x8 operand is one 16-byte load:
-    /// pair `p` at `2 * p * kp`, k-block `kb` at `+ 16 * kb` (8 bytes of row `2p`, then 8 of
-    /// row `2p + 1`). Needs an even MR.
-    Paired,
+    /// k-block major: the 8 bytes of row `r` in k-block `kb` at `8 * (kb * mr + r)`, so one
+    /// pointer walks the tile: a VPDPBUSD tile broadcasts row `r` from a constant offset, and
+    /// rows `2p, 2p + 1` of a k-block are SMMLA's 2x8 operand (one 16-byte load; even MR).
+    Interleaved,
 }
 
 impl APacking {
     /// Bytes of a packed tile of `mr` rows.
     pub(crate) fn tile_len(self, mr: usize, kp: usize) -> usize {
         match self {
-            APacking::Rows | APacking::Paired => mr * kp,
+            APacking::Rows | APacking::Interleaved => mr * kp,
             APacking::Doubled => 2 * mr * kp,
         }
     }
@@ -49,25 +50,57 @@ impl APacking {
     /// driver packs `Rows` tiles in place and only calls this for the others.)
     pub(crate) fn arrange(self, mr: usize, kp: usize, rows: &[u8], dst: &mut [u8]) {
         debug_assert!(rows.len() == mr * kp && dst.len() == self.tile_len(mr, kp));
-        let block = |r: usize, kb: usize| &rows[r * kp + 8 * kb..r * kp + 8 * kb + 8];
+        if kp == 0 {
+            return;
+        }
         match self {
             APacking::Rows => dst.copy_from_slice(rows),
             APacking::Doubled => {
-                for (i, d) in dst.chunks_exact_mut(16).enumerate() {
-                    let (r, kb) = (i / (kp / 8), i % (kp / 8));
-                    d[..8].copy_from_slice(block(r, kb));
-                    d[8..].copy_from_slice(block(r, kb));
+                for (r, row) in rows.chunks_exact(kp).enumerate() {
+                    for (kb, block) in row.chunks_exact(8).enumerate() {
+                        let at = 16 * (kb * mr + r);
+                        dst[at..at + 8].copy_from_slice(block);
+                        dst[at + 8..at + 16].copy_from_slice(block);
+                    }
                 }
             }
-            APacking::Paired => {
-                debug_assert!(mr.is_multiple_of(2));
-                for (i, d) in dst.chunks_exact_mut(16).enumerate() {
-                    let (p, kb) = (i / (kp / 8), i % (kp / 8));
-                    d[..8].copy_from_slice(block(2 * p, kb));
-                    d[8..].copy_from_slice(block(2 * p + 1, kb));
+            APacking::Interleaved => {
+                for (r, row) in rows.chunks_exact(kp).enumerate() {
+                    interleave_row(mr, r, row, 0, dst);
                 }
             }
         }
+    }
+}
+
+/// Writes `src ^ xor` (one row of `k <= kp` bytes, zero padded to `kp`) as row `r` of an
+/// [`APacking::Interleaved`] tile `dst` of `mr` rows: k-block `kb` at `8 * (kb * mr + r)`.
+/// Eight bytes at a time, so the driver packs activations straight into this layout.
+#[inline]
+pub(crate) fn interleave_row(mr: usize, r: usize, src: &[u8], xor: u8, dst: &mut [u8]) {
+    debug_assert!(r < mr && src.len() <= dst.len() / mr && dst.len().is_multiple_of(8 * mr));
+    let wide = u64::from_ne_bytes([xor; 8]);
+    let mut blocks = dst
+        .chunks_exact_mut(8 * mr)
+        .map(|b| &mut b[8 * r..8 * r + 8]);
+    let chunks = src.chunks_exact(8);
+    let tail = chunks.remainder();
+    // `chunks` first: zip stops on it without taking another block.
+    for (s, d) in chunks.zip(blocks.by_ref()) {
+        let v = u64::from_ne_bytes(s.try_into().expect("8-byte chunk")) ^ wide;
+        d.copy_from_slice(&v.to_ne_bytes());
+    }
+    // The partial k-block, then whole zero blocks up to kp (none when src.len() == kp).
+    let mut last = [0u8; 8];
+    for (d, &s) in last.iter_mut().zip(tail) {
+        *d = s ^ xor;
+    }
+    for (i, d) in blocks.enumerate() {
+        d.copy_from_slice(if i == 0 && !tail.is_empty() {
+            &last
+        } else {
+            &[0; 8]
+        });
     }
 }
 
@@ -201,8 +234,9 @@ macro_rules! tile_kernel {
 }
 pub(crate) use tile_kernel;
 
-/// Runs `accumulate(panel, acc)` for each panel of the tile (given zeroed `acc`, it must leave
-/// there the s8 dot products of the tile's valid rows with the panel's columns), then the epilogue.
+/// Runs `accumulate(panel, acc)` for each panel of the tile (it must overwrite the rows of
+/// `acc` for the tile's valid rows with their s8 dot products with the panel's columns; `acc`
+/// holds the previous panel's values, zeros for the first), then the epilogue.
 ///
 /// # Safety
 /// `tile` satisfies the validity contract of [`Tile`] for tiles of `MR` rows, and `accumulate`
@@ -212,20 +246,27 @@ pub(crate) unsafe fn run<const MR: usize>(
     tile: &Tile,
     mut accumulate: impl FnMut(*const u8, &mut Acc<MR>),
 ) {
+    // Statically quantized rows (the common case) skip the per-row zero-point product and scale:
+    // with `rz = 0` and `rs = 1` the general formula gives the same bits.
+    let dynamic = tile.rows_quant[..tile.rows]
+        .iter()
+        .any(|&q| q != RowQuant::IDENTITY);
+    let mut acc = [[0i32; NR]; MR];
     for p in 0..tile.panel_count {
         // SAFETY: p < panel_count, so the panel lies within the panels the contract guarantees.
         let panel = unsafe { tile.panels.add(p * tile.panel_len) };
-        let mut acc = [[0i32; NR]; MR];
         accumulate(panel, &mut acc);
         // SAFETY: the panel header is the first PANEL_HEADER_LEN bytes of the panel.
         let cols = unsafe { Columns::read(panel) };
         let ncols = NR.min(tile.n - p * NR);
-        let elem = tile.out_kind.elem_len();
-        for (r, (acc_row, &rq)) in acc.iter().zip(&tile.rows_quant).enumerate().take(tile.rows) {
-            // SAFETY: row r < rows and columns p*16 .. p*16 + ncols are writable per the contract.
-            unsafe {
-                let dst = tile.out.add(r * tile.out_stride + p * NR * elem);
-                epilogue_row(acc_row, &cols, rq, tile.out_kind, dst, ncols);
+        // SAFETY: rows < rows of the tile and columns p*16 .. p*16 + ncols are writable per the
+        // contract, from this panel's first output element.
+        unsafe {
+            let dst = tile.out.add(p * NR * tile.out_kind.elem_len());
+            if dynamic {
+                epilogue::<MR, true>(tile, &acc, &cols, dst, ncols);
+            } else {
+                epilogue::<MR, false>(tile, &acc, &cols, dst, ncols);
             }
         }
     }
@@ -267,56 +308,64 @@ pub(crate) fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
     x.max(lo).min(hi)
 }
 
-/// `x` rounded to the nearest integer, ties to even, for `|x| < 2^22`: adding 1.5 * 2^23 leaves
-/// no fraction bits, so the hardware's round-to-nearest-even does the rounding. The same result
-/// on every ISA (unlike conversions, whose out-of-range behaviour differs).
-#[inline(always)]
-pub(crate) fn round_small(x: f32) -> f32 {
-    const MAGIC: f32 = 12_582_912.0;
-    (x + MAGIC) - MAGIC
-}
-
 /// Quantizes `f` (already scaled; NaN gives `min`) to an integer in `[min, max]` with zero point
 /// `zp`. Requires `min <= max` and `|min - zp|, |max - zp| <= 510`.
 #[inline(always)]
 pub(crate) fn quantize(f: f32, zp: i32, min: i32, max: i32) -> i32 {
     debug_assert!(min <= max && (min - zp).abs() <= 510 && (max - zp).abs() <= 510);
-    let r = round_small(clamp(f, (min - zp) as f32, (max - zp) as f32));
+    // Round to nearest, ties to even: one instruction on every SIMD tier (FRINTN, or FCVTNS
+    // fused with the conversion; VROUNDPS / VRNDSCALEPS), exactly specified by IEEE 754.
+    let r = clamp(f, (min - zp) as f32, (max - zp) as f32).round_ties_even();
     // SAFETY: `clamp` never returns NaN here and bounds `r` to [min - zp, max - zp], within
-    // ±510, and `round_small` of such a value is an integer: the conversion is exact. (A plain
-    // `as` would add saturation checks that stop the epilogue from vectorizing.)
+    // ±510, and a rounded value there is an integer: the conversion is exact. (A plain `as`
+    // would add saturation checks that stop the epilogue from vectorizing.)
     unsafe { r.to_int_unchecked::<i32>() + zp }
 }
 
-/// Applies the epilogue to one row of accumulators and writes `ncols` outputs.
+/// Applies the epilogue to the tile's rows of accumulators of one panel and writes `ncols`
+/// outputs a row. The output kind is matched once, outside the row loop, so that each row's
+/// arithmetic is one straight block. `DYNAMIC = false` requires every row's quantization to be
+/// [`RowQuant::IDENTITY`] and leaves out its (then neutral) terms.
 ///
 /// # Safety
-/// `dst` points to `ncols` writable elements of `out` (any alignment).
+/// For each row `r < tile.rows`, `dst + r * tile.out_stride` points to `ncols` writable elements
+/// of the output kind (any alignment).
 #[inline(always)]
-unsafe fn epilogue_row(
-    acc: &[i32; NR],
+unsafe fn epilogue<const MR: usize, const DYNAMIC: bool>(
+    tile: &Tile,
+    acc: &Acc<MR>,
     cols: &Columns,
-    rq: RowQuant,
-    out: OutKind,
     dst: *mut u8,
     ncols: usize,
 ) {
-    debug_assert!(ncols <= NR);
-    let mut f = [0f32; NR];
-    for j in 0..NR {
-        let t = acc[j]
-            .wrapping_add(cols.bias[j])
-            .wrapping_add(rq.neg_zero_point.wrapping_mul(cols.colsum[j]));
-        f[j] = t as f32 * (rq.scale * cols.scale[j]);
-    }
-    if let OutKind::F32 { min, max } = out {
-        let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
-        // SAFETY: dst holds ncols f32 (the caller's contract).
-        unsafe { store(v, dst, ncols) }
-    } else if let Some((zero_point, min, max)) = out.byte_params() {
-        let v: [u8; NR] = std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
-        // SAFETY: dst holds ncols bytes (the caller's contract).
-        unsafe { store(v, dst, ncols) }
+    debug_assert!(ncols <= NR && tile.rows <= MR);
+    let scaled = |r: usize| -> [f32; NR] {
+        let rq = tile.rows_quant[r];
+        debug_assert!(DYNAMIC || rq == RowQuant::IDENTITY);
+        std::array::from_fn(|j| {
+            let t = acc[r][j].wrapping_add(cols.bias[j]);
+            if DYNAMIC {
+                let t = t.wrapping_add(rq.neg_zero_point.wrapping_mul(cols.colsum[j]));
+                t as f32 * (rq.scale * cols.scale[j])
+            } else {
+                t as f32 * cols.scale[j]
+            }
+        })
+    };
+    if let OutKind::F32 { min, max } = tile.out_kind {
+        for r in 0..tile.rows {
+            let f = scaled(r);
+            let v: [f32; NR] = std::array::from_fn(|j| clamp(f[j] + cols.fbias[j], min, max));
+            // SAFETY: row r holds ncols f32 (the caller's contract).
+            unsafe { store(v, dst.add(r * tile.out_stride), ncols) }
+        }
+    } else if let Some((zero_point, min, max)) = tile.out_kind.byte_params() {
+        for r in 0..tile.rows {
+            let f = scaled(r);
+            let v: [u8; NR] = std::array::from_fn(|j| quantize(f[j], zero_point, min, max) as u8);
+            // SAFETY: row r holds ncols bytes (the caller's contract).
+            unsafe { store(v, dst.add(r * tile.out_stride), ncols) }
+        }
     }
 }
 

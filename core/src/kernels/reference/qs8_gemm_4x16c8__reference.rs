@@ -18,6 +18,7 @@ pub(crate) unsafe fn qs8_gemm_4x16c8__reference(tile: &Tile) {
     // SAFETY: the closure reads the tile's activations and the panel it is given (within kp).
     unsafe {
         tile::run::<MR>(tile, |panel, acc: &mut Acc<MR>| {
+            *acc = [[0; NR]; MR];
             let w = tile::panel_weights(panel);
             for kb in 0..kp / KR {
                 for (r, acc_row) in acc.iter_mut().enumerate() {

@@ -5,6 +5,12 @@
 //! `x` = the row's 8 activation bytes (u8 view, s8 + 128) broadcast to every qword; `acc[r][h]`
 //! dword lane `2c` sums k 0-3 and lane `2c + 1` k 4-7 of column `8h + c`. At the end the lane
 //! pairs are added (two permutes) and `128 * colsum` is subtracted to return to the s8 view.
+//!
+//! The activation tile is k-block major ([`APacking::Interleaved`]): the 8 rows of a k-block are
+//! 64 consecutive bytes, so each broadcast is `vpbroadcastq` from a constant offset of one
+//! pointer. Per k-block the loop is 2 weight loads, 8 broadcast loads, 16 VPDPBUSD and two
+//! pointer increments: with row pointers at `r * kp` it also carried an address add per row,
+//! and those scalar uops competed with VPDPBUSD for ports 0 and 5.
 
 use std::arch::x86_64::*;
 
@@ -14,7 +20,7 @@ use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 /// Rows per tile.
 pub(crate) const MR: usize = 8;
 /// Layout of the activation tile.
-pub(crate) const A_PACKING: APacking = APacking::Rows;
+pub(crate) const A_PACKING: APacking = APacking::Interleaved;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with VPDPBUSD; u8 activations.
@@ -33,15 +39,17 @@ tile_kernel!(
 unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
     let mut sums = [[_mm512_setzero_si512(); 2]; R];
-    // SAFETY: k-block kb < kp / 8 lies inside the panel (KBLOCK_LEN bytes each); activations are
-    // read through tile::a_block within the tile's rows.
+    // SAFETY: k-block kb < kp / 8 lies inside the panel (KBLOCK_LEN bytes each); the activation
+    // k-block kb is the 8 MR bytes at `a + 8 MR kb` of the Interleaved tile (MR kp bytes), and
+    // rows r < R <= MR read 8 bytes at 8 r inside it.
     unsafe {
         let w = tile::panel_weights(panel);
         for kb in 0..kp / KR {
             let w0 = _mm512_loadu_si512(w.add(kb * KBLOCK_LEN).cast());
             let w1 = _mm512_loadu_si512(w.add(kb * KBLOCK_LEN + 64).cast());
+            let x = a.add(kb * KR * MR);
             for (r, s) in sums.iter_mut().enumerate() {
-                let x = _mm512_set1_epi64(tile::a_block(a, kp, r, kb) as i64);
+                let x = _mm512_set1_epi64(x.add(KR * r).cast::<i64>().read_unaligned());
                 s[0] = _mm512_dpbusd_epi32(s[0], x, w0);
                 s[1] = _mm512_dpbusd_epi32(s[1], x, w1);
             }

@@ -1,6 +1,9 @@
 //! `qs8_gemm_4x16c8__avxvnni`: 4 rows x 16 columns in two passes of 8 columns,
 //! k-blocks of 8, VEX VPDPBUSD on ymm.
 //!
+//! The activation tile is k-block major ([`APacking::Interleaved`]), so each broadcast reads a
+//! constant offset of one pointer (no per-row address arithmetic in the loop).
+//!
 //! Register map per k-block and half panel `h`: `w0`, `w1` = columns `8h + 0..4` and
 //! `8h + 4..8` (8 bytes each = one qword lane); `x` = the row's 8 activation bytes (u8 view,
 //! s8 + 128) broadcast to every qword; `sums[r][j]` dword lane `2c` sums k 0-3 and lane `2c + 1`
@@ -16,7 +19,7 @@ use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 /// Rows per tile.
 pub(crate) const MR: usize = 4;
 /// Layout of the activation tile.
-pub(crate) const A_PACKING: APacking = APacking::Rows;
+pub(crate) const A_PACKING: APacking = APacking::Interleaved;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with VPDPBUSD ymm; u8
@@ -37,7 +40,8 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
     // SAFETY: k-block kb < kp / 8 lies inside the panel; the 32-byte loads at 64h and 64h + 32
     // (h < 2) stay inside its 128 bytes; the column sums are 64 bytes inside the panel header;
-    // activations are read through tile::a_block within the tile's rows.
+    // the activation k-block kb is the 8 MR bytes at 8 MR kb of the Interleaved tile (MR kp
+    // bytes), and rows r < R <= MR read 8 bytes at 8 r inside it.
     unsafe {
         let w = tile::panel_weights(panel);
         let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
@@ -47,8 +51,9 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
                 let block = w.add(kb * KBLOCK_LEN + 64 * h);
                 let w0 = _mm256_loadu_si256(block.cast());
                 let w1 = _mm256_loadu_si256(block.add(32).cast());
+                let x = a.add(kb * KR * MR);
                 for (r, s) in sums.iter_mut().enumerate() {
-                    let x = _mm256_set1_epi64x(tile::a_block(a, kp, r, kb) as i64);
+                    let x = _mm256_set1_epi64x(x.add(KR * r).cast::<i64>().read_unaligned());
                     s[0] = _mm256_dpbusd_avx_epi32(s[0], x, w0);
                     s[1] = _mm256_dpbusd_avx_epi32(s[1], x, w1);
                 }
