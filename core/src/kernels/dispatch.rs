@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::f32::{F32DwRowFn, F32GemmFn};
+use super::f32::{F32DwPlaneFn, F32GemmFn};
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
@@ -130,8 +130,8 @@ pub struct Kernels {
     pub(crate) f32_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) f32_mr: usize,
-    /// The depthwise-convolution 3-tap row kernel (`f32_dwconv3_row__<tier>`).
-    pub(crate) f32_dwconv3_row: F32DwRowFn,
+    /// The depthwise-convolution plane kernel (`f32_dwconv_plane__<tier>`).
+    pub(crate) f32_dwconv_plane: F32DwPlaneFn,
 }
 
 impl Kernels {
@@ -163,7 +163,7 @@ macro_rules! kernel_table {
         $params:path,
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
-        f32_dwconv3_row: $dwconv3_row:path
+        f32_dwconv_plane: $dwconv_plane:path
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -177,7 +177,7 @@ macro_rules! kernel_table {
             f32_gemm: $($f32mod::)+$f32_gemm,
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
-            f32_dwconv3_row: $dwconv3_row,
+            f32_dwconv_plane: $dwconv_plane,
         };
     };
 }

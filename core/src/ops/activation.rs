@@ -83,6 +83,17 @@ impl Activation {
         }
     }
 
+    /// The bounds of a kernel epilogue's clamp that computes this activation bit for bit
+    /// (`Identity`: infinite bounds; `Clip` with bounds that are not NaN), or `None` when it must
+    /// run as a pass of its own.
+    pub(crate) fn as_clamp(self) -> Option<(f32, f32)> {
+        match self {
+            Activation::Identity => Some((f32::NEG_INFINITY, f32::INFINITY)),
+            Activation::Clip { min, max } if !min.is_nan() && !max.is_nan() => Some((min, max)),
+            _ => None,
+        }
+    }
+
     /// The fused activation named by a Conv/Gemm node's `activation` attribute (see
     /// `docs/adding-an-op.md`); `Identity` when absent.
     pub(crate) fn fused(cx: &NodeContext<'_>) -> OpResult<Activation> {

@@ -1,7 +1,8 @@
 //! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
 //! activation. Three paths, chosen at build time:
-//! - depthwise (one input channel per group, more than one group): a direct loop per output row, with the tier's
-//!   3-tap row kernel (`kernels::f32::dwconv`) for kernels 3 wide;
+//! - depthwise (one input channel per group, more than one group): each input plane copied into
+//!   a zero-padded, stride-phase-split buffer in scratch (one per task), then the tier's plane
+//!   kernel (`kernels::f32::dwconv`) with bias and a `Clip` fused; planes are split across tasks;
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
 //!   scratch;
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
@@ -11,18 +12,20 @@
 //! place by the kernels, and the activations the right one, packed per run: NCHW output rows are
 //! then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
 //!
-//! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps; planes
-//! are split across threads only by output channel, so results do not depend on thread count.
+//! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps (a tap in
+//! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
+//! by the GEMM's whole tiles, so results do not depend on thread count.
 
 use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
-use super::parallel::for_each_chunk;
-use super::window::{Window, window};
+use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
+use super::window::{Axis, Window, window};
 use super::{
     Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
 };
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::NR;
+use crate::kernels::f32::dwconv::{DwLayout, DwPlane};
 use crate::tensor::DType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +33,32 @@ enum Path {
     Depthwise,
     Pointwise,
     Im2col,
+}
+
+/// The depthwise path's input layout and, per kernel tap in weight order, its offset there.
+#[derive(Debug)]
+struct Depthwise {
+    layout: DwLayout,
+    taps: Vec<usize>,
+}
+
+impl Depthwise {
+    /// `None` when a size of the padded layout overflows.
+    fn new(window: &Window) -> Option<Depthwise> {
+        let Window { h, w } = *window;
+        let reach = |a: &Axis| (a.kernel - 1) * a.dilation + 1;
+        let layout = DwLayout::new(
+            (h.input, w.input),
+            (h.pad_begin, w.pad_begin),
+            (h.stride, w.stride),
+            (h.output, w.output),
+            (reach(&h), reach(&w)),
+        )?;
+        let taps = (0..h.kernel)
+            .flat_map(|ky| (0..w.kernel).map(move |kx| layout.tap(ky * h.dilation, kx * w.dilation)))
+            .collect();
+        Some(Depthwise { layout, taps })
+    }
 }
 
 #[derive(Debug)]
@@ -42,6 +71,8 @@ struct Conv {
     has_bias: bool,
     activation: Activation,
     path: Path,
+    /// The padded input layout and tap offsets of the depthwise path.
+    dw: Option<Depthwise>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
 }
@@ -66,71 +97,55 @@ impl Conv {
         w: &[f32],
         bias: Option<&[f32]>,
         y: &mut [f32],
-        pool: Option<&rayon::ThreadPool>,
-    ) {
-        let Window { h, w: wa } = self.window;
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let Some(dw) = &self.dw else {
+            return Err("depthwise layout missing".into());
+        };
         let (plane_in, taps) = (self.window.input_len(), self.window.kernel_len());
+        let (out_len, width) = (self.window.output_len(), self.window.w.output);
         let multiplier = self.out_per_group();
-        let act = self.activation;
-        for_each_chunk(pool, y, self.window.output_len(), |plane, out| {
-            let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
-            let ic = oc / multiplier;
-            let base = (n * self.in_channels + ic) * plane_in;
-            let (Some(xp), Some(wk)) = (
-                x.get(base..base + plane_in),
-                w.get(oc * taps..(oc + 1) * taps),
-            ) else {
-                return;
-            };
-            let b = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
-            // One output row at a time, all taps while it is in L1: per kernel row, the input row
-            // it reads; per tap, a multiply-add over the outputs it reaches (unit-stride when the
-            // stride is 1, which vectorizes). Taps run in (ky, kx) order, as before.
-            for (oy, dst) in out.chunks_exact_mut(wa.output).enumerate() {
-                dst.fill(b);
-                for ky in 0..h.kernel {
-                    let Some(iy) = h.source(oy, ky) else {
-                        continue;
-                    };
-                    let row = &xp[iy * wa.input..(iy + 1) * wa.input];
-                    let taps = &wk[ky * wa.kernel..(ky + 1) * wa.kernel];
-                    if let (&[w0, w1, w2], 1) = (taps, wa.dilation) {
-                        // SAFETY: the table's tier is supported by this CPU (`Kernels`
-                        // invariant); the row kernel checks its slices itself.
-                        unsafe {
-                            (self.kernels.f32_dwconv3_row)(
-                                dst,
-                                row,
-                                [w0, w1, w2],
-                                wa.stride,
-                                wa.pad_begin,
-                            )
-                        };
-                        continue;
-                    }
-                    for (kx, &wv) in taps.iter().enumerate() {
-                        let cols = wa.valid_outputs(kx);
-                        if cols.is_empty() {
-                            continue;
-                        }
-                        let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
-                        let dst = &mut dst[cols];
-                        if wa.stride == 1 {
-                            let src = &row[first_ix..first_ix + dst.len()];
-                            for (d, &v) in dst.iter_mut().zip(src) {
-                                *d += wv * v;
-                            }
-                        } else {
-                            let src = row[first_ix..].iter().step_by(wa.stride);
-                            for (d, &v) in dst.iter_mut().zip(src) {
-                                *d += wv * v;
-                            }
-                        }
-                    }
+        let planes = y.len() / out_len.max(1);
+        let (min, max) = self.activation.as_clamp().unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let pass = self.activation.as_clamp().is_none().then_some(self.activation);
+        let tasks = task_count(cx.pool, planes, y.len() * taps, MAX_SCRATCH_TASKS);
+        let padded = dw.layout.len();
+        let scratch = cx
+            .scratch
+            .get_mut(..tasks * padded)
+            .ok_or("scratch too small")?;
+        let kernel = self.kernels.f32_dwconv_plane;
+        for_each_task(cx.pool, tasks, y, out_len, scratch, padded, |first, out, src| {
+            src.fill(0.0);
+            for (i, out) in out.chunks_exact_mut(out_len).enumerate() {
+                let plane = first + i;
+                let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
+                let base = (n * self.in_channels + oc / multiplier) * plane_in;
+                let (Some(xp), Some(weights)) = (
+                    x.get(base..base + plane_in),
+                    w.get(oc * taps..(oc + 1) * taps),
+                ) else {
+                    return;
+                };
+                dw.layout.fill(xp, src);
+                let p = DwPlane {
+                    src,
+                    src_row: dw.layout.src_row(),
+                    taps: &dw.taps,
+                    weights,
+                    bias: bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0),
+                    min,
+                    max,
+                };
+                // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the
+                // kernel checks its slices itself.
+                unsafe { kernel(&p, out, width) };
+                if let Some(act) = pass {
+                    act.apply_slice(out);
                 }
-                act.apply_slice(dst);
             }
         });
+        Ok(())
     }
 
     /// Writes the im2col matrix of one group of one image, row `(c, ky, kx)` and column
@@ -217,8 +232,7 @@ impl Op for Conv {
         };
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         if self.path == Path::Depthwise {
-            self.depthwise(x, w, bias, y, cx.pool);
-            return Ok(());
+            return self.depthwise(x, w, bias, y, cx);
         }
         let (plane_in, out_len) = (self.window.input_len(), self.window.output_len());
         let (cin_g, cout_g, depth) = (self.in_per_group(), self.out_per_group(), self.depth());
@@ -283,7 +297,10 @@ impl Op for Conv {
             k: self.depth(),
         };
         match self.path {
-            Path::Depthwise => 0,
+            Path::Depthwise => self
+                .dw
+                .as_ref()
+                .map_or(0, |dw| dw.layout.len() * MAX_SCRATCH_TASKS),
             // `build` checked that the size does not overflow.
             Path::Pointwise | Path::Im2col => dims.packed_rhs_len().unwrap_or(0),
         }
@@ -356,6 +373,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         has_bias,
         activation: Activation::fused(cx)?,
         path,
+        dw: match path {
+            Path::Depthwise => Some(Depthwise::new(&window).ok_or("depthwise layout overflows")?),
+            _ => None,
+        },
         kernels: plan_kernels()?,
     };
     checked_numel(&[op.depth(), window.output_len().div_ceil(NR), NR])?;

@@ -78,14 +78,9 @@ pub(crate) fn matmul(
 ) -> OpResult<()> {
     // Clip (with ordered bounds) is the kernel's clamp, bit for bit; other activations run on
     // each finished row, unless a post pass takes care of everything after the bias.
-    let (min, max, row_activation) = match finish.activation {
-        Activation::Identity => (f32::NEG_INFINITY, f32::INFINITY, None),
-        Activation::Clip { min, max }
-            if finish.post.is_none() && !min.is_nan() && !max.is_nan() =>
-        {
-            (min, max, None)
-        }
-        other => (f32::NEG_INFINITY, f32::INFINITY, Some(other)),
+    let (min, max, row_activation) = match finish.activation.as_clamp() {
+        Some((min, max)) if finish.post.is_none() => (min, max, None),
+        _ => (f32::NEG_INFINITY, f32::INFINITY, Some(finish.activation)),
     };
     let activate = move |_: usize, row: &mut [f32]| {
         if let Some(act) = row_activation {

@@ -37,7 +37,7 @@ mod i8mm;
 mod neon;
 
 use super::dispatch::kernel_table;
-use super::f32::dwconv::dwconv3_row_kernel;
+use super::f32::dwconv::dwconv_plane_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
@@ -50,7 +50,7 @@ kernel_table!(
     qs8_row_params__neon,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv_plane: f32_dwconv_plane__neon
 );
 quantize_row_kernel!(
     qs8_quantize_row__dotprod,
@@ -65,7 +65,7 @@ kernel_table!(
     qs8_row_params__dotprod,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv_plane: f32_dwconv_plane__neon
 );
 quantize_row_kernel!(qs8_quantize_row__i8mm, qs8_row_params__i8mm, "neon,i8mm");
 kernel_table!(
@@ -76,10 +76,10 @@ kernel_table!(
     qs8_row_params__i8mm,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon
+    f32_dwconv_plane: f32_dwconv_plane__neon
 );
 
-dwconv3_row_kernel!(f32_dwconv3_row__neon, "neon");
+dwconv_plane_kernel!(f32_dwconv_plane__neon, "neon");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {

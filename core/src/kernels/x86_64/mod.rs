@@ -6,7 +6,7 @@ mod avx512vnni;
 mod avxvnni;
 
 use super::dispatch::kernel_table;
-use super::f32::dwconv::dwconv3_row_kernel;
+use super::f32::dwconv::dwconv_plane_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::{Kernels, Tier};
 
@@ -19,9 +19,9 @@ kernel_table!(
     qs8_row_params__avx2,
     unsigned_a: false,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2
+    f32_dwconv_plane: f32_dwconv_plane__avx2
 );
-dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
+dwconv_plane_kernel!(f32_dwconv_plane__avx2, "avx2,fma");
 quantize_row_kernel!(
     qs8_quantize_row__avxvnni,
     qs8_row_params__avxvnni,
@@ -35,7 +35,7 @@ kernel_table!(
     qs8_row_params__avxvnni,
     unsigned_a: true,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2
+    f32_dwconv_plane: f32_dwconv_plane__avx2
 );
 quantize_row_kernel!(
     qs8_quantize_row__avx512vnni,
@@ -50,9 +50,9 @@ kernel_table!(
     qs8_row_params__avx512vnni,
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
-    f32_dwconv3_row: f32_dwconv3_row__avx512f
+    f32_dwconv_plane: f32_dwconv_plane__avx512f
 );
-dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
+dwconv_plane_kernel!(f32_dwconv_plane__avx512f, "avx512f");
 
 /// The table of `tier` when this CPU has the features its kernels are compiled for.
 pub(super) fn table(tier: Tier) -> Option<&'static Kernels> {
