@@ -65,14 +65,8 @@ impl Activation {
             Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
             // The same comparisons as `apply`, with the bounds hoisted: a vectorizable select.
             Activation::Clip { min, max } => xs.iter_mut().for_each(|x| {
-                let v = *x;
-                *x = if v < min {
-                    min
-                } else if v > max {
-                    max
-                } else {
-                    v
-                };
+                let y = if *x < min { min } else { *x };
+                *x = if y > max { max } else { y };
             }),
             Activation::LeakyRelu { alpha } => xs.iter_mut().for_each(|x| {
                 if *x < 0.0 {

@@ -145,7 +145,8 @@ pub(crate) struct DwPlane<'a> {
     pub taps: &'a [usize],
     pub weights: &'a [f32],
     pub bias: f32,
-    /// Clamp bounds (ONNX `Clip`: NaN passes through; infinite bounds clamp nothing).
+    /// Clamp bounds (ONNX `Clip`: NaN passes through; crossed bounds give `max`; infinite bounds
+    /// clamp nothing).
     pub min: f32,
     pub max: f32,
 }
@@ -224,10 +225,10 @@ unsafe fn chunk<const L: usize>(p: &DwPlane<'_>, out: &mut [f32], base: usize, x
     // SAFETY: the caller guarantees `x0 + L <= out.len()`.
     let dst = unsafe { &mut *out.as_mut_ptr().add(x0).cast::<[f32; L]>() };
     for (d, &a) in dst.iter_mut().zip(&acc) {
-        // `Clip`: below min → min, else above max → max, else a (NaN passes), as selects.
-        let (below, above) = (a < p.min, a > p.max);
-        let v = if above { p.max } else { a };
-        *d = if below { p.min } else { v };
+        // `Clip` as `Activation::apply` and the GEMM tiles: min(max(a, lo), hi), so crossed
+        // bounds give hi; NaN passes.
+        let v = if a < p.min { p.min } else { a };
+        *d = if v > p.max { p.max } else { v };
     }
 }
 
