@@ -55,7 +55,9 @@ impl Depthwise {
             (reach(&h), reach(&w)),
         )?;
         let taps = (0..h.kernel)
-            .flat_map(|ky| (0..w.kernel).map(move |kx| layout.tap(ky * h.dilation, kx * w.dilation)))
+            .flat_map(|ky| {
+                (0..w.kernel).map(move |kx| layout.tap(ky * h.dilation, kx * w.dilation))
+            })
             .collect();
         Some(Depthwise { layout, taps })
     }
@@ -106,8 +108,15 @@ impl Conv {
         let (out_len, width) = (self.window.output_len(), self.window.w.output);
         let multiplier = self.out_per_group();
         let planes = y.len() / out_len.max(1);
-        let (min, max) = self.activation.as_clamp().unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
-        let pass = self.activation.as_clamp().is_none().then_some(self.activation);
+        let (min, max) = self
+            .activation
+            .as_clamp()
+            .unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let pass = self
+            .activation
+            .as_clamp()
+            .is_none()
+            .then_some(self.activation);
         let tasks = task_count(cx.pool, planes, y.len() * taps, MAX_SCRATCH_TASKS);
         let padded = dw.layout.len();
         let scratch = cx
@@ -115,36 +124,44 @@ impl Conv {
             .get_mut(..tasks * padded)
             .ok_or("scratch too small")?;
         let kernel = self.kernels.f32_dwconv_plane;
-        for_each_task(cx.pool, tasks, y, out_len, scratch, padded, |first, out, src| {
-            src.fill(0.0);
-            for (i, out) in out.chunks_exact_mut(out_len).enumerate() {
-                let plane = first + i;
-                let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
-                let base = (n * self.in_channels + oc / multiplier) * plane_in;
-                let (Some(xp), Some(weights)) = (
-                    x.get(base..base + plane_in),
-                    w.get(oc * taps..(oc + 1) * taps),
-                ) else {
-                    return;
-                };
-                dw.layout.fill(xp, src);
-                let p = DwPlane {
-                    src,
-                    src_row: dw.layout.src_row(),
-                    taps: &dw.taps,
-                    weights,
-                    bias: bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0),
-                    min,
-                    max,
-                };
-                // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the
-                // kernel checks its slices itself.
-                unsafe { kernel(&p, out, width) };
-                if let Some(act) = pass {
-                    act.apply_slice(out);
+        for_each_task(
+            cx.pool,
+            tasks,
+            y,
+            out_len,
+            scratch,
+            padded,
+            |first, out, src| {
+                src.fill(0.0);
+                for (i, out) in out.chunks_exact_mut(out_len).enumerate() {
+                    let plane = first + i;
+                    let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
+                    let base = (n * self.in_channels + oc / multiplier) * plane_in;
+                    let (Some(xp), Some(weights)) = (
+                        x.get(base..base + plane_in),
+                        w.get(oc * taps..(oc + 1) * taps),
+                    ) else {
+                        return;
+                    };
+                    dw.layout.fill(xp, src);
+                    let p = DwPlane {
+                        src,
+                        src_row: dw.layout.src_row(),
+                        taps: &dw.taps,
+                        weights,
+                        bias: bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0),
+                        min,
+                        max,
+                    };
+                    // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the
+                    // kernel checks its slices itself.
+                    unsafe { kernel(&p, out, width) };
+                    if let Some(act) = pass {
+                        act.apply_slice(out);
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok(())
     }
 
@@ -168,8 +185,16 @@ impl Conv {
                     let lane = col % NR;
                     let take = (NR - lane).min(values.len());
                     let at = (col / NR) * NR * depth + r * NR + lane;
-                    if let Some(d) = packed.get_mut(at..at + take) {
-                        d.copy_from_slice(&values[..take]);
+                    let dst = packed.get_mut(at..at + take);
+                    match (dst, <&[f32; NR]>::try_from(&values[..take])) {
+                        // A whole panel row: a fixed-size copy the compiler inlines.
+                        (Some(d), Ok(full)) => {
+                            if let Ok(d) = <&mut [f32; NR]>::try_from(d) {
+                                *d = *full;
+                            }
+                        }
+                        (Some(d), Err(_)) => d.copy_from_slice(&values[..take]),
+                        (None, _) => {}
                     }
                     values = &values[take..];
                     col += take;

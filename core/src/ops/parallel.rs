@@ -33,12 +33,13 @@ pub(crate) fn for_each_chunk<T, F>(
         return;
     }
     match pool {
-        Some(pool) if data.len() > chunk_len && data.len() >= MIN_PARALLEL_ELEMS => pool
-            .install(|| {
+        Some(pool) if data.len() > chunk_len && data.len() >= MIN_PARALLEL_ELEMS => {
+            pool.install(|| {
                 data.par_chunks_mut(chunk_len)
                     .enumerate()
                     .for_each(|(i, c)| f(i, c));
-            }),
+            })
+        }
         _ => data
             .chunks_mut(chunk_len)
             .enumerate()
@@ -55,11 +56,7 @@ pub(crate) fn task_count(
     max: usize,
 ) -> usize {
     let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
-    threads
-        .min(max)
-        .min(units)
-        .min(work / MIN_TASK_WORK)
-        .max(1)
+    threads.min(max).min(units).min(work / MIN_TASK_WORK).max(1)
 }
 
 /// Splits `data` into `tasks` runs of whole `unit`-element units and calls
@@ -80,7 +77,11 @@ pub(crate) fn for_each_task<F>(
     let units = data.len().checked_div(unit).unwrap_or(0);
     let tasks = tasks.max(1);
     let per = units.div_ceil(tasks).max(1);
-    if scratch_len.checked_mul(tasks).is_none_or(|n| n > scratch.len()) || unit == 0 {
+    if scratch_len
+        .checked_mul(tasks)
+        .is_none_or(|n| n > scratch.len())
+        || unit == 0
+    {
         return;
     }
     match pool {

@@ -112,9 +112,7 @@ impl Op for Resize {
             *t = *taps.first().ok_or("empty axis")?;
         }
         for v in y.iter_mut() {
-            *v = self
-                .blend(x, &t[..rank])
-                .ok_or(OUT)?;
+            *v = self.blend(x, &t[..rank]).ok_or(OUT)?;
             for d in (0..rank).rev() {
                 idx[d] += 1;
                 if idx[d] < self.out_shape[d] {
@@ -308,7 +306,8 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
                 .enumerate()
                 .all(|(o, t)| t.frac == 0.0 && t.lo == o * st[d].max(0) as usize)
     };
-    let plane = (rank >= 2 && (0..rank - 2).all(copied)).then(|| x.shape[rank - 2..].iter().product());
+    let plane =
+        (rank >= 2 && (0..rank - 2).all(copied)).then(|| x.shape[rank - 2..].iter().product());
     Ok(Built {
         op: Box::new(Resize {
             out_shape: out.clone(),

@@ -43,7 +43,9 @@ impl DwLayout {
         (reach_h, reach_w): (usize, usize),
     ) -> Option<DwLayout> {
         let span = |stride: usize, out: usize, reach: usize, pad: usize, input: usize| {
-            let last = stride.checked_mul(out.checked_sub(1)?)?.checked_add(reach)?;
+            let last = stride
+                .checked_mul(out.checked_sub(1)?)?
+                .checked_add(reach)?;
             Some(last.max(pad.checked_add(input)?))
         };
         let width = span(stride_w, out_w, reach_w, pad_left, in_w)?;

@@ -3,7 +3,8 @@
 //!
 //! Blocking: the packed panels are visited in groups of about 128 KiB (L2-resident) and, for each
 //! group, every row tile of the thread runs over all its panels (the tile's rows of A stay in L1).
-//! Threads: `threads = 1` (no pool) runs on the calling thread; with a pool, C is split into
+//! Threads: `threads = 1` (no pool) and products under `MIN_PARALLEL_MACS` run on the calling
+//! thread; with a pool, C is split into
 //! blocks of whole row tiles (each thread streams B once), or, when there are fewer than two row
 //! tiles per thread, into groups of panels (all rows each). Each C element is computed by one kernel call, so the result does not depend on the
 //! thread count.
@@ -17,6 +18,10 @@ use crate::kernels::Kernels;
 
 /// Bytes of packed B a thread visits per pass over its row tiles.
 const PANEL_GROUP_BYTES: usize = 128 * 1024;
+
+/// Multiply-adds below which a product runs on the calling thread even with a pool: handing
+/// work to the pool costs microseconds, more than such a product takes.
+const MIN_PARALLEL_MACS: usize = 256 * 1024;
 
 /// What the kernel applies to each tile after the sum: `clamp(sum + bias[row], min, max)`, with
 /// ONNX `Clip` semantics (NaN passes through). [`F32Epilogue::NONE`] adds nothing and clamps
@@ -109,6 +114,7 @@ pub fn f32_gemm(
         epilogue,
     };
     let mr = kernels.f32_mr;
+    let pool = pool.filter(|_| m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_MACS);
     let threads = pool.map_or(1, |p| p.current_num_threads());
     let panels = n.div_ceil(NR);
     match pool {

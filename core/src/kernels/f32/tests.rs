@@ -339,7 +339,17 @@ fn naive_dw(
 fn dwconv_plane_is_bit_exact_on_every_tier() {
     use super::dwconv::{DwLayout, DwPlane};
     let mut cases = 0;
-    let shapes = [(1, 1), (3, 3), (1, 7), (5, 5), (7, 9), (14, 14), (20, 37), (2, 17), (9, 33)];
+    let shapes = [
+        (1, 1),
+        (3, 3),
+        (1, 7),
+        (5, 5),
+        (7, 9),
+        (14, 14),
+        (20, 37),
+        (2, 17),
+        (9, 33),
+    ];
     let kernels_hw = [(3, 3), (5, 5), (1, 1), (1, 3), (3, 1), (2, 4)];
     let mut seed = 1;
     for kernels in tiers() {
@@ -357,19 +367,23 @@ fn dwconv_plane_is_bit_exact_on_every_tier() {
                             seed += 1;
                             let x = values(in_h * in_w, seed);
                             let w = values(kh * kw, seed + 1000);
-                            let (bias, clamp) = (0.25, if d == 2 { (0.5, -0.25) } else { (-0.5, 0.75) });
+                            let (bias, clamp) =
+                                (0.25, if d == 2 { (0.5, -0.25) } else { (-0.5, 0.75) });
                             let want = naive_dw(
-                                &x, (in_h, in_w), &w, (kh, kw), (sh, sw), d, (pt, pl), (oh, ow),
-                                bias, clamp,
-                            );
-                            let layout = DwLayout::new(
+                                &x,
                                 (in_h, in_w),
-                                (pt, pl),
+                                &w,
+                                (kh, kw),
                                 (sh, sw),
+                                d,
+                                (pt, pl),
                                 (oh, ow),
-                                (rh, rw),
-                            )
-                            .unwrap();
+                                bias,
+                                clamp,
+                            );
+                            let layout =
+                                DwLayout::new((in_h, in_w), (pt, pl), (sh, sw), (oh, ow), (rh, rw))
+                                    .unwrap();
                             let taps: Vec<usize> = (0..kh)
                                 .flat_map(|ky| (0..kw).map(move |kx| (ky * d, kx * d)))
                                 .map(|(dy, dx)| layout.tap(dy, dx))
@@ -390,7 +404,10 @@ fn dwconv_plane_is_bit_exact_on_every_tier() {
                             let mut got = vec![f32::NAN; oh * ow];
                             // SAFETY: `tiers()` yields only tiers this CPU supports.
                             unsafe { (kernels.f32_dwconv_plane)(&p, &mut got, ow) };
-                            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                            let same = got
+                                .iter()
+                                .zip(&want)
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
                             assert!(
                                 same,
                                 "tier {} in {in_h}x{in_w} k {kh}x{kw} s {sh}x{sw} d {d} pads {pt},{pl},{pb},{pr}: {got:?} vs {want:?}",
