@@ -6,7 +6,11 @@
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
 //!   scratch;
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
-//!   per group (`super::gemm::matmul`).
+//!   per group (`super::gemm::matmul_strided`).
+//!
+//! Both GEMM paths go by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
+//! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
+//! still in cache; the scratch holds one block.
 //!
 //! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, read in
 //! place by the kernels, and the activations the right one, packed per run: NCHW output rows are
@@ -16,17 +20,22 @@
 //! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
 //! by the GEMM's whole tiles, so results do not depend on thread count.
 
-use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
+use super::gemm::{Dims, Finish, Matrix, matmul_strided, pack_rhs, plan_kernels};
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
     Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
 };
+use std::ops::Range;
+
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::NR;
 use crate::kernels::f32::dwconv::{DwLayout, DwPlane};
 use crate::tensor::DType;
+
+/// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).
+const BLOCK_BYTES: usize = 512 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
@@ -165,22 +174,27 @@ impl Conv {
         Ok(())
     }
 
-    /// Writes the im2col matrix of one group of one image, row `(c, ky, kx)` and column
-    /// `(oy, ox)`, in the packed-B layout (16-column panels; see `kernels::f32::pack`). Columns
-    /// past the output length are left as they are: the GEMM never stores them.
-    fn im2col_packed(&self, x: &[f32], packed: &mut [f32]) {
+    /// Writes columns `block` (output positions `(oy, ox)` numbered row-major) of the im2col
+    /// matrix of one group of one image, row `(c, ky, kx)`, in the packed-B layout of a
+    /// `block.len()`-column matrix (16-column panels; see `kernels::f32::pack`). Columns past the
+    /// block are left as they are: the GEMM never stores them.
+    fn im2col_packed(&self, x: &[f32], packed: &mut [f32], block: Range<usize>) {
         const ZEROS: [f32; NR] = [0.0; NR];
         let Window { h, w } = self.window;
         let (plane_in, depth) = (self.window.input_len(), self.depth());
+        if block.is_empty() || w.output == 0 {
+            return;
+        }
         for r in 0..depth {
             let c = r / self.window.kernel_len();
             let (ky, kx) = ((r / w.kernel) % h.kernel, r % w.kernel);
             let Some(plane) = x.get(c * plane_in..(c + 1) * plane_in) else {
                 return;
             };
-            // Writes consecutive values of row `r` from logical column `col` on, panel by panel
-            // (column `col` is lane `col % 16` of panel `col / 16`).
-            let mut put = |mut col: usize, mut values: &[f32]| {
+            // Writes consecutive values of row `r` from output position `col` on, panel by panel
+            // (block column `col - block.start` is lane `% 16` of panel `/ 16`).
+            let mut put = |col: usize, mut values: &[f32]| {
+                let mut col = col - block.start;
                 while !values.is_empty() {
                     let lane = col % NR;
                     let take = (NR - lane).min(values.len());
@@ -200,44 +214,57 @@ impl Conv {
                     col += take;
                 }
             };
-            // Columns whose tap lands inside the row, and the input column of the first one.
+            let zeros = |put: &mut dyn FnMut(usize, &[f32]), from: usize, to: usize| {
+                for start in (from..to).step_by(NR) {
+                    put(start, &ZEROS[..NR.min(to - start)]);
+                }
+            };
+            // Output columns whose tap lands inside the input row, and the input column of the
+            // first one.
             let cols = w.valid_outputs(kx);
             let first_ix = (cols.start * w.stride + kx * w.dilation).saturating_sub(w.pad_begin);
-            for oy in 0..h.output {
+            for oy in block.start / w.output..(block.end - 1) / w.output + 1 {
                 let row0 = oy * w.output;
+                // This output row's part of the block, and the part of it with input under it.
+                let (lo, hi) = (
+                    block.start.max(row0) - row0,
+                    (block.end - row0).min(w.output),
+                );
                 let src = h
                     .source(oy, ky)
                     .and_then(|iy| plane.get(iy * w.input..(iy + 1) * w.input));
-                let (zero_end, zero_start) = match src {
-                    Some(_) => (cols.start, cols.end.max(cols.start)),
-                    None => (w.output, w.output),
+                let Some(s) = src else {
+                    zeros(&mut put, row0 + lo, row0 + hi);
+                    continue;
                 };
-                for start in (0..zero_end).step_by(NR) {
-                    put(row0 + start, &ZEROS[..NR.min(zero_end - start)]);
-                }
-                if let Some(s) = src.filter(|_| !cols.is_empty()) {
-                    let count = cols.end - cols.start;
-                    if w.stride == 1 {
-                        if let Some(v) = s.get(first_ix..first_ix + count) {
-                            put(row0 + cols.start, v);
+                let vs = cols.start.clamp(lo, hi);
+                let ve = cols.end.clamp(vs, hi);
+                zeros(&mut put, row0 + lo, row0 + vs);
+                let skip = first_ix + (vs - cols.start.min(vs)) * w.stride;
+                if w.stride == 1 {
+                    if let Some(v) = s.get(skip..skip + (ve - vs)) {
+                        put(row0 + vs, v);
+                    }
+                } else {
+                    let mut buf = [0.0; NR];
+                    for done in (0..ve - vs).step_by(NR) {
+                        let n = NR.min(ve - vs - done);
+                        let from = s.iter().skip(skip + done * w.stride).step_by(w.stride);
+                        for (b, &v) in buf[..n].iter_mut().zip(from) {
+                            *b = v;
                         }
-                    } else {
-                        let mut buf = [0.0; NR];
-                        for done in (0..count).step_by(NR) {
-                            let n = NR.min(count - done);
-                            let from = s.iter().skip(first_ix + done * w.stride).step_by(w.stride);
-                            for (b, &v) in buf[..n].iter_mut().zip(from) {
-                                *b = v;
-                            }
-                            put(row0 + cols.start + done, &buf[..n]);
-                        }
+                        put(row0 + vs + done, &buf[..n]);
                     }
                 }
-                for start in (zero_start..w.output).step_by(NR) {
-                    put(row0 + start, &ZEROS[..NR.min(w.output - start)]);
-                }
+                zeros(&mut put, row0 + ve, row0 + hi);
             }
         }
+    }
+
+    /// Output columns per GEMM block of the GEMM paths: its packed B stays in L2.
+    fn block_cols(&self) -> usize {
+        let cols = BLOCK_BYTES / 4 / self.depth().max(1) / NR * NR;
+        cols.clamp(NR, self.window.output_len().next_multiple_of(NR).max(NR))
     }
 }
 
@@ -261,32 +288,13 @@ impl Op for Conv {
         }
         let (plane_in, out_len) = (self.window.input_len(), self.window.output_len());
         let (cin_g, cout_g, depth) = (self.in_per_group(), self.out_per_group(), self.depth());
-        let act = self.activation;
+        let block = self.block_cols();
         for n in 0..self.batch {
             for g in 0..self.groups {
                 let x_at = (n * self.in_channels + g * cin_g) * plane_in;
                 let xg = x
                     .get(x_at..x_at + cin_g * plane_in)
                     .ok_or("input too short")?;
-                let dims = Dims {
-                    m: cout_g,
-                    n: out_len,
-                    k: depth,
-                };
-                let packed = cx
-                    .scratch
-                    .get_mut(..dims.packed_rhs_len()?)
-                    .ok_or("scratch too small")?;
-                if self.path == Path::Pointwise {
-                    let xm = Matrix {
-                        data: xg,
-                        row_stride: out_len,
-                        col_stride: 1,
-                    };
-                    pack_rhs(dims, xm, packed)?;
-                } else {
-                    self.im2col_packed(xg, packed);
-                }
                 let y_at = (n * self.out_channels + g * cout_g) * out_len;
                 let yg = y
                     .get_mut(y_at..y_at + cout_g * out_len)
@@ -304,12 +312,36 @@ impl Op for Conv {
                     ),
                     None => None,
                 };
-                let finish = Finish {
-                    row_bias,
-                    activation: act,
-                    post: None,
-                };
-                matmul(self.kernels, cx.pool, dims, a, packed, yg, finish)?;
+                // Column blocks: packed B of one block is written, then used while in cache.
+                for start in (0..out_len).step_by(block) {
+                    let cols = block.min(out_len - start);
+                    let dims = Dims {
+                        m: cout_g,
+                        n: cols,
+                        k: depth,
+                    };
+                    let packed = cx
+                        .scratch
+                        .get_mut(..dims.packed_rhs_len()?)
+                        .ok_or("scratch too small")?;
+                    if self.path == Path::Pointwise {
+                        let xm = Matrix {
+                            data: &xg[start..],
+                            row_stride: out_len,
+                            col_stride: 1,
+                        };
+                        pack_rhs(dims, xm, packed)?;
+                    } else {
+                        self.im2col_packed(xg, packed, start..start + cols);
+                    }
+                    let finish = Finish {
+                        row_bias,
+                        activation: self.activation,
+                        post: None,
+                    };
+                    let c = (&mut yg[start..], out_len);
+                    matmul_strided(self.kernels, cx.pool, dims, a, packed, c, finish)?;
+                }
             }
         }
         Ok(())
@@ -318,7 +350,7 @@ impl Op for Conv {
     fn scratch_len(&self) -> usize {
         let dims = Dims {
             m: self.out_per_group(),
-            n: self.window.output_len(),
+            n: self.block_cols(),
             k: self.depth(),
         };
         match self.path {

@@ -13,7 +13,7 @@
 
 use super::{Activation, OpResult};
 use crate::kernels::Kernels;
-use crate::kernels::f32::{F32Epilogue, PostFn, f32_gemm, pack_b_into, packed_b_len};
+use crate::kernels::f32::{F32Epilogue, PostFn, f32_gemm_strided, pack_b_into, packed_b_len};
 
 /// A read-only matrix with element `(i, j)` at `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -76,6 +76,26 @@ pub(crate) fn matmul(
     c: &mut [f32],
     finish: Finish<'_>,
 ) -> OpResult<()> {
+    if c.len() != dims.m * dims.n {
+        return Err(format!(
+            "matmul: c holds {} elements, not {}",
+            c.len(),
+            dims.m * dims.n
+        ));
+    }
+    matmul_strided(kernels, pool, dims, a, b_packed, (c, dims.n), finish)
+}
+
+/// [`matmul`] into rows of C `c.1` elements apart (a block of columns of a wider C).
+pub(crate) fn matmul_strided(
+    kernels: &Kernels,
+    pool: Option<&rayon::ThreadPool>,
+    dims: Dims,
+    a: Matrix<'_>,
+    b_packed: &[f32],
+    c: (&mut [f32], usize),
+    finish: Finish<'_>,
+) -> OpResult<()> {
     // Clip (with ordered bounds) is the kernel's clamp, bit for bit; other activations run on
     // each finished row, unless a post pass takes care of everything after the bias.
     let (min, max, row_activation) = match finish.activation.as_clamp() {
@@ -97,7 +117,7 @@ pub(crate) fn matmul(
         min,
         max,
     };
-    f32_gemm(
+    f32_gemm_strided(
         kernels,
         pool,
         (dims.m, dims.n, dims.k),
