@@ -172,7 +172,11 @@ fn large_convs_split_into_column_blocks_match_direct_convolution() {
         let b = rand_vec(g.oc, i as u64 + 20);
         let got = run_conv(g, false, &x, &w, Some(&b), vec![]);
         // Sums of up to 9000 products of magnitude <= 1: f32 rounding alone reaches ~1e-5.
-        assert_close(got.as_f32().unwrap(), &naive_conv(g, &x, &w, Some(&b)), 1e-4);
+        assert_close(
+            got.as_f32().unwrap(),
+            &naive_conv(g, &x, &w, Some(&b)),
+            1e-4,
+        );
     }
 }
 

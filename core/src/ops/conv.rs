@@ -6,7 +6,7 @@
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
 //!   scratch;
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
-//!   per group (`super::gemm::matmul_strided`).
+//!   per group (`super::gemm::matmul`).
 //!
 //! Both GEMM paths go by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
 //! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
@@ -20,7 +20,7 @@
 //! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
 //! by the GEMM's whole tiles, so results do not depend on thread count.
 
-use super::gemm::{Dims, Finish, Matrix, matmul_strided, pack_rhs, plan_kernels};
+use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
@@ -340,7 +340,7 @@ impl Op for Conv {
                         post: None,
                     };
                     let c = (&mut yg[start..], out_len);
-                    matmul_strided(self.kernels, cx.pool, dims, a, packed, c, finish)?;
+                    matmul(self.kernels, cx.pool, dims, a, packed, c, finish)?;
                 }
             }
         }

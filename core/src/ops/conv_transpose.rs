@@ -164,7 +164,15 @@ impl Op for ConvTranspose {
                     activation: Activation::Identity,
                     post: None,
                 };
-                matmul(self.kernels, cx.pool, dims, a, packed, col, finish)?;
+                matmul(
+                    self.kernels,
+                    cx.pool,
+                    dims,
+                    a,
+                    packed,
+                    (col, dims.n),
+                    finish,
+                )?;
                 let col: &[f32] = col;
                 let first = n * self.out_channels + g * cout_g;
                 let yg = &mut y[first * out_plane..][..cout_g * out_plane];

@@ -13,7 +13,7 @@
 
 use super::{Activation, OpResult};
 use crate::kernels::Kernels;
-use crate::kernels::f32::{F32Epilogue, PostFn, f32_gemm_strided, pack_b_into, packed_b_len};
+use crate::kernels::f32::{F32Epilogue, PostFn, f32_gemm, pack_b_into, packed_b_len};
 
 /// A read-only matrix with element `(i, j)` at `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -65,29 +65,10 @@ pub(crate) struct Finish<'a> {
     pub post: Option<PostFn<'a>>,
 }
 
-/// `c = finish(a · b)` (overwriting c), `b` packed by [`pack_rhs`]. Fails (never panics) if a
-/// slice is too short for the sizes.
+/// `c = finish(a · b)` (overwriting c), `b` packed by [`pack_rhs`], C's rows `c.1` elements
+/// apart (`c.1 = n` for a whole matrix, more for a block of columns of a wider one). Fails
+/// (never panics) if a slice is too short for the sizes.
 pub(crate) fn matmul(
-    kernels: &Kernels,
-    pool: Option<&rayon::ThreadPool>,
-    dims: Dims,
-    a: Matrix<'_>,
-    b_packed: &[f32],
-    c: &mut [f32],
-    finish: Finish<'_>,
-) -> OpResult<()> {
-    if c.len() != dims.m * dims.n {
-        return Err(format!(
-            "matmul: c holds {} elements, not {}",
-            c.len(),
-            dims.m * dims.n
-        ));
-    }
-    matmul_strided(kernels, pool, dims, a, b_packed, (c, dims.n), finish)
-}
-
-/// [`matmul`] into rows of C `c.1` elements apart (a block of columns of a wider C).
-pub(crate) fn matmul_strided(
     kernels: &Kernels,
     pool: Option<&rayon::ThreadPool>,
     dims: Dims,
@@ -117,7 +98,7 @@ pub(crate) fn matmul_strided(
         min,
         max,
     };
-    f32_gemm_strided(
+    f32_gemm(
         kernels,
         pool,
         (dims.m, dims.n, dims.k),
@@ -191,7 +172,7 @@ mod tests {
                         activation: act,
                         post: None,
                     };
-                    matmul(kernels, p, dims, a_mat, &packed, &mut c, finish).unwrap();
+                    matmul(kernels, p, dims, a_mat, &packed, (&mut c, n), finish).unwrap();
                     for (x, y) in c.iter().zip(&want) {
                         assert!(
                             (x - y).abs() <= 1e-4 * y.abs().max(1.0),
@@ -218,7 +199,18 @@ mod tests {
         };
         let packed = vec![0.0; dims.packed_rhs_len().unwrap()];
         let kernels = plan_kernels().unwrap();
-        assert!(matmul(kernels, None, dims, a, &packed, &mut [0.0; 2], finish).is_err());
+        assert!(
+            matmul(
+                kernels,
+                None,
+                dims,
+                a,
+                &packed,
+                (&mut [0.0; 2], dims.n),
+                finish
+            )
+            .is_err()
+        );
         assert!(pack_rhs(dims, a, &mut [0.0; 3]).is_err());
     }
 }

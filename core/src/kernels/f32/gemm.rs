@@ -65,45 +65,13 @@ struct Operands<'a> {
 /// - `a`: `m × k`, element `(i, p)` at `a[i * a_strides.0 + p * a_strides.1]`;
 /// - `b_packed`: B (`k × n`) packed by [`pack_b`](super::pack_b) (at least
 ///   [`packed_b_len`] elements);
-/// - `c`: `m × n`, row-major, contiguous, overwritten.
+/// - `c = (data, row_stride)`: `m × n`, row `i` at `data[i * row_stride..][..n]` (`row_stride >=
+///   n`; C may be a block of columns of a wider matrix), overwritten; elements between rows are
+///   left as they are.
 ///
 /// Fails (never panics) when a buffer is too short for the sizes or a size overflows.
 #[allow(clippy::too_many_arguments)]
 pub fn f32_gemm(
-    kernels: &Kernels,
-    pool: Option<&rayon::ThreadPool>,
-    (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    a_strides: (usize, usize),
-    b_packed: &[f32],
-    c: &mut [f32],
-    epilogue: F32Epilogue<'_>,
-    post: Option<PostFn<'_>>,
-) -> Result<()> {
-    if m.checked_mul(n) != Some(c.len()) {
-        return Err(Error::invalid_argument(format!(
-            "f32 gemm {m}x{k}x{n}: c holds {} elements",
-            c.len()
-        )));
-    }
-    let c = (c, n);
-    f32_gemm_strided(
-        kernels,
-        pool,
-        (m, n, k),
-        a,
-        a_strides,
-        b_packed,
-        c,
-        epilogue,
-        post,
-    )
-}
-
-/// [`f32_gemm`] with C's rows `c.1` elements apart (`c.1 >= n`; elements between rows are left
-/// as they are): C may be a block of columns of a wider matrix.
-#[allow(clippy::too_many_arguments)]
-pub fn f32_gemm_strided(
     kernels: &Kernels,
     pool: Option<&rayon::ThreadPool>,
     (m, n, k): (usize, usize, usize),

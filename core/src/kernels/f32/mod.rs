@@ -20,6 +20,6 @@ pub(crate) mod tile;
 mod tests;
 
 pub(crate) use dwconv::F32DwPlaneFn;
-pub use gemm::{F32Epilogue, PostFn, f32_gemm, f32_gemm_strided};
+pub use gemm::{F32Epilogue, PostFn, f32_gemm};
 pub use pack::{NR, pack_b, pack_b_into, packed_b_len};
 pub(crate) use tile::F32GemmFn;

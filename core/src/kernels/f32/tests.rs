@@ -100,7 +100,7 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
                 &a,
                 (a_rs, a_cs),
                 &packed,
-                &mut c,
+                (&mut c, n),
                 epilogue,
                 None,
             )
@@ -193,7 +193,7 @@ fn clamp_passes_nan_through_like_clip() {
             &[f32::NAN],
             (1, 1),
             &packed,
-            &mut c,
+            (&mut c, 2),
             epilogue,
             None,
         )
@@ -212,7 +212,7 @@ fn clamp_passes_nan_through_like_clip() {
             &a,
             (1, 1),
             &packed,
-            &mut c,
+            (&mut c, 2),
             epilogue,
             None,
         )
@@ -228,7 +228,7 @@ fn bad_arguments_are_errors_not_panics() {
         let e = F32Epilogue::NONE;
         let run = |m, a: &[f32], packed: &[f32], c: &mut [f32], bias: Option<&[f32]>| {
             let e = F32Epilogue { bias, ..e };
-            f32_gemm(kernels, None, (m, 3, 2), a, (2, 1), packed, c, e, None)
+            f32_gemm(kernels, None, (m, 3, 2), a, (2, 1), packed, (c, 3), e, None)
         };
         assert!(
             run(2, &[1.0; 3], &packed, &mut [0.0; 6], None).is_err(),
@@ -254,11 +254,35 @@ fn bad_arguments_are_errors_not_panics() {
             &[],
             (1, 1),
             &packed,
-            &mut [],
+            (&mut [], 3),
             e,
             None,
         );
         assert!(huge.is_err());
+        let strided = |c: &mut [f32], row_stride| {
+            let a = [1.0; 4];
+            f32_gemm(
+                kernels,
+                None,
+                (2, 3, 2),
+                &a,
+                (2, 1),
+                &packed,
+                (c, row_stride),
+                e,
+                None,
+            )
+        };
+        let mut c = [0.0; 8];
+        assert!(strided(&mut c, 2).is_err(), "row stride below n");
+        // A block of columns: rows 5 apart, the elements between them untouched.
+        strided(&mut c, 5).unwrap();
+        assert_eq!(
+            c,
+            [2.0, 2.0, 2.0, 0.0, 0.0, 2.0, 2.0, 2.0],
+            "tier {}",
+            kernels.tier()
+        );
     }
     assert!(pack_b(&[1.0; 5], 3, 1, 2, 3).is_err());
     assert!(pack_b_into(&[1.0; 6], 3, 1, 2, 3, &mut [0.0; 31]).is_err());
