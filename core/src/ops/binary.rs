@@ -169,7 +169,9 @@ impl Op for Binary {
                     Kind::Sub => self.apply(a, b, y, |x, z| Kind::Sub.f32(x, z)),
                     Kind::Mul => self.apply(a, b, y, |x, z| Kind::Mul.f32(x, z)),
                     Kind::Div => self.apply(a, b, y, |x, z| Kind::Div.f32(x, z)),
-                    other => self.apply(a, b, y, |x, z| other.f32(x, z)),
+                    Kind::Max => self.apply(a, b, y, |x, z| Kind::Max.f32(x, z)),
+                    Kind::Min => self.apply(a, b, y, |x, z| Kind::Min.f32(x, z)),
+                    Kind::Pow => self.apply(a, b, y, |x, z| Kind::Pow.f32(x, z)),
                 }
             }
             DType::I64 => self.apply(
