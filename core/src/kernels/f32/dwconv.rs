@@ -108,10 +108,10 @@ impl DwLayout {
                 // Even input columns go to phase pl % 2 from pl / 2, odd ones to the other phase
                 // from (pl + 1) / 2.
                 let (p0, p1) = row.split_at_mut(self.phase_len);
-                let (even, odd) = if pl % 2 == 0 {
+                let (even, odd) = if pl.is_multiple_of(2) {
                     (&mut p0[pl / 2..], &mut p1[pl / 2..])
                 } else {
-                    (&mut p1[pl / 2..], &mut p0[(pl + 1) / 2..])
+                    (&mut p1[pl / 2..], &mut p0[pl.div_ceil(2)..])
                 };
                 let pairs = src.chunks_exact(2);
                 if let (Some(&last), Some(e)) = (pairs.remainder().first(), even.get_mut(w / 2)) {
@@ -164,7 +164,11 @@ pub(crate) type F32DwPlaneFn = unsafe fn(p: &DwPlane<'_>, dst: &mut [f32], width
 /// last output would read past `src`.
 #[inline(always)]
 pub(crate) fn dwconv_plane(p: &DwPlane<'_>, dst: &mut [f32], width: usize) {
-    if width == 0 || dst.is_empty() || dst.len() % width != 0 || p.taps.len() != p.weights.len() {
+    if width == 0
+        || dst.is_empty()
+        || !dst.len().is_multiple_of(width)
+        || p.taps.len() != p.weights.len()
+    {
         return;
     }
     let rows = dst.len() / width;
