@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mobiquant_core::{Model, Session, SessionOptions};
+use mobiquant_core::{Model, Session, SessionOptions, StepTime};
 
 use crate::run::{Inputs, read_inputs, views};
 
@@ -17,6 +17,8 @@ pub struct BenchOptions {
     pub seconds: f64,
     /// Print one JSON line instead of a table row.
     pub json: bool,
+    /// Time every node and print where the time goes (see [`print_profile`]).
+    pub profile: bool,
 }
 
 pub fn run(
@@ -33,12 +35,14 @@ pub fn run(
         model,
         SessionOptions {
             threads: o.threads,
+            profile: o.profile,
             ..SessionOptions::default()
         },
     )?;
     let inputs = views(&mut session, &arrays)?;
     session.run_in_place(&inputs)?;
     let first = start.elapsed();
+    session.reset_profile();
     let mut times = Vec::new();
     let deadline = Instant::now() + Duration::from_secs_f64(o.seconds);
     while Instant::now() < deadline || times.len() < 10 {
@@ -76,5 +80,43 @@ pub fn run(
             times.len()
         );
     }
+    if o.profile {
+        print_profile(&session.profile(), times.len());
+    }
     Ok(())
+}
+
+/// Nodes listed by [`print_profile`].
+const TOP_NODES: usize = 15;
+
+/// Prints the share of the profiled time per op type, then the slowest nodes (mean ms per run).
+fn print_profile(steps: &[StepTime], runs: usize) {
+    let total: f64 = steps.iter().map(|s| s.total.as_secs_f64()).sum();
+    let per_run = |secs: f64| secs * 1e3 / runs.max(1) as f64;
+    let share = |secs: f64| 100.0 * secs / total.max(f64::MIN_POSITIVE);
+    let mut by_type: Vec<(&str, f64, usize)> = Vec::new();
+    for s in steps {
+        let secs = s.total.as_secs_f64();
+        match by_type.iter_mut().find(|(t, ..)| *t == s.op_type) {
+            Some(entry) => {
+                entry.1 += secs;
+                entry.2 += 1;
+            }
+            None => by_type.push((&s.op_type, secs, 1)),
+        }
+    }
+    by_type.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!("| op type | nodes | ms per run | share |");
+    println!("|---|---|---|---|");
+    for (op, secs, nodes) in &by_type {
+        println!("| {op} | {nodes} | {:.3} | {:.1} % |", per_run(*secs), share(*secs));
+    }
+    let mut slowest: Vec<&StepTime> = steps.iter().collect();
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.total));
+    println!("\n| node | op type | ms per run | share |");
+    println!("|---|---|---|---|");
+    for s in slowest.iter().take(TOP_NODES) {
+        let secs = s.total.as_secs_f64();
+        println!("| {} | {} | {:.3} | {:.1} % |", s.node, s.op_type, per_run(secs), share(secs));
+    }
 }

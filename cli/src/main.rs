@@ -66,6 +66,9 @@ enum Command {
         /// Print one JSON line.
         #[arg(long)]
         json: bool,
+        /// Also print the time share of each op type and the slowest nodes.
+        #[arg(long)]
+        profile: bool,
     },
     /// Validate a .mq model and print its header, metadata, graph summary and tensor table.
     Inspect {
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
             threads,
             seconds,
             json,
+            profile,
         } => bench::run(
             &model,
             &inputs,
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
                 threads,
                 seconds,
                 json,
+                profile,
             },
         ),
         Command::Inspect { model, no_verify } => {

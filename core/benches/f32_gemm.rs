@@ -67,7 +67,7 @@ fn gflops(
             black_box(&a),
             (k, 1),
             packed,
-            c,
+            (c, n),
             epilogue,
             None,
         )

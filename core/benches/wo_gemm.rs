@@ -133,7 +133,7 @@ impl Problem {
                     black_box(&self.a),
                     (self.k, 1),
                     &self.f32_b,
-                    &mut out,
+                    (&mut out, self.n),
                     F32Epilogue::NONE,
                     None,
                 )

@@ -26,7 +26,9 @@ pub mod quant;
 pub mod tensor;
 
 pub use error::{Error, Result};
-pub use exec::{Session, SessionOptions, SharedPlans, Tensor, TensorData, TensorMut, TensorRef};
+pub use exec::{
+    Session, SessionOptions, SharedPlans, StepTime, Tensor, TensorData, TensorMut, TensorRef,
+};
 pub use format::{LoadOptions, Model, ModelBuilder, ModelInfo};
 pub use graph::{AttrValue, Attribute, Graph, Node, StatePair, ValueInfo};
 pub use ops::{Support, op_support};

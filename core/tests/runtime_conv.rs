@@ -148,6 +148,38 @@ fn geom(c: usize, h: usize, w: usize, oc: usize, k: usize) -> ConvGeom {
     }
 }
 
+/// Convolutions deep enough that their GEMM goes by several blocks of output columns (blocks
+/// start inside output rows), on the im2col path (with stride and padding) and the pointwise
+/// one, and with two groups.
+#[test]
+fn large_convs_split_into_column_blocks_match_direct_convolution() {
+    let cases = [
+        ConvGeom {
+            stride: (1, 2),
+            pads: (1, 1, 1, 0),
+            ..geom(320, 19, 41, 5, 3)
+        },
+        geom(9000, 7, 11, 3, 1),
+        ConvGeom {
+            group: 2,
+            pads: (1, 1, 1, 1),
+            ..geom(640, 9, 13, 4, 3)
+        },
+    ];
+    for (i, g) in cases.into_iter().enumerate() {
+        let x = rand_vec(g.n * g.c * g.h * g.w, i as u64);
+        let w = rand_vec(g.oc * (g.c / g.group) * g.kh * g.kw, i as u64 + 10);
+        let b = rand_vec(g.oc, i as u64 + 20);
+        let got = run_conv(g, false, &x, &w, Some(&b), vec![]);
+        // Sums of up to 9000 products of magnitude <= 1: f32 rounding alone reaches ~1e-5.
+        assert_close(
+            got.as_f32().unwrap(),
+            &naive_conv(g, &x, &w, Some(&b)),
+            1e-4,
+        );
+    }
+}
+
 #[test]
 fn conv_by_hand() {
     // 3x3 input 1..9, 2x2 kernel of ones, bias 0.5: sums of each 2x2 window.

@@ -83,6 +83,35 @@ fn non_finite_inputs_pass_or_fail_by_option() {
 }
 
 #[test]
+fn profile_counts_every_step_of_every_run_only_when_asked() {
+    let model = affine();
+    let data = [1.0f32; 3];
+    let x = TensorRef::from_f32(&[1, 3], &data).unwrap();
+    let mut plain = session(&model);
+    plain.run_in_place(&[("x", x)]).unwrap();
+    assert!(plain.profile().is_empty());
+    let mut profiled = Session::new(
+        model,
+        SessionOptions {
+            profile: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..3 {
+        profiled.run_in_place(&[("x", x)]).unwrap();
+    }
+    let steps = profiled.profile();
+    let ops: Vec<&str> = steps.iter().map(|s| s.op_type.as_str()).collect();
+    assert_eq!(ops, ["Mul", "Add"]);
+    assert!(steps.iter().all(|s| s.runs == 3), "{steps:?}");
+    profiled.reset_profile();
+    assert!(profiled.profile().is_empty());
+    profiled.run_in_place(&[("x", x)]).unwrap();
+    assert!(profiled.profile().iter().all(|s| s.runs == 1));
+}
+
+#[test]
 fn zero_threads_is_an_error() {
     assert!(
         Session::new(

@@ -7,10 +7,12 @@
 
 mod arena;
 mod frame;
+mod profile;
 mod session;
 mod shared;
 mod tensor;
 
+pub use profile::StepTime;
 pub use session::{Session, SessionOptions};
 pub use shared::SharedPlans;
 pub use tensor::{Tensor, TensorData, TensorMut, TensorRef};

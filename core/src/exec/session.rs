@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::arena::Arena;
 use super::frame::Frame;
+use super::profile::{Profile, StepTime, record};
 use super::shared::{SharedPlans, make_plan, remember};
 use super::tensor::{Tensor, TensorMut, TensorRef};
 use crate::error::{Error, Result};
@@ -30,6 +31,8 @@ pub struct SessionOptions {
     pub threads: usize,
     /// Reject inputs that contain NaN or an infinity (checked on every run, one pass per input).
     pub reject_non_finite_inputs: bool,
+    /// Time every step of every run (read with [`Session::profile`]); off costs nothing.
+    pub profile: bool,
 }
 
 impl Default for SessionOptions {
@@ -37,6 +40,7 @@ impl Default for SessionOptions {
         SessionOptions {
             threads: 1,
             reject_non_finite_inputs: false,
+            profile: false,
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Session {
     initial_states: Vec<Option<Tensor>>,
     /// For each model input, its position among the caller's inputs (reused across runs).
     order: Vec<usize>,
+    /// Step times, when `options.profile` is set.
+    profile: Profile,
 }
 
 impl Session {
@@ -102,6 +108,7 @@ impl Session {
             arena: Arena::default(),
             scratch: Vec::new(),
             states: Vec::new(),
+            profile: Profile::default(),
         })
     }
 
@@ -200,6 +207,11 @@ impl Session {
             pool: self.pool.as_ref(),
             scratch: &mut self.scratch,
         };
+        let times = if self.options.profile {
+            Some(self.profile.slots_for(p, plan.steps.len()))
+        } else {
+            None
+        };
         execute(
             &self.model,
             plan,
@@ -208,6 +220,7 @@ impl Session {
             &self.states,
             &mut self.arena,
             &mut cx,
+            times,
         )?;
         // Carry the states: copy what the run wrote into the state tensors.
         let whole = Frame::reading(&self.model, plan, self.arena.bytes());
@@ -221,6 +234,20 @@ impl Session {
         }
         self.last = Some(p);
         Ok(())
+    }
+
+    /// Time spent per node over the profiled runs of the last successful run's plan, in plan
+    /// order (empty unless [`SessionOptions::profile`] is set). Allocates: call it after the runs.
+    pub fn profile(&self) -> Vec<StepTime> {
+        match self.last_plan() {
+            Some(plan) if self.options.profile => self.profile.step_times(plan),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Forgets the profiled times (for example after warm-up runs).
+    pub fn reset_profile(&mut self) {
+        self.profile.reset();
     }
 
     /// Output `i` of the last successful run, borrowed from the session (no copy, no allocation).
@@ -377,7 +404,8 @@ fn internal(what: &str) -> Error {
     Error::invalid_argument(format!("internal error: {what}"))
 }
 
-/// Runs the steps of `plan`.
+/// Runs the steps of `plan`, adding each step's time into `times[step]` when given.
+#[allow(clippy::too_many_arguments)]
 fn execute(
     model: &Model,
     plan: &Plan,
@@ -386,6 +414,7 @@ fn execute(
     states: &[Tensor],
     arena: &mut Arena,
     cx: &mut RunContext<'_>,
+    mut times: Option<&mut [(std::time::Duration, u64)]>,
 ) -> Result<()> {
     let mut pc = 0;
     while let Some(step) = plan.steps.get(pc) {
@@ -423,12 +452,14 @@ fn execute(
                     reads,
                 };
                 let out_tensor = TensorMut::from_bytes(out.dtype, &out.shape, out_bytes)?;
+                let start = times.as_ref().map(|_| std::time::Instant::now());
                 op.run(&frame, out_tensor, cx)
                     .map_err(|what| Error::Execution {
                         node: node.clone(),
                         op: op_type.clone(),
                         what,
                     })?;
+                record(times.as_deref_mut().and_then(|t| t.get_mut(pc)), start);
                 pc += 1;
             }
             Step::Branch { cond, else_at } => {

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::f32::{F32DwRowFn, F32GemmFn};
+use super::f32::{F32DwPlaneFn, F32GemmFn};
 use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
@@ -133,8 +133,8 @@ pub struct Kernels {
     pub(crate) f32_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) f32_mr: usize,
-    /// The depthwise-convolution 3-tap row kernel (`f32_dwconv3_row__<tier>`).
-    pub(crate) f32_dwconv3_row: F32DwRowFn,
+    /// The depthwise-convolution plane kernel (`f32_dwconv_plane__<tier>`).
+    pub(crate) f32_dwconv_plane: F32DwPlaneFn,
     /// The weight-only GEMV kernel (`wo_gemv_1x16c4__<tier>`) and panel dequantizer
     /// (`wo_dequant_16c4__<tier>`, feeding `f32_gemm`).
     pub(crate) wo_gemv: WoGemvFn,
@@ -188,7 +188,7 @@ macro_rules! kernel_table {
         $params:path,
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
-        f32_dwconv3_row: $dwconv3_row:path,
+        f32_dwconv_plane: $dwconv_plane:path,
         wo: [$wo_gemv:path, $wo_dequant:path],
         qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
         x8_lut: [$($lutmod:ident)::*] $x8_lut:ident
@@ -205,7 +205,7 @@ macro_rules! kernel_table {
             f32_gemm: $($f32mod::)+$f32_gemm,
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
-            f32_dwconv3_row: $dwconv3_row,
+            f32_dwconv_plane: $dwconv_plane,
             wo_gemv: $wo_gemv,
             wo_dequant: $wo_dequant,
             qs8_dwconv: $($dwmod::)+$qs8_dw,

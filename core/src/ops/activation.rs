@@ -136,14 +136,8 @@ impl Activation {
             Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
             // The same comparisons as `apply`, with the bounds hoisted: a vectorizable select.
             Activation::Clip { min, max } => xs.iter_mut().for_each(|x| {
-                let v = *x;
-                *x = if v < min {
-                    min
-                } else if v > max {
-                    max
-                } else {
-                    v
-                };
+                let y = if *x < min { min } else { *x };
+                *x = if y > max { max } else { y };
             }),
             Activation::LeakyRelu { alpha } => xs.iter_mut().for_each(|x| {
                 if *x < 0.0 {
@@ -151,6 +145,17 @@ impl Activation {
                 }
             }),
             other => xs.iter_mut().for_each(|x| *x = other.apply(*x)),
+        }
+    }
+
+    /// The bounds of a kernel epilogue's clamp that computes this activation bit for bit
+    /// (`Identity`: infinite bounds; `Clip` with bounds that are not NaN), or `None` when it must
+    /// run as a pass of its own.
+    pub(crate) fn as_clamp(self) -> Option<(f32, f32)> {
+        match self {
+            Activation::Identity => Some((f32::NEG_INFINITY, f32::INFINITY)),
+            Activation::Clip { min, max } if !min.is_nan() && !max.is_nan() => Some((min, max)),
+            _ => None,
         }
     }
 

@@ -114,14 +114,39 @@ impl Binary {
                         ok = false;
                         return;
                     };
-                    let (mut ia, mut ib) = (oa, ob);
-                    for y in ys {
-                        match (a.get(ia as usize), b.get(ib as usize)) {
-                            (Some(&x), Some(&z)) => *y = f(x, z),
-                            _ => ok = false,
+                    // Contiguous or broadcast rows as slices (vectorized), else element by element.
+                    let span = |s: isize| if s == 0 { 1 } else { inner };
+                    let (ra, rb) = (
+                        a.get(oa as usize..).and_then(|a| a.get(..span(sa))),
+                        b.get(ob as usize..).and_then(|b| b.get(..span(sb))),
+                    );
+                    match (sa, sb, ra, rb) {
+                        (1, 1, Some(ra), Some(rb)) => {
+                            for ((y, &x), &z) in ys.iter_mut().zip(ra).zip(rb) {
+                                *y = f(x, z);
+                            }
                         }
-                        ia += sa;
-                        ib += sb;
+                        (1, 0, Some(ra), Some(&[z])) => {
+                            for (y, &x) in ys.iter_mut().zip(ra) {
+                                *y = f(x, z);
+                            }
+                        }
+                        (0, 1, Some(&[x]), Some(rb)) => {
+                            for (y, &z) in ys.iter_mut().zip(rb) {
+                                *y = f(x, z);
+                            }
+                        }
+                        _ => {
+                            let (mut ia, mut ib) = (oa, ob);
+                            for y in ys {
+                                match (a.get(ia as usize), b.get(ib as usize)) {
+                                    (Some(&x), Some(&z)) => *y = f(x, z),
+                                    _ => ok = false,
+                                }
+                                ia += sa;
+                                ib += sb;
+                            }
+                        }
                     }
                 },
             );
@@ -144,12 +169,20 @@ impl Op for Binary {
         let kind = self.kind;
         let e = |e: crate::Error| e.to_string();
         match output.dtype() {
-            DType::F32 => self.apply(
-                a.as_f32().map_err(e)?,
-                b.as_f32().map_err(e)?,
-                output.as_f32_mut().map_err(e)?,
-                |x, y| kind.f32(x, y),
-            ),
+            DType::F32 => {
+                let (a, b) = (a.as_f32().map_err(e)?, b.as_f32().map_err(e)?);
+                let y = output.as_f32_mut().map_err(e)?;
+                // One instance per kind, so that the element loops have no branch on it.
+                match kind {
+                    Kind::Add => self.apply(a, b, y, |x, z| Kind::Add.f32(x, z)),
+                    Kind::Sub => self.apply(a, b, y, |x, z| Kind::Sub.f32(x, z)),
+                    Kind::Mul => self.apply(a, b, y, |x, z| Kind::Mul.f32(x, z)),
+                    Kind::Div => self.apply(a, b, y, |x, z| Kind::Div.f32(x, z)),
+                    Kind::Max => self.apply(a, b, y, |x, z| Kind::Max.f32(x, z)),
+                    Kind::Min => self.apply(a, b, y, |x, z| Kind::Min.f32(x, z)),
+                    Kind::Pow => self.apply(a, b, y, |x, z| Kind::Pow.f32(x, z)),
+                }
+            }
             DType::I64 => self.apply(
                 a.as_i64().map_err(e)?,
                 b.as_i64().map_err(e)?,

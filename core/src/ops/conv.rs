@@ -1,35 +1,75 @@
 //! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
 //! activation. Three paths, chosen at build time:
-//! - depthwise (one input channel per group, more than one group): a direct loop per output row, with the tier's
-//!   3-tap row kernel (`kernels::f32::dwconv`) for kernels 3 wide;
+//! - depthwise (one input channel per group, more than one group): each input plane copied into
+//!   a zero-padded, stride-phase-split buffer in scratch (one per task), then the tier's plane
+//!   kernel (`kernels::f32::dwconv`) with bias and a `Clip` fused; planes are split across tasks;
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
 //!   scratch;
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
 //!   per group (`super::gemm::matmul`).
 //!
+//! Both GEMM paths go by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
+//! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
+//! still in cache; the scratch holds one block.
+//!
 //! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, read in
 //! place by the kernels, and the activations the right one, packed per run: NCHW output rows are
 //! then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
 //!
-//! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps; planes
-//! are split across threads only by output channel, so results do not depend on thread count.
+//! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps (a tap in
+//! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
+//! by the GEMM's whole tiles, so results do not depend on thread count.
 
 use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
-use super::parallel::for_each_chunk;
-use super::window::{Window, window};
+use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
+use super::window::{Axis, Window, window};
 use super::{
     Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
 };
+use std::ops::Range;
+
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::NR;
+use crate::kernels::f32::dwconv::{DwLayout, DwPlane};
 use crate::tensor::DType;
+
+/// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).
+const BLOCK_BYTES: usize = 512 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Path {
     Depthwise,
     Pointwise,
     Im2col,
+}
+
+/// The depthwise path's input layout and, per kernel tap in weight order, its offset there.
+#[derive(Debug)]
+struct Depthwise {
+    layout: DwLayout,
+    taps: Vec<usize>,
+}
+
+impl Depthwise {
+    /// `None` when a size of the padded layout overflows.
+    fn new(window: &Window) -> Option<Depthwise> {
+        let Window { h, w } = *window;
+        let reach = |a: &Axis| (a.kernel - 1) * a.dilation + 1;
+        let layout = DwLayout::new(
+            (h.input, w.input),
+            (h.pad_begin, w.pad_begin),
+            (h.stride, w.stride),
+            (h.output, w.output),
+            (reach(&h), reach(&w)),
+        )?;
+        let taps = (0..h.kernel)
+            .flat_map(|ky| {
+                (0..w.kernel).map(move |kx| layout.tap(ky * h.dilation, kx * w.dilation))
+            })
+            .collect();
+        Some(Depthwise { layout, taps })
+    }
 }
 
 #[derive(Debug)]
@@ -42,6 +82,8 @@ struct Conv {
     has_bias: bool,
     activation: Activation,
     path: Path,
+    /// The padded input layout and tap offsets of the depthwise path.
+    dw: Option<Depthwise>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
 }
@@ -66,138 +108,163 @@ impl Conv {
         w: &[f32],
         bias: Option<&[f32]>,
         y: &mut [f32],
-        pool: Option<&rayon::ThreadPool>,
-    ) {
-        let Window { h, w: wa } = self.window;
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let Some(dw) = &self.dw else {
+            return Err("depthwise layout missing".into());
+        };
         let (plane_in, taps) = (self.window.input_len(), self.window.kernel_len());
+        let (out_len, width) = (self.window.output_len(), self.window.w.output);
         let multiplier = self.out_per_group();
-        let act = self.activation;
-        for_each_chunk(pool, y, self.window.output_len(), |plane, out| {
-            let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
-            let ic = oc / multiplier;
-            let base = (n * self.in_channels + ic) * plane_in;
-            let (Some(xp), Some(wk)) = (
-                x.get(base..base + plane_in),
-                w.get(oc * taps..(oc + 1) * taps),
-            ) else {
-                return;
-            };
-            let b = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
-            // One output row at a time, all taps while it is in L1: per kernel row, the input row
-            // it reads; per tap, a multiply-add over the outputs it reaches (unit-stride when the
-            // stride is 1, which vectorizes). Taps run in (ky, kx) order, as before.
-            for (oy, dst) in out.chunks_exact_mut(wa.output).enumerate() {
-                dst.fill(b);
-                for ky in 0..h.kernel {
-                    let Some(iy) = h.source(oy, ky) else {
-                        continue;
+        let planes = y.len() / out_len.max(1);
+        let (min, max) = self
+            .activation
+            .as_clamp()
+            .unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
+        let pass = self
+            .activation
+            .as_clamp()
+            .is_none()
+            .then_some(self.activation);
+        let tasks = task_count(cx.pool, planes, y.len() * taps, MAX_SCRATCH_TASKS);
+        let padded = dw.layout.len();
+        let scratch = cx
+            .scratch
+            .get_mut(..tasks * padded)
+            .ok_or("scratch too small")?;
+        let kernel = self.kernels.f32_dwconv_plane;
+        for_each_task(
+            cx.pool,
+            tasks,
+            y,
+            out_len,
+            scratch,
+            padded,
+            |first, out, src| {
+                src.fill(0.0);
+                for (i, out) in out.chunks_exact_mut(out_len).enumerate() {
+                    let plane = first + i;
+                    let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
+                    let base = (n * self.in_channels + oc / multiplier) * plane_in;
+                    let (Some(xp), Some(weights)) = (
+                        x.get(base..base + plane_in),
+                        w.get(oc * taps..(oc + 1) * taps),
+                    ) else {
+                        return;
                     };
-                    let row = &xp[iy * wa.input..(iy + 1) * wa.input];
-                    let taps = &wk[ky * wa.kernel..(ky + 1) * wa.kernel];
-                    if let (&[w0, w1, w2], 1) = (taps, wa.dilation) {
-                        // SAFETY: the table's tier is supported by this CPU (`Kernels`
-                        // invariant); the row kernel checks its slices itself.
-                        unsafe {
-                            (self.kernels.f32_dwconv3_row)(
-                                dst,
-                                row,
-                                [w0, w1, w2],
-                                wa.stride,
-                                wa.pad_begin,
-                            )
-                        };
-                        continue;
-                    }
-                    for (kx, &wv) in taps.iter().enumerate() {
-                        let cols = wa.valid_outputs(kx);
-                        if cols.is_empty() {
-                            continue;
-                        }
-                        let first_ix = cols.start * wa.stride + kx * wa.dilation - wa.pad_begin;
-                        let dst = &mut dst[cols];
-                        if wa.stride == 1 {
-                            let src = &row[first_ix..first_ix + dst.len()];
-                            for (d, &v) in dst.iter_mut().zip(src) {
-                                *d += wv * v;
-                            }
-                        } else {
-                            let src = row[first_ix..].iter().step_by(wa.stride);
-                            for (d, &v) in dst.iter_mut().zip(src) {
-                                *d += wv * v;
-                            }
-                        }
+                    dw.layout.fill(xp, src);
+                    let p = DwPlane {
+                        src,
+                        src_row: dw.layout.src_row(),
+                        taps: &dw.taps,
+                        weights,
+                        bias: bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0),
+                        min,
+                        max,
+                    };
+                    // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the
+                    // kernel checks its slices itself.
+                    unsafe { kernel(&p, out, width) };
+                    if let Some(act) = pass {
+                        act.apply_slice(out);
                     }
                 }
-                act.apply_slice(dst);
-            }
-        });
+            },
+        );
+        Ok(())
     }
 
-    /// Writes the im2col matrix of one group of one image, row `(c, ky, kx)` and column
-    /// `(oy, ox)`, in the packed-B layout (16-column panels; see `kernels::f32::pack`). Columns
-    /// past the output length are left as they are: the GEMM never stores them.
-    fn im2col_packed(&self, x: &[f32], packed: &mut [f32]) {
+    /// Writes columns `block` (output positions `(oy, ox)` numbered row-major) of the im2col
+    /// matrix of one group of one image, row `(c, ky, kx)`, in the packed-B layout of a
+    /// `block.len()`-column matrix (16-column panels; see `kernels::f32::pack`). Columns past the
+    /// block are left as they are: the GEMM never stores them.
+    fn im2col_packed(&self, x: &[f32], packed: &mut [f32], block: Range<usize>) {
         const ZEROS: [f32; NR] = [0.0; NR];
         let Window { h, w } = self.window;
         let (plane_in, depth) = (self.window.input_len(), self.depth());
+        if block.is_empty() || w.output == 0 {
+            return;
+        }
         for r in 0..depth {
             let c = r / self.window.kernel_len();
             let (ky, kx) = ((r / w.kernel) % h.kernel, r % w.kernel);
             let Some(plane) = x.get(c * plane_in..(c + 1) * plane_in) else {
                 return;
             };
-            // Writes consecutive values of row `r` from logical column `col` on, panel by panel
-            // (column `col` is lane `col % 16` of panel `col / 16`).
-            let mut put = |mut col: usize, mut values: &[f32]| {
+            // Writes consecutive values of row `r` from output position `col` on, panel by panel
+            // (block column `col - block.start` is lane `% 16` of panel `/ 16`).
+            let mut put = |col: usize, mut values: &[f32]| {
+                let mut col = col - block.start;
                 while !values.is_empty() {
                     let lane = col % NR;
                     let take = (NR - lane).min(values.len());
                     let at = (col / NR) * NR * depth + r * NR + lane;
-                    if let Some(d) = packed.get_mut(at..at + take) {
-                        d.copy_from_slice(&values[..take]);
+                    let dst = packed.get_mut(at..at + take);
+                    match (dst, <&[f32; NR]>::try_from(&values[..take])) {
+                        // A whole panel row: a fixed-size copy the compiler inlines.
+                        (Some(d), Ok(full)) => {
+                            if let Ok(d) = <&mut [f32; NR]>::try_from(d) {
+                                *d = *full;
+                            }
+                        }
+                        (Some(d), Err(_)) => d.copy_from_slice(&values[..take]),
+                        (None, _) => {}
                     }
                     values = &values[take..];
                     col += take;
                 }
             };
-            // Columns whose tap lands inside the row, and the input column of the first one.
+            let zeros = |put: &mut dyn FnMut(usize, &[f32]), from: usize, to: usize| {
+                for start in (from..to).step_by(NR) {
+                    put(start, &ZEROS[..NR.min(to - start)]);
+                }
+            };
+            // Output columns whose tap lands inside the input row, and the input column of the
+            // first one.
             let cols = w.valid_outputs(kx);
             let first_ix = (cols.start * w.stride + kx * w.dilation).saturating_sub(w.pad_begin);
-            for oy in 0..h.output {
+            for oy in block.start / w.output..(block.end - 1) / w.output + 1 {
                 let row0 = oy * w.output;
+                // This output row's part of the block, and the part of it with input under it.
+                let (lo, hi) = (
+                    block.start.max(row0) - row0,
+                    (block.end - row0).min(w.output),
+                );
                 let src = h
                     .source(oy, ky)
                     .and_then(|iy| plane.get(iy * w.input..(iy + 1) * w.input));
-                let (zero_end, zero_start) = match src {
-                    Some(_) => (cols.start, cols.end.max(cols.start)),
-                    None => (w.output, w.output),
+                let Some(s) = src else {
+                    zeros(&mut put, row0 + lo, row0 + hi);
+                    continue;
                 };
-                for start in (0..zero_end).step_by(NR) {
-                    put(row0 + start, &ZEROS[..NR.min(zero_end - start)]);
-                }
-                if let Some(s) = src.filter(|_| !cols.is_empty()) {
-                    let count = cols.end - cols.start;
-                    if w.stride == 1 {
-                        if let Some(v) = s.get(first_ix..first_ix + count) {
-                            put(row0 + cols.start, v);
+                let vs = cols.start.clamp(lo, hi);
+                let ve = cols.end.clamp(vs, hi);
+                zeros(&mut put, row0 + lo, row0 + vs);
+                let skip = first_ix + (vs - cols.start.min(vs)) * w.stride;
+                if w.stride == 1 {
+                    if let Some(v) = s.get(skip..skip + (ve - vs)) {
+                        put(row0 + vs, v);
+                    }
+                } else {
+                    let mut buf = [0.0; NR];
+                    for done in (0..ve - vs).step_by(NR) {
+                        let n = NR.min(ve - vs - done);
+                        let from = s.iter().skip(skip + done * w.stride).step_by(w.stride);
+                        for (b, &v) in buf[..n].iter_mut().zip(from) {
+                            *b = v;
                         }
-                    } else {
-                        let mut buf = [0.0; NR];
-                        for done in (0..count).step_by(NR) {
-                            let n = NR.min(count - done);
-                            let from = s.iter().skip(first_ix + done * w.stride).step_by(w.stride);
-                            for (b, &v) in buf[..n].iter_mut().zip(from) {
-                                *b = v;
-                            }
-                            put(row0 + cols.start + done, &buf[..n]);
-                        }
+                        put(row0 + vs + done, &buf[..n]);
                     }
                 }
-                for start in (zero_start..w.output).step_by(NR) {
-                    put(row0 + start, &ZEROS[..NR.min(w.output - start)]);
-                }
+                zeros(&mut put, row0 + ve, row0 + hi);
             }
         }
+    }
+
+    /// Output columns per GEMM block of the GEMM paths: its packed B stays in L2.
+    fn block_cols(&self) -> usize {
+        let cols = BLOCK_BYTES / 4 / self.depth().max(1) / NR * NR;
+        cols.clamp(NR, self.window.output_len().next_multiple_of(NR).max(NR))
     }
 }
 
@@ -217,37 +284,17 @@ impl Op for Conv {
         };
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         if self.path == Path::Depthwise {
-            self.depthwise(x, w, bias, y, cx.pool);
-            return Ok(());
+            return self.depthwise(x, w, bias, y, cx);
         }
         let (plane_in, out_len) = (self.window.input_len(), self.window.output_len());
         let (cin_g, cout_g, depth) = (self.in_per_group(), self.out_per_group(), self.depth());
-        let act = self.activation;
+        let block = self.block_cols();
         for n in 0..self.batch {
             for g in 0..self.groups {
                 let x_at = (n * self.in_channels + g * cin_g) * plane_in;
                 let xg = x
                     .get(x_at..x_at + cin_g * plane_in)
                     .ok_or("input too short")?;
-                let dims = Dims {
-                    m: cout_g,
-                    n: out_len,
-                    k: depth,
-                };
-                let packed = cx
-                    .scratch
-                    .get_mut(..dims.packed_rhs_len()?)
-                    .ok_or("scratch too small")?;
-                if self.path == Path::Pointwise {
-                    let xm = Matrix {
-                        data: xg,
-                        row_stride: out_len,
-                        col_stride: 1,
-                    };
-                    pack_rhs(dims, xm, packed)?;
-                } else {
-                    self.im2col_packed(xg, packed);
-                }
                 let y_at = (n * self.out_channels + g * cout_g) * out_len;
                 let yg = y
                     .get_mut(y_at..y_at + cout_g * out_len)
@@ -265,12 +312,36 @@ impl Op for Conv {
                     ),
                     None => None,
                 };
-                let finish = Finish {
-                    row_bias,
-                    activation: act,
-                    post: None,
-                };
-                matmul(self.kernels, cx.pool, dims, a, packed, yg, finish)?;
+                // Column blocks: packed B of one block is written, then used while in cache.
+                for start in (0..out_len).step_by(block) {
+                    let cols = block.min(out_len - start);
+                    let dims = Dims {
+                        m: cout_g,
+                        n: cols,
+                        k: depth,
+                    };
+                    let packed = cx
+                        .scratch
+                        .get_mut(..dims.packed_rhs_len()?)
+                        .ok_or("scratch too small")?;
+                    if self.path == Path::Pointwise {
+                        let xm = Matrix {
+                            data: &xg[start..],
+                            row_stride: out_len,
+                            col_stride: 1,
+                        };
+                        pack_rhs(dims, xm, packed)?;
+                    } else {
+                        self.im2col_packed(xg, packed, start..start + cols);
+                    }
+                    let finish = Finish {
+                        row_bias,
+                        activation: self.activation,
+                        post: None,
+                    };
+                    let c = (&mut yg[start..], out_len);
+                    matmul(self.kernels, cx.pool, dims, a, packed, c, finish)?;
+                }
             }
         }
         Ok(())
@@ -279,11 +350,14 @@ impl Op for Conv {
     fn scratch_len(&self) -> usize {
         let dims = Dims {
             m: self.out_per_group(),
-            n: self.window.output_len(),
+            n: self.block_cols(),
             k: self.depth(),
         };
         match self.path {
-            Path::Depthwise => 0,
+            Path::Depthwise => self
+                .dw
+                .as_ref()
+                .map_or(0, |dw| dw.layout.len() * MAX_SCRATCH_TASKS),
             // `build` checked that the size does not overflow.
             Path::Pointwise | Path::Im2col => dims.packed_rhs_len().unwrap_or(0),
         }
@@ -356,6 +430,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         has_bias,
         activation: Activation::fused(cx)?,
         path,
+        dw: match path {
+            Path::Depthwise => Some(Depthwise::new(&window).ok_or("depthwise layout overflows")?),
+            _ => None,
+        },
         kernels: plan_kernels()?,
     };
     checked_numel(&[op.depth(), window.output_len().div_ceil(NR), NR])?;

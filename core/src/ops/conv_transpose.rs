@@ -3,15 +3,23 @@
 //! larger), optional bias. auto_pad SAME_UPPER / SAME_LOWER without output_shape target
 //! `output = input · stride`. 3-D is unsupported.
 //!
-//! Invariant: every output element is `bias + Σ x[ic, i] · w[ic, oc, k]` over the input positions
-//! `i` and taps `k` with `i · stride + k · dilation − pad_begin` equal to its position, added in
-//! the order input channel, tap, position; planes are split across threads by output channel.
+//! Computed per image and group as one GEMM, columns `[cout_g · taps, in_plane] = Wᵀ · X` (W read
+//! in place as the left operand, X packed into scratch, the columns in scratch after it), then
+//! col2im: each output plane starts from its bias and adds, tap by tap in (kh, kw) order, the tap's
+//! column plane at the positions `i · stride + k · dilation − pad_begin` it lands on.
+//!
+//! Invariant: every output element is `bias + Σ_k (Σ_ic x[ic, i] · w[ic, oc, k])` over the input
+//! positions `i` and taps `k` that reach it; the GEMM splits across threads by whole tiles and
+//! col2im by output channel, so results do not depend on the thread count.
 
+use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
 use super::parallel::for_each_chunk;
 use super::{
-    BuildError, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
+    Activation, BuildError, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext,
+    checked_numel,
 };
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
 use crate::tensor::DType;
 
 /// One spatial axis: input and output lengths, kernel, stride, dilation, padding before.
@@ -26,15 +34,21 @@ struct Axis {
 }
 
 impl Axis {
-    /// Calls `f(i, o)` for every input position `i` that tap `k` sends to output position `o`.
-    #[inline]
-    fn for_each(&self, k: usize, mut f: impl FnMut(usize, usize)) {
-        for i in 0..self.input {
-            let o = (i * self.stride + k * self.dilation) as isize - self.pad as isize;
-            if o >= 0 && (o as usize) < self.output {
-                f(i, o as usize);
-            }
-        }
+    /// The input positions tap `k` sends inside the output, and the output position of the first
+    /// (consecutive inputs land `stride` apart).
+    fn span(&self, k: usize) -> (std::ops::Range<usize>, usize) {
+        let shift = k * self.dilation;
+        // o = i stride + shift - pad must lie in 0..output.
+        let first = self.pad.saturating_sub(shift).div_ceil(self.stride);
+        let end = match (self.output + self.pad).checked_sub(shift + 1) {
+            Some(last) => (last / self.stride + 1).min(self.input),
+            None => 0,
+        };
+        let first = first.min(end);
+        (
+            first..end,
+            (first * self.stride + shift).saturating_sub(self.pad),
+        )
     }
 }
 
@@ -48,6 +62,48 @@ struct ConvTranspose {
     h: Axis,
     w: Axis,
     has_bias: bool,
+    /// The f32 GEMM tier, chosen at build time.
+    kernels: &'static Kernels,
+}
+
+impl ConvTranspose {
+    /// The product of one group: `[cout_g · taps, in_plane] = Wᵀ · X`.
+    fn dims(&self) -> Dims {
+        Dims {
+            m: self.out_channels / self.groups * self.h.kernel * self.w.kernel,
+            n: self.h.input * self.w.input,
+            k: self.in_channels / self.groups,
+        }
+    }
+
+    /// Adds the columns `col` (`taps` rows of one input plane each, tap `(kh, kw)` row-major)
+    /// of one output channel into its plane `out`, at the positions the taps send them to.
+    fn col2im(&self, col: &[f32], out: &mut [f32]) {
+        let (h, w) = (self.h, self.w);
+        let in_plane = h.input * w.input;
+        for kh in 0..h.kernel {
+            let (rows, first_oh) = h.span(kh);
+            for kw in 0..w.kernel {
+                let (cols, first_ow) = w.span(kw);
+                let Some(c) = col.get((kh * w.kernel + kw) * in_plane..) else {
+                    return;
+                };
+                for (r, ih) in rows.clone().enumerate() {
+                    let oh = first_oh + r * h.stride;
+                    let (Some(orow), Some(crow)) = (
+                        out.get_mut(oh * w.output + first_ow..(oh + 1) * w.output),
+                        c.get(ih * w.input..(ih + 1) * w.input),
+                    ) else {
+                        continue;
+                    };
+                    let src = crow.get(cols.clone()).unwrap_or(&[]);
+                    for (o, &v) in orow.iter_mut().step_by(w.stride).zip(src) {
+                        *o += v;
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Op for ConvTranspose {
@@ -71,36 +127,68 @@ impl Op for ConvTranspose {
             self.in_channels / self.groups,
             self.out_channels / self.groups,
         );
+        let dims = self.dims();
         let taps = h.kernel * w.kernel;
         let needed_x = self.batch * self.in_channels * in_plane;
         let needed_w = self.in_channels * cout_g * taps;
         if x.len() < needed_x
             || wt.len() < needed_w
             || bias.is_some_and(|b| b.len() < self.out_channels)
+            || y.len() < self.batch * self.out_channels * out_plane
         {
             return Err("inputs shorter than planned".into());
         }
-        for_each_chunk(cx.pool, y, out_plane.max(1), |plane, out| {
-            let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
-            let (g, ocg) = (oc / cout_g, oc % cout_g);
-            out.fill(bias.map_or(0.0, |b| b[oc]));
-            for icg in 0..cin_g {
-                let ic = g * cin_g + icg;
-                let xs = &x[(n * self.in_channels + ic) * in_plane..][..in_plane];
-                let ws = &wt[(ic * cout_g + ocg) * taps..][..taps];
-                for kh in 0..h.kernel {
-                    for kw in 0..w.kernel {
-                        let wv = ws[kh * w.kernel + kw];
-                        h.for_each(kh, |ih, oh| {
-                            let row = &xs[ih * w.input..][..w.input];
-                            let orow = &mut out[oh * w.output..][..w.output];
-                            w.for_each(kw, |iw, ow| orow[ow] += row[iw] * wv);
-                        });
-                    }
-                }
+        let packed_len = dims.packed_rhs_len()?;
+        let (packed, rest) = cx
+            .scratch
+            .split_at_mut_checked(packed_len)
+            .ok_or("scratch too small")?;
+        let col = rest.get_mut(..dims.m * dims.n).ok_or("scratch too small")?;
+        for n in 0..self.batch {
+            for g in 0..self.groups {
+                let xg = &x[(n * self.in_channels + g * cin_g) * in_plane..][..cin_g * in_plane];
+                let xm = Matrix {
+                    data: xg,
+                    row_stride: in_plane,
+                    col_stride: 1,
+                };
+                pack_rhs(dims, xm, packed)?;
+                // A = Wᵀ: row (ocg, tap), column icg, at W[(g cin_g + icg) cout_g taps + row].
+                let a = Matrix {
+                    data: &wt[g * cin_g * cout_g * taps..],
+                    row_stride: 1,
+                    col_stride: dims.m,
+                };
+                let finish = Finish {
+                    row_bias: None,
+                    activation: Activation::Identity,
+                    post: None,
+                };
+                matmul(
+                    self.kernels,
+                    cx.pool,
+                    dims,
+                    a,
+                    packed,
+                    (col, dims.n),
+                    finish,
+                )?;
+                let col: &[f32] = col;
+                let first = n * self.out_channels + g * cout_g;
+                let yg = &mut y[first * out_plane..][..cout_g * out_plane];
+                for_each_chunk(cx.pool, yg, out_plane.max(1), |ocg, out| {
+                    out.fill(bias.map_or(0.0, |b| b[first % self.out_channels + ocg]));
+                    self.col2im(&col[ocg * taps * in_plane..][..taps * in_plane], out);
+                });
             }
-        });
+        }
         Ok(())
+    }
+
+    fn scratch_len(&self) -> usize {
+        let dims = self.dims();
+        // `build` checked that the sizes do not overflow.
+        dims.packed_rhs_len().unwrap_or(0) + dims.m * dims.n
     }
 }
 
@@ -256,16 +344,22 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
     let mut out = vec![batch, cout];
     out.extend(axes.iter().map(|a| a.output));
     checked_numel(&out)?;
+    // The product's packed input and its columns (see `ConvTranspose::dims`).
+    let taps = h.kernel.checked_mul(w.kernel).ok_or("kernel overflows")?;
+    checked_numel(&[cout / groups, taps, h.input, w.input])?;
+    let op = ConvTranspose {
+        batch,
+        in_channels: cin,
+        out_channels: cout,
+        groups,
+        h,
+        w,
+        has_bias,
+        kernels: plan_kernels()?,
+    };
+    op.dims().packed_rhs_len()?;
     Ok(Built {
-        op: Box::new(ConvTranspose {
-            batch,
-            in_channels: cin,
-            out_channels: cout,
-            groups,
-            h,
-            w,
-            has_bias,
-        }),
+        op: Box::new(op),
         output: Fact::new(DType::F32, out),
     })
 }

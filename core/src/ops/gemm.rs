@@ -65,27 +65,23 @@ pub(crate) struct Finish<'a> {
     pub post: Option<PostFn<'a>>,
 }
 
-/// `c = finish(a · b)` (overwriting c), `b` packed by [`pack_rhs`]. Fails (never panics) if a
-/// slice is too short for the sizes.
+/// `c = finish(a · b)` (overwriting c), `b` packed by [`pack_rhs`], C's rows `c.1` elements
+/// apart (`c.1 = n` for a whole matrix, more for a block of columns of a wider one). Fails
+/// (never panics) if a slice is too short for the sizes.
 pub(crate) fn matmul(
     kernels: &Kernels,
     pool: Option<&rayon::ThreadPool>,
     dims: Dims,
     a: Matrix<'_>,
     b_packed: &[f32],
-    c: &mut [f32],
+    c: (&mut [f32], usize),
     finish: Finish<'_>,
 ) -> OpResult<()> {
     // Clip (with ordered bounds) is the kernel's clamp, bit for bit; other activations run on
     // each finished row, unless a post pass takes care of everything after the bias.
-    let (min, max, row_activation) = match finish.activation {
-        Activation::Identity => (f32::NEG_INFINITY, f32::INFINITY, None),
-        Activation::Clip { min, max }
-            if finish.post.is_none() && !min.is_nan() && !max.is_nan() =>
-        {
-            (min, max, None)
-        }
-        other => (f32::NEG_INFINITY, f32::INFINITY, Some(other)),
+    let (min, max, row_activation) = match finish.activation.as_clamp() {
+        Some((min, max)) if finish.post.is_none() => (min, max, None),
+        _ => (f32::NEG_INFINITY, f32::INFINITY, Some(finish.activation)),
     };
     let activate = move |_: usize, row: &mut [f32]| {
         if let Some(act) = row_activation {
@@ -176,7 +172,7 @@ mod tests {
                         activation: act,
                         post: None,
                     };
-                    matmul(kernels, p, dims, a_mat, &packed, &mut c, finish).unwrap();
+                    matmul(kernels, p, dims, a_mat, &packed, (&mut c, n), finish).unwrap();
                     for (x, y) in c.iter().zip(&want) {
                         assert!(
                             (x - y).abs() <= 1e-4 * y.abs().max(1.0),
@@ -203,7 +199,18 @@ mod tests {
         };
         let packed = vec![0.0; dims.packed_rhs_len().unwrap()];
         let kernels = plan_kernels().unwrap();
-        assert!(matmul(kernels, None, dims, a, &packed, &mut [0.0; 2], finish).is_err());
+        assert!(
+            matmul(
+                kernels,
+                None,
+                dims,
+                a,
+                &packed,
+                (&mut [0.0; 2], dims.n),
+                finish
+            )
+            .is_err()
+        );
         assert!(pack_rhs(dims, a, &mut [0.0; 3]).is_err());
     }
 }

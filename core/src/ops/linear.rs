@@ -109,7 +109,15 @@ impl Op for Gemm {
             activation: act,
             post,
         };
-        matmul(self.kernels, cx.pool, self.dims, a, b, y, finish)
+        matmul(
+            self.kernels,
+            cx.pool,
+            self.dims,
+            a,
+            b,
+            (y, self.dims.n),
+            finish,
+        )
     }
 
     fn scratch_len(&self) -> usize {
@@ -243,7 +251,15 @@ impl Op for MatMul {
                             post: None,
                         };
                         packed.and_then(|packed| {
-                            matmul(self.kernels, cx.pool, self.dims, a, packed, c, finish)
+                            matmul(
+                                self.kernels,
+                                cx.pool,
+                                self.dims,
+                                a,
+                                packed,
+                                (c, self.dims.n),
+                                finish,
+                            )
                         })
                     }
                     _ => Err("batch offset out of range".into()),

@@ -1,12 +1,25 @@
-//! Splitting work across the session's thread pool, or running it inline when there is none.
+//! Splitting work across the session's thread pool, or running it inline when there is none or
+//! the work is too small to be worth the hand-off.
 //!
 //! Invariant: with no pool, work runs on the calling thread in order; with a pool, chunks are
 //! disjoint, so results do not depend on the number of threads.
 
 use rayon::prelude::*;
 
+/// Elements of output below which [`for_each_chunk`] runs inline: waking the pool costs a few
+/// microseconds, more than such an op takes.
+const MIN_PARALLEL_ELEMS: usize = 16 * 1024;
+
+/// Multiply-adds (or comparable units of work) each task of [`task_count`] gets at least.
+const MIN_TASK_WORK: usize = 64 * 1024;
+
+/// The most tasks an op that needs scratch per task splits into: scratch is sized when the plan
+/// is made, before any thread count is known.
+pub(crate) const MAX_SCRATCH_TASKS: usize = 4;
+
 /// Calls `f(index, chunk)` for consecutive `chunk_len`-element chunks of `data` (the last may be
-/// shorter), in parallel when a pool is given. A zero `chunk_len` does nothing.
+/// shorter), in parallel when a pool is given and `data` is large enough. A zero `chunk_len`
+/// does nothing.
 pub(crate) fn for_each_chunk<T, F>(
     pool: Option<&rayon::ThreadPool>,
     data: &mut [T],
@@ -20,14 +33,64 @@ pub(crate) fn for_each_chunk<T, F>(
         return;
     }
     match pool {
-        Some(pool) if data.len() > chunk_len => pool.install(|| {
-            data.par_chunks_mut(chunk_len)
-                .enumerate()
-                .for_each(|(i, c)| f(i, c));
-        }),
+        Some(pool) if data.len() > chunk_len && data.len() >= MIN_PARALLEL_ELEMS => {
+            pool.install(|| {
+                data.par_chunks_mut(chunk_len)
+                    .enumerate()
+                    .for_each(|(i, c)| f(i, c));
+            })
+        }
         _ => data
             .chunks_mut(chunk_len)
             .enumerate()
             .for_each(|(i, c)| f(i, c)),
+    }
+}
+
+/// How many tasks to split `units` units of `work` total into: 1 without a pool or when the work
+/// is small, else at most one per thread, `max` and `units`.
+pub(crate) fn task_count(
+    pool: Option<&rayon::ThreadPool>,
+    units: usize,
+    work: usize,
+    max: usize,
+) -> usize {
+    let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
+    threads.min(max).min(units).min(work / MIN_TASK_WORK).max(1)
+}
+
+/// Splits `data` into `tasks` runs of whole `unit`-element units and calls
+/// `f(first_unit, run, scratch)` on each, in parallel when there is more than one task, each task
+/// with its own `scratch_len` elements of `scratch` (which must hold `tasks` of them, else nothing
+/// runs).
+pub(crate) fn for_each_task<F>(
+    pool: Option<&rayon::ThreadPool>,
+    tasks: usize,
+    data: &mut [f32],
+    unit: usize,
+    scratch: &mut [f32],
+    scratch_len: usize,
+    f: F,
+) where
+    F: Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+{
+    let units = data.len().checked_div(unit).unwrap_or(0);
+    let tasks = tasks.max(1);
+    let per = units.div_ceil(tasks).max(1);
+    if scratch_len
+        .checked_mul(tasks)
+        .is_none_or(|n| n > scratch.len())
+        || unit == 0
+    {
+        return;
+    }
+    match pool {
+        Some(pool) if tasks > 1 => pool.install(|| {
+            data.par_chunks_mut(per * unit)
+                .zip(scratch.par_chunks_mut(scratch_len.max(1)))
+                .enumerate()
+                .for_each(|(t, (run, s))| f(t * per, run, s));
+        }),
+        _ => f(0, data, &mut scratch[..scratch_len]),
     }
 }

@@ -29,9 +29,42 @@ struct Resize {
     out_shape: Vec<usize>,
     /// Per axis, one tap per output index.
     taps: Vec<Vec<Tap>>,
+    /// Elements of one input plane (the last two axes) when only those two are resized: then
+    /// `run` goes plane by plane, row by row ([`Resize::planes`]).
+    plane: Option<usize>,
 }
 
 impl Resize {
+    /// The output plane by plane when every axis but the last two is copied as is: per output
+    /// element the same corners, weights and order as [`Resize::blend`] (the copied axes only
+    /// contribute factors of 1), without its per-element walk over all axes.
+    fn planes(&self, x: &[f32], y: &mut [f32], in_plane: usize) -> OpResult<()> {
+        let [.., rows, cols] = &self.taps[..] else {
+            return Err("plane resize needs two axes".into());
+        };
+        let out_plane = rows.len() * cols.len();
+        for (xp, yp) in x.chunks_exact(in_plane).zip(y.chunks_exact_mut(out_plane)) {
+            for (ty, yrow) in rows.iter().zip(yp.chunks_exact_mut(cols.len())) {
+                for (tx, v) in cols.iter().zip(yrow.iter_mut()) {
+                    let at = |a: usize, b: usize| xp.get(a + b).copied();
+                    let mut sum = 0.0;
+                    sum += (1.0 - ty.frac) * (1.0 - tx.frac) * at(ty.lo, tx.lo).ok_or(OUT)?;
+                    if ty.frac != 0.0 {
+                        sum += ty.frac * (1.0 - tx.frac) * at(ty.hi, tx.lo).ok_or(OUT)?;
+                    }
+                    if tx.frac != 0.0 {
+                        sum += (1.0 - ty.frac) * tx.frac * at(ty.lo, tx.hi).ok_or(OUT)?;
+                        if ty.frac != 0.0 {
+                            sum += ty.frac * tx.frac * at(ty.hi, tx.hi).ok_or(OUT)?;
+                        }
+                    }
+                    *v = sum;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Blends the input at the taps `t` (one per axis) over every corner whose weight is not 0.
     fn blend(&self, x: &[f32], t: &[Tap]) -> Option<f32> {
         let mut sum = 0.0;
@@ -65,6 +98,9 @@ impl Op for Resize {
     ) -> OpResult<()> {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
+        if let Some(in_plane) = self.plane {
+            return self.planes(x, y, in_plane);
+        }
         let rank = self.out_shape.len();
         let mut idx = [0usize; super::MAX_RANK];
         let mut t = [Tap {
@@ -76,9 +112,7 @@ impl Op for Resize {
             *t = *taps.first().ok_or("empty axis")?;
         }
         for v in y.iter_mut() {
-            *v = self
-                .blend(x, &t[..rank])
-                .ok_or("resize source out of bounds")?;
+            *v = self.blend(x, &t[..rank]).ok_or(OUT)?;
             for d in (0..rank).rev() {
                 idx[d] += 1;
                 if idx[d] < self.out_shape[d] {
@@ -92,6 +126,8 @@ impl Op for Resize {
         Ok(())
     }
 }
+
+const OUT: &str = "resize source out of bounds";
 
 #[derive(Clone, Copy, PartialEq)]
 enum Nearest {
@@ -237,7 +273,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
     let mut taps = Vec::with_capacity(rank);
     for d in 0..rank {
         let (len_in, stride) = (x.shape[d], st[d].max(0) as usize);
-        let axis_taps = (0..out[d])
+        let axis_taps: Vec<Tap> = (0..out[d])
             .map(|o| {
                 let c = source_coordinate(coord, o, scales[d], len_in, out[d]);
                 if linear {
@@ -262,10 +298,21 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
             .collect();
         taps.push(axis_taps);
     }
+    // Only the last two axes resized: every other axis copies index o from o.
+    let copied = |d: usize| {
+        out[d] == x.shape[d]
+            && taps[d]
+                .iter()
+                .enumerate()
+                .all(|(o, t)| t.frac == 0.0 && t.lo == o * st[d].max(0) as usize)
+    };
+    let plane =
+        (rank >= 2 && (0..rank - 2).all(copied)).then(|| x.shape[rank - 2..].iter().product());
     Ok(Built {
         op: Box::new(Resize {
             out_shape: out.clone(),
             taps,
+            plane,
         }),
         output: Fact::new(DType::F32, out),
     })

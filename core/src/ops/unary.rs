@@ -19,9 +19,11 @@ impl Op for Unary {
     ) -> OpResult<()> {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
-        for (y, &x) in y.iter_mut().zip(x) {
-            *y = self.0.apply(x);
-        }
+        let n = y.len().min(x.len());
+        // A copy, then the slice pass (whose Clip/Relu loops vectorize): cheaper than a
+        // per-element match.
+        y[..n].copy_from_slice(&x[..n]);
+        self.0.apply_slice(&mut y[..n]);
         Ok(())
     }
 }

@@ -37,7 +37,7 @@ mod i8mm;
 mod neon;
 
 use super::dispatch::kernel_table;
-use super::f32::dwconv::dwconv3_row_kernel;
+use super::f32::dwconv::dwconv_plane_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
@@ -51,7 +51,7 @@ kernel_table!(
     qs8_row_params__neon,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon,
+    f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
     x8_lut: [neon] x8_lut__neon
@@ -69,7 +69,7 @@ kernel_table!(
     qs8_row_params__dotprod,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon,
+    f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
     x8_lut: [neon] x8_lut__neon
@@ -83,13 +83,13 @@ kernel_table!(
     qs8_row_params__i8mm,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
-    f32_dwconv3_row: f32_dwconv3_row__neon,
+    f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
     x8_lut: [neon] x8_lut__neon
 );
 
-dwconv3_row_kernel!(f32_dwconv3_row__neon, "neon");
+dwconv_plane_kernel!(f32_dwconv_plane__neon, "neon");
 wo_gemv_kernel!(wo_gemv_1x16c4__neon, "neon", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__neon, "neon");
 

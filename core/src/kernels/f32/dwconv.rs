@@ -1,104 +1,259 @@
-//! The depthwise-convolution row kernel: one input row's three taps (kernel width 3, dilation 1,
-//! stride 1 or 2, left padding) accumulated into one output row,
-//! `dst[i] += w0 · x[s i - p] ; dst[i] += w1 · x[s i - p + 1] ; dst[i] += w2 · x[s i - p + 2]`,
-//! skipping taps that fall in the padding. A 3×3 depthwise convolution calls it once per kernel
-//! row with an input row under the output row.
+//! Depthwise convolution of one channel plane: every output sums all its taps in registers,
+//! starting from the bias, then is clamped (a fused `Clip`/`Relu`), and is stored once.
 //!
-//! The body is plain safe Rust written so that the interior (all three taps inside the row) is a
-//! bounds-check-free loop the compiler vectorizes; each tier compiles it inside its own
-//! `#[target_feature]` function (ymm on AVX2, zmm on AVX-512F, q registers on NEON), so the tiers
-//! run the same operations in the same order and agree bit for bit with the reference.
-//! Invariant: per output element, the three products are added one at a time in tap order, with
-//! separate multiply and add (no fusing), as the op's generic loop does.
+//! The input plane is first copied by [`DwLayout::fill`] into a zero-padded buffer whose rows are
+//! split by column-stride phase (columns `c` with the same `c % stride_w` stored together). In that layout
+//! every tap of a run of consecutive outputs of one row reads consecutive inputs, whatever the
+//! stride and dilation, so the kernel has no edge cases: output `(oy, ox)` is
+//! `clamp(bias + Σ_t w[t] · src[oy · src_row + taps[t] + ox])` with `t` in tap order.
+//!
+//! The body is plain Rust over fixed-size lane arrays (16, 8, 4, then 1 lanes; a row's tail is
+//! recomputed with an overlapping full chunk, which writes the same values) that the compiler
+//! keeps in vector registers; each tier compiles it inside its own `#[target_feature]` function
+//! (zmm on AVX-512F, ymm on AVX2, q registers on NEON). Invariant: per output, products are added
+//! one at a time in tap order with separate multiply and add (never fused), so every tier agrees
+//! bit for bit with the reference; padding taps add `w · 0`, as the im2col path does.
 
-/// A row kernel (`f32_dwconv3_row__<tier>`); see [`dwconv3_row`].
-///
-/// # Safety
-/// The CPU has the kernel's tier (the arguments are checked like [`dwconv3_row`]'s).
-pub(crate) type F32DwRowFn =
-    unsafe fn(dst: &mut [f32], row: &[f32], w: [f32; 3], stride: usize, pad: usize);
+/// The padded, phase-split layout of one input plane for a depthwise window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DwLayout {
+    in_h: usize,
+    in_w: usize,
+    pad_top: usize,
+    pad_left: usize,
+    /// Strides along rows and columns (columns are split by `stride_w` phases).
+    stride_h: usize,
+    stride_w: usize,
+    /// Length of one stride phase of a padded row.
+    phase_len: usize,
+    /// Padded rows.
+    rows: usize,
+}
 
-/// Accumulates the three taps `w` of input row `row` into output row `dst` (see the module doc).
-/// Strides other than 1 and 2 fall back to a scalar loop; never panics.
-#[inline(always)]
-pub(crate) fn dwconv3_row(dst: &mut [f32], row: &[f32], w: [f32; 3], stride: usize, pad: usize) {
-    let (n, len) = (dst.len(), row.len());
-    if stride == 0 || n == 0 {
-        return;
-    }
-    // Outputs whose three taps are all inside the row: s i >= p and s i - p + 2 < len.
-    let lo = pad.div_ceil(stride).min(n);
-    let hi = if len + pad >= 3 {
-        ((len + pad - 3) / stride + 1).clamp(lo, n)
-    } else {
-        lo
-    };
-    let edge = |d: &mut f32, i: usize| {
-        for (t, &wt) in w.iter().enumerate() {
-            if let Some(&x) = (stride * i + t).checked_sub(pad).and_then(|ix| row.get(ix)) {
-                *d += wt * x;
-            }
+impl DwLayout {
+    /// The layout of an `in_h × in_w` plane with `pad_top` / `pad_left` zeros before it, read
+    /// with strides `stride_h` / `stride_w`, so that `out_h × out_w` outputs with taps reaching
+    /// `reach_h` / `reach_w` inputs past the window start (`(kernel - 1) · dilation + 1`) stay
+    /// inside. `None` when a size overflows or a stride is 0.
+    pub fn new(
+        (in_h, in_w): (usize, usize),
+        (pad_top, pad_left): (usize, usize),
+        (stride_h, stride_w): (usize, usize),
+        (out_h, out_w): (usize, usize),
+        (reach_h, reach_w): (usize, usize),
+    ) -> Option<DwLayout> {
+        let span = |stride: usize, out: usize, reach: usize, pad: usize, input: usize| {
+            let last = stride
+                .checked_mul(out.checked_sub(1)?)?
+                .checked_add(reach)?;
+            Some(last.max(pad.checked_add(input)?))
+        };
+        let width = span(stride_w, out_w, reach_w, pad_left, in_w)?;
+        let rows = span(stride_h, out_h, reach_h, pad_top, in_h)?;
+        if stride_h == 0 {
+            return None;
         }
-    };
-    for (i, d) in dst[..lo].iter_mut().enumerate() {
-        edge(d, i);
+        let layout = DwLayout {
+            in_h,
+            in_w,
+            pad_top,
+            pad_left,
+            stride_h,
+            stride_w,
+            phase_len: width.checked_add(stride_w.checked_sub(1)?)? / stride_w,
+            rows,
+        };
+        layout.row_len().checked_mul(rows)?;
+        Some(layout)
     }
-    for (i, d) in dst[hi..].iter_mut().enumerate() {
-        edge(d, hi + i);
+
+    /// Elements between two padded rows.
+    fn row_len(&self) -> usize {
+        self.stride_w * self.phase_len
     }
-    let count = hi - lo;
-    if count == 0 {
-        return;
+
+    /// Elements of the padded plane.
+    pub fn len(&self) -> usize {
+        self.row_len() * self.rows
     }
-    let start = stride * lo - pad;
-    let out = &mut dst[lo..hi];
-    match stride {
-        1 => {
-            let src = &row[start..start + count + 2];
-            let (x0, x1, x2) = (&src[..count], &src[1..count + 1], &src[2..count + 2]);
-            for (((d, &a), &b), &c) in out.iter_mut().zip(x0).zip(x1).zip(x2) {
-                *d += w[0] * a;
-                *d += w[1] * b;
-                *d += w[2] * c;
-            }
+
+    /// Elements between the first inputs of two consecutive output rows.
+    pub fn src_row(&self) -> usize {
+        self.stride_h * self.row_len()
+    }
+
+    /// The offset of the input of tap `(dy, dx)` (inputs past the window start, i.e. kernel index
+    /// × dilation) under output `(0, 0)`.
+    pub fn tap(&self, dy: usize, dx: usize) -> usize {
+        dy * self.row_len() + (dx % self.stride_w) * self.phase_len + dx / self.stride_w
+    }
+
+    /// Writes the `in_h × in_w` plane `x` into `dst` (at least [`DwLayout::len`] long) in this
+    /// layout. Only the input's own positions are written: the padding keeps what `dst` holds,
+    /// which must be zeros (fill `dst` with zeros once, then reuse it for every plane). Does
+    /// nothing when a buffer is too short.
+    pub fn fill(&self, x: &[f32], dst: &mut [f32]) {
+        let (s, w) = (self.stride_w, self.in_w);
+        if x.len() < self.in_h * w || dst.len() < self.len() {
+            return;
         }
-        2 => {
-            let src = &row[start..start + 2 * count + 1];
-            for (j, d) in out.iter_mut().enumerate() {
-                // SAFETY: `j < count`, so `2 j + 2 <= 2 count < src.len()`. (Unchecked so that
-                // the compiler sees one interleaved group and vectorizes it.)
-                let (a, b, c) = unsafe {
-                    (
-                        *src.get_unchecked(2 * j),
-                        *src.get_unchecked(2 * j + 1),
-                        *src.get_unchecked(2 * j + 2),
-                    )
+        for (iy, src) in x.chunks_exact(w).take(self.in_h).enumerate() {
+            let row = &mut dst[(self.pad_top + iy) * self.row_len()..][..self.row_len()];
+            let pl = self.pad_left;
+            if s == 1 {
+                row[pl..pl + w].copy_from_slice(src);
+                continue;
+            }
+            if s == 2 {
+                // Even input columns go to phase pl % 2 from pl / 2, odd ones to the other phase
+                // from (pl + 1) / 2.
+                let (p0, p1) = row.split_at_mut(self.phase_len);
+                let (even, odd) = if pl.is_multiple_of(2) {
+                    (&mut p0[pl / 2..], &mut p1[pl / 2..])
+                } else {
+                    (&mut p1[pl / 2..], &mut p0[pl.div_ceil(2)..])
                 };
-                *d += w[0] * a;
-                *d += w[1] * b;
-                *d += w[2] * c;
+                let pairs = src.chunks_exact(2);
+                if let (Some(&last), Some(e)) = (pairs.remainder().first(), even.get_mut(w / 2)) {
+                    *e = last;
+                }
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                continue;
             }
-        }
-        _ => {
-            for (j, d) in out.iter_mut().enumerate() {
-                edge(d, lo + j);
+            for phase in 0..s {
+                // Input columns ix with (pad_left + ix) % s == phase, from the first such one.
+                let first = (phase + s - self.pad_left % s) % s;
+                let at = phase * self.phase_len + (self.pad_left + first) / s;
+                let values = src.iter().skip(first).step_by(s);
+                for (d, &v) in row[at..].iter_mut().zip(values) {
+                    *d = v;
+                }
             }
         }
     }
 }
 
-/// Defines a tier's row kernel `$name`: [`dwconv3_row`] compiled with `$features`.
-macro_rules! dwconv3_row_kernel {
+/// One plane's arguments for a depthwise kernel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DwPlane<'a> {
+    /// The input plane in a [`DwLayout`].
+    pub src: &'a [f32],
+    /// [`DwLayout::src_row`].
+    pub src_row: usize,
+    /// Per tap, [`DwLayout::tap`]; the same length as `weights`.
+    pub taps: &'a [usize],
+    pub weights: &'a [f32],
+    pub bias: f32,
+    /// Clamp bounds (ONNX `Clip`: NaN passes through; crossed bounds give `max`; infinite bounds
+    /// clamp nothing).
+    pub min: f32,
+    pub max: f32,
+}
+
+/// A plane kernel (`f32_dwconv_plane__<tier>`); see [`dwconv_plane`].
+///
+/// # Safety
+/// The CPU has the kernel's tier (the arguments are checked like [`dwconv_plane`]'s).
+pub(crate) type F32DwPlaneFn = unsafe fn(p: &DwPlane<'_>, dst: &mut [f32], width: usize);
+
+/// Computes the rows of `width` outputs in `dst` (see the module doc). Does nothing (never
+/// panics) when `dst` is not whole rows, `taps` and `weights` differ in length, or a tap of the
+/// last output would read past `src`.
+#[inline(always)]
+pub(crate) fn dwconv_plane(p: &DwPlane<'_>, dst: &mut [f32], width: usize) {
+    if width == 0
+        || dst.is_empty()
+        || !dst.len().is_multiple_of(width)
+        || p.taps.len() != p.weights.len()
+    {
+        return;
+    }
+    let rows = dst.len() / width;
+    let max_tap = p.taps.iter().copied().max().unwrap_or(0);
+    let end = (rows - 1)
+        .checked_mul(p.src_row)
+        .and_then(|x| x.checked_add(max_tap)?.checked_add(width));
+    if end.is_none_or(|end| end > p.src.len()) {
+        return;
+    }
+    for (oy, out) in dst.chunks_exact_mut(width).enumerate() {
+        let base = oy * p.src_row;
+        // Every `chunk::<L>(.., x0)` below has `x0 + L <= width`, so its reads end at
+        // `base + tap + width <= (rows - 1) src_row + max_tap + width <= src.len()` (checked
+        // above) and its writes inside `out` (`width` long).
+        let mut x0 = 0;
+        while x0 + 16 <= width {
+            // SAFETY: `x0 + 16 <= width` (see above).
+            unsafe { chunk::<16>(p, out, base, x0) };
+            x0 += 16;
+        }
+        if x0 == width {
+            continue;
+        }
+        // The tail: an overlapping chunk ending at the row's end, or narrower ones.
+        // SAFETY: each chunk starts at `0`, `x`, or `width - L` with `width >= L` (see above).
+        unsafe {
+            if width >= 16 {
+                chunk::<16>(p, out, base, width - 16);
+            } else if width >= 8 {
+                chunk::<8>(p, out, base, 0);
+                chunk::<8>(p, out, base, width - 8);
+            } else if width >= 4 {
+                chunk::<4>(p, out, base, 0);
+                chunk::<4>(p, out, base, width - 4);
+            } else {
+                for x in 0..width {
+                    chunk::<1>(p, out, base, x);
+                }
+            }
+        }
+    }
+}
+
+/// Outputs `x0..x0 + L` of one row: `out[x] = clamp(bias + Σ_t w[t] · src[base + taps[t] + x])`.
+///
+/// # Safety
+/// `x0 + L <= out.len()`, and `base + taps[t] + x0 + L <= p.src.len()` for every tap.
+#[inline(always)]
+unsafe fn chunk<const L: usize>(p: &DwPlane<'_>, out: &mut [f32], base: usize, x0: usize) {
+    let mut acc = [p.bias; L];
+    for (&t, &w) in p.taps.iter().zip(p.weights) {
+        // SAFETY: the caller guarantees `base + t + x0 + L <= src.len()`; `[f32; L]` has the
+        // alignment of `f32`.
+        let src = unsafe { &*p.src.as_ptr().add(base + t + x0).cast::<[f32; L]>() };
+        for (a, &x) in acc.iter_mut().zip(src) {
+            *a += w * x;
+        }
+    }
+    // SAFETY: the caller guarantees `x0 + L <= out.len()`.
+    let dst = unsafe { &mut *out.as_mut_ptr().add(x0).cast::<[f32; L]>() };
+    for (d, &a) in dst.iter_mut().zip(&acc) {
+        // `Clip` as `Activation::apply` and the GEMM tiles: min(max(a, lo), hi), so crossed
+        // bounds give hi; NaN passes.
+        let v = if a < p.min { p.min } else { a };
+        *d = if v > p.max { p.max } else { v };
+    }
+}
+
+/// Defines a tier's plane kernel `$name`: [`dwconv_plane`] compiled with `$features`.
+macro_rules! dwconv_plane_kernel {
     ($name:ident, $features:literal) => {
-        /// [`dwconv3_row`](crate::kernels::f32::dwconv::dwconv3_row) compiled for this tier.
+        /// [`dwconv_plane`](crate::kernels::f32::dwconv::dwconv_plane) compiled for this tier.
         ///
         /// # Safety
         /// The CPU has the features this function is compiled with.
         #[allow(non_snake_case)]
         #[target_feature(enable = $features)]
-        unsafe fn $name(dst: &mut [f32], row: &[f32], w: [f32; 3], stride: usize, pad: usize) {
-            $crate::kernels::f32::dwconv::dwconv3_row(dst, row, w, stride, pad)
+        unsafe fn $name(
+            p: &$crate::kernels::f32::dwconv::DwPlane<'_>,
+            dst: &mut [f32],
+            width: usize,
+        ) {
+            $crate::kernels::f32::dwconv::dwconv_plane(p, dst, width)
         }
     };
 }
-pub(crate) use dwconv3_row_kernel;
+pub(crate) use dwconv_plane_kernel;

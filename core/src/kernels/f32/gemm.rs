@@ -3,7 +3,8 @@
 //!
 //! Blocking: the packed panels are visited in groups of about 128 KiB (L2-resident) and, for each
 //! group, every row tile of the thread runs over all its panels (the tile's rows of A stay in L1).
-//! Threads: `threads = 1` (no pool) runs on the calling thread; with a pool, C is split into
+//! Threads: `threads = 1` (no pool) and products under `MIN_PARALLEL_MACS` run on the calling
+//! thread; with a pool, C is split into
 //! blocks of whole row tiles (each thread streams B once), or, when there are fewer than two row
 //! tiles per thread, into groups of panels (all rows each). Each C element is computed by one kernel call, so the result does not depend on the
 //! thread count.
@@ -17,6 +18,10 @@ use crate::kernels::Kernels;
 
 /// Bytes of packed B a thread visits per pass over its row tiles.
 const PANEL_GROUP_BYTES: usize = 128 * 1024;
+
+/// Multiply-adds below which a product runs on the calling thread even with a pool: handing
+/// work to the pool costs microseconds, more than such a product takes.
+const MIN_PARALLEL_MACS: usize = 256 * 1024;
 
 /// What the kernel applies to each tile after the sum: `clamp(sum + bias[row], min, max)`, with
 /// ONNX `Clip` semantics (NaN passes through). [`F32Epilogue::NONE`] adds nothing and clamps
@@ -46,11 +51,12 @@ pub type PostFn<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 #[derive(Clone, Copy)]
 struct Operands<'a> {
     k: usize,
-    n: usize,
     a: &'a [f32],
     a_rs: usize,
     a_cs: usize,
     b: &'a [f32],
+    /// Elements between the starts of two rows of C.
+    c_rs: usize,
     epilogue: F32Epilogue<'a>,
 }
 
@@ -59,7 +65,9 @@ struct Operands<'a> {
 /// - `a`: `m × k`, element `(i, p)` at `a[i * a_strides.0 + p * a_strides.1]`;
 /// - `b_packed`: B (`k × n`) packed by [`pack_b`](super::pack_b) (at least
 ///   [`packed_b_len`] elements);
-/// - `c`: `m × n`, row-major, contiguous, overwritten.
+/// - `c = (data, row_stride)`: `m × n`, row `i` at `data[i * row_stride..][..n]` (`row_stride >=
+///   n`; C may be a block of columns of a wider matrix), overwritten; elements between rows are
+///   left as they are.
 ///
 /// Fails (never panics) when a buffer is too short for the sizes or a size overflows.
 #[allow(clippy::too_many_arguments)]
@@ -70,12 +78,18 @@ pub fn f32_gemm(
     a: &[f32],
     a_strides: (usize, usize),
     b_packed: &[f32],
-    c: &mut [f32],
+    (c, c_rs): (&mut [f32], usize),
     epilogue: F32Epilogue<'_>,
     post: Option<PostFn<'_>>,
 ) -> Result<()> {
     let overflow = || Error::invalid_argument("f32 gemm: size overflows");
-    let c_len = m.checked_mul(n).ok_or_else(overflow)?;
+    let c_len = match m {
+        0 => 0,
+        _ => (m - 1)
+            .checked_mul(c_rs)
+            .and_then(|x| x.checked_add(n))
+            .ok_or_else(overflow)?,
+    };
     let b_len = packed_b_len(k, n).ok_or_else(overflow)?;
     let a_len = if m == 0 || k == 0 {
         0
@@ -87,7 +101,7 @@ pub fn f32_gemm(
             .ok_or_else(overflow)?
     };
     let bias_ok = epilogue.bias.is_none_or(|b| b.len() >= m);
-    if c.len() != c_len || b_packed.len() < b_len || a.len() < a_len || !bias_ok {
+    if c.len() < c_len || c_rs < n || b_packed.len() < b_len || a.len() < a_len || !bias_ok {
         return Err(Error::invalid_argument(format!(
             "f32 gemm {m}x{k}x{n}: buffers too short (a {}, packed b {} of {b_len}, c {}, bias {:?})",
             a.len(),
@@ -101,14 +115,15 @@ pub fn f32_gemm(
     }
     let ops = Operands {
         k,
-        n,
         a,
         a_rs: a_strides.0,
         a_cs: a_strides.1,
         b: b_packed,
+        c_rs,
         epilogue,
     };
     let mr = kernels.f32_mr;
+    let pool = pool.filter(|_| m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_MACS);
     let threads = pool.map_or(1, |p| p.current_num_threads());
     let panels = n.div_ceil(NR);
     match pool {
@@ -123,30 +138,33 @@ pub fn f32_gemm(
                     let cols = (group * NR).min(n - first_panel * NR);
                     let at = base.at(first_panel * NR);
                     // SAFETY: `at` points to element (0, 16 first_panel) of C, which holds
-                    // `m * n` elements (checked above), so the `m × cols` block with row stride
-                    // `n` is inside it (`16 first_panel + cols <= n`). Tasks take disjoint panel
+                    // `(m - 1) c_rs + n` elements (checked above), so the `m × cols` block with
+                    // row stride `c_rs` is inside it (`16 first_panel + cols <= n`). Tasks take disjoint panel
                     // ranges, so no two write the same element, and nothing else touches `c`
                     // while the pool runs (`c` is borrowed mutably for this whole call).
                     unsafe { run_block_raw(kernels, &ops, 0, first_panel, at, m, cols) };
                 });
                 if let Some(post) = post {
-                    c.par_chunks_mut(n)
+                    c[..c_len]
+                        .par_chunks_mut(c_rs)
                         .enumerate()
-                        .for_each(|(r, row)| post(r, row));
+                        .for_each(|(r, row)| post(r, &mut row[..n]));
                 }
             });
         }
         Some(pool) if threads > 1 && m > mr => {
             let rows = m.div_ceil(threads).next_multiple_of(mr);
             pool.install(|| {
-                c.par_chunks_mut(rows * n)
+                c[..c_len]
+                    .par_chunks_mut(rows * c_rs)
                     .enumerate()
                     .for_each(|(t, chunk)| {
                         let first = t * rows;
-                        run_block(kernels, &ops, first, 0, chunk, chunk.len() / n, n);
+                        let chunk_rows = chunk.len().div_ceil(c_rs);
+                        run_block(kernels, &ops, first, 0, chunk, chunk_rows, n);
                         if let Some(post) = post {
-                            for (r, row) in chunk.chunks_exact_mut(n).enumerate() {
-                                post(first + r, row);
+                            for (r, row) in chunk.chunks_mut(c_rs).enumerate() {
+                                post(first + r, &mut row[..n]);
                             }
                         }
                     });
@@ -155,8 +173,8 @@ pub fn f32_gemm(
         _ => {
             run_block(kernels, &ops, 0, 0, c, m, n);
             if let Some(post) = post {
-                for (r, row) in c.chunks_exact_mut(n).enumerate() {
-                    post(r, row);
+                for (r, row) in c[..c_len].chunks_mut(c_rs).enumerate() {
+                    post(r, &mut row[..n]);
                 }
             }
         }
@@ -183,7 +201,7 @@ unsafe impl Send for SharedC {}
 unsafe impl Sync for SharedC {}
 
 /// Computes the `rows × cols` block of C whose top-left element is `(first_row, 16 *
-/// first_panel)`, stored in `block` with row stride `ops.n`.
+/// first_panel)`, stored in `block` with row stride `ops.c_rs`.
 ///
 /// Requires (checked by [`f32_gemm`] and the callers' chunking): `first_row + rows <= m`,
 /// `16 * first_panel + cols <= n`; returns without work if `block` is too short.
@@ -196,7 +214,7 @@ fn run_block(
     rows: usize,
     cols: usize,
 ) {
-    if rows == 0 || cols == 0 || block.len() < (rows - 1) * ops.n + cols {
+    if rows == 0 || cols == 0 || block.len() < (rows - 1) * ops.c_rs + cols {
         return;
     }
     // SAFETY: `block` is an exclusive borrow holding the whole block (checked above).
@@ -217,7 +235,7 @@ fn run_block(
 ///
 /// # Safety
 /// `first_row + rows <= m` and `16 * first_panel + cols <= n` for the sizes [`f32_gemm`]
-/// validated with `ops`; `c` is valid for writes of elements `c + i * n + j` (`i < rows`,
+/// validated with `ops`; `c` is valid for writes of elements `c + i * c_rs + j` (`i < rows`,
 /// `j < cols`), and nothing else accesses those elements during the call.
 unsafe fn run_block_raw(
     kernels: &Kernels,
@@ -228,7 +246,7 @@ unsafe fn run_block_raw(
     rows: usize,
     cols: usize,
 ) {
-    let (k, n, mr) = (ops.k, ops.n, kernels.f32_mr);
+    let (k, c_rs, mr) = (ops.k, ops.c_rs, kernels.f32_mr);
     if rows == 0 || cols == 0 {
         return;
     }
@@ -250,8 +268,8 @@ unsafe fn run_block_raw(
                     a_rs: ops.a_rs,
                     a_cs: ops.a_cs,
                     b: ops.b.as_ptr().wrapping_add((first_panel + j) * panel_len),
-                    c: c.wrapping_add(i * n + j * NR),
-                    c_rs: n,
+                    c: c.wrapping_add(i * c_rs + j * NR),
+                    c_rs,
                     bias: bias.map_or(std::ptr::null(), |b| b.as_ptr().wrapping_add(row)),
                     min: ops.epilogue.min,
                     max: ops.epilogue.max,
@@ -261,7 +279,7 @@ unsafe fn run_block_raw(
                 // checked that `(m_total - 1) * a_rs + (k - 1) * a_cs` is inside `ops.a`. B: panel
                 // `first_panel + j` lies below `ceil(n / 16)`, and `f32_gemm` checked that
                 // `ops.b` holds all `ceil(n / 16) * 16 * k` packed elements. C: the tile's last
-                // element `(i + m - 1) * n + j * 16 + tile.n - 1 <= (rows - 1) * n + cols - 1` is
+                // element `(i + m - 1) * c_rs + j * 16 + tile.n - 1 <= (rows - 1) * c_rs + cols - 1` is
                 // inside the block the caller vouches for, which no one else accesses. Bias: `f32_gemm`
                 // checked it holds `m_total` elements. The table's tier is supported by this CPU.
                 unsafe { (kernels.f32_gemm)(&tile) };

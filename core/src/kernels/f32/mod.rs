@@ -4,7 +4,7 @@
 //!
 //! - [`pack`]: the packed-B layout (`NR` = 16 on every tier) and its pure packing functions.
 //! - [`gemm`]: the safe entry point ([`f32_gemm`]): validation, tiling, cache blocking, threads.
-//! - `dwconv`: the depthwise 3-tap row kernel (`f32_dwconv3_row__<tier>`).
+//! - `dwconv`: the depthwise plane kernel (`f32_dwconv_plane__<tier>`) and its padded input layout.
 //! - `tile`: the contract with the per-tier tile kernels (`f32_gemm_<MR>x16__<tier>`).
 //!
 //! Invariants: one packed layout serves every tier (only MR, the rows per tile, differs); every
@@ -19,7 +19,7 @@ pub(crate) mod tile;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use dwconv::F32DwRowFn;
+pub(crate) use dwconv::F32DwPlaneFn;
 pub use gemm::{F32Epilogue, PostFn, f32_gemm};
 pub use pack::{NR, pack_b, pack_b_into, packed_b_len};
 pub(crate) use tile::F32GemmFn;

@@ -52,6 +52,16 @@ pub fn pack_b_into(
         let cols = NR.min(n - first);
         for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
             let start = p * row_stride + first * col_stride;
+            if let (1, NR, Ok(full), Some(Ok(from))) = (
+                col_stride,
+                cols,
+                <&mut [f32; NR]>::try_from(&mut *row),
+                src.get(start..start + NR).map(<&[f32; NR]>::try_from),
+            ) {
+                // A whole panel row: a fixed-size copy the compiler inlines (no memmove call).
+                *full = *from;
+                continue;
+            }
             if col_stride == 1 {
                 row[..cols].copy_from_slice(&src[start..start + cols]);
             } else {

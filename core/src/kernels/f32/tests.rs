@@ -100,7 +100,7 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
                 &a,
                 (a_rs, a_cs),
                 &packed,
-                &mut c,
+                (&mut c, n),
                 epilogue,
                 None,
             )
@@ -193,7 +193,7 @@ fn clamp_passes_nan_through_like_clip() {
             &[f32::NAN],
             (1, 1),
             &packed,
-            &mut c,
+            (&mut c, 2),
             epilogue,
             None,
         )
@@ -212,7 +212,7 @@ fn clamp_passes_nan_through_like_clip() {
             &a,
             (1, 1),
             &packed,
-            &mut c,
+            (&mut c, 2),
             epilogue,
             None,
         )
@@ -228,7 +228,7 @@ fn bad_arguments_are_errors_not_panics() {
         let e = F32Epilogue::NONE;
         let run = |m, a: &[f32], packed: &[f32], c: &mut [f32], bias: Option<&[f32]>| {
             let e = F32Epilogue { bias, ..e };
-            f32_gemm(kernels, None, (m, 3, 2), a, (2, 1), packed, c, e, None)
+            f32_gemm(kernels, None, (m, 3, 2), a, (2, 1), packed, (c, 3), e, None)
         };
         assert!(
             run(2, &[1.0; 3], &packed, &mut [0.0; 6], None).is_err(),
@@ -254,11 +254,35 @@ fn bad_arguments_are_errors_not_panics() {
             &[],
             (1, 1),
             &packed,
-            &mut [],
+            (&mut [], 3),
             e,
             None,
         );
         assert!(huge.is_err());
+        let strided = |c: &mut [f32], row_stride| {
+            let a = [1.0; 4];
+            f32_gemm(
+                kernels,
+                None,
+                (2, 3, 2),
+                &a,
+                (2, 1),
+                &packed,
+                (c, row_stride),
+                e,
+                None,
+            )
+        };
+        let mut c = [0.0; 8];
+        assert!(strided(&mut c, 2).is_err(), "row stride below n");
+        // A block of columns: rows 5 apart, the elements between them untouched.
+        strided(&mut c, 5).unwrap();
+        assert_eq!(
+            c,
+            [2.0, 2.0, 2.0, 0.0, 0.0, 2.0, 2.0, 2.0],
+            "tier {}",
+            kernels.tier()
+        );
     }
     assert!(pack_b(&[1.0; 5], 3, 1, 2, 3).is_err());
     assert!(pack_b_into(&[1.0; 6], 3, 1, 2, 3, &mut [0.0; 31]).is_err());
@@ -294,46 +318,158 @@ proptest! {
     }
 }
 
-/// The depthwise row kernel against a naive loop adding the same products in the same order:
-/// bit-exact on every tier (widths 1..40, strides 1-3, pads 0-2, output lengths past the row).
+/// The naive depthwise convolution of one plane, in the kernel's order: bias, then every tap in
+/// (ky, kx) order with separate multiply and add (a padding tap adds `w · 0`), then the clamp.
+#[allow(clippy::too_many_arguments)]
+fn naive_dw(
+    x: &[f32],
+    (in_h, in_w): (usize, usize),
+    w: &[f32],
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    d: usize,
+    (pt, pl): (usize, usize),
+    (oh, ow): (usize, usize),
+    bias: f32,
+    (min, max): (f32, f32),
+) -> Vec<f32> {
+    let mut y = Vec::with_capacity(oh * ow);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let mut acc = bias;
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let iy = (sh * oy + ky * d).checked_sub(pt).filter(|&i| i < in_h);
+                    let ix = (sw * ox + kx * d).checked_sub(pl).filter(|&i| i < in_w);
+                    let v = match (iy, ix) {
+                        (Some(iy), Some(ix)) => x[iy * in_w + ix],
+                        _ => 0.0,
+                    };
+                    acc += w[ky * kw + kx] * v;
+                }
+            }
+            let v = if acc < min { min } else { acc };
+            y.push(if v > max { max } else { v });
+        }
+    }
+    y
+}
+
+/// The depthwise plane kernel against the naive loop, bit-exact on every tier: kernels 1x1 to
+/// 5x5 (and 1-D), strides 1-3 (unequal too), dilation 1-2, pads 0-2 on each side, planes from 1x1
+/// to 20x37 (output rows of 1 to 37: every lane-chunk path), a clamp, and an output buffer that
+/// reused a previous plane's padded scratch.
 #[test]
-fn dwconv3_row_is_bit_exact_on_every_tier() {
+fn dwconv_plane_is_bit_exact_on_every_tier() {
+    use super::dwconv::{DwLayout, DwPlane};
     let mut cases = 0;
+    let shapes = [
+        (1, 1),
+        (3, 3),
+        (1, 7),
+        (5, 5),
+        (7, 9),
+        (14, 14),
+        (20, 37),
+        (2, 17),
+        (9, 33),
+    ];
+    let kernels_hw = [(3, 3), (5, 5), (1, 1), (1, 3), (3, 1), (2, 4)];
+    let mut seed = 1;
     for kernels in tiers() {
-        for len in 1..40 {
-            let row = values(len, len as u64);
-            for stride in 1..=3 {
-                for pad in 0..=2 {
-                    let natural = (len + 2 * pad).saturating_sub(3) / stride + 1;
-                    for n in [natural, natural + 1, 1] {
-                        let w = [0.5, -1.25, 0.75];
-                        let init = values(n, 99);
-                        let mut want = init.clone();
-                        for (i, d) in want.iter_mut().enumerate() {
-                            for (t, &wt) in w.iter().enumerate() {
-                                let ix = (stride * i + t).checked_sub(pad);
-                                if let Some(&x) = ix.and_then(|ix| row.get(ix)) {
-                                    *d += wt * x;
-                                }
+        for &(in_h, in_w) in &shapes {
+            for &(kh, kw) in &kernels_hw {
+                for (sh, sw) in [(1, 1), (2, 2), (1, 2), (3, 3)] {
+                    for d in 1..=2 {
+                        for (pt, pl, pb, pr) in [(0, 0, 0, 0), (1, 1, 1, 1), (2, 1, 0, 2)] {
+                            let (rh, rw) = ((kh - 1) * d + 1, (kw - 1) * d + 1);
+                            if in_h + pt + pb < rh || in_w + pl + pr < rw {
+                                continue;
                             }
+                            let oh = (in_h + pt + pb - rh) / sh + 1;
+                            let ow = (in_w + pl + pr - rw) / sw + 1;
+                            seed += 1;
+                            let x = values(in_h * in_w, seed);
+                            let w = values(kh * kw, seed + 1000);
+                            let (bias, clamp) =
+                                (0.25, if d == 2 { (0.5, -0.25) } else { (-0.5, 0.75) });
+                            let want = naive_dw(
+                                &x,
+                                (in_h, in_w),
+                                &w,
+                                (kh, kw),
+                                (sh, sw),
+                                d,
+                                (pt, pl),
+                                (oh, ow),
+                                bias,
+                                clamp,
+                            );
+                            let layout =
+                                DwLayout::new((in_h, in_w), (pt, pl), (sh, sw), (oh, ow), (rh, rw))
+                                    .unwrap();
+                            let taps: Vec<usize> = (0..kh)
+                                .flat_map(|ky| (0..kw).map(move |kx| (ky * d, kx * d)))
+                                .map(|(dy, dx)| layout.tap(dy, dx))
+                                .collect();
+                            // Padded scratch: zeros, then a different plane, then this one.
+                            let mut src = vec![0.0; layout.len()];
+                            layout.fill(&values(in_h * in_w, seed + 7), &mut src);
+                            layout.fill(&x, &mut src);
+                            let p = DwPlane {
+                                src: &src,
+                                src_row: layout.src_row(),
+                                taps: &taps,
+                                weights: &w,
+                                bias,
+                                min: clamp.0,
+                                max: clamp.1,
+                            };
+                            let mut got = vec![f32::NAN; oh * ow];
+                            // SAFETY: `tiers()` yields only tiers this CPU supports.
+                            unsafe { (kernels.f32_dwconv_plane)(&p, &mut got, ow) };
+                            let same = got
+                                .iter()
+                                .zip(&want)
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                            assert!(
+                                same,
+                                "tier {} in {in_h}x{in_w} k {kh}x{kw} s {sh}x{sw} d {d} pads {pt},{pl},{pb},{pr}: {got:?} vs {want:?}",
+                                kernels.tier()
+                            );
+                            cases += 1;
                         }
-                        let mut got = init;
-                        // SAFETY: `tiers()` yields only tiers this CPU supports.
-                        unsafe { (kernels.f32_dwconv3_row)(&mut got, &row, w, stride, pad) };
-                        let same = got
-                            .iter()
-                            .zip(&want)
-                            .all(|(a, b)| a.to_bits() == b.to_bits());
-                        assert!(
-                            same,
-                            "tier {} len {len} stride {stride} pad {pad} n {n}: {got:?} vs {want:?}",
-                            kernels.tier()
-                        );
-                        cases += 1;
                     }
                 }
             }
         }
     }
-    report(&format!("f32 dwconv3 row: {cases} tier cases bit-exact"));
+    report(&format!("f32 dwconv plane: {cases} tier cases bit-exact"));
+}
+
+/// Arguments the kernel cannot serve leave the output untouched instead of reading out of
+/// bounds: a source one element short, taps and weights of different lengths, ragged rows.
+#[test]
+fn dwconv_plane_rejects_short_buffers() {
+    use super::dwconv::DwPlane;
+    for kernels in tiers() {
+        let src = vec![1.0; 3 * 10 - 1];
+        let taps = [0, 1, 2, 10, 11, 12, 20, 21, 22];
+        let w = [1.0; 9];
+        for (taps, len) in [(&taps[..], 8), (&taps[..8], 8), (&taps[..], 7)] {
+            let p = DwPlane {
+                src: &src,
+                src_row: 10,
+                taps,
+                weights: &w,
+                bias: 0.0,
+                min: f32::NEG_INFINITY,
+                max: f32::INFINITY,
+            };
+            let mut out = vec![-7.0; len];
+            // SAFETY: `tiers()` yields only tiers this CPU supports.
+            unsafe { (kernels.f32_dwconv_plane)(&p, &mut out, 8) };
+            assert!(out.iter().all(|&v| v == -7.0), "tier {}", kernels.tier());
+        }
+    }
 }

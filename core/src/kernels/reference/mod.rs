@@ -20,7 +20,7 @@ kernel_table!(
     qs8_row_params__reference,
     unsigned_a: false,
     f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
-    f32_dwconv3_row: f32_dwconv3_row__reference,
+    f32_dwconv_plane: f32_dwconv_plane__reference,
     wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference],
     qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference,
     x8_lut: [] x8_lut__reference
@@ -36,19 +36,17 @@ unsafe fn x8_lut__reference(table: &[u8; 256], src: *const u8, dst: *mut u8, len
     unsafe { super::qs8::lut::lookup_scalar(table, src, dst, len) }
 }
 
-/// The reference tier's depthwise row kernel: the shared code, without extra CPU features.
+/// The reference tier's depthwise plane kernel: the shared code, without extra CPU features.
 ///
 /// # Safety
 /// None beyond the signature (unsafe only to share the kernel-table type).
 #[allow(non_snake_case)]
-unsafe fn f32_dwconv3_row__reference(
+unsafe fn f32_dwconv_plane__reference(
+    p: &super::f32::dwconv::DwPlane<'_>,
     dst: &mut [f32],
-    row: &[f32],
-    w: [f32; 3],
-    stride: usize,
-    pad: usize,
+    width: usize,
 ) {
-    super::f32::dwconv::dwconv3_row(dst, row, w, stride, pad)
+    super::f32::dwconv::dwconv_plane(p, dst, width)
 }
 
 /// The reference tier's row quantizer: the shared scalar code, without extra CPU features.

@@ -6,7 +6,7 @@ mod avx512vnni;
 mod avxvnni;
 
 use super::dispatch::kernel_table;
-use super::f32::dwconv::dwconv3_row_kernel;
+use super::f32::dwconv::dwconv_plane_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
@@ -20,12 +20,12 @@ kernel_table!(
     qs8_row_params__avx2,
     unsigned_a: false,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2,
+    f32_dwconv_plane: f32_dwconv_plane__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
     x8_lut: [avx2] x8_lut__avx2
 );
-dwconv3_row_kernel!(f32_dwconv3_row__avx2, "avx2,fma");
+dwconv_plane_kernel!(f32_dwconv_plane__avx2, "avx2,fma");
 wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__avx2, "avx2,fma");
 quantize_row_kernel!(
@@ -41,7 +41,7 @@ kernel_table!(
     qs8_row_params__avxvnni,
     unsigned_a: true,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
-    f32_dwconv3_row: f32_dwconv3_row__avx2,
+    f32_dwconv_plane: f32_dwconv_plane__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
     x8_lut: [avx2] x8_lut__avx2
@@ -59,7 +59,7 @@ kernel_table!(
     qs8_row_params__avx512vnni,
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
-    f32_dwconv3_row: f32_dwconv3_row__avx512f,
+    f32_dwconv_plane: f32_dwconv_plane__avx512f,
     wo: [
         avx512vnni::wo_gemv_1x16c4__avx512f,
         avx512vnni::wo_dequant_16c4__avx512f
@@ -67,7 +67,7 @@ kernel_table!(
     qs8_dwconv: [avx512vnni]::qs8_dwconv_32w__avx512vnni,
     x8_lut: [avx512vnni] x8_lut__avx512
 );
-dwconv3_row_kernel!(f32_dwconv3_row__avx512f, "avx512f");
+dwconv_plane_kernel!(f32_dwconv_plane__avx512f, "avx512f");
 
 /// The lookup kernels a tier table may not show (the AVX-512 tier picks one at run time), with
 /// their names, when this CPU has them: so that tests cover every one.
