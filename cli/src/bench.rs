@@ -109,7 +109,11 @@ fn print_profile(steps: &[StepTime], runs: usize) {
     println!("| op type | nodes | ms per run | share |");
     println!("|---|---|---|---|");
     for (op, secs, nodes) in &by_type {
-        println!("| {op} | {nodes} | {:.3} | {:.1} % |", per_run(*secs), share(*secs));
+        println!(
+            "| {op} | {nodes} | {:.3} | {:.1} % |",
+            per_run(*secs),
+            share(*secs)
+        );
     }
     let mut slowest: Vec<&StepTime> = steps.iter().collect();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.total));
@@ -117,6 +121,12 @@ fn print_profile(steps: &[StepTime], runs: usize) {
     println!("|---|---|---|---|");
     for s in slowest.iter().take(TOP_NODES) {
         let secs = s.total.as_secs_f64();
-        println!("| {} | {} | {:.3} | {:.1} % |", s.node, s.op_type, per_run(secs), share(secs));
+        println!(
+            "| {} | {} | {:.3} | {:.1} % |",
+            s.node,
+            s.op_type,
+            per_run(secs),
+            share(secs)
+        );
     }
 }

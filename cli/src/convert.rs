@@ -14,7 +14,7 @@ pub fn run(input: &Path, output: &Path, options: &ConvertOptions) -> Result<(), 
     let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     let (i, p) = (&report.import, &report.passes);
     println!(
-        "converted {} (ONNX opset {}) -> {} ({bytes} bytes)\n  import: {} nodes in {} graph(s), {} Constant nodes stored as tensors\n  shapes: {} node outputs static, {} symbolic, {} unknown (kept as declared){}\n  passes: {} nodes folded to constants ({} left as nodes: outputs too large), {} If inlined, {} BatchNormalization folded into Conv, {} decomposed, {} activations fused, {} Identity/Dropout and {} dead nodes removed\n  nodes: {} -> {}",
+        "converted {} (ONNX opset {}) -> {} ({bytes} bytes)\n  import: {} nodes in {} graph(s), {} Constant nodes stored as tensors\n  shapes: {} node outputs static, {} symbolic, {} unknown (kept as declared){}\n  passes: {} nodes folded to constants ({} left as nodes: outputs too large), {} If inlined, {} BatchNormalization folded into Conv, {} decomposed, {} written-out hard-swish recognized, {} activations fused, {} Identity/Dropout and {} dead nodes removed\n  nodes: {} -> {}",
         input.display(),
         i.opset,
         output.display(),
@@ -26,12 +26,15 @@ pub fn run(input: &Path, output: &Path, options: &ConvertOptions) -> Result<(), 
         p.shapes_unknown,
         p.first_shape_failure
             .as_ref()
-            .map_or(String::new(), |e| format!("; first not planned at probe sizes: {e}")),
+            .map_or(String::new(), |e| format!(
+                "; first not planned at probe sizes: {e}"
+            )),
         p.nodes_folded,
         p.folds_too_large,
         p.ifs_inlined,
         p.batch_norms_folded,
         p.batch_norms_decomposed,
+        p.hard_swishes_recognized,
         p.activations_fused,
         p.identities_removed,
         p.dead_nodes_removed,

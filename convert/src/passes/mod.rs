@@ -4,7 +4,7 @@
 //! First, one walk ([`shapes`]) infers every value's shape with the runtime's own rules
 //! ([`runtime`], [`probe`]), folds constant nodes ([`fold`], sized by [`settle`]) and inlines
 //! `If`s whose condition is constant ([`branch`]); then Identity/Dropout removal, BatchNormalization folding,
-//! activation fusion and dead-node removal.
+//! written-out hard-swish recognition ([`hard_swish`]), activation fusion and dead-node removal.
 //!
 //! Invariants every pass keeps: the model computes the same outputs (up to float rounding of
 //! folded constants); node order stays topological; graph outputs and state outputs keep their
@@ -16,6 +16,7 @@ mod batch_norm;
 mod branch;
 mod dead;
 mod fold;
+mod hard_swish;
 mod identity;
 mod probe;
 mod runtime;
@@ -45,6 +46,8 @@ pub struct PassReport {
     pub first_shape_failure: Option<String>,
     pub batch_norms_folded: usize,
     pub batch_norms_decomposed: usize,
+    /// Written-out `x * Clip(x + 3, 0, 6) / 6` replaced by one `HardSwish`.
+    pub hard_swishes_recognized: usize,
     pub activations_fused: usize,
     pub identities_removed: usize,
     pub dead_nodes_removed: usize,
@@ -57,6 +60,7 @@ pub fn optimize(ir: &mut IrModel) -> PassReport {
     let mut report = shapes::infer_and_fold(ir);
     report.identities_removed = identity::remove_identities(ir);
     (report.batch_norms_folded, report.batch_norms_decomposed) = batch_norm::fold_batch_norms(ir);
+    report.hard_swishes_recognized = hard_swish::fuse_hard_swish(ir);
     report.activations_fused = activation::fuse_activations(ir);
     report.dead_nodes_removed = dead::remove_dead_nodes(ir);
     report.nodes = ir.graphs.iter().map(|g| g.nodes.len()).sum();

@@ -23,6 +23,17 @@ pub(super) fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// A float model with nothing in it yet.
+pub(super) fn empty_model(name: &str) -> IrModel {
+    IrModel {
+        info: ModelInfo::new(name, QuantMode::Float),
+        tensors: vec![],
+        values: vec![],
+        graphs: vec![],
+        states: vec![],
+    }
+}
+
 fn value(ir: &mut IrModel, name: &str, dims: Option<&[u64]>) -> u32 {
     ir.add_value(ValueInfo {
         name: name.into(),
@@ -60,13 +71,7 @@ fn constant(ir: &mut IrModel, name: &str, dims: Vec<u64>, seed: u32, positive: b
 /// x[1,2,5,5] -> Conv -> BN -> Clip(0, 0.5) -> Identity -> y; x -> BN (standalone) -> z;
 /// plus a node nobody reads.
 fn sample() -> IrModel {
-    let mut ir = IrModel {
-        info: ModelInfo::new("passes", QuantMode::Float),
-        tensors: vec![],
-        values: vec![],
-        graphs: vec![],
-        states: vec![],
-    };
+    let mut ir = empty_model("passes");
     let x = value(&mut ir, "x", Some(&[1, 2, 5, 5]));
     let w = constant(&mut ir, "w", vec![3, 2, 3, 3], 1, false);
     let b = constant(&mut ir, "b", vec![3], 2, false);
@@ -231,4 +236,74 @@ fn a_conv_output_read_twice_is_not_rewritten() {
         (report.batch_norms_folded, report.activations_fused),
         (0, 0)
     );
+}
+
+/// x -> Conv -> c; c * Clip(c + 3, 0, 6) / 6 -> y, in the spelling given by `mul_first` (the
+/// product written `Mul(clip, c)`) and `div` (`Div(·, 6)`, else `Mul(1/6, ·)`).
+fn written_out_hard_swish(mul_first: bool, div: bool) -> IrModel {
+    let mut ir = empty_model("hard-swish");
+    let x = value(&mut ir, "x", Some(&[1, 2, 5, 5]));
+    let w = constant(&mut ir, "w", vec![3, 2, 3, 3], 1, false);
+    let three = ir.add_constant(IrTensor::from_f32s("three", vec![], &[3.0]));
+    let zero = ir.add_constant(IrTensor::from_f32s("zero", vec![], &[0.0]));
+    let six = ir.add_constant(IrTensor::from_f32s("six", vec![], &[6.0]));
+    let sixth = ir.add_constant(IrTensor::from_f32s("sixth", vec![1], &[1.0 / 6.0]));
+    let [c, a, r, m, y] = ["c", "a", "r", "m", "y"].map(|s| value(&mut ir, s, None));
+    let product = if mul_first { [r, c] } else { [c, r] };
+    let last = if div {
+        node("div", "Div", &[m, six], &[y], vec![])
+    } else {
+        node("scale", "Mul", &[sixth, m], &[y], vec![])
+    };
+    ir.graphs.push(Graph {
+        name: "main".into(),
+        inputs: vec![x],
+        outputs: vec![y],
+        nodes: vec![
+            node("conv", "Conv", &[x, w], &[c], vec![]),
+            node("add", "Add", &[c, three], &[a], vec![]),
+            node("clip", "Clip", &[a, zero, six], &[r], vec![]),
+            node("mul", "Mul", &product, &[m], vec![]),
+            last,
+        ],
+    });
+    ir
+}
+
+#[test]
+fn written_out_hard_swish_becomes_one_fused_activation() {
+    for (mul_first, div) in [(false, true), (true, true), (true, false)] {
+        let mut optimized = written_out_hard_swish(mul_first, div);
+        let report = optimize(&mut optimized);
+        assert_eq!(
+            (report.hard_swishes_recognized, report.activations_fused),
+            (1, 1),
+            "{mul_first} {div}"
+        );
+        let nodes = &optimized.graphs[0].nodes;
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(
+            nodes[0].attribute("activation"),
+            Some(&AttrValue::String("HardSwish".into()))
+        );
+        let reference = run(written_out_hard_swish(mul_first, div));
+        let ours = run(optimized);
+        for (a, b) in ours.iter().flatten().zip(reference.iter().flatten()) {
+            assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn hard_swish_pattern_with_other_constants_or_shared_values_stays() {
+    // Clip to 5 instead of 6: not a hard-swish.
+    let mut ir = written_out_hard_swish(false, true);
+    let five = ir.add_constant(IrTensor::from_f32s("five", vec![], &[5.0]));
+    ir.graphs[0].nodes[2].inputs[2] = Some(five);
+    assert_eq!(optimize(&mut ir).hard_swishes_recognized, 0);
+    // The clipped value is also a graph output: the Clip must stay.
+    let mut ir = written_out_hard_swish(false, true);
+    let r = ir.graphs[0].nodes[2].outputs[0];
+    ir.graphs[0].outputs.push(r);
+    assert_eq!(optimize(&mut ir).hard_swishes_recognized, 0);
 }

@@ -6,22 +6,16 @@
 use std::sync::Arc;
 
 use mobiquant_core::{
-    AttrValue, Attribute, DType, Dim, Graph, Model, ModelInfo, QuantMode, Session, SessionOptions,
-    Shape, TensorRef, ValueInfo,
+    AttrValue, Attribute, DType, Dim, Graph, Model, Session, SessionOptions, Shape, TensorRef,
+    ValueInfo,
 };
 
-use super::tests::{node, pseudo_random};
+use super::tests::{empty_model, node, pseudo_random};
 use super::*;
 use crate::ir::{IrModel, IrTensor};
 
 fn empty() -> IrModel {
-    IrModel {
-        info: ModelInfo::new("fold", QuantMode::Float),
-        tensors: vec![],
-        values: vec![],
-        graphs: vec![],
-        states: vec![],
-    }
+    empty_model("fold")
 }
 
 fn typed(ir: &mut IrModel, name: &str, dtype: DType, shape: Option<Shape>) -> u32 {
