@@ -1,7 +1,9 @@
 //! ConvTranspose, 1-D and 2-D, f32: group, strides, dilations, pads, output_padding,
 //! output_shape (then pads are derived: SAME_UPPER puts the smaller half first, otherwise the
-//! larger), optional bias. auto_pad SAME_UPPER / SAME_LOWER without output_shape target
-//! `output = input · stride`. 3-D is unsupported.
+//! larger, halves rounded down as ONNX's reference; an output_shape larger than the natural
+//! output makes the total negative, which extends the output with zeros), optional bias.
+//! auto_pad SAME_UPPER / SAME_LOWER without output_shape target `output = input · stride`.
+//! 3-D is unsupported.
 //!
 //! Invariant: every output element is `bias + Σ x[ic, i] · w[ic, oc, k]` over the input positions
 //! `i` and taps `k` with `i · stride + k · dilation − pad_begin` equal to its position, added in
@@ -14,7 +16,8 @@ use super::{
 use crate::exec::TensorMut;
 use crate::tensor::DType;
 
-/// One spatial axis: input and output lengths, kernel, stride, dilation, padding before.
+/// One spatial axis: input and output lengths, kernel, stride, dilation, padding before
+/// (negative: zeros added before the natural output).
 #[derive(Clone, Copy, Debug)]
 struct Axis {
     input: usize,
@@ -22,7 +25,7 @@ struct Axis {
     kernel: usize,
     stride: usize,
     dilation: usize,
-    pad: usize,
+    pad: isize,
 }
 
 impl Axis {
@@ -30,7 +33,7 @@ impl Axis {
     #[inline]
     fn for_each(&self, k: usize, mut f: impl FnMut(usize, usize)) {
         for i in 0..self.input {
-            let o = (i * self.stride + k * self.dilation) as isize - self.pad as isize;
+            let o = (i * self.stride + k * self.dilation) as isize - self.pad;
             if o >= 0 && (o as usize) < self.output {
                 f(i, o as usize);
             }
@@ -201,11 +204,14 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
         };
         let (pad, output) = match target {
             Some(t) => {
-                let total = full
-                    .checked_sub(t)
-                    .ok_or_else(|| format!("output size {t} exceeds {full}"))?;
-                let small = total / 2;
+                let (full_i, t_i) = (isize::try_from(full), isize::try_from(t));
+                let total = match (full_i, t_i) {
+                    (Ok(f), Ok(t)) if t > 0 => f - t,
+                    _ => return Err(format!("output size {t} (natural size {full})").into()),
+                };
                 // As the ONNX spec: SAME_UPPER puts the smaller half first, otherwise the larger.
+                // A negative total (output_shape beyond the natural size) pads with zeros.
+                let small = total.div_euclid(2);
                 let begin = if auto_pad == "SAME_UPPER" {
                     small
                 } else {
@@ -215,7 +221,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
             }
             None if auto_pad == "VALID" => (0, full),
             None => (
-                pads[d],
+                isize::try_from(pads[d]).map_err(|_| format!("pads {pads:?}"))?,
                 full.checked_sub(pads[d] + pads[d + spatial])
                     .filter(|&v| v > 0)
                     .ok_or_else(|| format!("pads {pads:?} remove the whole output"))?,
