@@ -2,7 +2,8 @@
 and one case computed by onnxruntime (linear_before_reset = 1).
 
 The suite stamps them with opset 22, which only added bfloat16 to GRU's types (its semantics are
-opset 14's); the converter accepts opsets 11 to 21. Inputs and expected outputs are the suite's.
+opset 14's); the copies keep that meaning covered at opset 21. Inputs and expected outputs are
+the suite's.
 Usage: python3 scripts/make_gru_cases.py [NODE_TESTS_DIR]   (default target/onnx-node-tests/node)
 """
 import pathlib

@@ -9,6 +9,8 @@ bash scripts/setup.sh all
 bash scripts/fetch-models.sh > /dev/null
 [[ -d target/models/cases ]] || python3 scripts/make_cases.py
 export MOBIQUANT_REQUIRE_TEST_DATA=1
+# The converter's op-version table must match the pinned onnx package's schemas.
+python3 scripts/gen_op_versions.py --check
 echo "=== host tests (x86-64) ==="
 cargo test --workspace --release
 bash scripts/test-aarch64.sh

@@ -232,7 +232,8 @@ fn onnx_node_tests() {
 }
 
 /// The suite's GRU cases, stamped opset 22 there (which only added bfloat16 to GRU), copied with
-/// opset 21 by `scripts/make_gru_cases.py` (inputs and expected outputs are the suite's), and one
+/// opset 21 by `scripts/make_gru_cases.py` (inputs and expected outputs are the suite's), so GRU
+/// version 14 stays covered, and one
 /// case of linear_before_reset = 1 that the suite lacks, computed by onnxruntime.
 #[test]
 fn gru_node_cases_at_opset_21() {

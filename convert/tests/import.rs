@@ -206,3 +206,55 @@ fn ops_the_runtime_cannot_run_are_refused_at_convert_time() {
         Ok(_) => panic!("Relu on int8 was accepted"),
     }
 }
+
+/// Opset-11 Softmax, LogSoftmax and Hardmax work on the input flattened to 2-D at `axis`: the
+/// importer rewrites them (Flatten, the op over the last axis, Reshape back), so the results
+/// match that meaning for any axis, with a symbolic batch.
+#[test]
+fn opset11_softmax_family_flattens_at_axis() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import/softmax11.onnx");
+    let (builder, _) =
+        mobiquant_convert::convert(&onnx::load(&path).unwrap(), &Default::default()).unwrap();
+    let model = std::sync::Arc::new(Model::from_bytes(&builder.finish().unwrap()).unwrap());
+    let mut session =
+        mobiquant_core::Session::new(model, mobiquant_core::SessionOptions::default()).unwrap();
+    let x: Vec<f32> = (0..24).map(|i| ((i * 7) % 11) as f32 * 0.3 - 1.0).collect();
+    let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let input = mobiquant_core::TensorRef::from_bytes(DType::F32, &[2, 3, 4], &bytes).unwrap();
+    let out = session.run(&[("x", input)]).unwrap();
+    let got = |i: usize| out[i].view().as_f32().unwrap().to_vec();
+    // Rows of `len` elements: softmax, log-softmax, hardmax (first maximum wins).
+    let rows = |len: usize, f: &dyn Fn(&[f32]) -> Vec<f32>| -> Vec<f32> {
+        x.chunks(len).flat_map(f).collect()
+    };
+    let softmax = |r: &[f32]| {
+        let m = r.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let s: f32 = r.iter().map(|v| (v - m).exp()).sum();
+        r.iter().map(|v| (v - m).exp() / s).collect::<Vec<_>>()
+    };
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-5);
+    assert!(close(&got(0), &rows(12, &softmax)), "Softmax axis 1");
+    let log = |r: &[f32]| softmax(r).iter().map(|v| v.ln()).collect::<Vec<_>>();
+    assert!(close(&got(1), &rows(12, &log)), "LogSoftmax default axis 1");
+    let hard = |r: &[f32]| {
+        let m = r.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let first = r.iter().position(|&v| v == m).unwrap();
+        (0..r.len()).map(|i| f32::from(u8::from(i == first))).collect::<Vec<_>>()
+    };
+    assert_eq!(got(2), rows(4, &hard), "Hardmax axis -1");
+    assert_eq!(out[0].view().shape(), &[2, 3, 4]);
+}
+
+/// An op used at an opset before it exists is refused at import, naming node, op and opset.
+#[test]
+fn ops_newer_than_the_model_opset_are_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/import/gelu19.onnx");
+    match convert(&path) {
+        Err(ConvertError::UnsupportedOp { node, op, reason }) => {
+            assert_eq!((node.as_str(), op.as_str()), ("gelu", "Gelu"));
+            assert!(reason.contains("opset 19") && reason.contains("opset 20"), "{reason}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("Gelu at opset 19 was accepted"),
+    }
+}

@@ -165,7 +165,30 @@ fn conv_transpose_by_hand() {
     )
     .unwrap();
     assert_eq!(out.as_f32().unwrap(), &[2.0, 2.0]);
-    // output_shape 5 with stride 2 from 2 inputs and a 2-tap kernel (full size 4): errors.
+    // output_shape beyond the natural size (stride 2, 2 inputs, 2 taps: [1, 3, 2, 6]) pads with
+    // zeros, as ONNX's reference: a total padding of -1 puts the extra position at the end, -2
+    // one at each end (halves rounded down); the bias covers the added positions too.
+    let extended = |size: i64, auto_pad: Option<&str>| {
+        let mut attrs = vec![ints("strides", &[1, 2]), ints("output_shape", &[1, size])];
+        attrs.extend(auto_pad.map(|p| string("auto_pad", p)));
+        let out = conv_t(
+            1,
+            1,
+            1,
+            2,
+            [1, 2],
+            &[1.0, 2.0],
+            &[1.0, 3.0],
+            Some(&[0.5]),
+            attrs,
+        )
+        .unwrap();
+        out.as_f32().unwrap().to_vec()
+    };
+    assert_eq!(extended(5, None), [1.5, 3.5, 2.5, 6.5, 0.5]);
+    assert_eq!(extended(6, None), [0.5, 1.5, 3.5, 2.5, 6.5, 0.5]);
+    assert_eq!(extended(5, Some("SAME_UPPER")), [0.5, 1.5, 3.5, 2.5, 6.5]);
+    // A zero output size is invalid.
     assert!(
         conv_t(
             1,
@@ -176,7 +199,7 @@ fn conv_transpose_by_hand() {
             &[1.0, 1.0],
             &[1.0, 1.0],
             None,
-            vec![ints("strides", &[1, 2]), ints("output_shape", &[1, 5])]
+            vec![ints("strides", &[1, 2]), ints("output_shape", &[1, 0])]
         )
         .is_err()
     );

@@ -12,7 +12,11 @@
 
 pub mod dtypes;
 mod normalize;
+mod op_versions;
+mod opset;
 mod support;
+
+pub use opset::NEWEST_OPSET;
 
 pub use support::check_runtime_support;
 
@@ -243,9 +247,7 @@ impl Importer<'_> {
         }
         let mut nodes = Vec::with_capacity(g.nodes.len());
         for (index, n) in g.nodes.iter().enumerate() {
-            if let Some(node) = self.node(g, index, n)? {
-                nodes.push(node);
-            }
+            self.node(g, index, n, &mut nodes)?;
         }
         let outputs = g
             .outputs
@@ -271,13 +273,15 @@ impl Importer<'_> {
         Ok(id)
     }
 
-    /// Imports one node; `Constant` nodes become stored tensors and return `None`.
+    /// Imports one node into `nodes` (several when it is rewritten, none for `Constant` nodes,
+    /// which become stored tensors).
     fn node(
         &mut self,
         g: &onnx::Graph,
         index: usize,
         n: &onnx::Node,
-    ) -> Result<Option<Node>, ConvertError> {
+        nodes: &mut Vec<Node>,
+    ) -> Result<(), ConvertError> {
         let name = if n.name.is_empty() {
             format!("{}_{index}", n.op_type)
         } else {
@@ -294,6 +298,8 @@ impl Importer<'_> {
                 n.domain
             )));
         }
+        let opset = self.model.opset_version();
+        let take = opset::resolve(&n.op_type, opset).map_err(unsupported)?;
         if n.op_type == "Constant" {
             let t = self.constant_node_value(n, &unsupported)?;
             let out = n
@@ -302,7 +308,7 @@ impl Importer<'_> {
                 .ok_or_else(|| unsupported("it has no output".into()))?;
             self.constant(out, &t)?;
             self.report.constants_folded += 1;
-            return Ok(None);
+            return Ok(());
         }
         let mut inputs = Vec::with_capacity(n.inputs.len());
         for input in &n.inputs {
@@ -410,13 +416,58 @@ impl Importer<'_> {
                 })?;
             outputs.push(self.new_value(&out_name, dtype, shape, None));
         }
-        Ok(Some(Node {
-            name,
+        let node = Node {
+            name: name.clone(),
             op: n.op_type.clone(),
             inputs,
             outputs,
             attributes,
-        }))
+        };
+        match take {
+            opset::Take::Rewrite => nodes.extend(self.one_axis_form(node).map_err(unsupported)?),
+            opset::Take::AsIs | opset::Take::Unknown => nodes.push(node),
+        }
+        Ok(())
+    }
+
+    /// Softmax, LogSoftmax and Hardmax before opset 13 work on the input flattened to 2-D at
+    /// `axis` (default 1). `Flatten(axis)`, the op over the last axis, and a `Reshape` to
+    /// `Shape(x)` compute that with the runtime's one-axis op (Flatten and Reshape are views,
+    /// Shape folds at plan time).
+    fn one_axis_form(&mut self, node: Node) -> Result<[Node; 4], String> {
+        let (Some(&Some(x)), &[y]) = (node.inputs.first(), node.outputs.as_slice()) else {
+            return Err("it needs one input and one output".into());
+        };
+        let axis = match node.attributes.iter().find(|a| a.name == "axis") {
+            None => 1,
+            Some(Attribute {
+                value: AttrValue::Int(axis),
+                ..
+            }) => *axis,
+            Some(_) => return Err("attribute \"axis\" is not an int".into()),
+        };
+        let dtype = self.ir.values[x as usize].dtype;
+        let name = node.name;
+        let flat = self.new_value(&format!("{name}.flat"), dtype, None, None);
+        let rows = self.new_value(&format!("{name}.rows"), dtype, None, None);
+        let shape = self.new_value(&format!("{name}.shape"), DType::I64, None, None);
+        let int = |name: &str, v: i64| Attribute {
+            name: name.into(),
+            value: AttrValue::Int(v),
+        };
+        let one = |suffix: &str, op: &str, inputs: Vec<ValueId>, output, attributes| Node {
+            name: format!("{name}{suffix}"),
+            op: op.into(),
+            inputs: inputs.into_iter().map(Some).collect(),
+            outputs: vec![output],
+            attributes,
+        };
+        Ok([
+            one(".flatten", "Flatten", vec![x], flat, vec![int("axis", axis)]),
+            one("", &node.op, vec![flat], rows, vec![int("axis", -1)]),
+            one(".shape", "Shape", vec![x], shape, vec![]),
+            one(".reshape", "Reshape", vec![rows, shape], y, vec![]),
+        ])
     }
 
     /// The tensor a `Constant` node holds.

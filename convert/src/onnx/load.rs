@@ -15,8 +15,10 @@ use crate::ConvertError;
 
 /// Oldest default-domain opset the converter accepts.
 pub const MIN_OPSET: i64 = 11;
-/// Newest default-domain opset the converter accepts.
-pub const MAX_OPSET: i64 = 21;
+/// Newest default-domain opset the converter accepts: the newest one whose operator versions
+/// the importer's table covers (`import::NEWEST_OPSET`); which versions of each op it takes is
+/// decided per node at import.
+pub const MAX_OPSET: i64 = crate::import::NEWEST_OPSET;
 /// Largest model file: protobuf's limit for one message (weights beyond it go to external data).
 pub const MAX_MODEL_BYTES: u64 = i32::MAX as u64;
 

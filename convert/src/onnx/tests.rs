@@ -113,12 +113,14 @@ fn node(op: &str, name: &str, attribute: Enc) -> Enc {
 
 #[test]
 fn opset_policy() {
-    let ok = from_bytes(&model_with(Enc::new(), &[("ai.onnx", 21)])).unwrap();
-    assert_eq!(ok.opset_version(), 21);
-    for v in [10, 22] {
+    for v in [MIN_OPSET, 21, MAX_OPSET] {
+        let ok = from_bytes(&model_with(Enc::new(), &[("ai.onnx", v)])).unwrap();
+        assert_eq!(ok.opset_version(), v);
+    }
+    for v in [10, MAX_OPSET + 1] {
         let err = from_bytes(&model_with(Enc::new(), &[("", v)])).unwrap_err();
         assert!(
-            matches!(err, ConvertError::UnsupportedOpset { version, min: 11, max: 21 } if version == v)
+            matches!(err, ConvertError::UnsupportedOpset { version, min: MIN_OPSET, max: MAX_OPSET } if version == v)
         );
         assert!(decode_model(&model_with(Enc::new(), &[("", v)])).is_ok());
     }

@@ -42,3 +42,29 @@ model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
 model.ir_version = 7
 onnx.checker.check_model(model)
 onnx.save_model(model, os.path.join(here, "opset12.onnx"))
+
+# Opset 11: Softmax, LogSoftmax and Hardmax flatten their input to 2-D at `axis` (default 1).
+nodes = [
+    helper.make_node("Softmax", ["x"], ["sm"], name="softmax", axis=1),
+    helper.make_node("LogSoftmax", ["x"], ["lsm"], name="logsoftmax"),
+    helper.make_node("Hardmax", ["x"], ["hm"], name="hardmax", axis=-1),
+]
+graph = helper.make_graph(
+    nodes, "softmax11",
+    [helper.make_tensor_value_info("x", T.FLOAT, ["batch", 3, 4])],
+    [helper.make_tensor_value_info(n, T.FLOAT, ["batch", 3, 4]) for n in ["sm", "lsm", "hm"]],
+)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+model.ir_version = 6
+onnx.checker.check_model(model)
+onnx.save_model(model, os.path.join(here, "softmax11.onnx"))
+
+# Gelu exists from opset 20 on: an opset-19 model using it is refused (not checked: it is invalid).
+graph = helper.make_graph(
+    [helper.make_node("Gelu", ["x"], ["y"], name="gelu")], "gelu19",
+    [helper.make_tensor_value_info("x", T.FLOAT, [2])],
+    [helper.make_tensor_value_info("y", T.FLOAT, [2])],
+)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+model.ir_version = 9
+onnx.save_model(model, os.path.join(here, "gelu19.onnx"))

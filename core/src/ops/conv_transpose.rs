@@ -1,7 +1,9 @@
 //! ConvTranspose, 1-D and 2-D, f32: group, strides, dilations, pads, output_padding,
 //! output_shape (then pads are derived: SAME_UPPER puts the smaller half first, otherwise the
-//! larger), optional bias. auto_pad SAME_UPPER / SAME_LOWER without output_shape target
-//! `output = input · stride`. 3-D is unsupported.
+//! larger, halves rounded down as ONNX's reference; an output_shape larger than the natural
+//! output makes the total negative, which extends the output with zeros), optional bias.
+//! auto_pad SAME_UPPER / SAME_LOWER without output_shape target `output = input · stride`.
+//! 3-D is unsupported.
 //!
 //! Computed per image and group as one GEMM, columns `[cout_g · taps, in_plane] = Wᵀ · X` (W read
 //! in place as the left operand, X packed into scratch, the columns in scratch after it), then
@@ -22,7 +24,8 @@ use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::tensor::DType;
 
-/// One spatial axis: input and output lengths, kernel, stride, dilation, padding before.
+/// One spatial axis: input and output lengths, kernel, stride, dilation, padding before
+/// (negative: zeros added before the natural output).
 #[derive(Clone, Copy, Debug)]
 struct Axis {
     input: usize,
@@ -30,25 +33,26 @@ struct Axis {
     kernel: usize,
     stride: usize,
     dilation: usize,
-    pad: usize,
+    pad: isize,
 }
 
 impl Axis {
     /// The input positions tap `k` sends inside the output, and the output position of the first
     /// (consecutive inputs land `stride` apart).
     fn span(&self, k: usize) -> (std::ops::Range<usize>, usize) {
-        let shift = k * self.dilation;
-        // o = i stride + shift - pad must lie in 0..output.
-        let first = self.pad.saturating_sub(shift).div_ceil(self.stride);
-        let end = match (self.output + self.pad).checked_sub(shift + 1) {
-            Some(last) => (last / self.stride + 1).min(self.input),
-            None => 0,
+        // o = i stride - lead must lie in 0..output, with lead = pad - k dilation (a negative
+        // pad, from an output_shape beyond the natural size, shifts the output right).
+        let stride = self.stride as isize;
+        let lead = self.pad - (k * self.dilation) as isize;
+        let first = if lead > 0 { (lead + stride - 1) / stride } else { 0 };
+        let last = self.output as isize - 1 + lead;
+        let end = if last < 0 {
+            0
+        } else {
+            (last / stride + 1).min(self.input as isize)
         };
         let first = first.min(end);
-        (
-            first..end,
-            (first * self.stride + shift).saturating_sub(self.pad),
-        )
+        (first as usize..end as usize, (first * stride - lead).max(0) as usize)
     }
 }
 
@@ -289,11 +293,14 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
         };
         let (pad, output) = match target {
             Some(t) => {
-                let total = full
-                    .checked_sub(t)
-                    .ok_or_else(|| format!("output size {t} exceeds {full}"))?;
-                let small = total / 2;
+                let (full_i, t_i) = (isize::try_from(full), isize::try_from(t));
+                let total = match (full_i, t_i) {
+                    (Ok(f), Ok(t)) if t > 0 => f - t,
+                    _ => return Err(format!("output size {t} (natural size {full})").into()),
+                };
                 // As the ONNX spec: SAME_UPPER puts the smaller half first, otherwise the larger.
+                // A negative total (output_shape beyond the natural size) pads with zeros.
+                let small = total.div_euclid(2);
                 let begin = if auto_pad == "SAME_UPPER" {
                     small
                 } else {
@@ -303,7 +310,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
             }
             None if auto_pad == "VALID" => (0, full),
             None => (
-                pads[d],
+                isize::try_from(pads[d]).map_err(|_| format!("pads {pads:?}"))?,
                 full.checked_sub(pads[d] + pads[d + spatial])
                     .filter(|&v| v > 0)
                     .ok_or_else(|| format!("pads {pads:?} remove the whole output"))?,
