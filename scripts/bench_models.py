@@ -75,34 +75,37 @@ def main():
     parser.add_argument("models", nargs="*")
     args = parser.parse_args()
     models = args.models or sorted(os.listdir(os.path.join(args.models_dir, "cases")))
-    common = (models, args.threads, args.seconds, args.models_dir)
-    peers = {"onnxruntime (AMX)": peer("onnxruntime", *common),
-             "onnxruntime": peer("onnxruntime", *common, no_amx=True)}
+    peers = {"onnxruntime (AMX)": dict(peer="onnxruntime"), "onnxruntime": dict(peer="onnxruntime", no_amx=True)}
     try:
         import ai_edge_litert  # noqa: F401
         if not args.no_litert:
-            peers["LiteRT"] = peer("litert", *common)
+            peers["LiteRT"] = dict(peer="litert")
     except ImportError:
         print("LiteRT left out: run scripts/setup.sh peers", file=sys.stderr)
     if not args.no_tract:
-        peers["tract"] = peer("tract", *common)
+        peers["tract"] = dict(peer="tract")
     print("p50 latency in ms; in parentheses the peer's time over MobiQuant's (above 1: MobiQuant is faster)\n")
     print("| model | threads | MobiQuant | " + " | ".join(peers) + " | vs fastest peer without AMX |")
     print("|---|---|---|" + "---|" * len(peers) + "---|")
     for model in models:
+        # One model at a time, MobiQuant first and its peers right after, so that a change in
+        # the machine's load between models hits both sides alike.
+        mine = {t: ours(args.cli, args.models_dir, model, t, args.seconds) for t in args.threads}
+        results = {name: peer(p["peer"], [model], args.threads, args.seconds, args.models_dir,
+                              p.get("no_amx", False))
+                   for name, p in peers.items()}
         for t in args.threads:
-            mine, error = ours(args.cli, args.models_dir, model, t, args.seconds)
-            m = mine["p50_ms"] if mine else None
+            result, error = mine[t]
+            m = result["p50_ms"] if result else None
             cells, rivals = [], []
-            for name, results in peers.items():
-                text, p50 = cell(results.get((model, t)), m)
+            for name in peers:
+                text, p50 = cell(results[name].get((model, t)), m)
                 cells.append(text)
                 if p50 is not None and name != "onnxruntime (AMX)":
                     rivals.append(p50)
             ours_text = f"{m:.3f}" if m else f"does not run yet ({error[:60]})"
             best = f"{min(rivals) / m:.2f}" if m and rivals else "-"
-            print(f"| {model} | {t} | {ours_text} | " + " | ".join(cells) + f" | {best} |")
-
+            print(f"| {model} | {t} | {ours_text} | " + " | ".join(cells) + f" | {best} |", flush=True)
 
 if __name__ == "__main__":
     main()
