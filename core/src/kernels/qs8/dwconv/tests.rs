@@ -234,6 +234,60 @@ fn every_padding_and_height() {
     }
 }
 
+/// Narrow planes (the flat layout, and the row layout just above its limit): widths and heights
+/// 1..=20 under every padding combination up to K/2 (one channel, to keep it quick), both
+/// strides and kernel sizes, u8 and s8 input; then the widths around the flat limit.
+#[test]
+fn narrow_planes_every_size_and_padding() {
+    for k in [3usize, 5] {
+        let half = k / 2;
+        for stride in [1, 2] {
+            for h in 1..=20 {
+                for w in 1..=20 {
+                    for pads in 0..(half + 1).pow(4) {
+                        let p = |i: u32| (pads / (half + 1).pow(i)) % (half + 1);
+                        let mut case = Case::new(1, h, w, k, stride, [p(0), p(1), p(2), p(3)]);
+                        case.unsigned_in = (h + w + pads) % 2 == 0;
+                        case.zp_in = if case.unsigned_in { 250 } else { -100 };
+                        if case.g.output_hw(k).is_ok() {
+                            case.check();
+                        }
+                    }
+                }
+            }
+            for w in plane::FLAT_MAX_OW - 2..=plane::FLAT_MAX_OW + 2 {
+                for ow in [w, 2 * w] {
+                    Case::new(3, 9, ow, k, stride, [1, half, 2, half]).check();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn flat_layout_holds_every_read() {
+    for k in [3, 5] {
+        for stride in [1, 2] {
+            for oh in 1..=30 {
+                for ow in 1..=plane::FLAT_MAX_OW {
+                    let f = plane::FlatLayout::new(k, stride, oh, ow);
+                    assert_eq!(f.pitch % stride, 0);
+                    assert!(f.pitch / stride > ow);
+                    // Every padded row lies inside, and so does the last chunk's reach.
+                    assert!(f.row(f.rows - 1) + f.pitch <= f.len);
+                    let last = f.flat.div_ceil(plane::MAX_V) * plane::MAX_V - plane::MAX_V;
+                    let span = plane::span(plane::MAX_V, k, stride);
+                    assert!((0..k).all(|ky| f.row(ky) + stride * last + span <= f.len));
+                    // Rows do not overlap.
+                    let mut starts: Vec<_> = (0..f.rows).map(|r| f.row(r)).collect();
+                    starts.sort_unstable();
+                    assert!(starts.windows(2).all(|p| p[1] - p[0] >= f.pitch));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn padding_wider_than_the_kernel() {
     for (k, stride) in [(3, 1), (5, 2)] {
