@@ -12,8 +12,11 @@
 //! output row, the K input rows under it are read where they lie in a copy of the channel plane
 //! whose rows are padded with the zero point (left padding, and on the right up to the reach of the
 //! last chunk), so every output goes through the vector kernel with no edge path; kernel rows in
-//! the top or bottom padding are skipped and only correct the bias. The padded copy lives in a
-//! per-thread scratch buffer that is kept between calls (a warm call allocates nothing).
+//! the top or bottom padding are skipped and only correct the bias. Narrow planes (at most
+//! `FLAT_MAX_OW` outputs wide) are copied into the flat layout instead (padded rows side by side,
+//! padding rows included, see `plane`), so that one chunk covers several output rows. The padded
+//! copy lives in a per-thread scratch buffer that is kept between calls (a warm call allocates
+//! nothing).
 //!
 //! Invariants: no argument reaches a kernel unchecked; results do not depend on the thread count
 //! or the tier.

@@ -281,7 +281,11 @@ unsafe fn run_flat<const V: usize>(
     let mut bias = job.bias;
     if job.unsigned {
         // Every kernel row is read (see `run`).
-        let sum: i32 = job.taps[..k].iter().flat_map(|r| &r[..k]).map(|&t| i32::from(t)).sum();
+        let sum: i32 = job.taps[..k]
+            .iter()
+            .flat_map(|r| &r[..k])
+            .map(|&t| i32::from(t))
+            .sum();
         bias = bias.wrapping_sub(128 * sum);
     }
     let span = span(V, k, stride);
