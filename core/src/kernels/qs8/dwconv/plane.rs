@@ -51,6 +51,8 @@ pub(crate) struct FlatLayout {
     pub pitch: usize,
     /// 1 or 2.
     pub stride: usize,
+    /// Output rows.
+    pub oh: usize,
     /// Offset of the odd padded rows' region at stride 2 (0 at stride 1).
     pub odd: usize,
     /// Padded rows any output reads: `(oh - 1) * stride + k`.
@@ -76,6 +78,7 @@ impl FlatLayout {
         FlatLayout {
             pitch,
             stride,
+            oh,
             odd: if stride == 2 { region } else { 0 },
             rows,
             flat,
@@ -106,7 +109,8 @@ pub(crate) const fn span(v: usize, k: usize, s: usize) -> usize {
 /// padded input rows of `row_len` bytes, each starting at input column `-pad_left` (the padding
 /// holding the zero point) and long enough for every chunk,
 /// `row_len >= stride * (ow + MAX_V - 1) + k - 1`; with `flat`, it is
-/// `FlatLayout::new(k, stride, oh, ow)` and `x` holds its `len` bytes as it describes; `taps[ky][..k]` are the kernel rows (zero past `k`) and `pairs[ky] = tap_pairs(&taps[ky], k)`.
+/// `FlatLayout::new(k, stride, oh, ow)` and `x` holds its `len` bytes as it describes;
+/// `taps[ky][..k]` are the kernel rows (zero past `k`) and `pairs[ky] = tap_pairs(&taps[ky], k)`.
 pub(crate) struct DwPlaneJob<'a> {
     pub k: usize,
     pub stride: usize,
@@ -274,18 +278,14 @@ unsafe fn run_flat<const V: usize>(
     params: (i32, i32, i32),
 ) {
     let (k, stride, ow) = (job.k, job.stride, job.ow);
-    let oh = dst.len() / ow;
+    let oh = flat.oh;
     let out_pitch = flat.pitch / stride;
-    debug_assert_eq!(*flat, FlatLayout::new(k, stride, oh, ow));
+    debug_assert_eq!(*flat, FlatLayout::new(k, stride, dst.len() / ow, ow));
     debug_assert!(job.x.len() >= flat.len);
     let mut bias = job.bias;
     if job.unsigned {
-        // Every kernel row is read (see `run`).
-        let sum: i32 = job.taps[..k]
-            .iter()
-            .flat_map(|r| &r[..k])
-            .map(|&t| i32::from(t))
-            .sum();
+        // Every kernel row is read (see `run`); taps past k are zero.
+        let sum: i32 = job.taps.iter().flatten().map(|&t| i32::from(t)).sum();
         bias = bias.wrapping_sub(128 * sum);
     }
     let span = span(V, k, stride);
