@@ -172,8 +172,10 @@ pub(crate) struct Chunk<'a> {
     pub n: usize,
 }
 
-/// Computes a plane job with `chunk(&Chunk, &mut [i32; V])` as the tier's chunk kernel for the
-/// job's `(K, S, U)` (the caller dispatches on them; see `dwconv_plane_kernel!`).
+/// Computes a plane job in padded rows (no `flat`) with `chunk(&Chunk, &mut [i32; V])` as the
+/// tier's chunk kernel for the job's `(K, S, U)` (the caller dispatches on them; see
+/// `dwconv_plane_kernel!`, which calls [`run_flat`] for flat jobs: one call site per closure, so
+/// that the chunk kernel is inlined into each loop).
 ///
 /// # Safety
 /// The job is valid and `chunk`, given a [`Chunk`] whose pointers are readable for
@@ -189,11 +191,7 @@ pub(crate) unsafe fn run<const V: usize>(
     let Some((zp, min, max)) = job.out.byte_params() else {
         return;
     };
-    if let Some(flat) = &job.flat {
-        // SAFETY: as for `run` (the job's flat layout is the one the chunks read).
-        unsafe { run_flat::<V>(job, flat, dst, chunk, (zp, min, max)) };
-        return;
-    }
+    debug_assert!(job.flat.is_none());
     let k = job.k;
     let span = span(V, k, job.stride);
     debug_assert!(job.row_len >= job.stride * (job.ow + MAX_V - 1) + k - 1);
@@ -264,19 +262,22 @@ fn requantize<const V: usize>(
     q
 }
 
-/// [`run`] on a plane in the flat layout: chunks of `V` flat positions, all `k` kernel rows each
+/// [`run`] for a job in the flat layout: chunks of `V` flat positions, all `k` kernel rows each
 /// (the padding rows are in the layout), outputs scattered to their rows.
 ///
 /// # Safety
-/// As for [`run`], with `flat` the job's layout.
+/// As for [`run`], with `job.flat` set.
 #[inline(always)]
-unsafe fn run_flat<const V: usize>(
+pub(crate) unsafe fn run_flat<const V: usize>(
     job: &DwPlaneJob,
-    flat: &FlatLayout,
     dst: &mut [u8],
     mut chunk: impl FnMut(&Chunk, &mut [i32; V]),
-    params: (i32, i32, i32),
 ) {
+    const { assert!(V <= MAX_V && V > 0) };
+    debug_assert!(matches!(job.k, 3 | 5) && matches!(job.stride, 1 | 2));
+    let (Some(params), Some(flat)) = (job.out.byte_params(), &job.flat) else {
+        return;
+    };
     let (k, stride, ow) = (job.k, job.stride, job.ow);
     let oh = flat.oh;
     let out_pitch = flat.pitch / stride;
@@ -388,21 +389,34 @@ macro_rules! dwconv_plane_kernel {
             $(
                 if job.flat.map_or(job.ow, |f| f.flat) <= $vn {
                     // SAFETY: as below, with the narrow chunk kernel.
-                    unsafe { $crate::kernels::qs8::dwconv::plane::dispatch!(job, dst, $vn, $($narrow)::+) };
+                    unsafe {
+                        if job.flat.is_some() {
+                            $crate::kernels::qs8::dwconv::plane::dispatch!(run_flat, job, dst, $vn, $($narrow)::+)
+                        } else {
+                            $crate::kernels::qs8::dwconv::plane::dispatch!(run, job, dst, $vn, $($narrow)::+)
+                        }
+                    };
                     return;
                 }
             )?
-            // SAFETY: the job is valid (this function's contract); `run` hands the chunk kernel
-            // pointers readable for the span its (K, S) reads; K is 3 or 5 and S 1 or 2.
-            unsafe { $crate::kernels::qs8::dwconv::plane::dispatch!(job, dst, $v, $($chunk)::+) }
+            // SAFETY: the job is valid (this function's contract); `run` and `run_flat` hand the
+            // chunk kernel pointers readable for the span its (K, S) reads; K is 3 or 5 and S 1
+            // or 2.
+            unsafe {
+                if job.flat.is_some() {
+                    $crate::kernels::qs8::dwconv::plane::dispatch!(run_flat, job, dst, $v, $($chunk)::+)
+                } else {
+                    $crate::kernels::qs8::dwconv::plane::dispatch!(run, job, dst, $v, $($chunk)::+)
+                }
+            }
         }
     };
 }
-/// `run::<$v>` with `$chunk::<K, S, U>` for the job's kernel size, stride and signedness (an
-/// unsafe expression).
+/// `$run::<$v>` (`run` or `run_flat`) with `$chunk::<K, S, U>` for the job's kernel size, stride
+/// and signedness (an unsafe expression).
 macro_rules! dispatch {
-    ($job:expr, $dst:expr, $v:expr, $($chunk:ident)::+) => {
-        $crate::kernels::qs8::dwconv::plane::run::<{ $v }>($job, $dst, |c, acc| {
+    ($run:ident, $job:expr, $dst:expr, $v:expr, $($chunk:ident)::+) => {
+        $crate::kernels::qs8::dwconv::plane::$run::<{ $v }>($job, $dst, |c, acc| {
             match ($job.k == 3, $job.stride == 1, $job.unsigned) {
                 (true, true, false) => $($chunk)::+::<3, 1, false>(c, acc),
                 (true, true, true) => $($chunk)::+::<3, 1, true>(c, acc),
