@@ -12,8 +12,11 @@
 //! output row, the K input rows under it are read where they lie in a copy of the channel plane
 //! whose rows are padded with the zero point (left padding, and on the right up to the reach of the
 //! last chunk), so every output goes through the vector kernel with no edge path; kernel rows in
-//! the top or bottom padding are skipped and only correct the bias. The padded copy lives in a
-//! per-thread scratch buffer that is kept between calls (a warm call allocates nothing).
+//! the top or bottom padding are skipped and only correct the bias. Narrow planes (at most
+//! `FLAT_MAX_OW` outputs wide) are copied into the flat layout instead (padded rows side by side,
+//! padding rows included, see `plane`), so that one chunk covers several output rows. The padded
+//! copy lives in a per-thread scratch buffer that is kept between calls (a warm call allocates
+//! nothing).
 //!
 //! Invariants: no argument reaches a kernel unchecked; results do not depend on the thread count
 //! or the tier.
@@ -31,7 +34,7 @@ use crate::kernels::qs8::tile::OutKind;
 use crate::tensor::DType;
 
 pub use pack::{Qs8DwPacked, dw_packed_len, pack_qs8_dw};
-use plane::{DwPlaneJob, MAX_K, MAX_V, copy_short, tap_pairs};
+use plane::{DwPlaneJob, FLAT_MAX_OW, FlatLayout, MAX_K, MAX_V, copy_short, tap_pairs};
 
 /// Shape, stride and padding of a depthwise convolution. Input `[batch, channels, height,
 /// width]` (NCHW, contiguous); output `[batch, channels, out_height, out_width]`.
@@ -176,6 +179,7 @@ pub fn qs8_dwconv(
         g,
         k,
         ow,
+        flat: (ow <= FLAT_MAX_OW).then(|| FlatLayout::new(k, g.stride, oh, ow)),
         plane_out: oh * ow,
         kind,
         input: bytes,
@@ -209,6 +213,8 @@ struct Plane<'a> {
     g: &'a DwGeometry,
     k: usize,
     ow: usize,
+    /// The layout of narrow planes (see `plane`), else padded rows of `row_len`.
+    flat: Option<FlatLayout>,
     /// Bytes of one output plane.
     plane_out: usize,
     kind: OutKind,
@@ -224,7 +230,7 @@ impl Plane<'_> {
         // Padded rows: `pad_left` zero points, the input row, zero points up to the reach of the
         // last chunk of the widest tier (see `DwPlaneJob`).
         let row_len = (g.pad_left + g.width).max(g.stride * (self.ow + MAX_V - 1) + k - 1);
-        let len = g.height * row_len;
+        let len = self.flat.map_or(g.height * row_len, |f| f.len);
         PADDED.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
                 buf.clear();
@@ -246,7 +252,19 @@ impl Plane<'_> {
             let plane = first + i;
             let ch = plane % g.channels;
             let x = &self.input[plane * plane_in..(plane + 1) * plane_in];
-            if g.width > 0 {
+            if g.width == 0 {
+                // Nothing but padding.
+            } else if let Some(flat) = &self.flat {
+                // Padded row pad_top + iy; rows past the last one read are left out.
+                for (iy, src) in x.chunks_exact(g.width).enumerate() {
+                    let r = g.pad_top + iy;
+                    if r >= flat.rows {
+                        break;
+                    }
+                    let at = flat.row(r) + g.pad_left;
+                    copy_short(&mut padded[at..at + g.width], src);
+                }
+            } else {
                 for (dst, src) in padded
                     .chunks_exact_mut(row_len)
                     .zip(x.chunks_exact(g.width))
@@ -272,6 +290,7 @@ impl Plane<'_> {
                 ow: self.ow,
                 x: padded,
                 row_len,
+                flat: self.flat,
                 taps: rows,
                 pairs: std::array::from_fn(|ky| {
                     if ky < k {
@@ -287,7 +306,8 @@ impl Plane<'_> {
                 out: self.kind,
             };
             // SAFETY: the job is valid: k is 3 or 5 (checked by `Qs8DwPacked`), the stride 1 or 2
-            // (`output_hw`), `padded` holds height rows of row_len bytes as `DwPlaneJob` wants,
+            // (`output_hw`), `padded` holds the flat layout for (k, stride, oh, ow) or height rows
+            // of row_len bytes as `DwPlaneJob` wants,
             // `out_plane` whole rows of `ow > 0`, taps and pairs set; the out kind is S8/U8; the
             // table's tier is supported by this CPU (`Kernels`).
             unsafe { (self.kernels.qs8_dwconv)(&job, out_plane) };

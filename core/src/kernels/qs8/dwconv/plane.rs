@@ -13,6 +13,15 @@
 //! `#[target_feature]` function, so requantization is vectorized by that tier and stays the same
 //! IEEE operations as the GEMM epilogue (`tile::quantize`): all tiers are bit-exact.
 //!
+//! Narrow planes (at most [`FLAT_MAX_OW`] outputs wide) use the flat layout instead ([`FlatLayout`]):
+//! the driver lays the padded rows side by side at a pitch just wide enough for one output row
+//! (top and bottom padding rows included), so that a run of `V` consecutive flat positions covers
+//! several output rows and the per-row work disappears: the same chunk kernels, given the `K` row
+//! pointers `ky * pitch` apart, compute every output row of the plane in `ceil(flat / V)` chunks,
+//! and the few positions between rows (the `K - 1` columns that wrap into the next row) are
+//! computed and dropped. Stride 2 keeps even and odd padded rows in two regions, so that the
+//! output pitch is half the input pitch (`ow + (K - 1) / 2`) instead of the whole.
+//!
 //! Arithmetic: with `x_s8` the s8 view of the input (`x - 128` for u8) and padding positions
 //! holding the input zero point, `t = sum taps * x_s8 + bias` (i32, wrapping) where the packed
 //! bias already holds `-zp_s8 * sum(all taps)`: padding taps then cancel exactly. For u8 the
@@ -26,6 +35,68 @@ pub(crate) const MAX_K: usize = 5;
 /// The largest chunk (outputs per kernel call) of any tier.
 pub(crate) const MAX_V: usize = 32;
 
+/// Planes with at most this many outputs per row use the flat layout ([`FlatLayout`]).
+pub(crate) const FLAT_MAX_OW: usize = 28;
+
+/// Where the driver puts a narrow plane's padded rows (the flat layout, see the module doc), for
+/// a `k x k` kernel at `stride` with `oh x ow` outputs. Padded row `r` (input row `r - pad_top`,
+/// for `r < rows`) starts at [`FlatLayout::row`]`(r)` and holds input column `c - pad_left` at
+/// `c < pitch`; every other byte holds the zero point. Output `(oy, ox)` is flat position
+/// `f = oy * out_pitch + ox`, computed from the `k` row pointers [`FlatLayout::row`]`(ky)` at
+/// offset `stride * f`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FlatLayout {
+    /// Bytes between padded rows of the same region: `ow + k - 1` at stride 1, `2 ow + k - 1`
+    /// (even) at stride 2.
+    pub pitch: usize,
+    /// 1 or 2.
+    pub stride: usize,
+    /// Output rows.
+    pub oh: usize,
+    /// Offset of the odd padded rows' region at stride 2 (0 at stride 1).
+    pub odd: usize,
+    /// Padded rows any output reads: `(oh - 1) * stride + k`.
+    pub rows: usize,
+    /// Flat positions up to the last output: `(oh - 1) * out_pitch + ow`.
+    pub flat: usize,
+    /// Total bytes (every chunk of up to [`MAX_V`] outputs reads inside them).
+    pub len: usize,
+}
+
+impl FlatLayout {
+    /// The layout for `k` (3 or 5), `stride` (1 or 2) and `oh, ow > 0` (sizes that fit a valid
+    /// geometry: no overflow).
+    pub(crate) fn new(k: usize, stride: usize, oh: usize, ow: usize) -> FlatLayout {
+        // K is odd, so 2 ow + k - 1 is even.
+        let pitch = stride * ow + k - 1;
+        let rows = (oh - 1) * stride + k;
+        let flat = (oh - 1) * (pitch / stride) + ow;
+        // Rows of a region, and the reach of the last chunk from the last row pointer.
+        let region_rows = rows.div_ceil(stride);
+        let reach = (k - 1) / stride * pitch + stride * (flat + MAX_V - 1) + k - 1;
+        let region = (region_rows * pitch).max(reach);
+        FlatLayout {
+            pitch,
+            stride,
+            oh,
+            odd: if stride == 2 { region } else { 0 },
+            rows,
+            flat,
+            len: region * stride,
+        }
+    }
+
+    /// Where padded row `r < rows` starts.
+    #[inline(always)]
+    pub(crate) fn row(&self, r: usize) -> usize {
+        if self.stride == 1 {
+            r * self.pitch
+        } else {
+            (r & 1) * self.odd + r / 2 * self.pitch
+        }
+    }
+}
+
 /// Bytes a chunk kernel may read from each row pointer for `v` outputs of a `k`-wide kernel at
 /// stride `s`: `s * v + k - 1` (the taps of the last output reach `s (v - 1) + k - 1`; a tier may
 /// read up to `s - 1` bytes past them).
@@ -34,10 +105,12 @@ pub(crate) const fn span(v: usize, k: usize, s: usize) -> usize {
 }
 
 /// One channel plane (see the module doc). Valid when: `k` is 3 or 5, `stride` 1 or 2, `ow > 0`;
-/// `x` holds `height` padded input rows of `row_len` bytes, each starting at input column
-/// `-pad_left` (the padding holding the zero point) and long enough for every chunk,
-/// `row_len >= stride * (ow + MAX_V - 1) + k - 1`; the destination holds whole output rows of
-/// `ow`; `taps[ky][..k]` are the kernel rows (zero past `k`) and `pairs[ky] = tap_pairs(&taps[ky], k)`.
+/// the destination holds `oh > 0` whole output rows of `ow`; without `flat`, `x` holds `height`
+/// padded input rows of `row_len` bytes, each starting at input column `-pad_left` (the padding
+/// holding the zero point) and long enough for every chunk,
+/// `row_len >= stride * (ow + MAX_V - 1) + k - 1`; with `flat`, it is
+/// `FlatLayout::new(k, stride, oh, ow)` and `x` holds its `len` bytes as it describes;
+/// `taps[ky][..k]` are the kernel rows (zero past `k`) and `pairs[ky] = tap_pairs(&taps[ky], k)`.
 pub(crate) struct DwPlaneJob<'a> {
     pub k: usize,
     pub stride: usize,
@@ -46,6 +119,8 @@ pub(crate) struct DwPlaneJob<'a> {
     pub ow: usize,
     pub x: &'a [u8],
     pub row_len: usize,
+    /// The flat layout of a narrow plane (then `row_len` and `height` are unused).
+    pub flat: Option<FlatLayout>,
     pub taps: [[i8; MAX_K]; MAX_K],
     pub pairs: [TapPairs; MAX_K],
     /// Input bytes are u8 (else i8).
@@ -97,8 +172,10 @@ pub(crate) struct Chunk<'a> {
     pub n: usize,
 }
 
-/// Computes a plane job with `chunk(&Chunk, &mut [i32; V])` as the tier's chunk kernel for the
-/// job's `(K, S, U)` (the caller dispatches on them; see `dwconv_plane_kernel!`).
+/// Computes a plane job in padded rows (no `flat`) with `chunk(&Chunk, &mut [i32; V])` as the
+/// tier's chunk kernel for the job's `(K, S, U)` (the caller dispatches on them; see
+/// `dwconv_plane_kernel!`, which calls [`run_flat`] for flat jobs: one call site per closure, so
+/// that the chunk kernel is inlined into each loop).
 ///
 /// # Safety
 /// The job is valid and `chunk`, given a [`Chunk`] whose pointers are readable for
@@ -114,6 +191,7 @@ pub(crate) unsafe fn run<const V: usize>(
     let Some((zp, min, max)) = job.out.byte_params() else {
         return;
     };
+    debug_assert!(job.flat.is_none());
     let k = job.k;
     let span = span(V, k, job.stride);
     debug_assert!(job.row_len >= job.stride * (job.ow + MAX_V - 1) + k - 1);
@@ -163,11 +241,89 @@ pub(crate) unsafe fn run<const V: usize>(
                 };
                 chunk(&args, &mut acc);
             }
-            let mut q = [0u8; V];
-            for (q, &a) in q.iter_mut().zip(&acc) {
-                *q = quantize(a.wrapping_add(bias) as f32 * job.scale, zp, min, max) as u8;
-            }
+            let q = requantize(&acc, bias, job.scale, (zp, min, max));
             copy_short(out, &q[..out.len()]);
+        }
+    }
+}
+
+/// The GEMM epilogue's requantization of a chunk of raw sums (`tile::quantize`).
+#[inline(always)]
+fn requantize<const V: usize>(
+    acc: &[i32; V],
+    bias: i32,
+    scale: f32,
+    (zp, min, max): (i32, i32, i32),
+) -> [u8; V] {
+    let mut q = [0u8; V];
+    for (q, &a) in q.iter_mut().zip(acc) {
+        *q = quantize(a.wrapping_add(bias) as f32 * scale, zp, min, max) as u8;
+    }
+    q
+}
+
+/// [`run`] for a job in the flat layout: chunks of `V` flat positions, all `k` kernel rows each
+/// (the padding rows are in the layout), outputs scattered to their rows.
+///
+/// # Safety
+/// As for [`run`], with `job.flat` set.
+#[inline(always)]
+pub(crate) unsafe fn run_flat<const V: usize>(
+    job: &DwPlaneJob,
+    dst: &mut [u8],
+    mut chunk: impl FnMut(&Chunk, &mut [i32; V]),
+) {
+    const { assert!(V <= MAX_V && V > 0) };
+    debug_assert!(matches!(job.k, 3 | 5) && matches!(job.stride, 1 | 2));
+    let (Some(params), Some(flat)) = (job.out.byte_params(), &job.flat) else {
+        return;
+    };
+    let (k, stride, ow) = (job.k, job.stride, job.ow);
+    let oh = flat.oh;
+    let out_pitch = flat.pitch / stride;
+    debug_assert_eq!(*flat, FlatLayout::new(k, stride, dst.len() / ow, ow));
+    debug_assert!(job.x.len() >= flat.len);
+    let mut bias = job.bias;
+    if job.unsigned {
+        // Every kernel row is read (see `run`); taps past k are zero.
+        let sum: i32 = job.taps.iter().flatten().map(|&t| i32::from(t)).sum();
+        bias = bias.wrapping_sub(128 * sum);
+    }
+    let span = span(V, k, stride);
+    let (mut oy, mut ox) = (0, 0);
+    for start in (0..flat.flat).step_by(V) {
+        let ptrs: [*const u8; MAX_K] = std::array::from_fn(|r| {
+            if r < k {
+                let at = flat.row(r) + stride * start;
+                job.x[at..at + span].as_ptr()
+            } else {
+                std::ptr::null()
+            }
+        });
+        let args = Chunk {
+            rows: ptrs,
+            taps: &job.taps[..k],
+            pairs: &job.pairs[..k],
+            n: k,
+        };
+        let mut acc = [0i32; V];
+        chunk(&args, &mut acc);
+        let q = requantize(&acc, bias, job.scale, params);
+        // Flat position start + j is output (oy, ox) while ox < ow; the rest of a row wraps.
+        let mut j = 0;
+        while j < V && oy < oh {
+            let n = if ox < ow {
+                let n = (ow - ox).min(V - j);
+                copy_short(&mut dst[oy * ow + ox..][..n], &q[j..j + n]);
+                n
+            } else {
+                (out_pitch - ox).min(V - j)
+            };
+            j += n;
+            ox += n;
+            if ox == out_pitch {
+                (oy, ox) = (oy + 1, 0);
+            }
         }
     }
 }
@@ -212,8 +368,8 @@ pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
 }
 
 /// Defines a tier's plane kernel `$name` (a [`Qs8DwPlaneFn`]) compiled with `$features` (none for the
-/// reference), running (with `narrow: $vn, $narrow`, planes at most `$vn` wide run
-/// `$narrow::<K, S, U>` on chunks of `$vn` instead),
+/// reference), running (with `narrow: $vn, $narrow`, planes at most `$vn` wide, or at most `$vn`
+/// flat positions in the flat layout, run `$narrow::<K, S, U>` on chunks of `$vn` instead),
 /// [`run`] with `$chunk::<K, S, U>` on chunks of `$v` outputs. `$chunk(c: &Chunk, acc: &mut [i32;
 /// $v])` must be an `unsafe fn` whose `# Safety` is implied by `run`'s promise plus the features.
 macro_rules! dwconv_plane_kernel {
@@ -231,23 +387,36 @@ macro_rules! dwconv_plane_kernel {
             dst: &mut [u8],
         ) {
             $(
-                if job.ow <= $vn {
+                if job.flat.map_or(job.ow, |f| f.flat) <= $vn {
                     // SAFETY: as below, with the narrow chunk kernel.
-                    unsafe { $crate::kernels::qs8::dwconv::plane::dispatch!(job, dst, $vn, $($narrow)::+) };
+                    unsafe {
+                        if job.flat.is_some() {
+                            $crate::kernels::qs8::dwconv::plane::dispatch!(run_flat, job, dst, $vn, $($narrow)::+)
+                        } else {
+                            $crate::kernels::qs8::dwconv::plane::dispatch!(run, job, dst, $vn, $($narrow)::+)
+                        }
+                    };
                     return;
                 }
             )?
-            // SAFETY: the job is valid (this function's contract); `run` hands the chunk kernel
-            // pointers readable for the span its (K, S) reads; K is 3 or 5 and S 1 or 2.
-            unsafe { $crate::kernels::qs8::dwconv::plane::dispatch!(job, dst, $v, $($chunk)::+) }
+            // SAFETY: the job is valid (this function's contract); `run` and `run_flat` hand the
+            // chunk kernel pointers readable for the span its (K, S) reads; K is 3 or 5 and S 1
+            // or 2.
+            unsafe {
+                if job.flat.is_some() {
+                    $crate::kernels::qs8::dwconv::plane::dispatch!(run_flat, job, dst, $v, $($chunk)::+)
+                } else {
+                    $crate::kernels::qs8::dwconv::plane::dispatch!(run, job, dst, $v, $($chunk)::+)
+                }
+            }
         }
     };
 }
-/// `run::<$v>` with `$chunk::<K, S, U>` for the job's kernel size, stride and signedness (an
-/// unsafe expression).
+/// `$run::<$v>` (`run` or `run_flat`) with `$chunk::<K, S, U>` for the job's kernel size, stride
+/// and signedness (an unsafe expression).
 macro_rules! dispatch {
-    ($job:expr, $dst:expr, $v:expr, $($chunk:ident)::+) => {
-        $crate::kernels::qs8::dwconv::plane::run::<{ $v }>($job, $dst, |c, acc| {
+    ($run:ident, $job:expr, $dst:expr, $v:expr, $($chunk:ident)::+) => {
+        $crate::kernels::qs8::dwconv::plane::$run::<{ $v }>($job, $dst, |c, acc| {
             match ($job.k == 3, $job.stride == 1, $job.unsigned) {
                 (true, true, false) => $($chunk)::+::<3, 1, false>(c, acc),
                 (true, true, true) => $($chunk)::+::<3, 1, true>(c, acc),

@@ -214,20 +214,81 @@ fn every_width_stride_and_kernel() {
     }
 }
 
-#[test]
-fn every_padding_and_height() {
+/// Calls `visit` with a case of `channels` channels for every kernel size (3, 5), stride,
+/// height, width and padding combination up to K/2 whose padded input holds the kernel.
+fn each_padded_case(
+    channels: usize,
+    heights: &[usize],
+    widths: &[usize],
+    mut visit: impl FnMut(Case),
+) {
     for k in [3usize, 5] {
         let half = k / 2;
         for stride in [1, 2] {
-            for h in 1..=7 {
+            for &h in heights {
                 for pads in 0..(half + 1).pow(4) {
                     let p = |i: u32| (pads / (half + 1).pow(i)) % (half + 1);
-                    for w in [1, 5, 17, 40] {
-                        let case = Case::new(3, h, w, k, stride, [p(0), p(1), p(2), p(3)]);
+                    for &w in widths {
+                        let case = Case::new(channels, h, w, k, stride, [p(0), p(1), p(2), p(3)]);
                         if case.g.output_hw(k).is_ok() {
-                            case.check();
+                            visit(case);
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_padding_and_height() {
+    let heights: Vec<usize> = (1..=7).collect();
+    each_padded_case(3, &heights, &[1, 5, 17, 40], |case| case.check());
+}
+
+/// Narrow planes (the flat layout, and the row layout just above its limit): widths and heights
+/// 1..=20 under every padding combination up to K/2 (one channel, to keep it quick), both
+/// strides and kernel sizes, u8 and s8 input; then the widths around the flat limit.
+#[test]
+fn narrow_planes_every_size_and_padding() {
+    let sizes: Vec<usize> = (1..=20).collect();
+    each_padded_case(1, &sizes, &sizes, |mut case| {
+        let g = case.g;
+        case.unsigned_in =
+            (g.height + g.width + g.pad_top + 3 * g.pad_left + 5 * g.pad_right).is_multiple_of(2);
+        case.zp_in = if case.unsigned_in { 250 } else { -100 };
+        case.check();
+    });
+    for k in [3usize, 5] {
+        let half = k / 2;
+        for stride in [1, 2] {
+            for w in plane::FLAT_MAX_OW - 2..=plane::FLAT_MAX_OW + 2 {
+                for width in [w, 2 * w] {
+                    Case::new(3, 9, width, k, stride, [1, half, 2, half]).check();
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn flat_layout_holds_every_read() {
+    for k in [3, 5] {
+        for stride in [1, 2] {
+            for oh in 1..=30 {
+                for ow in 1..=plane::FLAT_MAX_OW {
+                    let f = plane::FlatLayout::new(k, stride, oh, ow);
+                    assert_eq!(f.pitch % stride, 0);
+                    assert!(f.pitch / stride > ow);
+                    // Every padded row lies inside, and so does the last chunk's reach.
+                    assert!(f.row(f.rows - 1) + f.pitch <= f.len);
+                    let last = f.flat.div_ceil(plane::MAX_V) * plane::MAX_V - plane::MAX_V;
+                    let span = plane::span(plane::MAX_V, k, stride);
+                    assert!((0..k).all(|ky| f.row(ky) + stride * last + span <= f.len));
+                    // Rows do not overlap.
+                    let mut starts: Vec<_> = (0..f.rows).map(|r| f.row(r)).collect();
+                    starts.sort_unstable();
+                    assert!(starts.windows(2).all(|p| p[1] - p[0] >= f.pitch));
                 }
             }
         }

@@ -5,8 +5,9 @@
 //! at offset `o` widened to i16; VPDPWSSD with a broadcast tap pair `(wa, wb)` adds
 //! `wa x[o + 2j] + wb x[o + 2j + 1]` to dword `j`. Stride 2: two halves of 16 outputs, 32 bytes
 //! apart. Stride 1: accumulators `e` (even outputs) and `o` (odd outputs), interleaved by two
-//! VPERMT2D. Planes at most 16 wide run the AVX2 kernel's 16-wide chunks instead (AVX-512 implies
-//! AVX2), so that 7x7 and 14x14 stride-2 layers do not compute 32 lanes for 7.
+//! VPERMT2D. Planes whose runs are at most 16 outputs (rows of at most 16, or at most 16 flat
+//! positions in the flat layout of narrow planes) run the AVX2 kernel's 16-wide chunks instead
+//! (AVX-512 implies AVX2), so that tiny planes do not compute 32 lanes for a few.
 
 use std::arch::x86_64::*;
 
