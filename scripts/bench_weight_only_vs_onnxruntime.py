@@ -89,7 +89,7 @@ class OrtShape:
                                        [numpy_helper.from_array(w, "W")], [helper.make_opsetid("", 17)])
 
     def gops(self):
-        return {label: self.ops / best_time(lambda s=s: s.run(None, self.feed)) / 1e9
+        return {label: self.ops / best_time(lambda s=s: s.run(None, self.feed), 0.3) / 1e9
                 for label, s in self.sessions.items()}
 
 
