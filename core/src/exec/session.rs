@@ -212,15 +212,16 @@ impl Session {
         } else {
             None
         };
-        let (model, order, states, arena) =
-            (&self.model, &self.order, &self.states, &mut self.arena);
-        let run = move || execute(model, plan, inputs, order, states, arena, &mut cx, times);
-        // The whole run executes on a pool thread, so each op's parallel split is a fork inside
-        // the pool rather than a hand-off from this thread and back.
-        match self.pool.as_ref() {
-            Some(pool) => pool.install(run)?,
-            None => run()?,
-        }
+        execute(
+            &self.model,
+            plan,
+            inputs,
+            &self.order,
+            &self.states,
+            &mut self.arena,
+            &mut cx,
+            times,
+        )?;
         // Carry the states: copy what the run wrote into the state tensors.
         let whole = Frame::reading(&self.model, plan, self.arena.bytes());
         for (k, state) in self.states.iter_mut().enumerate() {
