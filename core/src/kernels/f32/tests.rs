@@ -359,9 +359,79 @@ fn naive_dw(
 /// 5x5 (and 1-D), strides 1-3 (unequal too), dilation 1-2, pads 0-2 on each side, planes from 1x1
 /// to 20x37 (output rows of 1 to 37: every lane-chunk path), a clamp, and an output buffer that
 /// reused a previous plane's padded scratch.
+/// One depthwise plane: input `in_h x in_w`, kernel `kh x kw`, strides, dilation `d`, pads
+/// (top, left, bottom, right). Runs the kernel of every tier and asserts it matches the naive
+/// convolution bit for bit; returns how many tiers ran, or `None` when the kernel does not fit
+/// the padded input.
+fn check_dw_plane(
+    (in_h, in_w): (usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    d: usize,
+    (pt, pl, pb, pr): (usize, usize, usize, usize),
+    seed: u64,
+) -> Option<usize> {
+    use super::dwconv::{DwLayout, DwPlane};
+    let (rh, rw) = ((kh - 1) * d + 1, (kw - 1) * d + 1);
+    if in_h + pt + pb < rh || in_w + pl + pr < rw {
+        return None;
+    }
+    let oh = (in_h + pt + pb - rh) / sh + 1;
+    let ow = (in_w + pl + pr - rw) / sw + 1;
+    let x = values(in_h * in_w, seed);
+    let w = values(kh * kw, seed + 1000);
+    let (bias, clamp) = (0.25, if d == 2 { (0.5, -0.25) } else { (-0.5, 0.75) });
+    let want = naive_dw(
+        &x,
+        (in_h, in_w),
+        &w,
+        (kh, kw),
+        (sh, sw),
+        d,
+        (pt, pl),
+        (oh, ow),
+        bias,
+        clamp,
+    );
+    let layout = DwLayout::new((in_h, in_w), (pt, pl), (sh, sw), (oh, ow), (rh, rw)).unwrap();
+    let taps: Vec<usize> = (0..kh)
+        .flat_map(|ky| (0..kw).map(move |kx| (ky * d, kx * d)))
+        .map(|(dy, dx)| layout.tap(dy, dx))
+        .collect();
+    // Padded scratch: zeros, then a different plane, then this one.
+    let mut src = vec![0.0; layout.len()];
+    layout.fill(&values(in_h * in_w, seed + 7), &mut src);
+    layout.fill(&x, &mut src);
+    let p = DwPlane {
+        src: &src,
+        src_row: layout.src_row(),
+        taps: &taps,
+        weights: &w,
+        bias,
+        min: clamp.0,
+        max: clamp.1,
+    };
+    let mut tiers_run = 0;
+    for kernels in tiers() {
+        let mut got = vec![f32::NAN; oh * ow];
+        // SAFETY: `tiers()` yields only tiers this CPU supports.
+        unsafe { (kernels.f32_dwconv_plane)(&p, &mut got, ow) };
+        let same = got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same,
+            "tier {} in {in_h}x{in_w} k {kh}x{kw} s {sh}x{sw} d {d} pads {pt},{pl},{pb},{pr}: {got:?} vs {want:?}",
+            kernels.tier()
+        );
+        tiers_run += 1;
+    }
+    Some(tiers_run)
+}
+
 #[test]
 fn dwconv_plane_is_bit_exact_on_every_tier() {
-    use super::dwconv::{DwLayout, DwPlane};
     let mut cases = 0;
     let shapes = [
         (1, 1),
@@ -376,75 +446,35 @@ fn dwconv_plane_is_bit_exact_on_every_tier() {
     ];
     let kernels_hw = [(3, 3), (5, 5), (1, 1), (1, 3), (3, 1), (2, 4)];
     let mut seed = 1;
-    for kernels in tiers() {
-        for &(in_h, in_w) in &shapes {
-            for &(kh, kw) in &kernels_hw {
-                for (sh, sw) in [(1, 1), (2, 2), (1, 2), (3, 3)] {
-                    for d in 1..=2 {
-                        for (pt, pl, pb, pr) in [(0, 0, 0, 0), (1, 1, 1, 1), (2, 1, 0, 2)] {
-                            let (rh, rw) = ((kh - 1) * d + 1, (kw - 1) * d + 1);
-                            if in_h + pt + pb < rh || in_w + pl + pr < rw {
-                                continue;
-                            }
-                            let oh = (in_h + pt + pb - rh) / sh + 1;
-                            let ow = (in_w + pl + pr - rw) / sw + 1;
+    for &shape in &shapes {
+        for &kernel in &kernels_hw {
+            for stride in [(1, 1), (2, 2), (1, 2), (3, 3)] {
+                for d in 1..=2 {
+                    for pads in [(0, 0, 0, 0), (1, 1, 1, 1), (2, 1, 0, 2)] {
+                        let (rh, rw) = ((kernel.0 - 1) * d + 1, (kernel.1 - 1) * d + 1);
+                        if shape.0 + pads.0 + pads.2 >= rh && shape.1 + pads.1 + pads.3 >= rw {
                             seed += 1;
-                            let x = values(in_h * in_w, seed);
-                            let w = values(kh * kw, seed + 1000);
-                            let (bias, clamp) =
-                                (0.25, if d == 2 { (0.5, -0.25) } else { (-0.5, 0.75) });
-                            let want = naive_dw(
-                                &x,
-                                (in_h, in_w),
-                                &w,
-                                (kh, kw),
-                                (sh, sw),
-                                d,
-                                (pt, pl),
-                                (oh, ow),
-                                bias,
-                                clamp,
-                            );
-                            let layout =
-                                DwLayout::new((in_h, in_w), (pt, pl), (sh, sw), (oh, ow), (rh, rw))
-                                    .unwrap();
-                            let taps: Vec<usize> = (0..kh)
-                                .flat_map(|ky| (0..kw).map(move |kx| (ky * d, kx * d)))
-                                .map(|(dy, dx)| layout.tap(dy, dx))
-                                .collect();
-                            // Padded scratch: zeros, then a different plane, then this one.
-                            let mut src = vec![0.0; layout.len()];
-                            layout.fill(&values(in_h * in_w, seed + 7), &mut src);
-                            layout.fill(&x, &mut src);
-                            let p = DwPlane {
-                                src: &src,
-                                src_row: layout.src_row(),
-                                taps: &taps,
-                                weights: &w,
-                                bias,
-                                min: clamp.0,
-                                max: clamp.1,
-                            };
-                            let mut got = vec![f32::NAN; oh * ow];
-                            // SAFETY: `tiers()` yields only tiers this CPU supports.
-                            unsafe { (kernels.f32_dwconv_plane)(&p, &mut got, ow) };
-                            let same = got
-                                .iter()
-                                .zip(&want)
-                                .all(|(a, b)| a.to_bits() == b.to_bits());
-                            assert!(
-                                same,
-                                "tier {} in {in_h}x{in_w} k {kh}x{kw} s {sh}x{sw} d {d} pads {pt},{pl},{pb},{pr}: {got:?} vs {want:?}",
-                                kernels.tier()
-                            );
-                            cases += 1;
                         }
+                        cases += check_dw_plane(shape, kernel, stride, d, pads, seed).unwrap_or(0);
                     }
                 }
             }
         }
     }
     report(&format!("f32 dwconv plane: {cases} tier cases bit-exact"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn dwconv_plane_random_shapes_match_the_naive_convolution(
+        in_h in 1usize..24, in_w in 1usize..48, kh in 1usize..6, kw in 1usize..6,
+        sh in 1usize..4, sw in 1usize..4, d in 1usize..3,
+        pt in 0usize..3, pl in 0usize..3, pb in 0usize..3, pr in 0usize..3, seed in any::<u64>(),
+    ) {
+        let seed = seed % (1 << 40);
+        check_dw_plane((in_h, in_w), (kh, kw), (sh, sw), d, (pt, pl, pb, pr), seed);
+    }
 }
 
 /// Arguments the kernel cannot serve leave the output untouched instead of reading out of
