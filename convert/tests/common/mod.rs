@@ -35,13 +35,13 @@ pub fn node_suite_dir() -> Option<PathBuf> {
     )
 }
 
-/// The shared MobileNetV2 ONNX model (DESIGN.md §5: `../shared/models`).
+/// The MobileNetV2 ONNX model kept in the repository (`models/mobilenet_v2`, provenance there).
 pub fn mobilenet_onnx() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/models/mobilenet_v2_imagenet.onnx");
+        .join("../models/mobilenet_v2/mobilenet_v2_imagenet.onnx");
     test_data(
         path,
-        "it comes from the shared models folder beside the repository",
+        "it is kept in the repository under models/mobilenet_v2",
     )
 }
 
