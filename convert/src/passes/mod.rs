@@ -129,4 +129,6 @@ fn float_attr(n: &Node, name: &str, default: f32) -> f32 {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_affine;
+#[cfg(test)]
 mod tests_fold;
