@@ -357,3 +357,126 @@ fn per_column_constants_fold_into_gemm_and_matmul() {
         .build();
     check(ir, &x, &["MatMul", "Add"], (1, 0));
 }
+
+#[test]
+fn constants_of_other_dtypes_and_exported_conv_outputs_stay() {
+    let x = [1, 2, 5, 5];
+    // An f16 constant: only f32 folds.
+    let mut chain = Chain::new(&x);
+    chain.conv(3, 2, 3, 1, 1);
+    let half = chain.ir.add_constant(crate::ir::IrTensor {
+        name: "half".into(),
+        dtype: mobiquant_core::DType::F16,
+        dims: vec![1],
+        bytes: vec![0x00, 0x38],
+    });
+    let c = chain.last;
+    let mut ir = chain.push("Mul", &[c, half], vec![]).build();
+    assert_eq!(optimize(&mut ir).affines_folded, 0);
+    assert_eq!(ops(&ir), ["Conv", "Mul"]);
+    // The Conv output is a graph output as well as the Mul's input.
+    let mut ir = Chain::new(&x)
+        .conv(3, 2, 3, 1, 1)
+        .affine("Mul", &[1], false)
+        .build();
+    let c = ir.graphs[0].nodes[0].outputs[0];
+    ir.graphs[0].outputs.push(c);
+    check(ir, &x, &["Conv", "Mul"], (0, 0));
+}
+
+mod random_chains {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What the constant of one affine node varies along.
+    #[derive(Clone, Copy, Debug)]
+    enum Along {
+        Nothing,
+        /// `[C, 1, …]`
+        Channels,
+        /// `[1, C, 1, …]`
+        ChannelsFullRank,
+        /// `[L]`: the last (spatial) axis, never per channel.
+        Last,
+    }
+
+    fn op() -> impl Strategy<Value = (&'static str, bool)> {
+        prop_oneof![
+            Just(("Mul", false)),
+            Just(("Mul", true)),
+            Just(("Add", false)),
+            Just(("Sub", false)),
+            Just(("Sub", true)),
+            Just(("Div", false)),
+        ]
+    }
+
+    fn along() -> impl Strategy<Value = Along> {
+        prop_oneof![
+            Just(Along::Nothing),
+            Just(Along::Channels),
+            Just(Along::ChannelsFullRank),
+            Just(Along::Last),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Conv?, affine nodes, Conv: whatever folds, the model computes the same.
+        #[test]
+        fn folding_keeps_results(
+            channels in 1u64..=4,
+            len in 3u64..=6,
+            two_d in any::<bool>(),
+            conv_before in any::<bool>(),
+            depthwise in any::<bool>(),
+            kernel in prop_oneof![Just(1u64), Just(3)],
+            pad in 0i64..=1,
+            affines in proptest::collection::vec((op(), along()), 1..=4),
+        ) {
+            let x: Vec<u64> = if two_d {
+                vec![1, channels, len, len]
+            } else {
+                vec![1, channels, len]
+            };
+            let rank = x.len();
+            let mut chain = Chain::new(&x);
+            let (group, per_group) = if depthwise { (channels, 1) } else { (1, channels) };
+            if conv_before {
+                // Same-size output, so that the `[L]` constants still broadcast.
+                let same = (kernel as i64 - 1) / 2;
+                chain.conv(channels, per_group, kernel, same, group as i64);
+            }
+            for ((op, constant_first), along) in affines {
+                let dims = match along {
+                    Along::Nothing => vec![1],
+                    Along::Channels => {
+                        let mut d = vec![channels];
+                        d.resize(rank - 1, 1);
+                        d
+                    }
+                    Along::ChannelsFullRank => {
+                        let mut d = vec![1, channels];
+                        d.resize(rank, 1);
+                        d
+                    }
+                    Along::Last => vec![len],
+                };
+                chain.affine(op, &dims, constant_first);
+            }
+            let ir = chain
+                .conv(2 * channels, per_group, kernel, pad, group as i64)
+                .build();
+            let mut optimized = ir.clone();
+            let report = optimize(&mut optimized);
+            let shape: Vec<usize> = x.iter().map(|&d| d as usize).collect();
+            let (ours, reference) = (run_x(optimized, &shape), run_x(ir, &shape));
+            let scale = reference[0].iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (a, b) in ours[0].iter().zip(&reference[0]) {
+                prop_assert!((a - b).abs() <= 1e-5 * scale, "{a} vs {b} ({report:?})");
+            }
+        }
+    }
+}
