@@ -226,30 +226,9 @@ fn fold_forward(ir: &mut IrModel, g: usize, i: usize, a: &Affine) -> bool {
             None => return false,
         },
     };
-    let weights = w.f32s().expect("f32 checked");
     let dims = w.dims.clone();
-    let kernel = weights.len() / m.max(1) / per_group.max(1);
-    // Input channel of W[o, j, ·]: group o / (m / group), j-th channel of that group.
-    let channel = |o: usize, j: usize| o / (m / group) * per_group + j;
-    let new_bias: Vec<f32> = (0..m)
-        .map(|o| {
-            let shift: f64 = (0..per_group * kernel)
-                .map(|e| {
-                    f64::from(weights[o * per_group * kernel + e])
-                        * f64::from(t[channel(o, e / kernel)])
-                })
-                .sum();
-            (f64::from(bias[o]) + shift) as f32
-        })
-        .collect();
-    // Scale along W's axis 1 with the per-output-channel group offset folded in.
-    let scaled: Vec<f32> = (0..m)
-        .flat_map(|o| {
-            let row = &weights[o * per_group * kernel..(o + 1) * per_group * kernel];
-            let s_row: Vec<f32> = (0..per_group).map(|j| s[channel(o, j)]).collect();
-            scale_along(row, &dims[1..], 0, &s_row)
-        })
-        .collect();
+    let (scaled, new_bias) =
+        absorb_input_affine(&w.f32s().expect("f32 checked"), m, group, &bias, &s, &t);
     let name = conv.name.clone();
     let w_value = new_constant(ir, &format!("{name}.weight+affine"), dims, &scaled);
     let b_value = new_constant(
@@ -264,4 +243,40 @@ fn fold_forward(ir: &mut IrModel, g: usize, i: usize, a: &Affine) -> bool {
     conv.inputs[1] = Some(w_value);
     conv.inputs[2] = Some(b_value);
     true
+}
+
+/// The weights (`[m, C / group, kernel…]`, flattened) and bias of a Conv that computes on `x`
+/// what the original computes on `x * s + t` (`s`, `t` per input channel): `W'[o, j, ·] =
+/// W[o, j, ·] * s[c]` and `b'[o] = b[o] + Σ W[o, j, ·] * t[c]` (summed in f64), where `c` is
+/// input channel `j` of output channel `o`'s group.
+fn absorb_input_affine(
+    weights: &[f32],
+    m: usize,
+    group: usize,
+    bias: &[f32],
+    s: &[f32],
+    t: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let per_group = s.len() / group;
+    let row_len = weights.len() / m.max(1);
+    let kernel = row_len / per_group.max(1);
+    let channel = |o: usize, j: usize| o / (m / group) * per_group + j;
+    let mut scaled = Vec::with_capacity(weights.len());
+    let mut new_bias = Vec::with_capacity(m);
+    for (o, row) in weights.chunks_exact(row_len.max(1)).enumerate() {
+        let s_row: Vec<f32> = (0..per_group).map(|j| s[channel(o, j)]).collect();
+        scaled.extend(scale_along(
+            row,
+            &[per_group as u64, kernel as u64],
+            0,
+            &s_row,
+        ));
+        let shift: f64 = row
+            .iter()
+            .enumerate()
+            .map(|(e, &w)| f64::from(w) * f64::from(t[channel(o, e / kernel)]))
+            .sum();
+        new_bias.push((f64::from(bias[o]) + shift) as f32);
+    }
+    (scaled, new_bias)
 }
