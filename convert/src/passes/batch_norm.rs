@@ -2,11 +2,12 @@
 //!
 //! After a Conv whose output it alone reads, with constant weights, it folds into the Conv's
 //! weights and bias (`w' = w * s`, `b' = (b - mean) * s + bias`, `s = scale / sqrt(var + eps)`,
-//! per output channel). Elsewhere, when the input's rank is known, it becomes `x * s + t` with
+//! per output channel, through [`super::channels::fold_into_outputs`]). Elsewhere, when the input's rank is known, it becomes `x * s + t` with
 //! per-channel constants shaped to broadcast over the channel axis (axis 1).
 
 use mobiquant_core::{AttrValue, DType, Node, ValueInfo};
 
+use super::channels::fold_into_outputs;
 use super::{float_attr, producers};
 use crate::ir::{IrModel, IrTensor};
 
@@ -55,65 +56,20 @@ fn inference_params(ir: &IrModel, n: &Node) -> Option<(Vec<f32>, Vec<f32>)> {
     Some((s, t))
 }
 
+/// Folds into the Conv that computes the BN's input, when only the BN reads it.
 fn fold_into_conv(ir: &mut IrModel, g: usize, bn: &Node, s: &[f32], t: &[f32]) -> bool {
     let x = bn.inputs[0].expect("checked by inference_params");
     let Some((pg, pi)) = producers(ir)[x as usize] else {
         return false;
     };
-    let conv = &ir.graphs[pg].nodes[pi];
     if pg != g
-        || conv.op != "Conv"
-        || conv.attribute("activation").is_some()
+        || ir.graphs[pg].nodes[pi].op != "Conv"
         || ir.use_counts()[x as usize] != 1
+        || !fold_into_outputs(ir, pg, pi, s, t, "bn")
     {
         return false;
     }
-    let Some(Some(w_id)) = conv.inputs.get(1) else {
-        return false;
-    };
-    let Some(w) = ir
-        .constant(*w_id)
-        .filter(|w| w.dtype == DType::F32 && w.dims.first() == Some(&(s.len() as u64)))
-    else {
-        return false;
-    };
-    let bias = match conv.inputs.get(2).copied().flatten() {
-        None => vec![0.0; s.len()],
-        Some(b) => match ir
-            .constant(b)
-            .and_then(IrTensor::f32s)
-            .filter(|b| b.len() == s.len())
-        {
-            Some(b) => b,
-            None => return false,
-        },
-    };
-    let per_channel = w.bytes.len() / 4 / s.len();
-    let weights: Vec<f32> = w
-        .f32s()
-        .expect("f32 checked")
-        .iter()
-        .enumerate()
-        .map(|(k, v)| v * s[k / per_channel])
-        .collect();
-    let new_bias: Vec<f32> = (0..s.len()).map(|k| bias[k] * s[k] + t[k]).collect();
-    let conv_name = conv.name.clone();
-    let w_dims = w.dims.clone();
-    let w_value = ir.add_constant(IrTensor::from_f32s(
-        format!("{conv_name}.weight+bn"),
-        w_dims,
-        &weights,
-    ));
-    let b_value = ir.add_constant(IrTensor::from_f32s(
-        format!("{conv_name}.bias+bn"),
-        vec![s.len() as u64],
-        &new_bias,
-    ));
-    let conv = &mut ir.graphs[pg].nodes[pi];
-    conv.inputs.resize(3, None);
-    conv.inputs[1] = Some(w_value);
-    conv.inputs[2] = Some(b_value);
-    conv.outputs[0] = bn.outputs[0];
+    ir.graphs[pg].nodes[pi].outputs[0] = bn.outputs[0];
     true
 }
 

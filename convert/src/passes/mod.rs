@@ -4,7 +4,11 @@
 //! First, one walk ([`shapes`]) infers every value's shape with the runtime's own rules
 //! ([`runtime`], [`probe`]), folds constant nodes ([`fold`], sized by [`settle`]) and inlines
 //! `If`s whose condition is constant ([`branch`]); then Identity/Dropout removal, BatchNormalization folding,
-//! written-out hard-swish recognition ([`hard_swish`]), activation fusion and dead-node removal.
+//! written-out hard-swish recognition ([`hard_swish`]), folding of constant scales and shifts
+//! into the Conv/Gemm/MatMul before or the Conv after them ([`affine`], sharing [`channels`]
+//! with the BatchNormalization fold), activation fusion and dead-node removal. Hard-swish
+//! recognition runs before affine folding because a forward fold could otherwise take the
+//! closing `/ 6` of a written-out hard-swish into the next Conv and hide the pattern.
 //!
 //! Invariants every pass keeps: the model computes the same outputs (up to float rounding of
 //! folded constants); node order stays topological; graph outputs and state outputs keep their
@@ -12,8 +16,10 @@
 //! a pass only rewrites what it has proven safe (constant parameters, single consumers).
 
 mod activation;
+mod affine;
 mod batch_norm;
 mod branch;
+mod channels;
 mod dead;
 mod fold;
 mod hard_swish;
@@ -48,6 +54,11 @@ pub struct PassReport {
     pub batch_norms_decomposed: usize,
     /// Written-out `x * Clip(x + 3, 0, 6) / 6` replaced by one `HardSwish`.
     pub hard_swishes_recognized: usize,
+    /// Mul/Add/Sub/Div by a per-channel constant folded into the Conv, Gemm or MatMul that
+    /// computes their input.
+    pub affines_folded: usize,
+    /// Mul/Add/Sub/Div by a per-channel constant folded into the Conv that reads their output.
+    pub affines_folded_forward: usize,
     pub activations_fused: usize,
     pub identities_removed: usize,
     pub dead_nodes_removed: usize,
@@ -61,6 +72,7 @@ pub fn optimize(ir: &mut IrModel) -> PassReport {
     report.identities_removed = identity::remove_identities(ir);
     (report.batch_norms_folded, report.batch_norms_decomposed) = batch_norm::fold_batch_norms(ir);
     report.hard_swishes_recognized = hard_swish::fuse_hard_swish(ir);
+    (report.affines_folded, report.affines_folded_forward) = affine::fold_affines(ir);
     report.activations_fused = activation::fuse_activations(ir);
     report.dead_nodes_removed = dead::remove_dead_nodes(ir);
     report.nodes = ir.graphs.iter().map(|g| g.nodes.len()).sum();
@@ -116,5 +128,7 @@ fn float_attr(n: &Node, name: &str, default: f32) -> f32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_affine;
 #[cfg(test)]
 mod tests_fold;

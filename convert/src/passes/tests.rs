@@ -34,7 +34,7 @@ pub(super) fn empty_model(name: &str) -> IrModel {
     }
 }
 
-fn value(ir: &mut IrModel, name: &str, dims: Option<&[u64]>) -> u32 {
+pub(super) fn value(ir: &mut IrModel, name: &str, dims: Option<&[u64]>) -> u32 {
     ir.add_value(ValueInfo {
         name: name.into(),
         dtype: DType::F32,
@@ -59,7 +59,13 @@ pub(super) fn node(
     }
 }
 
-fn constant(ir: &mut IrModel, name: &str, dims: Vec<u64>, seed: u32, positive: bool) -> u32 {
+pub(super) fn constant(
+    ir: &mut IrModel,
+    name: &str,
+    dims: Vec<u64>,
+    seed: u32,
+    positive: bool,
+) -> u32 {
     let n = dims.iter().product::<u64>() as usize;
     let mut v = pseudo_random(n, seed);
     if positive {

@@ -70,7 +70,7 @@ fn ops(ir: &IrModel, g: usize) -> Vec<&str> {
 }
 
 /// Runs `ir` on one f32 input `x` of `shape`; returns every output as f32.
-fn run_x(ir: IrModel, shape: &[usize]) -> Vec<Vec<f32>> {
+pub(super) fn run_x(ir: IrModel, shape: &[usize]) -> Vec<Vec<f32>> {
     let model = Model::from_bytes(&ir.into_builder().unwrap().finish().unwrap()).unwrap();
     let mut session = Session::new(Arc::new(model), SessionOptions::default()).unwrap();
     let x = pseudo_random(shape.iter().product(), 7);
