@@ -22,8 +22,11 @@ mod branch;
 mod channels;
 mod dead;
 mod fold;
+mod gelu;
 mod hard_swish;
 mod identity;
+mod layer_norm;
+mod pattern;
 mod probe;
 mod runtime;
 mod settle;
@@ -54,6 +57,12 @@ pub struct PassReport {
     pub batch_norms_decomposed: usize,
     /// Written-out `x * Clip(x + 3, 0, 6) / 6` replaced by one `HardSwish`.
     pub hard_swishes_recognized: usize,
+    /// Written-out mean/variance normalization (with its scale and shift) replaced by one
+    /// `LayerNormalization`.
+    pub layer_norms_recognized: usize,
+    /// Written-out `x * 0.5 * (1 + Erf(x / √2))` or its tanh approximation replaced by one
+    /// `Gelu`.
+    pub gelus_recognized: usize,
     /// Mul/Add/Sub/Div by a per-channel constant folded into the Conv, Gemm or MatMul that
     /// computes their input.
     pub affines_folded: usize,
@@ -72,6 +81,8 @@ pub fn optimize(ir: &mut IrModel) -> PassReport {
     report.identities_removed = identity::remove_identities(ir);
     (report.batch_norms_folded, report.batch_norms_decomposed) = batch_norm::fold_batch_norms(ir);
     report.hard_swishes_recognized = hard_swish::fuse_hard_swish(ir);
+    report.layer_norms_recognized = layer_norm::fuse_layer_norms(ir);
+    report.gelus_recognized = gelu::fuse_gelus(ir);
     (report.affines_folded, report.affines_folded_forward) = affine::fold_affines(ir);
     report.activations_fused = activation::fuse_activations(ir);
     report.dead_nodes_removed = dead::remove_dead_nodes(ir);
@@ -132,3 +143,5 @@ mod tests;
 mod tests_affine;
 #[cfg(test)]
 mod tests_fold;
+#[cfg(test)]
+mod tests_patterns;
