@@ -6,7 +6,7 @@
 use mobiquant_core::{AttrValue, Attribute, Graph, Node};
 
 use super::tests::{constant, empty_model, node, value};
-use super::tests_fold::run_x;
+use super::tests_fold::{assert_same_results, run_x};
 use super::*;
 use crate::ir::IrModel;
 
@@ -115,7 +115,7 @@ impl Chain {
     }
 }
 
-fn ops(ir: &IrModel) -> Vec<&str> {
+pub(super) fn ops(ir: &IrModel) -> Vec<&str> {
     ir.graphs[0].nodes.iter().map(|n| n.op.as_str()).collect()
 }
 
@@ -130,15 +130,7 @@ fn check(ir: IrModel, x_dims: &[u64], left: &[&str], folds: (usize, usize)) -> I
         folds
     );
     let shape: Vec<usize> = x_dims.iter().map(|&d| d as usize).collect();
-    let (ours, reference) = (run_x(optimized.clone(), &shape), run_x(ir, &shape));
-    assert_eq!(ours.len(), reference.len());
-    for (a, b) in ours.iter().zip(&reference) {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (x, y) in a.iter().zip(b) {
-            assert!((x - y).abs() <= 1e-5 * scale, "{x} vs {y}");
-        }
-    }
+    assert_same_results(&optimized, &ir, &shape);
     optimized
 }
 
