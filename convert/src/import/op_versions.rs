@@ -23,1260 +23,864 @@ pub enum Verdict {
 
 /// (op, [(since_version, verdict)]), ops sorted by name, versions ascending.
 pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
-    (
-        "Abs",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // doc reworded or given examples; same meaning
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Acos",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Acosh",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Add",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // adds 8- and 16-bit integer types (doc notes it)
-            (14, Verdict::Accepted),
-        ],
-    ),
-    (
-        "And",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ArgMax",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds select_last_index (default 0, the version-11 behaviour); implemented
-            (12, Verdict::Accepted),
-            // doc reworded or given examples; same meaning
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ArgMin",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds select_last_index (default 0, the version-11 behaviour); implemented
-            (12, Verdict::Accepted),
-            // doc reworded or given examples; same meaning
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Asin",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Asinh",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Atan",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Atanh",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "AveragePool",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds dilations (default 1, the version-11 behaviour); implemented
-            (19, Verdict::Accepted),
-            // the doc now says a ceil-mode window that would start in the end padding is dropped, which the runtime already does (core/src/ops/window.rs)
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "BatchNormalization",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // adds training_mode (default 0); the builder refuses 1
-            (14, Verdict::Accepted),
-            // scale/bias and mean/var get separate type constraints
-            (15, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Cast",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // doc spells out the C conversion rules the runtime follows
-            (13, Verdict::Accepted),
-            // adds saturate, which only applies to float8 targets (MobiQuant has none)
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // adds round_mode for float8e8m0 targets and changes Inf for float8 *FNUZ targets only (MobiQuant has no float8 types)
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-            // type constraints only
-            (28, Verdict::Accepted),
-        ],
-    ),
-    (
-        "CastLike",
-        &[
-            // implemented
-            (15, Verdict::Accepted),
-            // adds saturate, which only applies to float8 targets (MobiQuant has none)
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // adds round_mode, which only applies to float8e8m0 targets (MobiQuant has none)
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Ceil",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // doc states integral, signed zero, NaN and infinite inputs are returned as is
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Clip",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (12, Verdict::Accepted),
-            // doc states min > max gives max, i.e. Min(max, Max(x, min)) as implemented
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Concat",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Constant",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds value_float(s), value_int(s), value_string(s): the importer reads the numeric ones and refuses the others by name
-            (12, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ConstantOfShape",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (20, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Conv",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ConvTranspose",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Cos",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Cosh",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "CumSum",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (14, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Div",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // adds 8- and 16-bit integer types (doc notes it)
-            (14, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Dropout",
-        &[
-            // implemented
-            (10, Verdict::Accepted),
-            // ratio and training_mode become inputs; the converter removes Dropout as the inference identity
-            (12, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Equal",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (19, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Erf",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Exp",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Expand",
-        &[
-            // implemented
-            (8, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Flatten",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Floor",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // doc states integral, signed zero, NaN and infinite inputs are returned as is
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "GRU",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // adds layout (default 0, the version-7 behaviour); layouts 0 and 1 are implemented
-            (14, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Gather",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded or given examples; same meaning
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "GatherElements",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded or given examples; same meaning
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Gelu",
-        &[
-            // implemented
-            (20, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Gemm",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded or given examples; same meaning
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "GlobalAveragePool",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Greater",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "GreaterOrEqual",
-        &[
-            // implemented
-            (12, Verdict::Accepted),
-            // type constraints only
-            (16, Verdict::Accepted),
-        ],
-    ),
-    (
-        "HardSigmoid",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "HardSwish",
-        &[
-            // implemented
-            (14, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Hardmax",
-        &[
-            // this version flattens the input to 2-D at `axis` (default 1); the importer rewrites it as Flatten, the opset-13 op over the last axis, and Reshape back
-            (11, Verdict::Rewritten),
-            // one axis, default -1: the form MobiQuant implements
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Identity",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // the type parameter is renamed to admit sequences and optionals (types only)
-            (14, Verdict::Accepted),
-            // type constraints only
-            (16, Verdict::Accepted),
-            // type constraints only
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "If",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (16, Verdict::Accepted),
-            // type constraints only
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "IsInf",
-        &[
-            // implemented
-            (10, Verdict::Accepted),
-            // type constraints only
-            (20, Verdict::Accepted),
-        ],
-    ),
-    (
-        "IsNaN",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (20, Verdict::Accepted),
-        ],
-    ),
-    (
-        "LSTM",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // adds layout (default 0, the version-7 behaviour); layout 1 is refused by the builder
-            (14, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "LayerNormalization",
-        &[
-            // implemented
-            (17, Verdict::Accepted),
-        ],
-    ),
-    (
-        "LeakyRelu",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (16, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Less",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "LessOrEqual",
-        &[
-            // implemented
-            (12, Verdict::Accepted),
-            // type constraints only
-            (16, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Log",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "LogSoftmax",
-        &[
-            // this version flattens the input to 2-D at `axis` (default 1); the importer rewrites it as Flatten, the opset-13 op over the last axis, and Reshape back
-            (11, Verdict::Rewritten),
-            // one axis, default -1: the form MobiQuant implements
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "MatMul",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Max",
-        &[
-            // implemented
-            (8, Verdict::Accepted),
-            // type constraints only
-            (12, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "MaxPool",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds int8/uint8; doc spells out the output-size formulas the runtime uses
-            (12, Verdict::Accepted),
-            // the doc now says a ceil-mode window that would start in the end padding is dropped, which the runtime already does (core/src/ops/window.rs)
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Mean",
-        &[
-            // implemented
-            (8, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Min",
-        &[
-            // implemented
-            (8, Verdict::Accepted),
-            // type constraints only
-            (12, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Mul",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // adds 8- and 16-bit integer types (doc notes it)
-            (14, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Neg",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Not",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Or",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Pad",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds bool and string types; doc names their default constant
-            (13, Verdict::Accepted),
-            // adds the optional `axes` input; implemented
-            (18, Verdict::Accepted),
-            // adds mode `wrap`; implemented
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Pow",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // the exponent gets its own type constraint; mixed dtypes are implemented
-            (12, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (15, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Range",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds stash_type, the accumulation precision for float16/bfloat16 inputs only; the importer computes float16 in f32 (the default stash_type 1)
-            (27, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Reciprocal",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceL1",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceL2",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceLogSum",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-            // type constraints only
-            (28, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceLogSumExp",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-            // type constraints only
-            (28, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceMax",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds int8/uint8; doc reworded
-            (12, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-            // adds bool (False < True); f32 unchanged
-            (20, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceMean",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceMin",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // adds int8/uint8; doc reworded
-            (12, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-            // adds bool (False < True); f32 unchanged
-            (20, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceProd",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceSum",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "ReduceSumSquare",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
-            (13, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (18, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Relu",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (14, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Reshape",
-        &[
-            // implemented
-            (5, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // adds allowzero (default 0, the version-13 behaviour); implemented
-            (14, Verdict::Accepted),
-            // type constraints only
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Resize",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // roi and scales become optional (version 11 passes empty tensors, which the builder takes as absent); tf_half_pixel_for_nn is dropped (the builder refuses it as unknown)
-            (13, Verdict::Accepted),
-            // adds antialias, axes and keep_aspect_ratio_policy: axes implemented, the others refused by the builder unless default
-            (18, Verdict::Accepted),
-            // adds coordinate mode half_pixel_symmetric; implemented
-            (19, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Round",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Shape",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // adds start and end (defaults: the whole shape); implemented
-            (15, Verdict::Accepted),
-            // type constraints only
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Sigmoid",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Sign",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Sin",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Sinh",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Size",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (19, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Slice",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // doc spells out the clamping of starts/ends the runtime implements
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Softmax",
-        &[
-            // this version flattens the input to 2-D at `axis` (default 1); the importer rewrites it as Flatten, the opset-13 op over the last axis, and Reshape back
-            (11, Verdict::Rewritten),
-            // one axis, default -1: the form MobiQuant implements
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Softplus",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Softsign",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Split",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // `split` moved from attribute to input; the importer moves it (normalize.rs)
-            (13, Verdict::Accepted),
-            // adds num_outputs (uneven last part); implemented
-            (18, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Sqrt",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Squeeze",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (13, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Sub",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // adds 8- and 16-bit integer types (doc notes it)
-            (14, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Sum",
-        &[
-            // implemented
-            (8, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Tan",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-            // type constraints only
-            (22, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Tanh",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Tile",
-        &[
-            // implemented
-            (6, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Transpose",
-        &[
-            // implemented
-            (1, Verdict::Accepted),
-            // type constraints only
-            (13, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Trilu",
-        &[
-            // implemented
-            (14, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Unsqueeze",
-        &[
-            // implemented
-            (11, Verdict::Accepted),
-            // `axes` moved from attribute to input; the importer moves it (normalize.rs)
-            (13, Verdict::Accepted),
-            // type constraints only
-            (21, Verdict::Accepted),
-            // type constraints only
-            (23, Verdict::Accepted),
-            // type constraints only
-            (24, Verdict::Accepted),
-            // type constraints only
-            (25, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Where",
-        &[
-            // implemented
-            (9, Verdict::Accepted),
-            // type constraints only
-            (16, Verdict::Accepted),
-        ],
-    ),
-    (
-        "Xor",
-        &[
-            // implemented
-            (7, Verdict::Accepted),
-        ],
-    ),
+    ("Abs", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // doc reworded or given examples; same meaning
+        (13, Verdict::Accepted),
+    ]),
+    ("Acos", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Acosh", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Add", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds 8- and 16-bit integer types (doc notes it)
+        (14, Verdict::Accepted),
+    ]),
+    ("And", &[
+        // implemented
+        (7, Verdict::Accepted),
+    ]),
+    ("ArgMax", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds select_last_index (default 0, the version-11 behaviour); implemented
+        (12, Verdict::Accepted),
+        // doc reworded or given examples; same meaning
+        (13, Verdict::Accepted),
+    ]),
+    ("ArgMin", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds select_last_index (default 0, the version-11 behaviour); implemented
+        (12, Verdict::Accepted),
+        // doc reworded or given examples; same meaning
+        (13, Verdict::Accepted),
+    ]),
+    ("Asin", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Asinh", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Atan", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Atanh", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("AveragePool", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds dilations (default 1, the version-11 behaviour); implemented
+        (19, Verdict::Accepted),
+        // the doc now says a ceil-mode window that would start in the end padding is dropped, which the runtime already does (core/src/ops/window.rs)
+        (22, Verdict::Accepted),
+    ]),
+    ("BatchNormalization", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // adds training_mode (default 0); the builder refuses 1
+        (14, Verdict::Accepted),
+        // scale/bias and mean/var get separate type constraints
+        (15, Verdict::Accepted),
+    ]),
+    ("Cast", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // doc spells out the C conversion rules the runtime follows
+        (13, Verdict::Accepted),
+        // adds saturate, which only applies to float8 targets (MobiQuant has none)
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // adds round_mode for float8e8m0 targets and changes Inf for float8 *FNUZ targets only (MobiQuant has no float8 types)
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+        // type constraints only
+        (28, Verdict::Accepted),
+    ]),
+    ("CastLike", &[
+        // implemented
+        (15, Verdict::Accepted),
+        // adds saturate, which only applies to float8 targets (MobiQuant has none)
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // adds round_mode, which only applies to float8e8m0 targets (MobiQuant has none)
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Ceil", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // doc states integral, signed zero, NaN and infinite inputs are returned as is
+        (13, Verdict::Accepted),
+    ]),
+    ("Clip", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (12, Verdict::Accepted),
+        // doc states min > max gives max, i.e. Min(max, Max(x, min)) as implemented
+        (13, Verdict::Accepted),
+    ]),
+    ("Concat", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Constant", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds value_float(s), value_int(s), value_string(s): the importer reads the numeric ones and refuses the others by name
+        (12, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("ConstantOfShape", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (20, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Conv", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("ConvTranspose", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Cos", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Cosh", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("CumSum", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (14, Verdict::Accepted),
+    ]),
+    ("Div", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds 8- and 16-bit integer types (doc notes it)
+        (14, Verdict::Accepted),
+    ]),
+    ("Dropout", &[
+        // implemented
+        (10, Verdict::Accepted),
+        // ratio and training_mode become inputs; the converter removes Dropout as the inference identity
+        (12, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Equal", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (19, Verdict::Accepted),
+    ]),
+    ("Erf", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Exp", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Expand", &[
+        // implemented
+        (8, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Flatten", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Floor", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // doc states integral, signed zero, NaN and infinite inputs are returned as is
+        (13, Verdict::Accepted),
+    ]),
+    ("GRU", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // adds layout (default 0, the version-7 behaviour); layouts 0 and 1 are implemented
+        (14, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Gather", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded or given examples; same meaning
+        (13, Verdict::Accepted),
+    ]),
+    ("GatherElements", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded or given examples; same meaning
+        (13, Verdict::Accepted),
+    ]),
+    ("Gelu", &[
+        // implemented
+        (20, Verdict::Accepted),
+    ]),
+    ("Gemm", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded or given examples; same meaning
+        (13, Verdict::Accepted),
+    ]),
+    ("GlobalAveragePool", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Greater", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("GreaterOrEqual", &[
+        // implemented
+        (12, Verdict::Accepted),
+        // type constraints only
+        (16, Verdict::Accepted),
+    ]),
+    ("HardSigmoid", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("HardSwish", &[
+        // implemented
+        (14, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Hardmax", &[
+        // this version flattens the input to 2-D at `axis` (default 1); the importer rewrites it as Flatten, the opset-13 op over the last axis, and Reshape back
+        (11, Verdict::Rewritten),
+        // one axis, default -1: the form MobiQuant implements
+        (13, Verdict::Accepted),
+    ]),
+    ("Identity", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // the type parameter is renamed to admit sequences and optionals (types only)
+        (14, Verdict::Accepted),
+        // type constraints only
+        (16, Verdict::Accepted),
+        // type constraints only
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("If", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (16, Verdict::Accepted),
+        // type constraints only
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("IsInf", &[
+        // implemented
+        (10, Verdict::Accepted),
+        // type constraints only
+        (20, Verdict::Accepted),
+    ]),
+    ("IsNaN", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (20, Verdict::Accepted),
+    ]),
+    ("LSTM", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // adds layout (default 0, the version-7 behaviour); layout 1 is refused by the builder
+        (14, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("LayerNormalization", &[
+        // implemented
+        (17, Verdict::Accepted),
+    ]),
+    ("LeakyRelu", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (16, Verdict::Accepted),
+    ]),
+    ("Less", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("LessOrEqual", &[
+        // implemented
+        (12, Verdict::Accepted),
+        // type constraints only
+        (16, Verdict::Accepted),
+    ]),
+    ("Log", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("LogSoftmax", &[
+        // this version flattens the input to 2-D at `axis` (default 1); the importer rewrites it as Flatten, the opset-13 op over the last axis, and Reshape back
+        (11, Verdict::Rewritten),
+        // one axis, default -1: the form MobiQuant implements
+        (13, Verdict::Accepted),
+    ]),
+    ("MatMul", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Max", &[
+        // implemented
+        (8, Verdict::Accepted),
+        // type constraints only
+        (12, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("MaxPool", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds int8/uint8; doc spells out the output-size formulas the runtime uses
+        (12, Verdict::Accepted),
+        // the doc now says a ceil-mode window that would start in the end padding is dropped, which the runtime already does (core/src/ops/window.rs)
+        (22, Verdict::Accepted),
+    ]),
+    ("Mean", &[
+        // implemented
+        (8, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Min", &[
+        // implemented
+        (8, Verdict::Accepted),
+        // type constraints only
+        (12, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Mul", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds 8- and 16-bit integer types (doc notes it)
+        (14, Verdict::Accepted),
+    ]),
+    ("Neg", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Not", &[
+        // implemented
+        (1, Verdict::Accepted),
+    ]),
+    ("Or", &[
+        // implemented
+        (7, Verdict::Accepted),
+    ]),
+    ("Pad", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds bool and string types; doc names their default constant
+        (13, Verdict::Accepted),
+        // adds the optional `axes` input; implemented
+        (18, Verdict::Accepted),
+        // adds mode `wrap`; implemented
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Pow", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // the exponent gets its own type constraint; mixed dtypes are implemented
+        (12, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (15, Verdict::Accepted),
+    ]),
+    ("Range", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds stash_type, the accumulation precision for float16/bfloat16 inputs only; the importer computes float16 in f32 (the default stash_type 1)
+        (27, Verdict::Accepted),
+    ]),
+    ("Reciprocal", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("ReduceL1", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+    ]),
+    ("ReduceL2", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+    ]),
+    ("ReduceLogSum", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+        // type constraints only
+        (28, Verdict::Accepted),
+    ]),
+    ("ReduceLogSumExp", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+        // type constraints only
+        (28, Verdict::Accepted),
+    ]),
+    ("ReduceMax", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds int8/uint8; doc reworded
+        (12, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+        // adds bool (False < True); f32 unchanged
+        (20, Verdict::Accepted),
+    ]),
+    ("ReduceMean", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+    ]),
+    ("ReduceMin", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds int8/uint8; doc reworded
+        (12, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+        // adds bool (False < True); f32 unchanged
+        (20, Verdict::Accepted),
+    ]),
+    ("ReduceProd", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+    ]),
+    ("ReduceSum", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (13, Verdict::Accepted),
+    ]),
+    ("ReduceSumSquare", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc reworded; states that rank-0 inputs are valid and what an empty reduction yields (the identity element, as implemented)
+        (13, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (18, Verdict::Accepted),
+    ]),
+    ("Relu", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (14, Verdict::Accepted),
+    ]),
+    ("Reshape", &[
+        // implemented
+        (5, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds allowzero (default 0, the version-13 behaviour); implemented
+        (14, Verdict::Accepted),
+        // type constraints only
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Resize", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // roi and scales become optional (version 11 passes empty tensors, which the builder takes as absent); tf_half_pixel_for_nn is dropped (the builder refuses it as unknown)
+        (13, Verdict::Accepted),
+        // adds antialias, axes and keep_aspect_ratio_policy: axes implemented, the others refused by the builder unless default
+        (18, Verdict::Accepted),
+        // adds coordinate mode half_pixel_symmetric; implemented
+        (19, Verdict::Accepted),
+    ]),
+    ("Round", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Shape", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds start and end (defaults: the whole shape); implemented
+        (15, Verdict::Accepted),
+        // type constraints only
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Sigmoid", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Sign", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Sin", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Sinh", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Size", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (19, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Slice", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc spells out the clamping of starts/ends the runtime implements
+        (13, Verdict::Accepted),
+    ]),
+    ("Softmax", &[
+        // this version flattens the input to 2-D at `axis` (default 1); the importer rewrites it as Flatten, the opset-13 op over the last axis, and Reshape back
+        (11, Verdict::Rewritten),
+        // one axis, default -1: the form MobiQuant implements
+        (13, Verdict::Accepted),
+    ]),
+    ("Softplus", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Softsign", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Split", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // `split` moved from attribute to input; the importer moves it (normalize.rs)
+        (13, Verdict::Accepted),
+        // adds num_outputs (uneven last part); implemented
+        (18, Verdict::Accepted),
+    ]),
+    ("Sqrt", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Squeeze", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (13, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Sub", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds 8- and 16-bit integer types (doc notes it)
+        (14, Verdict::Accepted),
+    ]),
+    ("Sum", &[
+        // implemented
+        (8, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Tan", &[
+        // implemented
+        (7, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Tanh", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Tile", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+    ]),
+    ("Transpose", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Trilu", &[
+        // implemented
+        (14, Verdict::Accepted),
+    ]),
+    ("Unsqueeze", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // `axes` moved from attribute to input; the importer moves it (normalize.rs)
+        (13, Verdict::Accepted),
+        // type constraints only
+        (21, Verdict::Accepted),
+        // type constraints only
+        (23, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+        // type constraints only
+        (25, Verdict::Accepted),
+    ]),
+    ("Where", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // type constraints only
+        (16, Verdict::Accepted),
+    ]),
+    ("Xor", &[
+        // implemented
+        (7, Verdict::Accepted),
+    ]),
 ];
 
 /// The other default-domain ONNX ops (MobiQuant implements none of them).
 #[cfg(test)]
 pub const OTHER_OPS: &[&str] = &[
-    "AffineGrid",
-    "Attention",
-    "Bernoulli",
-    "BitCast",
-    "BitShift",
-    "BitwiseAnd",
-    "BitwiseNot",
-    "BitwiseOr",
-    "BitwiseXor",
-    "BlackmanWindow",
-    "CausalConvWithState",
-    "Celu",
-    "CenterCropPad",
-    "Col2Im",
-    "Compress",
-    "ConcatFromSequence",
-    "ConvInteger",
-    "CumProd",
-    "DFT",
-    "DeformConv",
-    "DepthToSpace",
-    "DequantizeLinear",
-    "Det",
-    "DynamicQuantizeLinear",
-    "Einsum",
-    "Elu",
-    "EyeLike",
-    "GatherND",
-    "GlobalLpPool",
-    "GlobalMaxPool",
-    "GridSample",
-    "GroupNormalization",
-    "HammingWindow",
-    "HannWindow",
-    "ImageDecoder",
-    "InstanceNormalization",
-    "LRN",
-    "LinearAttention",
-    "Loop",
-    "LpNormalization",
-    "LpPool",
-    "MatMulInteger",
-    "MaxRoiPool",
-    "MaxUnpool",
-    "MeanVarianceNormalization",
-    "MelWeightMatrix",
-    "Mish",
-    "Mod",
-    "Multinomial",
-    "NegativeLogLikelihoodLoss",
-    "NonMaxSuppression",
-    "NonZero",
-    "OneHot",
-    "Optional",
-    "OptionalGetElement",
-    "OptionalHasElement",
-    "PRelu",
-    "QLinearConv",
-    "QLinearMatMul",
-    "QuantizeLinear",
-    "RMSNormalization",
-    "RNN",
-    "RandomNormal",
-    "RandomNormalLike",
-    "RandomUniform",
-    "RandomUniformLike",
-    "RegexFullMatch",
-    "ReverseSequence",
-    "RoiAlign",
-    "RotaryEmbedding",
-    "STFT",
-    "Scan",
-    "Scatter",
-    "ScatterElements",
-    "ScatterND",
-    "Selu",
-    "SequenceAt",
-    "SequenceConstruct",
-    "SequenceEmpty",
-    "SequenceErase",
-    "SequenceInsert",
-    "SequenceLength",
-    "SequenceMap",
-    "Shrink",
-    "SoftmaxCrossEntropyLoss",
-    "SpaceToDepth",
-    "SplitToSequence",
-    "StringConcat",
-    "StringNormalizer",
-    "StringSplit",
-    "SwiGLU",
-    "Swish",
-    "TensorScatter",
-    "TfIdfVectorizer",
-    "ThresholdedRelu",
-    "TopK",
-    "Unique",
-    "Upsample",
+    "AffineGrid", "Attention", "Bernoulli", "BitCast", "BitShift", "BitwiseAnd", "BitwiseNot",
+    "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "Celu", "CenterCropPad",
+    "Col2Im", "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv",
+    "DepthToSpace", "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "Elu", "EyeLike",
+    "GatherND", "GlobalLpPool", "GlobalMaxPool", "GridSample", "GroupNormalization",
+    "HammingWindow", "HannWindow", "ImageDecoder", "InstanceNormalization", "LRN",
+    "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
+    "MaxUnpool", "MeanVarianceNormalization", "MelWeightMatrix", "Mish", "Mod", "Multinomial",
+    "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero", "OneHot", "Optional",
+    "OptionalGetElement", "OptionalHasElement", "PRelu", "QLinearConv", "QLinearMatMul",
+    "QuantizeLinear", "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike",
+    "RandomUniform", "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign",
+    "RotaryEmbedding", "STFT", "Scan", "Scatter", "ScatterElements", "ScatterND", "Selu",
+    "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert",
+    "SequenceLength", "SequenceMap", "Shrink", "SoftmaxCrossEntropyLoss", "SpaceToDepth",
+    "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit", "SwiGLU", "Swish",
+    "TensorScatter", "TfIdfVectorizer", "ThresholdedRelu", "TopK", "Unique", "Upsample",
 ];

@@ -31,7 +31,8 @@ pub fn resolve(op: &str, opset: i64) -> Result<Take, String> {
     let Some((_, versions)) = OP_VERSIONS.iter().find(|(name, _)| *name == op) else {
         return Ok(Take::Unknown);
     };
-    let Some(&(version, verdict)) = versions.iter().rev().find(|(since, _)| *since <= opset) else {
+    let Some(&(version, verdict)) = versions.iter().rev().find(|(since, _)| *since <= opset)
+    else {
         let first = versions.first().map_or(0, |v| v.0);
         return Err(format!(
             "{op} does not exist in opset {opset} (it was added in opset {first})"

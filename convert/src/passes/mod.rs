@@ -4,11 +4,14 @@
 //! First, one walk ([`shapes`]) infers every value's shape with the runtime's own rules
 //! ([`runtime`], [`probe`]), folds constant nodes ([`fold`], sized by [`settle`]) and inlines
 //! `If`s whose condition is constant ([`branch`]); then Identity/Dropout removal, BatchNormalization folding,
-//! written-out hard-swish recognition ([`hard_swish`]), folding of constant scales and shifts
-//! into the Conv/Gemm/MatMul before or the Conv after them ([`affine`], sharing [`channels`]
-//! with the BatchNormalization fold), activation fusion and dead-node removal. Hard-swish
-//! recognition runs before affine folding because a forward fold could otherwise take the
-//! closing `/ 6` of a written-out hard-swish into the next Conv and hide the pattern.
+//! recognition of written-out hard-swish ([`hard_swish`]), layer normalization
+//! ([`layer_norm`]) and GELU ([`gelu`]), sharing [`pattern`]; folding of constant scales and
+//! shifts into the Conv/Gemm/MatMul before or the Conv after them ([`affine`], sharing
+//! [`channels`] with the BatchNormalization fold), activation fusion and dead-node removal.
+//! Recognition runs after shape inference and folding (its constants and ranks are known then)
+//! and before affine folding, because a fold could otherwise take the closing `/ 6` of a
+//! hard-swish or the `* gamma` / `+ beta` of a layer normalization into a neighbouring Conv and
+//! hide the pattern.
 //!
 //! Invariants every pass keeps: the model computes the same outputs (up to float rounding of
 //! folded constants); node order stays topological; graph outputs and state outputs keep their
