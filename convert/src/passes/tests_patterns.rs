@@ -339,7 +339,14 @@ fn erf_gelu(form: usize, by_mul: bool, sqrt2: f32) -> IrModel {
     };
     let e = b.op("Erf", &[scaled]);
     let one = b.k(1.0);
-    let s = b.op("Add", &if form % 2 == 0 { [e, one] } else { [one, e] });
+    let s = b.op(
+        "Add",
+        &if form.is_multiple_of(2) {
+            [e, one]
+        } else {
+            [one, e]
+        },
+    );
     let half = b.k(0.5);
     let two = b.k(2.0);
     let out = match form {
@@ -438,7 +445,7 @@ fn gelu_spellings_become_one_node() {
 #[test]
 fn gelu_lookalikes_stay() {
     // Wrong constants: 1/√2 off by more than a rounding, the cubic coefficient.
-    let ir = erf_gelu(1, false, 1.4142);
+    let ir = erf_gelu(1, false, std::f32::consts::SQRT_2 + 1e-4);
     check(ir, &[2, 3, 5], &["Div", "Erf", "Add", "Mul", "Mul"], (0, 0));
     let (b, values) = tanh_gelu(0, 0.0447);
     let written = ["Pow", "Mul", "Add", "Mul", "Tanh", "Add", "Mul", "Mul"];
@@ -461,31 +468,28 @@ fn gelu_lookalikes_stay() {
     }
     // The erf reads another value than the one multiplied.
     let mut b = Builder::new(&[6]);
-    let x = b.x;
+    let (x, half) = (b.x, b.k(0.5));
     let y = b.op("Relu", &[x]);
-    let k = b.k(std::f32::consts::SQRT_2);
-    let scaled = b.op("Div", &[y, k]);
-    let e = b.op("Erf", &[scaled]);
-    let one = b.k(1.0);
-    let s = b.op("Add", &[e, one]);
-    let p = b.op("Mul", &[x, s]);
-    let half = b.k(0.5);
-    let out = b.op("Mul", &[p, half]);
+    let out = torch_erf_gelu(&mut b, x, y, half);
     let left = ["Relu", "Div", "Erf", "Add", "Mul", "Mul"];
     check(b.build(&[out]), &[6], &left, (0, 0));
     // A halving constant wider than x: [1, 1] against x [6].
     let mut b = Builder::new(&[6]);
-    let x = b.x;
-    let k = b.k(std::f32::consts::SQRT_2);
-    let scaled = b.op("Div", &[x, k]);
-    let e = b.op("Erf", &[scaled]);
-    let one = b.k(1.0);
-    let s = b.op("Add", &[e, one]);
-    let p = b.op("Mul", &[x, s]);
-    let half = b.fill(&[1, 1], 0.5);
-    let out = b.op("Mul", &[p, half]);
+    let (x, half) = (b.x, b.fill(&[1, 1], 0.5));
+    let out = torch_erf_gelu(&mut b, x, x, half);
     let left = ["Div", "Erf", "Add", "Mul", "Mul"];
     check(b.build(&[out]), &[6], &left, (0, 0));
+}
+
+/// PyTorch's `(x * (Erf(e / √2) + 1)) * half`, where a GELU has `e` = `x` and `half` = 0.5.
+fn torch_erf_gelu(b: &mut Builder, x: u32, e: u32, half: u32) -> u32 {
+    let k = b.k(std::f32::consts::SQRT_2);
+    let scaled = b.op("Div", &[e, k]);
+    let erf = b.op("Erf", &[scaled]);
+    let one = b.k(1.0);
+    let s = b.op("Add", &[erf, one]);
+    let p = b.op("Mul", &[x, s]);
+    b.op("Mul", &[p, half])
 }
 
 #[test]
@@ -493,15 +497,8 @@ fn chains_of_recognized_functions_all_fuse() {
     // LayerNorm, then GELU of its output, then a LayerNorm of that.
     let s = last_axis(&[3, 8]);
     let (mut b, values) = layer_norm(&s);
-    let x = *values.last().unwrap();
-    let k = b.k(std::f32::consts::SQRT_2);
-    let scaled = b.op("Div", &[x, k]);
-    let e = b.op("Erf", &[scaled]);
-    let one = b.k(1.0);
-    let sum = b.op("Add", &[e, one]);
-    let p = b.op("Mul", &[x, sum]);
-    let half = b.k(0.5);
-    let g = b.op("Mul", &[p, half]);
+    let (x, half) = (*values.last().unwrap(), b.k(0.5));
+    let g = torch_erf_gelu(&mut b, x, x, half);
     let m = b.op_with("ReduceMean", &[g], vec![axes(&[-1])]);
     let d = b.op("Sub", &[g, m]);
     let sq = b.op("Mul", &[d, d]);
