@@ -338,16 +338,30 @@ fn per_column_constants_fold_into_gemm_and_matmul() {
         &["Gemm", "Add"],
         (0, 0),
     );
-    // MatMul: a scale folds into B's columns; it has no bias, so a shift stays.
-    let x = [2, 5, 3];
-    let mut chain = Chain::new(&x);
+    // MatMul: a scale folds into B's columns; a batched MatMul has no bias, so a shift stays;
+    // a MatMul of a matrix becomes a Gemm with the shift as C.
+    for (x, scale_dims, left, folded) in [
+        (&[2, 5, 3][..], &[1, 1, 4][..], &["MatMul", "Add"][..], 1),
+        (&[5, 3], &[1, 4], &["Gemm"], 2),
+    ] {
+        let mut chain = Chain::new(x);
+        let b = chain.constant(&[3, 4], false);
+        let ir = chain
+            .push("MatMul", &[0, b], vec![])
+            .affine("Mul", scale_dims, false)
+            .affine("Add", &[4], false)
+            .build();
+        check(ir, x, left, (folded, 0));
+    }
+    // Only a shift: the MatMul becomes a Gemm without scaling.
+    let mut chain = Chain::new(&[5, 3]);
     let b = chain.constant(&[3, 4], false);
     let ir = chain
         .push("MatMul", &[0, b], vec![])
-        .affine("Mul", &[1, 1, 4], false)
-        .affine("Add", &[4], false)
+        .affine("Add", &[1, 4], true)
         .build();
-    check(ir, &x, &["MatMul", "Add"], (1, 0));
+    let out = check(ir, &[5, 3], &["Gemm"], (1, 0));
+    assert_eq!(out.graphs[0].nodes[0].inputs.len(), 3);
 }
 
 #[test]
