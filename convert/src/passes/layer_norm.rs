@@ -208,6 +208,7 @@ fn fits_normalized(ir: &IrModel, c: ValueId, core: &Normalized) -> bool {
     let Some(lead) = t.dims.len().checked_sub(k) else {
         return false;
     };
+    // k <= dims of c <= rank of x (checked above).
     let tail = &shape.0[shape.rank() - k..];
     t.dims[..lead].iter().all(|&d| d == 1)
         && t.dims[lead..]
@@ -274,5 +275,27 @@ mod tests {
             ..n
         };
         assert_eq!(trailing_axes(&ir, &with_input), Some(-2));
+    }
+
+    #[test]
+    fn scale_fit_never_reads_past_the_rank() {
+        let mut ir = empty_model("fit");
+        let x = value(&mut ir, "x", Some(&[4]));
+        let core = |axis| Normalized {
+            x,
+            axis,
+            epsilon: 1e-5,
+            nodes: vec![],
+        };
+        let c = |ir: &mut IrModel, dims: &[u64]| {
+            let n = dims.iter().product::<u64>() as usize;
+            ir.add_constant(IrTensor::from_f32s("c", dims.to_vec(), &vec![1.0; n]))
+        };
+        let (row, matrix, one) = (c(&mut ir, &[4]), c(&mut ir, &[2, 4]), c(&mut ir, &[1]));
+        assert!(fits_normalized(&ir, row, &core(-1)));
+        assert!(fits_normalized(&ir, one, &core(-1)));
+        // Two normalized axes on a rank-1 x (an invalid model): no fit, no panic.
+        assert!(!fits_normalized(&ir, matrix, &core(-2)));
+        assert!(!fits_normalized(&ir, row, &core(-2)));
     }
 }

@@ -168,6 +168,10 @@ pub(super) fn rewrite_all(
             last.inputs = inputs;
             last.attributes = r.attributes;
             let mut drop = r.drop;
+            debug_assert!(
+                drop.iter().all(|&d| d < i),
+                "a pattern's nodes precede its end"
+            );
             drop.sort_unstable_by(|a, b| b.cmp(a));
             drop.dedup();
             for &d in &drop {
