@@ -14,7 +14,7 @@ pub fn run(input: &Path, output: &Path, options: &ConvertOptions) -> Result<(), 
     let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     let (i, p) = (&report.import, &report.passes);
     println!(
-        "converted {} (ONNX opset {}) -> {} ({bytes} bytes)\n  import: {} nodes in {} graph(s), {} Constant nodes stored as tensors\n  shapes: {} node outputs static, {} symbolic, {} unknown (kept as declared){}\n  passes: {} nodes folded to constants ({} left as nodes: outputs too large), {} If inlined, {} BatchNormalization folded into Conv, {} decomposed, {} written-out hard-swish recognized, {} constant Mul/Add/Sub/Div folded into the Conv/Gemm/MatMul before and {} into the Conv after, {} activations fused, {} Identity/Dropout and {} dead nodes removed\n  nodes: {} -> {}",
+        "converted {} (ONNX opset {}) -> {} ({bytes} bytes)\n  import: {} nodes in {} graph(s), {} Constant nodes stored as tensors\n  shapes: {} node outputs static, {} symbolic, {} unknown (kept as declared){}\n  passes: {} nodes folded to constants ({} left as nodes: outputs too large), {} If inlined, {} BatchNormalization folded into Conv, {} decomposed, {} written-out hard-swish, {} LayerNorm and {} GELU recognized, {} constant Mul/Add/Sub/Div folded into the Conv/Gemm/MatMul before and {} into the Conv after, {} activations fused, {} Identity/Dropout and {} dead nodes removed\n  nodes: {} -> {}",
         input.display(),
         i.opset,
         output.display(),
@@ -35,6 +35,8 @@ pub fn run(input: &Path, output: &Path, options: &ConvertOptions) -> Result<(), 
         p.batch_norms_folded,
         p.batch_norms_decomposed,
         p.hard_swishes_recognized,
+        p.layer_norms_recognized,
+        p.gelus_recognized,
         p.affines_folded,
         p.affines_folded_forward,
         p.activations_fused,

@@ -34,6 +34,16 @@ impl IrTensor {
         })
     }
 
+    /// The elements of an i64 tensor.
+    pub fn i64s(&self) -> Option<Vec<i64>> {
+        (self.dtype == DType::I64).then(|| {
+            self.bytes
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect()
+        })
+    }
+
     /// An f32 tensor.
     pub fn from_f32s(name: impl Into<String>, dims: Vec<u64>, values: &[f32]) -> IrTensor {
         IrTensor {

@@ -11,7 +11,8 @@
 //! Backward, into the producer: when `x` is the output of a Conv, Gemm or MatMul with constant
 //! weights ([`super::channels::linear`]) that only this node reads, and `c` is per output
 //! channel, the producer absorbs it ([`super::channels::fold_into_outputs`]; a MatMul has no
-//! bias, so it absorbs only scales).
+//! bias: a MatMul of a matrix becomes a Gemm with the shift as its bias, a batched MatMul absorbs
+//! only scales, since neither of the runtime's ops takes a bias on a batched product).
 //!
 //! Forward, into the consumer: when only a Conv reads `y`, as its input, with constant f32
 //! weights, and `c` is per input channel, the Conv absorbs it: `W'[m, j] = W[m, j] * s[j]`,

@@ -5,7 +5,8 @@
 //!
 //! Where the output channel is: Conv, axis 1 of the output (axis 0 of W, one row of W per
 //! channel); Gemm, the column (axis 1 of the `[M, N]` output; axis 1 of B, or axis 0 when
-//! `transB`); MatMul with a 2-D constant B, the last output axis (axis 1 of B).
+//! `transB`); MatMul with a 2-D constant B, the last output axis (axis 1 of B). A MatMul of a
+//! matrix that takes a shift becomes the Gemm that computes the same with the shift as C.
 //!
 //! Invariant: [`fold_into_outputs`] either rewrites the node completely or leaves it untouched
 //! (every check happens before the first change). New constants get model-unique names.
@@ -77,9 +78,11 @@ pub(super) fn new_constant(ir: &mut IrModel, base: &str, dims: Vec<u64>, v: &[f3
 }
 
 /// Rewrites node `pi` of graph `g` so that output channel `k` computes `out[k] * s[k] + t[k]`
-/// (`tag` names the new constants). False, with nothing changed, when the node is not a
+/// (`tag` names the new constants). A MatMul has no bias: with a shift it becomes a Gemm
+/// (`alpha` = `beta` = 1, B not transposed, C the shift per column) when its output is 2-D (A
+/// is a matrix, which is all Gemm takes). False, with nothing changed, when the node is not a
 /// [`linear`] op with `s.len()` channels, its bias is not a constant per-channel f32, or it is a
-/// MatMul (no bias) and `t` is not all zero.
+/// batched MatMul and `t` is not all zero.
 pub(super) fn fold_into_outputs(
     ir: &mut IrModel,
     g: usize,
@@ -95,8 +98,8 @@ pub(super) fn fold_into_outputs(
     let has_shift = t.iter().any(|&v| v != 0.0);
     let bias_input = n.inputs.get(2).copied().flatten();
     let bias = match (n.op.as_str(), bias_input) {
-        ("MatMul", _) if has_shift => return false,
-        ("MatMul", _) => None,
+        ("MatMul", _) if has_shift && lin.rank != 2 => return false,
+        ("MatMul", _) => has_shift.then(|| vec![0.0; s.len()]),
         (_, None) => has_shift.then(|| vec![0.0; s.len()]),
         (_, Some(b)) => match per_column_bias(ir, n, b, s.len()) {
             Some(b) => Some(b),
@@ -114,6 +117,9 @@ pub(super) fn fold_into_outputs(
     let n = &mut ir.graphs[g].nodes[pi];
     n.inputs[1] = Some(w_value);
     if let Some(b) = b_value {
+        if n.op == "MatMul" {
+            n.op = "Gemm".into();
+        }
         n.inputs.resize(3, None);
         n.inputs[2] = Some(b);
         if n.op == "Gemm" {

@@ -4,11 +4,14 @@
 //! First, one walk ([`shapes`]) infers every value's shape with the runtime's own rules
 //! ([`runtime`], [`probe`]), folds constant nodes ([`fold`], sized by [`settle`]) and inlines
 //! `If`s whose condition is constant ([`branch`]); then Identity/Dropout removal, BatchNormalization folding,
-//! written-out hard-swish recognition ([`hard_swish`]), folding of constant scales and shifts
-//! into the Conv/Gemm/MatMul before or the Conv after them ([`affine`], sharing [`channels`]
-//! with the BatchNormalization fold), activation fusion and dead-node removal. Hard-swish
-//! recognition runs before affine folding because a forward fold could otherwise take the
-//! closing `/ 6` of a written-out hard-swish into the next Conv and hide the pattern.
+//! recognition of written-out hard-swish ([`hard_swish`]), layer normalization
+//! ([`layer_norm`]) and GELU ([`gelu`]), sharing [`pattern`]; folding of constant scales and
+//! shifts into the Conv/Gemm/MatMul before or the Conv after them ([`affine`], sharing
+//! [`channels`] with the BatchNormalization fold), activation fusion and dead-node removal.
+//! Recognition runs after shape inference and folding (its constants and ranks are known then)
+//! and before affine folding, because a fold could otherwise take the closing `/ 6` of a
+//! hard-swish or the `* gamma` / `+ beta` of a layer normalization into a neighbouring Conv and
+//! hide the pattern.
 //!
 //! Invariants every pass keeps: the model computes the same outputs (up to float rounding of
 //! folded constants); node order stays topological; graph outputs and state outputs keep their
@@ -22,8 +25,11 @@ mod branch;
 mod channels;
 mod dead;
 mod fold;
+mod gelu;
 mod hard_swish;
 mod identity;
+mod layer_norm;
+mod pattern;
 mod probe;
 mod runtime;
 mod settle;
@@ -54,6 +60,12 @@ pub struct PassReport {
     pub batch_norms_decomposed: usize,
     /// Written-out `x * Clip(x + 3, 0, 6) / 6` replaced by one `HardSwish`.
     pub hard_swishes_recognized: usize,
+    /// Written-out mean/variance normalization (with its scale and shift) replaced by one
+    /// `LayerNormalization`.
+    pub layer_norms_recognized: usize,
+    /// Written-out `x * 0.5 * (1 + Erf(x / √2))` or its tanh approximation replaced by one
+    /// `Gelu`.
+    pub gelus_recognized: usize,
     /// Mul/Add/Sub/Div by a per-channel constant folded into the Conv, Gemm or MatMul that
     /// computes their input.
     pub affines_folded: usize,
@@ -72,6 +84,8 @@ pub fn optimize(ir: &mut IrModel) -> PassReport {
     report.identities_removed = identity::remove_identities(ir);
     (report.batch_norms_folded, report.batch_norms_decomposed) = batch_norm::fold_batch_norms(ir);
     report.hard_swishes_recognized = hard_swish::fuse_hard_swish(ir);
+    report.layer_norms_recognized = layer_norm::fuse_layer_norms(ir);
+    report.gelus_recognized = gelu::fuse_gelus(ir);
     (report.affines_folded, report.affines_folded_forward) = affine::fold_affines(ir);
     report.activations_fused = activation::fuse_activations(ir);
     report.dead_nodes_removed = dead::remove_dead_nodes(ir);
@@ -132,3 +146,5 @@ mod tests;
 mod tests_affine;
 #[cfg(test)]
 mod tests_fold;
+#[cfg(test)]
+mod tests_patterns;

@@ -6,7 +6,7 @@
 use mobiquant_core::{AttrValue, Attribute, Graph, Node};
 
 use super::tests::{constant, empty_model, node, value};
-use super::tests_fold::run_x;
+use super::tests_fold::{assert_same_results, run_x};
 use super::*;
 use crate::ir::IrModel;
 
@@ -115,7 +115,7 @@ impl Chain {
     }
 }
 
-fn ops(ir: &IrModel) -> Vec<&str> {
+pub(super) fn ops(ir: &IrModel) -> Vec<&str> {
     ir.graphs[0].nodes.iter().map(|n| n.op.as_str()).collect()
 }
 
@@ -130,15 +130,7 @@ fn check(ir: IrModel, x_dims: &[u64], left: &[&str], folds: (usize, usize)) -> I
         folds
     );
     let shape: Vec<usize> = x_dims.iter().map(|&d| d as usize).collect();
-    let (ours, reference) = (run_x(optimized.clone(), &shape), run_x(ir, &shape));
-    assert_eq!(ours.len(), reference.len());
-    for (a, b) in ours.iter().zip(&reference) {
-        assert_eq!(a.len(), b.len());
-        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-        for (x, y) in a.iter().zip(b) {
-            assert!((x - y).abs() <= 1e-5 * scale, "{x} vs {y}");
-        }
-    }
+    assert_same_results(&optimized, &ir, &shape);
     optimized
 }
 
@@ -346,16 +338,30 @@ fn per_column_constants_fold_into_gemm_and_matmul() {
         &["Gemm", "Add"],
         (0, 0),
     );
-    // MatMul: a scale folds into B's columns; it has no bias, so a shift stays.
-    let x = [2, 5, 3];
-    let mut chain = Chain::new(&x);
+    // MatMul: a scale folds into B's columns; a batched MatMul has no bias, so a shift stays;
+    // a MatMul of a matrix becomes a Gemm with the shift as C.
+    for (x, scale_dims, left, folded) in [
+        (&[2, 5, 3][..], &[1, 1, 4][..], &["MatMul", "Add"][..], 1),
+        (&[5, 3], &[1, 4], &["Gemm"], 2),
+    ] {
+        let mut chain = Chain::new(x);
+        let b = chain.constant(&[3, 4], false);
+        let ir = chain
+            .push("MatMul", &[0, b], vec![])
+            .affine("Mul", scale_dims, false)
+            .affine("Add", &[4], false)
+            .build();
+        check(ir, x, left, (folded, 0));
+    }
+    // Only a shift: the MatMul becomes a Gemm without scaling.
+    let mut chain = Chain::new(&[5, 3]);
     let b = chain.constant(&[3, 4], false);
     let ir = chain
         .push("MatMul", &[0, b], vec![])
-        .affine("Mul", &[1, 1, 4], false)
-        .affine("Add", &[4], false)
+        .affine("Add", &[1, 4], true)
         .build();
-    check(ir, &x, &["MatMul", "Add"], (1, 0));
+    let out = check(ir, &[5, 3], &["Gemm"], (1, 0));
+    assert_eq!(out.graphs[0].nodes[0].inputs.len(), 3);
 }
 
 #[test]

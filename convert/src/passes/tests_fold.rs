@@ -69,6 +69,23 @@ fn ops(ir: &IrModel, g: usize) -> Vec<&str> {
     ir.graphs[g].nodes.iter().map(|n| n.op.as_str()).collect()
 }
 
+/// Asserts that `optimized` computes what `original` computes on one pseudo-random input `x` of
+/// `shape`, within 1e-5 of each output's largest magnitude.
+pub(super) fn assert_same_results(optimized: &IrModel, original: &IrModel, shape: &[usize]) {
+    let (ours, reference) = (
+        run_x(optimized.clone(), shape),
+        run_x(original.clone(), shape),
+    );
+    assert_eq!(ours.len(), reference.len());
+    for (a, b) in ours.iter().zip(&reference) {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-5 * scale, "{x} vs {y}");
+        }
+    }
+}
+
 /// Runs `ir` on one f32 input `x` of `shape`; returns every output as f32.
 pub(super) fn run_x(ir: IrModel, shape: &[usize]) -> Vec<Vec<f32>> {
     let model = Model::from_bytes(&ir.into_builder().unwrap().finish().unwrap()).unwrap();
