@@ -50,7 +50,7 @@ pub fn thread_cpu_seconds() -> Option<f64> {
         let mut ts = Timespec { sec: 0, nsec: 0 };
         // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
         let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        (rc == 0).then(|| ts.sec as f64 + ts.nsec as f64 * 1e-9)
+        (rc == 0).then_some(ts.sec as f64 + ts.nsec as f64 * 1e-9)
     }
     #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
     None
