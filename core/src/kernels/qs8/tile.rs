@@ -280,6 +280,8 @@ fn is_static(tile: &Tile) -> bool {
 
 /// The epilogue's constants for a byte output: `quantize(f, zero_point, min, max)` is
 /// `round_ties_even(clamp(f, lo, hi)) + zero_point`.
+// Only the AVX-512 VNNI tier asks for it; other builds never construct it.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ByteOut {
     pub zero_point: i32,
@@ -290,6 +292,7 @@ pub(crate) struct ByteOut {
 /// For a tile whose rows are all statically quantized and whose output is bytes, the
 /// epilogue's constants: then each output is `quantize((acc + bias) as f32 * scale)`, which a
 /// tier may compute in its own registers (same operations, same bits). `None` otherwise.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn static_byte_out(tile: &Tile) -> Option<ByteOut> {
     let (zero_point, min, max) = tile.out_kind.byte_params()?;
