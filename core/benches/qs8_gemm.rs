@@ -3,22 +3,45 @@
 //! the measured VPDPBUSD zmm peak of this core.
 //!
 //! `cargo bench -p mobiquant-core --bench qs8_gemm [-- --threads N] [--csv] [--tiers a,b]
-//! [--shapes MxKxN,...] [--ms BUDGET] [--no-peak | --peak-only]`
+//! [--shapes MxKxN,...] [--ms BUDGET] [--no-peak | --peak-only] [--cpu-time]`
 //! Shapes are M x K x N (activations [M, K], weights [N, K]); static s8 activations, requantized
 //! s8 output (the full-int8 path), plus the dynamic path (f32 in, f32 out) for the same shapes.
+//! Times are wall time, or with `--cpu-time` (one thread only) the CPU time of the measuring
+//! thread, which a loaded machine disturbs far less (time spent preempted is not counted).
+//! Weights are measured from a 64-byte aligned copy, as a model file stores them.
 
 use std::hint::black_box;
 
 mod util;
 
 use std::time::Duration;
-use util::{bytes, tier_kernels, time_per_call};
+use util::{bytes, thread_cpu_seconds, tier_kernels, time_per_call, time_per_call_on};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
     ActQuant, QInput, QOutput, Qs8Mode, Qs8Packed, Qs8Weights, pack_qs8, qs8_gemm,
 };
 use mobiquant_core::kernels::{Kernels, Tier, kernels_for};
+
+/// Seconds per call of `f`: wall time, or the thread's CPU time when `cpu`.
+fn timed(cpu: bool, f: impl FnMut(), budget: Duration) -> f64 {
+    if cpu {
+        let clock = || thread_cpu_seconds().expect("--cpu-time needs 64-bit Linux");
+        time_per_call_on(clock, f, budget)
+    } else {
+        time_per_call(f, budget)
+    }
+}
+
+/// `bytes` copied to a 64-byte aligned start inside `buffer` (as in a model file).
+fn aligned<'a>(buffer: &'a mut Vec<u8>, bytes: &[u8]) -> &'a [u8] {
+    buffer.clear();
+    buffer.resize(bytes.len() + 63, 0);
+    let offset = buffer.as_ptr().align_offset(64);
+    let dst = &mut buffer[offset..offset + bytes.len()];
+    dst.copy_from_slice(bytes);
+    dst
+}
 
 /// The default shapes, M x K x N, and where they come from.
 const SHAPES: [(usize, usize, usize, &str); 13] = [
@@ -104,14 +127,21 @@ impl Problem {
     }
 
     /// GOPS of the static (s8 -> s8) and dynamic (f32 -> f32) paths.
-    fn gops(&self, kernels: &Kernels, threads: usize, budget: Duration) -> (f64, f64) {
+    fn gops(&self, kernels: &Kernels, threads: usize, budget: Duration, cpu: bool) -> (f64, f64) {
         let ops = 2.0 * (self.m * self.n * self.k) as f64;
-        let w = Qs8Packed::from_bytes(&self.static_w).expect("packed");
+        let mut buffer = Vec::new();
+        let w = Qs8Packed::from_bytes(aligned(&mut buffer, &self.static_w)).expect("packed");
         let mut out = vec![0i8; self.m * self.n];
-        let t_static = time_per_call(|| self.run_static(kernels, threads, &w, &mut out), budget);
-        let w = Qs8Packed::from_bytes(&self.dynamic_w).expect("packed");
+        let t_static = timed(
+            cpu,
+            || self.run_static(kernels, threads, &w, &mut out),
+            budget,
+        );
+        let mut buffer = Vec::new();
+        let w = Qs8Packed::from_bytes(aligned(&mut buffer, &self.dynamic_w)).expect("packed");
         let mut out = vec![0f32; self.m * self.n];
-        let t_dynamic = time_per_call(
+        let t_dynamic = timed(
+            cpu,
             || {
                 let input = QInput::F32 {
                     data: black_box(&self.af),
@@ -133,7 +163,7 @@ impl Problem {
 
 /// Peak VPDPBUSD zmm throughput of one core in GOPS (2 ops per multiply-add), or None.
 #[cfg(target_arch = "x86_64")]
-fn vnni_peak_gops() -> Option<f64> {
+fn vnni_peak_gops(cpu: bool) -> Option<f64> {
     use std::arch::x86_64::*;
     if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")) {
         return None;
@@ -156,7 +186,8 @@ fn vnni_peak_gops() -> Option<f64> {
             .fold(0, |s, a| s.wrapping_add(_mm512_reduce_add_epi32(*a)))
     }
     let iters = 2_000_000;
-    let t = time_per_call(
+    let t = timed(
+        cpu,
         || {
             // SAFETY: the features were detected above.
             black_box(unsafe { chains(iters) });
@@ -167,7 +198,7 @@ fn vnni_peak_gops() -> Option<f64> {
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn vnni_peak_gops() -> Option<f64> {
+fn vnni_peak_gops(_cpu: bool) -> Option<f64> {
     None
 }
 
@@ -217,6 +248,8 @@ fn main() {
     }
     let csv = args.iter().any(|a| a == "--csv");
     let threads: usize = flag(&args, "--threads").map_or(1, |t| t.parse().expect("--threads N"));
+    let cpu = args.iter().any(|a| a == "--cpu-time");
+    assert!(!cpu || threads == 1, "--cpu-time measures one thread");
     let budget =
         Duration::from_millis(flag(&args, "--ms").map_or(400, |t| t.parse().expect("--ms N")));
     let shapes: Vec<(usize, usize, usize)> = match flag(&args, "--shapes") {
@@ -233,7 +266,7 @@ fn main() {
     let peak = if args.iter().any(|a| a == "--no-peak") {
         None
     } else {
-        vnni_peak_gops()
+        vnni_peak_gops(cpu)
     };
     if let Some(peak) = peak {
         if csv {
@@ -271,7 +304,7 @@ fn main() {
             } else {
                 budget
             };
-            let (gs, gd) = pool.install(|| p.gops(kernels, threads, budget));
+            let (gs, gd) = pool.install(|| p.gops(kernels, threads, budget, cpu));
             let shape = format!("{}x{}x{}", p.m, p.k, p.n);
             let what = SHAPES
                 .iter()

@@ -8,21 +8,52 @@ use std::time::{Duration, Instant};
 use mobiquant_core::kernels::{Kernels, Tier, kernels_for};
 
 /// Best-of-batches seconds per call of `f`, over about `budget` of wall time.
-pub fn time_per_call(mut f: impl FnMut(), budget: Duration) -> f64 {
-    f(); // warm-up (page faults, caches)
+pub fn time_per_call(f: impl FnMut(), budget: Duration) -> f64 {
     let start = Instant::now();
+    time_per_call_on(|| start.elapsed().as_secs_f64(), f, budget)
+}
+
+/// [`time_per_call`] measured with `clock` (seconds from any origin), e.g.
+/// [`thread_cpu_seconds`].
+pub fn time_per_call_on(clock: impl Fn() -> f64, mut f: impl FnMut(), budget: Duration) -> f64 {
+    f(); // warm-up (page faults, caches)
+    let start = clock();
     f();
-    let once = start.elapsed().as_secs_f64().max(1e-7);
+    let once = (clock() - start).max(1e-7);
     let per_batch = ((budget.as_secs_f64() / 5.0 / once) as usize).max(1);
     (0..5)
         .map(|_| {
-            let t = Instant::now();
+            let t = clock();
             for _ in 0..per_batch {
                 f();
             }
-            t.elapsed().as_secs_f64() / per_batch as f64
+            (clock() - t) / per_batch as f64
         })
         .fold(f64::INFINITY, f64::min)
+}
+
+/// CPU time of the calling thread in seconds (Linux `CLOCK_THREAD_CPUTIME_ID`, 64-bit): time the thread
+/// spent off the CPU while other processes ran is not counted, so one-thread measurements on a
+/// loaded machine keep their meaning. `None` elsewhere.
+pub fn thread_cpu_seconds() -> Option<f64> {
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    {
+        #[repr(C)]
+        struct Timespec {
+            sec: i64,
+            nsec: i64,
+        }
+        const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+        unsafe extern "C" {
+            fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+        }
+        let mut ts = Timespec { sec: 0, nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux).
+        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then_some(ts.sec as f64 + ts.nsec as f64 * 1e-9)
+    }
+    #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+    None
 }
 
 /// Deterministic pseudo-random bytes (xorshift64).

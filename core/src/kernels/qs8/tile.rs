@@ -246,11 +246,7 @@ pub(crate) unsafe fn run<const MR: usize>(
     tile: &Tile,
     mut accumulate: impl FnMut(*const u8, &mut Acc<MR>),
 ) {
-    // Statically quantized rows (the common case) skip the per-row zero-point product and scale:
-    // with `rz = 0` and `rs = 1` the general formula gives the same bits.
-    let dynamic = tile.rows_quant[..tile.rows]
-        .iter()
-        .any(|&q| q != RowQuant::IDENTITY);
+    let dynamic = !is_static(tile);
     let mut acc = [[0i32; NR]; MR];
     for p in 0..tile.panel_count {
         // SAFETY: p < panel_count, so the panel lies within the panels the contract guarantees.
@@ -270,6 +266,41 @@ pub(crate) unsafe fn run<const MR: usize>(
             }
         }
     }
+}
+
+/// Whether every row of the tile is statically quantized (the common case): those skip the
+/// per-row zero-point product and scale, with `rz = 0` and `rs = 1` the general formula gives
+/// the same bits.
+#[inline(always)]
+fn is_static(tile: &Tile) -> bool {
+    tile.rows_quant[..tile.rows]
+        .iter()
+        .all(|&q| q == RowQuant::IDENTITY)
+}
+
+/// The epilogue's constants for a byte output: `quantize(f, zero_point, min, max)` is
+/// `round_ties_even(clamp(f, lo, hi)) + zero_point`.
+// Only the AVX-512 VNNI tier asks for it; other builds never construct it.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ByteOut {
+    pub zero_point: i32,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+/// For a tile whose rows are all statically quantized and whose output is bytes, the
+/// epilogue's constants: then each output is `quantize((acc + bias) as f32 * scale)`, which a
+/// tier may compute in its own registers (same operations, same bits). `None` otherwise.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn static_byte_out(tile: &Tile) -> Option<ByteOut> {
+    let (zero_point, min, max) = tile.out_kind.byte_params()?;
+    is_static(tile).then(|| ByteOut {
+        zero_point,
+        lo: (min - zero_point) as f32,
+        hi: (max - zero_point) as f32,
+    })
 }
 
 /// The per-column arrays of a panel, copied out of its header.

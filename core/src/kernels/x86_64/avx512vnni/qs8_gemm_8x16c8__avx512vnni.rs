@@ -11,39 +11,82 @@
 //! pointer. Per k-block the loop is 2 weight loads, 8 broadcast loads, 16 VPDPBUSD and two
 //! pointer increments: with row pointers at `r * kp` it also carried an address add per row,
 //! and those scalar uops competed with VPDPBUSD for ports 0 and 5.
+//!
+//! Statically quantized tiles of several rows with byte output (the full-int8 path) skip the
+//! shared epilogue's round trip through memory: the accumulators start at `bias - 128 * colsum`
+//! in the even lanes, and each row goes from the two accumulators to its 16 output bytes in
+//! registers (two permutes and an add, then the epilogue's f32 scale, clamp, round-to-nearest-
+//! even, zero point and a masked narrowing store); the same IEEE operations in the same order as
+//! [`tile`]'s epilogue, so the same bits. Other tiles (f32 output, dynamic rows, GEMV) take the
+//! shared epilogue.
 
 use std::arch::x86_64::*;
 
-use crate::kernels::qs8::pack::{COLSUM_OFFSET, KBLOCK_LEN, KR};
-use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
+use crate::kernels::qs8::pack::{BIAS_OFFSET, COLSUM_OFFSET, KBLOCK_LEN, KR, NR, SCALE_OFFSET};
+use crate::kernels::qs8::tile::{self, APacking, Acc, ByteOut, Tile};
 
 /// Rows per tile.
 pub(crate) const MR: usize = 8;
 /// Layout of the activation tile.
 pub(crate) const A_PACKING: APacking = APacking::Interleaved;
 
-tile_kernel!(
-    /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with VPDPBUSD; u8 activations.
-    qs8_gemm_8x16c8__avx512vnni,
-    "avx512f,avx512bw,avx512vnni",
-    mr: MR,
-    accumulate
-);
-
-/// Writes the dot products of the first `R` rows with the panel's 16 columns into `acc`.
+/// Computes one tile (see [`Tile`]) with VPDPBUSD; u8 activations.
 ///
 /// # Safety
-/// `a`, `kp` and `panel` come from a valid `Tile`; `R <= MR`; the CPU has AVX-512 F/BW/VNNI.
+/// `tile` satisfies the `Tile` contract (u8 activations, tiles of `MR` rows), and the CPU has
+/// AVX-512 F/BW/VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(crate) unsafe fn qs8_gemm_8x16c8__avx512vnni(tile: &Tile) {
+    let (a, kp, rows) = (tile.a, tile.kp, tile.rows);
+    debug_assert!((1..=MR).contains(&rows) && kp.is_multiple_of(KR));
+    if rows > 1
+        && let Some(out) = tile::static_byte_out(tile)
+    {
+        for p in 0..tile.panel_count {
+            // SAFETY: p < panel_count, so the panel and its output columns p*16 ..
+            // p*16 + ncols of rows < rows are inside what the tile contract guarantees.
+            unsafe {
+                let panel = tile.panels.add(p * tile.panel_len);
+                let dst = tile.out.add(p * NR);
+                let ncols = NR.min(tile.n - p * NR);
+                requantize_panel(a, kp, panel, rows, dst, tile.out_stride, ncols, out);
+            }
+        }
+        return;
+    }
+    // SAFETY: the tile is valid (this function's contract); the closure hands the accumulator
+    // the tile's activations and one of its panels.
+    unsafe {
+        tile::run::<MR>(tile, |panel, acc| {
+            if rows == 1 {
+                accumulate::<1>(a, kp, panel, acc)
+            } else {
+                accumulate::<MR>(a, kp, panel, acc)
+            }
+        })
+    }
+}
+
+/// The dot products of the first `R` rows with the panel's weights `w`, added to `init` (lane
+/// pairs not yet added; see the module docs).
+///
+/// # Safety
+/// `a` and `kp` come from a valid `Tile`, `w` is the k-blocks of one of its panels; `R <= MR`;
+/// the CPU has AVX-512 F/BW/VNNI.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
-unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
+unsafe fn dot<const R: usize>(
+    a: *const u8,
+    kp: usize,
+    w: *const u8,
+    init: [__m512i; 2],
+) -> [[__m512i; 2]; R] {
     debug_assert!(R <= MR && kp.is_multiple_of(KR));
-    let mut sums = [[_mm512_setzero_si512(); 2]; R];
+    let mut sums = [init; R];
     // SAFETY: k-block kb < kp / 8 lies inside the panel (KBLOCK_LEN bytes each); the activation
     // k-block kb is the 8 MR bytes at `a + 8 MR kb` of the Interleaved tile (MR kp bytes), and
     // rows r < R <= MR read 8 bytes at 8 r inside it.
     unsafe {
-        let w = tile::panel_weights(panel);
         for kb in 0..kp / KR {
             let w0 = _mm512_loadu_si512(w.add(kb * KBLOCK_LEN).cast());
             let w1 = _mm512_loadu_si512(w.add(kb * KBLOCK_LEN + 64).cast());
@@ -54,15 +97,92 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
                 s[1] = _mm512_dpbusd_epi32(s[1], x, w1);
             }
         }
-        let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-        let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    }
+    sums
+}
+
+/// The 16 column sums of one row's accumulators: lane `j` = lanes `2j` + `2j + 1` of `s[0]`
+/// followed by `s[1]`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn add_pairs(s: [__m512i; 2]) -> __m512i {
+    let even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    let odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    let lo = _mm512_permutex2var_epi32(s[0], even, s[1]);
+    let hi = _mm512_permutex2var_epi32(s[0], odd, s[1]);
+    _mm512_add_epi32(lo, hi)
+}
+
+/// Writes the dot products of the first `R` rows with the panel's 16 columns into `acc`.
+///
+/// # Safety
+/// `a`, `kp` and `panel` come from a valid `Tile`; `R <= MR`; the CPU has AVX-512 F/BW/VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, acc: &mut Acc<MR>) {
+    let zero = _mm512_setzero_si512();
+    // SAFETY: the caller's contract is `dot`'s; the column sums are 64 bytes of the panel
+    // header; rows r < R <= MR of `acc` hold 16 i32.
+    unsafe {
+        let sums = dot::<R>(a, kp, tile::panel_weights(panel), [zero; 2]);
         let colsum = _mm512_loadu_si512(panel.add(COLSUM_OFFSET).cast());
         let shift = _mm512_slli_epi32::<7>(colsum);
         for (r, s) in sums.iter().enumerate() {
-            let lo = _mm512_permutex2var_epi32(s[0], even, s[1]);
-            let hi = _mm512_permutex2var_epi32(s[0], odd, s[1]);
-            let total = _mm512_sub_epi32(_mm512_add_epi32(lo, hi), shift);
+            let total = _mm512_sub_epi32(add_pairs(*s), shift);
             _mm512_storeu_si512(acc[r].as_mut_ptr().cast(), total);
+        }
+    }
+}
+
+/// One panel of a statically quantized tile with byte output, in registers: writes `ncols`
+/// bytes of each of the first `rows` rows at `dst + r * stride`.
+///
+/// # Safety
+/// `a`, `kp` and `panel` come from a valid `Tile` of `rows` rows whose output row `r < rows`
+/// holds `ncols <= 16` writable bytes at `dst + r * stride`; the CPU has AVX-512 F/BW/VNNI.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn requantize_panel(
+    a: *const u8,
+    kp: usize,
+    panel: *const u8,
+    rows: usize,
+    dst: *mut u8,
+    stride: usize,
+    ncols: usize,
+    out: ByteOut,
+) {
+    debug_assert!(rows <= MR && ncols <= NR);
+    // SAFETY: the per-column arrays are 64 bytes each inside the panel header; the rest is
+    // `dot`'s contract and the output rows of the caller's contract (the masked store writes
+    // only the first `ncols` bytes).
+    unsafe {
+        let bias = _mm512_loadu_si512(panel.add(BIAS_OFFSET).cast());
+        let colsum = _mm512_loadu_si512(panel.add(COLSUM_OFFSET).cast());
+        let scale = _mm512_loadu_ps(panel.add(SCALE_OFFSET).cast());
+        // acc + bias - 128 colsum (wrapping, like the shared epilogue's `acc + bias` with
+        // `acc` already back in the s8 view), spread over the even lanes.
+        let start = _mm512_sub_epi32(bias, _mm512_slli_epi32::<7>(colsum));
+        let spread = |h: i32| {
+            let idx = _mm512_set_epi32(
+                0, h + 7, 0, h + 6, 0, h + 5, 0, h + 4, 0, h + 3, 0, h + 2, 0, h + 1, 0, h,
+            );
+            _mm512_maskz_permutexvar_epi32(0x5555, idx, start)
+        };
+        let sums = dot::<MR>(a, kp, tile::panel_weights(panel), [spread(0), spread(8)]);
+        let lo = _mm512_set1_ps(out.lo);
+        let hi = _mm512_set1_ps(out.hi);
+        let zp = _mm512_set1_epi32(out.zero_point);
+        let mask: __mmask16 = (((1u32 << ncols) - 1) & 0xffff) as __mmask16;
+        for (r, s) in sums.iter().enumerate().take(rows) {
+            let f = _mm512_mul_ps(_mm512_cvtepi32_ps(add_pairs(*s)), scale);
+            // `f` is never NaN (a finite integer times a finite scale), so MAXPS / MINPS give
+            // the shared clamp's results.
+            let f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+            let q = _mm512_cvt_roundps_epi32::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(f);
+            let q = _mm512_add_epi32(q, zp);
+            _mm512_mask_cvtepi32_storeu_epi8(dst.add(r * stride).cast(), mask, q);
         }
     }
 }
