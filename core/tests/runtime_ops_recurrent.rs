@@ -460,3 +460,152 @@ fn gru_rejects_what_it_does_not_support() {
     let e = build(vec![string("direction", "sideways")], false);
     assert!(matches!(e, Error::InvalidNode { .. }), "{e}");
 }
+
+/// Rows `[..len]` of batch entry `n` of x [seq, batch, ni], as x [len, 1, ni].
+fn entry(x: &[f32], batch: usize, ni: usize, n: usize, len: usize) -> Vec<f32> {
+    (0..len)
+        .flat_map(|t| x[(t * batch + n) * ni..][..ni].iter().copied())
+        .collect()
+}
+
+fn i32_input(shape: &[usize], data: &[i32]) -> Vec<u8> {
+    assert_eq!(shape.iter().product::<usize>(), data.len());
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A recurrent node over graph inputs x, w, r, b, lens, h0 (and c0, p for LSTM): weights that are
+/// not constants take the run-time packing path. Returns every output of one run.
+fn run_recurrent(
+    op: &str,
+    batch: usize,
+    attrs: Vec<Attribute>,
+    tensors: &[(&str, Vec<usize>, &[f32])],
+    lens: &[i32],
+) -> Result<Vec<Tensor>> {
+    let mut gb = GraphBuilder::new();
+    let mut ids = Vec::new();
+    for (name, shape, _) in tensors {
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        ids.push(Some(gb.input_f32(name, &dims)));
+    }
+    let l = gb.input("lens", DType::I32, &[Some(batch as u64)]);
+    ids.insert(4, Some(l));
+    let n_out = if op == "LSTM" { 3 } else { 2 };
+    let outs = gb.node_outputs(op, &ids, attrs, DType::F32, n_out);
+    for o in outs {
+        gb.output(o);
+    }
+    let lens_bytes = i32_input(&[batch], lens);
+    let mut feed: Vec<(&str, TensorRef<'_>)> = tensors
+        .iter()
+        .map(|(name, shape, data)| (*name, TensorRef::from_f32(shape, data).unwrap()))
+        .collect();
+    let lens_shape = [batch];
+    feed.push((
+        "lens",
+        TensorRef::from_bytes(DType::I32, &lens_shape, &lens_bytes).unwrap(),
+    ));
+    Session::new(gb.finish(), SessionOptions::default())?.run(&feed)
+}
+
+/// With sequence_lens, each batch entry's outputs are those of its own sequence cut to its
+/// length (in reverse, the cut sequence read backwards), and Y is zero past it.
+#[test]
+fn lstm_and_gru_follow_sequence_lens() {
+    let (seq, batch, ni, nh, dirs) = (4, 3, 3, 5, 2);
+    let lens = [4, 2, 1];
+    let x = rand_vec(seq * batch * ni, 11);
+    let h0 = rand_vec(dirs * batch * nh, 12);
+    let c0 = rand_vec(dirs * batch * nh, 13);
+    let p = rand_vec(dirs * 3 * nh, 14);
+    let st = batch * nh;
+    for op in ["LSTM", "GRU"] {
+        let gates = if op == "LSTM" { 4 } else { 3 };
+        let w = rand_vec(dirs * gates * nh * ni, 15);
+        let r = rand_vec(dirs * gates * nh * nh, 16);
+        let b = rand_vec(dirs * 2 * gates * nh, 17);
+        let mut tensors = vec![
+            ("x", vec![seq, batch, ni], &x[..]),
+            ("w", vec![dirs, gates * nh, ni], &w[..]),
+            ("r", vec![dirs, gates * nh, nh], &r[..]),
+            ("b", vec![dirs, 2 * gates * nh], &b[..]),
+            ("h0", vec![dirs, batch, nh], &h0[..]),
+        ];
+        if op == "LSTM" {
+            tensors.push(("c0", vec![dirs, batch, nh], &c0[..]));
+            tensors.push(("p", vec![dirs, 3 * nh], &p[..]));
+        }
+        let attrs = vec![
+            int("hidden_size", nh as i64),
+            string("direction", "bidirectional"),
+        ];
+        let got = run_recurrent(op, batch, attrs, &tensors, &lens).unwrap();
+        let y = got[0].as_f32().unwrap();
+        for d in 0..dirs {
+            let sl = |v: &[f32], len: usize| v[d * len..(d + 1) * len].to_vec();
+            for (n, &len) in lens.iter().enumerate() {
+                let len = len as usize;
+                let xn = entry(&x, batch, ni, n, len);
+                let one = |v: &[f32]| v[(d * batch + n) * nh..][..nh].to_vec();
+                let (ys, h, c) = if op == "LSTM" {
+                    let (ys, h, c) = naive_lstm(&xn, len, 1, ni, nh, &sl(&w, 4 * nh * ni),
+                        &sl(&r, 4 * nh * nh), &sl(&b, 8 * nh), &sl(&p, 3 * nh), &one(&h0),
+                        &one(&c0), d == 1);
+                    (ys, h, Some(c))
+                } else {
+                    let (ys, h) = naive_gru(&xn, len, 1, ni, nh, &sl(&w, 3 * nh * ni),
+                        &sl(&r, 3 * nh * nh), &sl(&b, 6 * nh), &one(&h0), d == 1, false);
+                    (ys, h, None)
+                };
+                for t in 0..seq {
+                    let at = ((t * dirs + d) * batch + n) * nh;
+                    let want = ys.get(t).cloned().unwrap_or_else(|| vec![0.0; nh]);
+                    assert_close(&y[at..at + nh], &want, 1e-5);
+                }
+                let at = d * st + n * nh;
+                assert_close(&got[1].as_f32().unwrap()[at..at + nh], &h, 1e-5);
+                if let Some(c) = c {
+                    assert_close(&got[2].as_f32().unwrap()[at..at + nh], &c, 1e-5);
+                }
+            }
+        }
+        // A length past the sequence is a typed error.
+        let attrs = vec![int("hidden_size", nh as i64), string("direction", "bidirectional")];
+        let err = run_recurrent(op, batch, attrs, &tensors, &[5, 1, 1])
+            .unwrap_err();
+        assert!(matches!(err, Error::Execution { .. }), "{err}");
+    }
+}
+
+/// An LSTM whose graph reads only Y_h computes it exactly as when all three outputs are read,
+/// and the plan gives the unread Y and Y_c no bytes.
+#[test]
+fn lstm_computes_only_the_outputs_read() {
+    let (seq, batch, ni, nh) = (3, 2, 4, 6);
+    let x = rand_vec(seq * batch * ni, 21);
+    let w = rand_vec(4 * nh * ni, 22);
+    let r = rand_vec(4 * nh * nh, 23);
+    let model = |read: &[usize]| {
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[seq as u64, batch as u64, ni as u64]);
+        let wi = gb.const_f32(&[1, 4 * nh as u64, ni as u64], &w);
+        let ri = gb.const_f32(&[1, 4 * nh as u64, nh as u64], &r);
+        let outs = gb.node_outputs("LSTM", &[Some(xi), Some(wi), Some(ri)], vec![], DType::F32, 3);
+        for &k in read {
+            gb.output(outs[k]);
+        }
+        gb.finish()
+    };
+    let x_shape = [seq, batch, ni];
+    let feed = [("x", TensorRef::from_f32(&x_shape, &x).unwrap())];
+    let mut all = Session::new(model(&[0, 1, 2]), SessionOptions::default()).unwrap();
+    let all_out = all.run(&feed).unwrap();
+    let mut only_h = Session::new(model(&[1]), SessionOptions::default()).unwrap();
+    let h_out = only_h.run(&feed).unwrap();
+    assert_eq!(h_out[0].as_f32().unwrap(), all_out[1].as_f32().unwrap());
+    let plan = only_h.last_plan().unwrap();
+    assert_eq!(plan.step_count(), 1);
+    assert_eq!(plan.allocations().len(), 1);
+    assert_eq!(plan.allocations()[0].bytes, batch * nh * 4);
+    assert!(all.last_plan().unwrap().allocations()[0].bytes >= (seq + 2) * batch * nh * 4);
+}
