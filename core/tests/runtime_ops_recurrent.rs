@@ -117,7 +117,7 @@ fn lstm_rejects_what_it_does_not_support() {
     let y = gb.node_typed(
         "LSTM",
         &[Some(x), Some(w), Some(r)],
-        vec![int("layout", 1)],
+        vec![int("input_forget", 1)],
         DType::F32,
     );
     gb.output(y);
@@ -449,6 +449,7 @@ fn gru_rejects_what_it_does_not_support() {
         run1(&gb.finish(), &[("x", &[1, 1, 2], &[1.0, 2.0])]).unwrap_err()
     };
     let unsupported = |e: &Error| matches!(e, Error::UnsupportedOp { .. });
+    // sequence_lens is i32 in ONNX; an i64 one is a dtype the runtime lacks.
     assert!(unsupported(&build(vec![], true)));
     let acts = Attribute {
         name: "activations".into(),
@@ -608,4 +609,60 @@ fn lstm_computes_only_the_outputs_read() {
     assert_eq!(plan.allocations().len(), 1);
     assert_eq!(plan.allocations()[0].bytes, batch * nh * 4);
     assert!(all.last_plan().unwrap().allocations()[0].bytes >= (seq + 2) * batch * nh * 4);
+}
+
+/// LSTM layout 1 (batch-first X, states and outputs) computes layout 0's results transposed.
+#[test]
+fn lstm_layout_1_is_layout_0_transposed() {
+    let (seq, batch, ni, nh, dirs) = (3, 2, 2, 3, 2);
+    // v[a][c] -> v[c][a] for vectors of `len`.
+    let swap = |v: &[f32], outer: usize, inner: usize, len: usize| -> Vec<f32> {
+        let mut out = vec![0.0; v.len()];
+        for a in 0..outer {
+            for c in 0..inner {
+                out[(c * outer + a) * len..][..len].copy_from_slice(&v[(a * inner + c) * len..][..len]);
+            }
+        }
+        out
+    };
+    let x0 = rand_vec(seq * batch * ni, 31);
+    let w = rand_vec(dirs * 4 * nh * ni, 32);
+    let r = rand_vec(dirs * 4 * nh * nh, 33);
+    let b = rand_vec(dirs * 8 * nh, 34);
+    let h0 = rand_vec(dirs * batch * nh, 35);
+    let c0 = rand_vec(dirs * batch * nh, 36);
+    let p = rand_vec(dirs * 3 * nh, 37);
+    let (x1, h1, c1) = (swap(&x0, seq, batch, ni), swap(&h0, dirs, batch, nh), swap(&c0, dirs, batch, nh));
+    let run = |layout: i64, x: &[f32], h: &[f32], c: &[f32], xs: Vec<usize>, ss: Vec<usize>| {
+        let tensors = [
+            ("x", xs, x),
+            ("w", vec![dirs, 4 * nh, ni], &w[..]),
+            ("r", vec![dirs, 4 * nh, nh], &r[..]),
+            ("b", vec![dirs, 8 * nh], &b[..]),
+            ("h0", ss.clone(), h),
+            ("c0", ss, c),
+            ("p", vec![dirs, 3 * nh], &p[..]),
+        ];
+        let attrs = vec![string("direction", "bidirectional"), int("layout", layout)];
+        run_recurrent("LSTM", batch, attrs, &tensors, &[seq as i32; 2]).unwrap()
+    };
+    let l0 = run(0, &x0, &h0, &c0, vec![seq, batch, ni], vec![dirs, batch, nh]);
+    let l1 = run(1, &x1, &h1, &c1, vec![batch, seq, ni], vec![batch, dirs, nh]);
+    assert_eq!(l1[0].shape(), &[batch, seq, dirs, nh]);
+    let y0 = l0[0].as_f32().unwrap();
+    let y1 = l1[0].as_f32().unwrap();
+    for t in 0..seq {
+        for d in 0..dirs {
+            for n in 0..batch {
+                assert_eq!(
+                    &y0[((t * dirs + d) * batch + n) * nh..][..nh],
+                    &y1[((n * seq + t) * dirs + d) * nh..][..nh]
+                );
+            }
+        }
+    }
+    for k in 1..3 {
+        assert_eq!(l1[k].shape(), &[batch, dirs, nh]);
+        assert_eq!(swap(l0[k].as_f32().unwrap(), dirs, batch, nh), l1[k].as_f32().unwrap());
+    }
 }

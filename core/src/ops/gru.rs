@@ -16,7 +16,8 @@
 //! allocation while running).
 
 use super::recurrent::{
-    GateWeights, add_into, clip_all, common, expect_f32, in_sequence, optional, sequence_lens,
+    GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
+    sequence_lens,
 };
 use super::{
     Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
@@ -35,7 +36,7 @@ struct Gru {
     dirs: usize,
     reverse: bool,
     /// Layout 1: batch-first `X`, `initial_h`, `Y` and `Y_h`.
-    batch_first: bool,
+    layout: Layout,
     linear_before_reset: bool,
     clip: Option<f32>,
     w: GateWeights,
@@ -45,15 +46,8 @@ struct Gru {
 }
 
 impl Gru {
-    /// Element offset of entry (`outer`, batch item `n`) of a tensor ordered [outer][batch] in
-    /// layout 0 and [batch][outer] in layout 1 (`outers` entries of `len` elements per item):
-    /// X (outer = time step), initial_h and Y_h (outer = direction).
     fn at(&self, outer: usize, outers: usize, n: usize, len: usize) -> usize {
-        if self.batch_first {
-            (n * outers + outer) * len
-        } else {
-            (outer * self.batch + n) * len
-        }
+        self.layout.at(outer, outers, n, len)
     }
 
     /// Scratch besides the packed weights: the input projection, the z/r gates, the candidate,
@@ -146,11 +140,7 @@ impl Op for Gru {
                     r.product(kernels, pool, (d, 1), batch, (rh, nh), (cand, nh), None)?;
                 }
                 for n in 0..batch {
-                    let y_at = if self.batch_first {
-                        ((n * seq + t) * dirs + d) * nh
-                    } else {
-                        ((t * dirs + d) * batch + n) * nh
-                    };
+                    let y_at = self.layout.y_at((t, seq), (d, dirs), n, nh);
                     if !in_sequence(lens, n, t) {
                         if let Some(y) = y.as_deref_mut() {
                             y.get_mut(y_at..y_at + nh).ok_or("Y too short")?.fill(0.0);
@@ -196,15 +186,8 @@ impl Op for Gru {
 
 pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
     let x = cx.input(0)?;
-    let batch_first = match cx.int("layout", 0)? {
-        0 => false,
-        1 => true,
-        k => return Err(format!("layout {k}").into()),
-    };
-    let [a, b, input] = x.shape[..] else {
-        return Err(format!("X {:?} must have rank 3", x.shape).into());
-    };
-    let (seq, batch) = if batch_first { (b, a) } else { (a, b) };
+    let (layout, seq, input) = layout(cx, &x.shape)?;
+    let batch = layout.batch;
     let common = common(cx, batch)?;
     let (dirs, hidden) = (common.dirs, common.hidden);
     let g3 = hidden.checked_mul(3).ok_or("hidden_size overflows")?;
@@ -212,17 +195,8 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
     expect_f32(cx, 1, &[dirs, g3, input])?;
     expect_f32(cx, 2, &[dirs, g3, hidden])?;
     expect_f32(cx, 3, &[dirs, 2 * g3])?;
-    let state = if batch_first {
-        vec![batch, dirs, hidden]
-    } else {
-        vec![dirs, batch, hidden]
-    };
+    let (y, state) = layout.shapes(seq, dirs, hidden);
     expect_f32(cx, 5, &state)?;
-    let y = if batch_first {
-        vec![batch, seq, dirs, hidden]
-    } else {
-        vec![seq, dirs, batch, hidden]
-    };
     checked_numel(&y)?;
     checked_numel(&[seq, batch, g3, 2])?;
     let outputs = [y, state]
@@ -238,7 +212,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
             hidden,
             dirs,
             reverse: common.reverse,
-            batch_first,
+            layout,
             linear_before_reset: cx.int("linear_before_reset", 0)? != 0,
             clip: common.clip,
             w: GateWeights::new(cx, 1, (dirs, g3, input), &[(0, g3)])?,

@@ -1,8 +1,8 @@
-//! LSTM (ONNX gate order i, o, f, c), f32, layout 0 (`X` is [seq, batch, input]): directions
-//! forward, reverse and bidirectional; optional bias `B`, `sequence_lens`, initial_h, initial_c
-//! and peepholes `P`; `clip`. One op computes all three outputs (Y, Y_h, Y_c) in one pass,
-//! skipping those nothing reads. Unsupported: layout 1, input_forget, activations other than the
-//! defaults (Sigmoid, Tanh, Tanh).
+//! LSTM (ONNX gate order i, o, f, c), f32: layouts 0 (`X` [seq, batch, input]) and 1 (`X`
+//! [batch, seq, input], states and outputs batch-first too); directions forward, reverse and
+//! bidirectional; optional bias `B`, `sequence_lens`, initial_h, initial_c and peepholes `P`;
+//! `clip`. One op computes all three outputs (Y, Y_h, Y_c) in one pass, skipping those nothing
+//! reads. Unsupported: input_forget, activations other than the defaults (Sigmoid, Tanh, Tanh).
 //!
 //! Per direction, the input projection `X · Wᵀ + Wb + Rb` of every step is one GEMM; each step
 //! then adds `h · Rᵀ` (one GEMM over the batch rows) and applies the gate functions to whole
@@ -15,7 +15,8 @@
 //! allocation while running).
 
 use super::recurrent::{
-    GateWeights, add_into, clip_all, common, expect_f32, in_sequence, optional, sequence_lens,
+    GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
+    sequence_lens,
 };
 use super::{
     Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
@@ -33,6 +34,7 @@ struct Lstm {
     hidden: usize,
     dirs: usize,
     reverse: bool,
+    layout: Layout,
     clip: Option<f32>,
     w: GateWeights,
     r: GateWeights,
@@ -96,20 +98,22 @@ impl Op for Lstm {
             let add_bias = |_: usize, row: &mut [f32]| add_into(row, bias);
             let rows = seq * batch;
             w.product(self.kernels, cx.pool, (d, 0), rows, (x, ni), (xw, g4), Some(&add_bias))?;
-            match h0 {
-                Some(v) => h.copy_from_slice(&v[d * state..][..state]),
-                None => h.fill(0.0),
-            }
-            match c0 {
-                Some(v) => c.copy_from_slice(&v[d * state..][..state]),
-                None => c.fill(0.0),
+            let lay = self.layout;
+            for (init, s) in [(h0, &mut *h), (c0, &mut *c)] {
+                for n in 0..batch {
+                    let sn = &mut s[n * nh..][..nh];
+                    match init {
+                        Some(v) => sn.copy_from_slice(&v[lay.at(d, dirs, n, nh)..][..nh]),
+                        None => sn.fill(0.0),
+                    }
+                }
             }
             let peep = |k: usize| p.map(|p| &p[(d * 3 + k) * nh..][..nh]);
             for step in 0..seq {
                 let t = if reverse { seq - 1 - step } else { step };
                 r.product(self.kernels, cx.pool, (d, 0), batch, (h, nh), (gates, g4), None)?;
                 for n in 0..batch {
-                    let y_at = ((t * dirs + d) * batch + n) * nh;
+                    let y_at = lay.y_at((t, seq), (d, dirs), n, nh);
                     if !in_sequence(lens, n, t) {
                         if let Some(y) = y.as_deref_mut() {
                             y.get_mut(y_at..y_at + nh).ok_or("Y too short")?.fill(0.0);
@@ -117,7 +121,7 @@ impl Op for Lstm {
                         continue;
                     }
                     let g = &mut gates[n * g4..][..g4];
-                    add_into(g, &xw[(t * batch + n) * g4..][..g4]);
+                    add_into(g, &xw[lay.at(t, seq, n, g4)..][..g4]);
                     clip_all(self.clip, g);
                     let (gi, rest) = g.split_at_mut(nh);
                     let (go, rest) = rest.split_at_mut(nh);
@@ -155,9 +159,12 @@ impl Op for Lstm {
             }
             for (out, last) in [(&mut y_h, &*h), (&mut y_c, &*c)] {
                 if let Some(out) = out.as_deref_mut() {
-                    out.get_mut(d * state..(d + 1) * state)
-                        .ok_or("output too short")?
-                        .copy_from_slice(last);
+                    for n in 0..batch {
+                        let at = lay.at(d, dirs, n, nh);
+                        out.get_mut(at..at + nh)
+                            .ok_or("output too short")?
+                            .copy_from_slice(&last[n * nh..][..nh]);
+                    }
                 }
             }
         }
@@ -166,17 +173,12 @@ impl Op for Lstm {
 }
 
 pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
-    let unsupported = |what: &str| Err(BuildError::Unsupported(what.into()));
     let x = cx.input(0)?;
-    if cx.int("layout", 0)? != 0 {
-        return unsupported("layout 1");
-    }
     if cx.int("input_forget", 0)? != 0 {
-        return unsupported("input_forget");
+        return Err(BuildError::Unsupported("input_forget".into()));
     }
-    let [seq, batch, input] = x.shape[..] else {
-        return Err(format!("X {:?} must be [seq, batch, input]", x.shape).into());
-    };
+    let (layout, seq, input) = layout(cx, &x.shape)?;
+    let batch = layout.batch;
     let common = common(cx, batch)?;
     let (dirs, hidden) = (common.dirs, common.hidden);
     let g4 = hidden.checked_mul(4).ok_or("hidden_size overflows")?;
@@ -185,11 +187,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
     expect(1, &[dirs, g4, input])?;
     expect(2, &[dirs, g4, hidden])?;
     expect(3, &[dirs, 2 * g4])?;
-    expect(5, &[dirs, batch, hidden])?;
-    expect(6, &[dirs, batch, hidden])?;
+    let (y, state) = layout.shapes(seq, dirs, hidden);
+    expect(5, &state)?;
+    expect(6, &state)?;
     expect(7, &[dirs, 3 * hidden])?;
-    let y = vec![seq, dirs, batch, hidden];
-    let state = vec![dirs, batch, hidden];
     checked_numel(&y)?;
     checked_numel(&[seq, batch, g4, 2])?;
     let outputs = [y, state.clone(), state]
@@ -205,6 +206,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
             hidden,
             dirs,
             reverse: common.reverse,
+            layout,
             clip: common.clip,
             w: GateWeights::new(cx, 1, (dirs, g4, input), &[(0, g4)])?,
             r: GateWeights::new(cx, 2, (dirs, g4, hidden), &[(0, g4)])?,

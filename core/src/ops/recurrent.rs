@@ -116,6 +116,61 @@ pub(super) fn common(cx: &NodeContext<'_>, batch: usize) -> Result<Common, Build
     })
 }
 
+/// Where a batch item's vectors are in X, the states and Y: layout 0 orders them time (or
+/// direction) first, layout 1 batch first.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Layout {
+    pub batch_first: bool,
+    pub batch: usize,
+}
+
+impl Layout {
+    /// Element offset of entry (`outer`, batch item `n`) of a tensor ordered [outer][batch] in
+    /// layout 0 and [batch][outer] in layout 1 (`outers` entries of `len` elements per item):
+    /// X (outer = time step), initial_h/c and Y_h/c (outer = direction).
+    pub fn at(self, outer: usize, outers: usize, n: usize, len: usize) -> usize {
+        if self.batch_first {
+            (n * outers + outer) * len
+        } else {
+            (outer * self.batch + n) * len
+        }
+    }
+
+    /// Element offset of Y's vector for step `t`, direction `d`, batch item `n`: Y is
+    /// [seq, dirs, batch, H] in layout 0 and [batch, seq, dirs, H] in layout 1.
+    pub fn y_at(self, (t, seq): (usize, usize), (d, dirs): (usize, usize), n: usize, nh: usize) -> usize {
+        if self.batch_first {
+            ((n * seq + t) * dirs + d) * nh
+        } else {
+            ((t * dirs + d) * self.batch + n) * nh
+        }
+    }
+
+    /// The shapes of Y and of a state, for `seq` steps, `dirs` directions, `nh` hidden units.
+    pub fn shapes(self, seq: usize, dirs: usize, nh: usize) -> (Vec<usize>, Vec<usize>) {
+        let batch = self.batch;
+        if self.batch_first {
+            (vec![batch, seq, dirs, nh], vec![batch, dirs, nh])
+        } else {
+            (vec![seq, dirs, batch, nh], vec![dirs, batch, nh])
+        }
+    }
+}
+
+/// The layout attribute (0 or 1) and (seq, batch, input) from X of rank 3.
+pub(super) fn layout(cx: &NodeContext<'_>, x: &[usize]) -> OpResult<(Layout, usize, usize)> {
+    let batch_first = match cx.int("layout", 0)? {
+        0 => false,
+        1 => true,
+        k => return Err(format!("layout {k}")),
+    };
+    let [a, b, input] = x[..] else {
+        return Err(format!("X {x:?} must have rank 3"));
+    };
+    let (seq, batch) = if batch_first { (b, a) } else { (a, b) };
+    Ok((Layout { batch_first, batch }, seq, input))
+}
+
 /// Clamps every gate pre-activation to `[-clip, clip]` when `clip` is set.
 pub(super) fn clip_all(clip: Option<f32>, gates: &mut [f32]) {
     if let Some(l) = clip {
@@ -159,9 +214,10 @@ impl GateWeights {
             groups: groups.to_vec(),
             constant: None,
         };
+        let len = weights.packed_len()?;
         if let Some(t) = cx.constant(input) {
             let data = t.as_f32().map_err(|e| e.to_string())?;
-            let mut packed = vec![0.0; weights.packed_len()?];
+            let mut packed = vec![0.0; len];
             weights.pack(data, &mut packed)?;
             weights.constant = Some(packed);
         }

@@ -442,23 +442,16 @@ impl<'m> Planner<'m> {
     }
 
     /// An op of several outputs that is not [`ops::runs_once`] (LayerNormalization) is planned as
-    /// n single-output nodes of the same op, each told which output it computes (attributes
-    /// `output_index` and `output_count`, read by the op's builder).
+    /// n single-output nodes of the same op, each told which output it computes (attribute
+    /// `output_index`, read by the op's builder).
     fn plan_per_output(&mut self, node: &Node) -> Result<()> {
-        let count = node.outputs.len() as i64;
         for (index, &out) in node.outputs.iter().enumerate() {
             let mut part = node.clone();
             part.outputs = vec![out];
-            part.attributes.extend([
-                Attribute {
-                    name: "output_index".into(),
-                    value: AttrValue::Int(index as i64),
-                },
-                Attribute {
-                    name: "output_count".into(),
-                    value: AttrValue::Int(count),
-                },
-            ]);
+            part.attributes.push(Attribute {
+                name: "output_index".into(),
+                value: AttrValue::Int(index as i64),
+            });
             self.plan_node(&part)?;
         }
         Ok(())
