@@ -190,7 +190,13 @@ fn steady_state_runs_do_not_allocate() {
         DType::F32,
         3,
     );
-    let parts = gb.node_outputs("Split", &[Some(lstm[0])], vec![int("axis", 3)], DType::F32, 2);
+    let parts = gb.node_outputs(
+        "Split",
+        &[Some(lstm[0])],
+        vec![int("axis", 3)],
+        DType::F32,
+        2,
+    );
     let sum = gb.node("Add", &[parts[0], parts[1]], vec![]);
     gb.output(sum);
     gb.output(lstm[2]);

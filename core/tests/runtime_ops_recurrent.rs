@@ -325,6 +325,37 @@ proptest! {
 }
 
 /// Layout 1 (batch first) gives layout 0's results with batch and time (direction) swapped.
+/// `v[a][c]` → `v[c][a]` for `outer × inner` vectors of `len`.
+fn swap(v: &[f32], outer: usize, inner: usize, len: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for a in 0..outer {
+        for c in 0..inner {
+            let src = &v[(a * inner + c) * len..][..len];
+            out[(c * outer + a) * len..][..len].copy_from_slice(src);
+        }
+    }
+    out
+}
+
+/// Y of layout 0 ([seq, dirs, batch, nh]) equals Y of layout 1 ([batch, seq, dirs, nh]).
+fn assert_y_transposed(
+    l0: &Tensor,
+    l1: &Tensor,
+    (seq, dirs, batch, nh): (usize, usize, usize, usize),
+) {
+    let (y0, y1) = (l0.as_f32().unwrap(), l1.as_f32().unwrap());
+    for t in 0..seq {
+        for d in 0..dirs {
+            for n in 0..batch {
+                assert_eq!(
+                    &y0[((t * dirs + d) * batch + n) * nh..][..nh],
+                    &y1[((n * seq + t) * dirs + d) * nh..][..nh]
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn gru_layout_1_is_layout_0_transposed() {
     let (seq, batch, ni, nh, dirs) = (3, 2, 2, 3, 2);
@@ -334,16 +365,6 @@ fn gru_layout_1_is_layout_0_transposed() {
     let b = rand_vec(dirs * 6 * nh, 10);
     let h00 = rand_vec(dirs * batch * nh, 11);
     // x1[n][t] = x0[t][n]; h01[n][d] = h00[d][n].
-    let swap = |v: &[f32], outer: usize, inner: usize, len: usize| -> Vec<f32> {
-        let mut out = vec![0.0; v.len()];
-        for a in 0..outer {
-            for c in 0..inner {
-                let src = &v[(a * inner + c) * len..][..len];
-                out[(c * outer + a) * len..][..len].copy_from_slice(src);
-            }
-        }
-        out
-    };
     let x1 = swap(&x0, seq, batch, ni);
     let h01 = swap(&h00, dirs, batch, nh);
     let run = |layout: i64, x: &[f32], h0: &[f32], shape: &[usize]| {
@@ -365,19 +386,7 @@ fn gru_layout_1_is_layout_0_transposed() {
     let l1 = run(1, &x1, &h01, &[batch, seq, ni]);
     assert_eq!(l1[0].shape(), &[batch, seq, dirs, nh]);
     assert_eq!(l1[1].shape(), &[batch, dirs, nh]);
-    // Y: [seq, dirs, batch, nh] vs [batch, seq, dirs, nh].
-    let y0 = l0[0].as_f32().unwrap();
-    let y1 = l1[0].as_f32().unwrap();
-    for t in 0..seq {
-        for d in 0..dirs {
-            for n in 0..batch {
-                assert_eq!(
-                    &y0[((t * dirs + d) * batch + n) * nh..][..nh],
-                    &y1[((n * seq + t) * dirs + d) * nh..][..nh]
-                );
-            }
-        }
-    }
+    assert_y_transposed(&l0[0], &l1[0], (seq, dirs, batch, nh));
     assert_eq!(
         swap(l0[1].as_f32().unwrap(), dirs, batch, nh),
         l1[1].as_f32().unwrap()
@@ -549,13 +558,35 @@ fn lstm_and_gru_follow_sequence_lens() {
                 let xn = entry(&x, batch, ni, n, len);
                 let one = |v: &[f32]| v[(d * batch + n) * nh..][..nh].to_vec();
                 let (ys, h, c) = if op == "LSTM" {
-                    let (ys, h, c) = naive_lstm(&xn, len, 1, ni, nh, &sl(&w, 4 * nh * ni),
-                        &sl(&r, 4 * nh * nh), &sl(&b, 8 * nh), &sl(&p, 3 * nh), &one(&h0),
-                        &one(&c0), d == 1);
+                    let (ys, h, c) = naive_lstm(
+                        &xn,
+                        len,
+                        1,
+                        ni,
+                        nh,
+                        &sl(&w, 4 * nh * ni),
+                        &sl(&r, 4 * nh * nh),
+                        &sl(&b, 8 * nh),
+                        &sl(&p, 3 * nh),
+                        &one(&h0),
+                        &one(&c0),
+                        d == 1,
+                    );
                     (ys, h, Some(c))
                 } else {
-                    let (ys, h) = naive_gru(&xn, len, 1, ni, nh, &sl(&w, 3 * nh * ni),
-                        &sl(&r, 3 * nh * nh), &sl(&b, 6 * nh), &one(&h0), d == 1, false);
+                    let (ys, h) = naive_gru(
+                        &xn,
+                        len,
+                        1,
+                        ni,
+                        nh,
+                        &sl(&w, 3 * nh * ni),
+                        &sl(&r, 3 * nh * nh),
+                        &sl(&b, 6 * nh),
+                        &one(&h0),
+                        d == 1,
+                        false,
+                    );
                     (ys, h, None)
                 };
                 for t in 0..seq {
@@ -571,9 +602,11 @@ fn lstm_and_gru_follow_sequence_lens() {
             }
         }
         // A length past the sequence is a typed error.
-        let attrs = vec![int("hidden_size", nh as i64), string("direction", "bidirectional")];
-        let err = run_recurrent(op, batch, attrs, &tensors, &[5, 1, 1])
-            .unwrap_err();
+        let attrs = vec![
+            int("hidden_size", nh as i64),
+            string("direction", "bidirectional"),
+        ];
+        let err = run_recurrent(op, batch, attrs, &tensors, &[5, 1, 1]).unwrap_err();
         assert!(matches!(err, Error::Execution { .. }), "{err}");
     }
 }
@@ -591,7 +624,13 @@ fn lstm_computes_only_the_outputs_read() {
         let xi = gb.input_f32("x", &[seq as u64, batch as u64, ni as u64]);
         let wi = gb.const_f32(&[1, 4 * nh as u64, ni as u64], &w);
         let ri = gb.const_f32(&[1, 4 * nh as u64, nh as u64], &r);
-        let outs = gb.node_outputs("LSTM", &[Some(xi), Some(wi), Some(ri)], vec![], DType::F32, 3);
+        let outs = gb.node_outputs(
+            "LSTM",
+            &[Some(xi), Some(wi), Some(ri)],
+            vec![],
+            DType::F32,
+            3,
+        );
         for &k in read {
             gb.output(outs[k]);
         }
@@ -615,16 +654,6 @@ fn lstm_computes_only_the_outputs_read() {
 #[test]
 fn lstm_layout_1_is_layout_0_transposed() {
     let (seq, batch, ni, nh, dirs) = (3, 2, 2, 3, 2);
-    // v[a][c] -> v[c][a] for vectors of `len`.
-    let swap = |v: &[f32], outer: usize, inner: usize, len: usize| -> Vec<f32> {
-        let mut out = vec![0.0; v.len()];
-        for a in 0..outer {
-            for c in 0..inner {
-                out[(c * outer + a) * len..][..len].copy_from_slice(&v[(a * inner + c) * len..][..len]);
-            }
-        }
-        out
-    };
     let x0 = rand_vec(seq * batch * ni, 31);
     let w = rand_vec(dirs * 4 * nh * ni, 32);
     let r = rand_vec(dirs * 4 * nh * nh, 33);
@@ -632,7 +661,11 @@ fn lstm_layout_1_is_layout_0_transposed() {
     let h0 = rand_vec(dirs * batch * nh, 35);
     let c0 = rand_vec(dirs * batch * nh, 36);
     let p = rand_vec(dirs * 3 * nh, 37);
-    let (x1, h1, c1) = (swap(&x0, seq, batch, ni), swap(&h0, dirs, batch, nh), swap(&c0, dirs, batch, nh));
+    let (x1, h1, c1) = (
+        swap(&x0, seq, batch, ni),
+        swap(&h0, dirs, batch, nh),
+        swap(&c0, dirs, batch, nh),
+    );
     let run = |layout: i64, x: &[f32], h: &[f32], c: &[f32], xs: Vec<usize>, ss: Vec<usize>| {
         let tensors = [
             ("x", xs, x),
@@ -646,23 +679,29 @@ fn lstm_layout_1_is_layout_0_transposed() {
         let attrs = vec![string("direction", "bidirectional"), int("layout", layout)];
         run_recurrent("LSTM", batch, attrs, &tensors, &[seq as i32; 2]).unwrap()
     };
-    let l0 = run(0, &x0, &h0, &c0, vec![seq, batch, ni], vec![dirs, batch, nh]);
-    let l1 = run(1, &x1, &h1, &c1, vec![batch, seq, ni], vec![batch, dirs, nh]);
+    let l0 = run(
+        0,
+        &x0,
+        &h0,
+        &c0,
+        vec![seq, batch, ni],
+        vec![dirs, batch, nh],
+    );
+    let l1 = run(
+        1,
+        &x1,
+        &h1,
+        &c1,
+        vec![batch, seq, ni],
+        vec![batch, dirs, nh],
+    );
     assert_eq!(l1[0].shape(), &[batch, seq, dirs, nh]);
-    let y0 = l0[0].as_f32().unwrap();
-    let y1 = l1[0].as_f32().unwrap();
-    for t in 0..seq {
-        for d in 0..dirs {
-            for n in 0..batch {
-                assert_eq!(
-                    &y0[((t * dirs + d) * batch + n) * nh..][..nh],
-                    &y1[((n * seq + t) * dirs + d) * nh..][..nh]
-                );
-            }
-        }
-    }
+    assert_y_transposed(&l0[0], &l1[0], (seq, dirs, batch, nh));
     for k in 1..3 {
         assert_eq!(l1[k].shape(), &[batch, dirs, nh]);
-        assert_eq!(swap(l0[k].as_f32().unwrap(), dirs, batch, nh), l1[k].as_f32().unwrap());
+        assert_eq!(
+            swap(l0[k].as_f32().unwrap(), dirs, batch, nh),
+            l1[k].as_f32().unwrap()
+        );
     }
 }

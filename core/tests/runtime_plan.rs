@@ -248,7 +248,9 @@ fn a_plan_made_without_a_session_tells_shapes_and_plan_time_values() {
 fn a_split_runs_once_and_each_part_has_its_own_bytes() {
     let x: Vec<f32> = rand_vec(4 * 6, 7);
     let part = |k: usize| -> Vec<f32> {
-        (0..4).flat_map(|i| x[i * 6 + 2 * k..][..2].to_vec()).collect()
+        (0..4)
+            .flat_map(|i| x[i * 6 + 2 * k..][..2].to_vec())
+            .collect()
     };
     for read_middle in [true, false] {
         let mut gb = GraphBuilder::new();
@@ -287,7 +289,10 @@ fn a_split_runs_once_and_each_part_has_its_own_bytes() {
             .collect();
         assert_eq!(block.len(), 1);
         // Parts of 32 bytes at 64-aligned offsets.
-        assert_eq!(block[0].bytes, if read_middle { 64 + 64 + 32 } else { 64 + 32 });
+        assert_eq!(
+            block[0].bytes,
+            if read_middle { 64 + 64 + 32 } else { 64 + 32 }
+        );
         assert_no_live_overlap(plan.allocations());
     }
 }

@@ -460,10 +460,10 @@ fn execute(
                     op.run_multi(&frame, Outputs::new(out_bytes, parts), cx)
                 };
                 ran.map_err(|what| Error::Execution {
-                        node: node.clone(),
-                        op: op_type.clone(),
-                        what,
-                    })?;
+                    node: node.clone(),
+                    op: op_type.clone(),
+                    what,
+                })?;
                 record(times.as_deref_mut().and_then(|t| t.get_mut(pc)), start);
                 pc += 1;
             }

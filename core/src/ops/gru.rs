@@ -17,7 +17,7 @@
 
 use super::recurrent::{
     GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
-    sequence_lens,
+    put, scratch_and_weights, sequence_lens,
 };
 use super::{
     Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
@@ -80,11 +80,8 @@ impl Op for Gru {
         let lens = sequence_lens(inputs, batch, seq)?;
         let h0 = optional(inputs, 5, dirs * state)?;
         let [mut y, mut y_h] = outputs.f32_array::<2>()?;
-        let scratch = cx.scratch.get_mut(..self.scratch_len()).ok_or("scratch too small")?;
-        let (own, packs) = scratch.split_at_mut(self.own_scratch());
-        let (w_scratch, r_scratch) = packs.split_at_mut(self.w.scratch_len());
-        let w = self.w.get(inputs, w_scratch)?;
-        let r = self.r.get(inputs, r_scratch)?;
+        let weights = (&self.w, &self.r);
+        let (own, w, r) = scratch_and_weights(cx.scratch, self.own_scratch(), weights, inputs)?;
         let (xw, rest) = own.split_at_mut(seq * batch * g3);
         let (zr, rest) = rest.split_at_mut(2 * state);
         let (cand, rest) = rest.split_at_mut(state);
@@ -110,7 +107,15 @@ impl Op for Gru {
             };
             let add_bias = |_: usize, row: &mut [f32]| add_into(row, bias);
             let rows = seq * batch;
-            w.product(kernels, pool, (d, 0), rows, (x, ni), (xw, g3), Some(&add_bias))?;
+            w.product(
+                kernels,
+                pool,
+                (d, 0),
+                rows,
+                (x, ni),
+                (xw, g3),
+                Some(&add_bias),
+            )?;
             for n in 0..batch {
                 let hn = &mut h[n * nh..][..nh];
                 match h0 {
@@ -142,9 +147,7 @@ impl Op for Gru {
                 for n in 0..batch {
                     let y_at = self.layout.y_at((t, seq), (d, dirs), n, nh);
                     if !in_sequence(lens, n, t) {
-                        if let Some(y) = y.as_deref_mut() {
-                            y.get_mut(y_at..y_at + nh).ok_or("Y too short")?.fill(0.0);
-                        }
+                        put(&mut y, y_at, nh, None)?;
                         continue;
                     }
                     let (z, rg) = zr[n * 2 * nh..][..2 * nh].split_at(nh);
@@ -164,20 +167,16 @@ impl Op for Gru {
                     for u in 0..nh {
                         hn[u] = (1.0 - z[u]) * c[u] + z[u] * hn[u];
                     }
-                    if let Some(y) = y.as_deref_mut() {
-                        y.get_mut(y_at..y_at + nh)
-                            .ok_or("Y too short")?
-                            .copy_from_slice(hn);
-                    }
+                    put(&mut y, y_at, nh, Some(hn))?;
                 }
             }
-            if let Some(y_h) = y_h.as_deref_mut() {
-                for n in 0..batch {
-                    let at = self.at(d, dirs, n, nh);
-                    y_h.get_mut(at..at + nh)
-                        .ok_or("Y_h too short")?
-                        .copy_from_slice(&h[n * nh..][..nh]);
-                }
+            for n in 0..batch {
+                put(
+                    &mut y_h,
+                    self.at(d, dirs, n, nh),
+                    nh,
+                    Some(&h[n * nh..][..nh]),
+                )?;
             }
         }
         Ok(())
@@ -216,7 +215,12 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
             linear_before_reset: cx.int("linear_before_reset", 0)? != 0,
             clip: common.clip,
             w: GateWeights::new(cx, 1, (dirs, g3, input), &[(0, g3)])?,
-            r: GateWeights::new(cx, 2, (dirs, g3, hidden), &[(0, 2 * hidden), (2 * hidden, hidden)])?,
+            r: GateWeights::new(
+                cx,
+                2,
+                (dirs, g3, hidden),
+                &[(0, 2 * hidden), (2 * hidden, hidden)],
+            )?,
             kernels: super::gemm::plan_kernels()?,
         }),
         outputs,

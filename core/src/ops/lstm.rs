@@ -16,7 +16,7 @@
 
 use super::recurrent::{
     GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
-    sequence_lens,
+    put, scratch_and_weights, sequence_lens,
 };
 use super::{
     Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
@@ -46,7 +46,11 @@ impl Lstm {
     /// hidden vector of temporaries and the combined bias.
     fn own_scratch(&self) -> usize {
         let g4 = 4 * self.hidden;
-        self.seq * self.batch * g4 + self.batch * g4 + 2 * self.batch * self.hidden + self.hidden + g4
+        self.seq * self.batch * g4
+            + self.batch * g4
+            + 2 * self.batch * self.hidden
+            + self.hidden
+            + g4
     }
 }
 
@@ -74,11 +78,8 @@ impl Op for Lstm {
         let c0 = optional(inputs, 6, dirs * state)?;
         let p = optional(inputs, 7, dirs * 3 * nh)?;
         let [mut y, mut y_h, mut y_c] = outputs.f32_array::<3>()?;
-        let scratch = cx.scratch.get_mut(..self.scratch_len()).ok_or("scratch too small")?;
-        let (own, packs) = scratch.split_at_mut(self.own_scratch());
-        let (w_scratch, r_scratch) = packs.split_at_mut(self.w.scratch_len());
-        let w = self.w.get(inputs, w_scratch)?;
-        let r = self.r.get(inputs, r_scratch)?;
+        let weights = (&self.w, &self.r);
+        let (own, w, r) = scratch_and_weights(cx.scratch, self.own_scratch(), weights, inputs)?;
         let (xw, rest) = own.split_at_mut(seq * batch * g4);
         let (gates, rest) = rest.split_at_mut(batch * g4);
         let (h, rest) = rest.split_at_mut(state);
@@ -97,7 +98,15 @@ impl Op for Lstm {
             }
             let add_bias = |_: usize, row: &mut [f32]| add_into(row, bias);
             let rows = seq * batch;
-            w.product(self.kernels, cx.pool, (d, 0), rows, (x, ni), (xw, g4), Some(&add_bias))?;
+            w.product(
+                self.kernels,
+                cx.pool,
+                (d, 0),
+                rows,
+                (x, ni),
+                (xw, g4),
+                Some(&add_bias),
+            )?;
             let lay = self.layout;
             for (init, s) in [(h0, &mut *h), (c0, &mut *c)] {
                 for n in 0..batch {
@@ -111,13 +120,19 @@ impl Op for Lstm {
             let peep = |k: usize| p.map(|p| &p[(d * 3 + k) * nh..][..nh]);
             for step in 0..seq {
                 let t = if reverse { seq - 1 - step } else { step };
-                r.product(self.kernels, cx.pool, (d, 0), batch, (h, nh), (gates, g4), None)?;
+                r.product(
+                    self.kernels,
+                    cx.pool,
+                    (d, 0),
+                    batch,
+                    (h, nh),
+                    (gates, g4),
+                    None,
+                )?;
                 for n in 0..batch {
                     let y_at = lay.y_at((t, seq), (d, dirs), n, nh);
                     if !in_sequence(lens, n, t) {
-                        if let Some(y) = y.as_deref_mut() {
-                            y.get_mut(y_at..y_at + nh).ok_or("Y too short")?.fill(0.0);
-                        }
+                        put(&mut y, y_at, nh, None)?;
                         continue;
                     }
                     let g = &mut gates[n * g4..][..g4];
@@ -150,21 +165,12 @@ impl Op for Lstm {
                     for u in 0..nh {
                         hn[u] = go[u] * tmp[u];
                     }
-                    if let Some(y) = y.as_deref_mut() {
-                        y.get_mut(y_at..y_at + nh)
-                            .ok_or("Y too short")?
-                            .copy_from_slice(hn);
-                    }
+                    put(&mut y, y_at, nh, Some(hn))?;
                 }
             }
             for (out, last) in [(&mut y_h, &*h), (&mut y_c, &*c)] {
-                if let Some(out) = out.as_deref_mut() {
-                    for n in 0..batch {
-                        let at = lay.at(d, dirs, n, nh);
-                        out.get_mut(at..at + nh)
-                            .ok_or("output too short")?
-                            .copy_from_slice(&last[n * nh..][..nh]);
-                    }
+                for n in 0..batch {
+                    put(out, lay.at(d, dirs, n, nh), nh, Some(&last[n * nh..][..nh]))?;
                 }
             }
         }

@@ -40,7 +40,9 @@ pub(super) fn sequence_lens(
         return Ok(None);
     };
     let lens = t.as_i32().map_err(|e| format!("sequence_lens: {e}"))?;
-    let lens = lens.get(..batch).ok_or("sequence_lens is shorter than the batch")?;
+    let lens = lens
+        .get(..batch)
+        .ok_or("sequence_lens is shorter than the batch")?;
     if let Some(bad) = lens
         .iter()
         .find(|&&l| usize::try_from(l).map_or(true, |l| l > seq))
@@ -85,14 +87,14 @@ pub(super) fn common(cx: &NodeContext<'_>, batch: usize) -> Result<Common, Build
             "activations other than the defaults".into(),
         ));
     }
-    if let Some(f) = cx.opt_input(4) {
-        if f.dtype != DType::I32 || f.shape != [batch] {
-            return Err(format!(
-                "sequence_lens is {} {:?}, expected i32 [{batch}]",
-                f.dtype, f.shape
-            )
-            .into());
-        }
+    if let Some(f) = cx.opt_input(4)
+        && (f.dtype != DType::I32 || f.shape != [batch])
+    {
+        return Err(format!(
+            "sequence_lens is {} {:?}, expected i32 [{batch}]",
+            f.dtype, f.shape
+        )
+        .into());
     }
     let (dirs, reverse) = match cx.string("direction")?.unwrap_or("forward") {
         "forward" => (1, false),
@@ -138,7 +140,13 @@ impl Layout {
 
     /// Element offset of Y's vector for step `t`, direction `d`, batch item `n`: Y is
     /// [seq, dirs, batch, H] in layout 0 and [batch, seq, dirs, H] in layout 1.
-    pub fn y_at(self, (t, seq): (usize, usize), (d, dirs): (usize, usize), n: usize, nh: usize) -> usize {
+    pub fn y_at(
+        self,
+        (t, seq): (usize, usize),
+        (d, dirs): (usize, usize),
+        n: usize,
+        nh: usize,
+    ) -> usize {
         if self.batch_first {
             ((n * seq + t) * dirs + d) * nh
         } else {
@@ -169,6 +177,23 @@ pub(super) fn layout(cx: &NodeContext<'_>, x: &[usize]) -> OpResult<(Layout, usi
     };
     let (seq, batch) = if batch_first { (b, a) } else { (a, b) };
     Ok((Layout { batch_first, batch }, seq, input))
+}
+
+/// Writes `len` elements at `at` of an output that is read (`Some`): `v`, or zeros for `None`.
+pub(super) fn put(
+    out: &mut Option<&mut [f32]>,
+    at: usize,
+    len: usize,
+    v: Option<&[f32]>,
+) -> OpResult<()> {
+    if let Some(out) = out.as_deref_mut() {
+        let dst = out.get_mut(at..at + len).ok_or("output too short")?;
+        match v {
+            Some(v) => dst.copy_from_slice(v),
+            None => dst.fill(0.0),
+        }
+    }
+    Ok(())
 }
 
 /// Clamps every gate pre-activation to `[-clip, clip]` when `clip` is set.
@@ -301,6 +326,22 @@ impl GateWeights {
     }
 }
 
+/// Cuts the run's scratch into the op's own `own` elements and W and R packed (the constants,
+/// or the inputs packed into the rest of the scratch).
+pub(super) fn scratch_and_weights<'a>(
+    scratch: &'a mut [f32],
+    own: usize,
+    (w, r): (&'a GateWeights, &'a GateWeights),
+    inputs: &dyn Inputs,
+) -> OpResult<(&'a mut [f32], Packed<'a>, Packed<'a>)> {
+    let scratch = scratch
+        .get_mut(..own + w.scratch_len() + r.scratch_len())
+        .ok_or("scratch too small")?;
+    let (own, packs) = scratch.split_at_mut(own);
+    let (w_scratch, r_scratch) = packs.split_at_mut(w.scratch_len());
+    Ok((own, w.get(inputs, w_scratch)?, r.get(inputs, r_scratch)?))
+}
+
 /// Packed gate weights ready for the GEMM.
 pub(super) struct Packed<'a> {
     weights: &'a GateWeights,
@@ -333,7 +374,10 @@ impl Packed<'_> {
         }
         let rows = w.groups.get(g).ok_or("no such gate group")?.1;
         let len = w.group_len(rows)?;
-        let b = self.data.get(at..at + len).ok_or("packed weights too short")?;
+        let b = self
+            .data
+            .get(at..at + len)
+            .ok_or("packed weights too short")?;
         let dims = Dims { m, n: rows, k: w.k };
         let a = Matrix {
             data: a,

@@ -507,9 +507,10 @@ impl<'m> Planner<'m> {
         let (mut output, op) = match planned {
             Planned::Multi(built) => {
                 let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
-                let small = built.outputs.iter().all(|f| {
-                    crate::exec::numel(&f.shape).is_some_and(|n| n <= FOLD_LIMIT)
-                });
+                let small = built
+                    .outputs
+                    .iter()
+                    .all(|f| crate::exec::numel(&f.shape).is_some_and(|n| n <= FOLD_LIMIT));
                 let values = match all_known && small {
                     true => Some(self.evaluate_multi(node, &built, &cx.inputs)?),
                     false => None,
@@ -529,16 +530,7 @@ impl<'m> Planner<'m> {
             }
         };
         let out_v = node.outputs[0] as usize;
-        let declared = &model.values()[out_v];
-        if declared.dtype != output.dtype {
-            return Err(node_error(
-                node,
-                format!(
-                    "computes {} but the model declares '{}' as {}",
-                    output.dtype, declared.name, declared.dtype
-                ),
-            ));
-        }
+        self.check_declared(node, out_v, output.dtype)?;
         let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
         if let Some(op) = op.as_ref().filter(|_| {
             output.value.is_none()
@@ -574,6 +566,21 @@ impl<'m> Planner<'m> {
         Ok(())
     }
 
+    /// Output value `v` of `node` must have the dtype the model declares.
+    fn check_declared(&self, node: &Node, v: usize, dtype: DType) -> Result<()> {
+        let declared = &self.model.values()[v];
+        if declared.dtype != dtype {
+            return Err(node_error(
+                node,
+                format!(
+                    "computes {dtype} but the model declares '{}' as {}",
+                    declared.name, declared.dtype
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Adds a built multi-output node: its outputs as folded values when `values` holds them,
     /// else one step writing a block that holds every output something reads.
     fn plan_multi(
@@ -593,18 +600,8 @@ impl<'m> Planner<'m> {
                 ),
             ));
         }
-        let model = self.model;
         for (fact, &v) in built.outputs.iter().zip(&node.outputs) {
-            let declared = &model.values()[v as usize];
-            if declared.dtype != fact.dtype {
-                return Err(node_error(
-                    node,
-                    format!(
-                        "computes {} but the model declares '{}' as {}",
-                        fact.dtype, declared.name, declared.dtype
-                    ),
-                ));
-            }
+            self.check_declared(node, v as usize, fact.dtype)?;
         }
         if let Some(values) = values {
             for (value, &v) in values.into_iter().zip(&node.outputs) {
@@ -751,7 +748,11 @@ impl<'m> Planner<'m> {
             let mut out = outs[k].view_mut();
             built
                 .op
-                .run_multi(&InputList(&views), Outputs::new(out.bytes_mut(), &parts), &mut cx)
+                .run_multi(
+                    &InputList(&views),
+                    Outputs::new(out.bytes_mut(), &parts),
+                    &mut cx,
+                )
                 .map_err(|what| node_error(node, what))?;
         }
         Ok(outs)
