@@ -175,4 +175,47 @@ fn steady_state_runs_do_not_allocate() {
         n, 0,
         "run_in_place (GRU, LayerNormalization, ...) allocated {n} times"
     );
+
+    // An LSTM whose W is a run-time input (packed into scratch each run), with sequence_lens,
+    // and a Split of its Y: multi-output steps.
+    let mut gb = GraphBuilder::new();
+    let x = gb.input_f32("x", &[3, 2, 4]);
+    let w = gb.input_f32("w", &[1, 24, 4]);
+    let lens = gb.input("lens", DType::I32, &[Some(2)]);
+    let r = gb.const_f32(&[1, 24, 6], &rand_vec(144, 10));
+    let lstm = gb.node_outputs(
+        "LSTM",
+        &[Some(x), Some(w), Some(r), None, Some(lens)],
+        vec![int("hidden_size", 6)],
+        DType::F32,
+        3,
+    );
+    let parts = gb.node_outputs(
+        "Split",
+        &[Some(lstm[0])],
+        vec![int("axis", 3)],
+        DType::F32,
+        2,
+    );
+    let sum = gb.node("Add", &[parts[0], parts[1]], vec![]);
+    gb.output(sum);
+    gb.output(lstm[2]);
+    let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
+    let (xs, ws) = (rand_vec(24, 11), rand_vec(96, 12));
+    let lens_bytes: Vec<u8> = [3i32, 1].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let feed = [
+        ("x", TensorRef::from_f32(&[3, 2, 4], &xs).unwrap()),
+        ("w", TensorRef::from_f32(&[1, 24, 4], &ws).unwrap()),
+        (
+            "lens",
+            TensorRef::from_bytes(DType::I32, &[2], &lens_bytes).unwrap(),
+        ),
+    ];
+    s.run_in_place(&feed).unwrap();
+    let n = allocations_during(|| {
+        for _ in 0..3 {
+            s.run_in_place(&feed).unwrap();
+        }
+    });
+    assert_eq!(n, 0, "run_in_place (LSTM, Split) allocated {n} times");
 }

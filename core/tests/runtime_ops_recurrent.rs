@@ -117,7 +117,7 @@ fn lstm_rejects_what_it_does_not_support() {
     let y = gb.node_typed(
         "LSTM",
         &[Some(x), Some(w), Some(r)],
-        vec![int("layout", 1)],
+        vec![int("input_forget", 1)],
         DType::F32,
     );
     gb.output(y);
@@ -325,6 +325,37 @@ proptest! {
 }
 
 /// Layout 1 (batch first) gives layout 0's results with batch and time (direction) swapped.
+/// `v[a][c]` → `v[c][a]` for `outer × inner` vectors of `len`.
+fn swap(v: &[f32], outer: usize, inner: usize, len: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for a in 0..outer {
+        for c in 0..inner {
+            let src = &v[(a * inner + c) * len..][..len];
+            out[(c * outer + a) * len..][..len].copy_from_slice(src);
+        }
+    }
+    out
+}
+
+/// Y of layout 0 ([seq, dirs, batch, nh]) equals Y of layout 1 ([batch, seq, dirs, nh]).
+fn assert_y_transposed(
+    l0: &Tensor,
+    l1: &Tensor,
+    (seq, dirs, batch, nh): (usize, usize, usize, usize),
+) {
+    let (y0, y1) = (l0.as_f32().unwrap(), l1.as_f32().unwrap());
+    for t in 0..seq {
+        for d in 0..dirs {
+            for n in 0..batch {
+                assert_eq!(
+                    &y0[((t * dirs + d) * batch + n) * nh..][..nh],
+                    &y1[((n * seq + t) * dirs + d) * nh..][..nh]
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn gru_layout_1_is_layout_0_transposed() {
     let (seq, batch, ni, nh, dirs) = (3, 2, 2, 3, 2);
@@ -334,16 +365,6 @@ fn gru_layout_1_is_layout_0_transposed() {
     let b = rand_vec(dirs * 6 * nh, 10);
     let h00 = rand_vec(dirs * batch * nh, 11);
     // x1[n][t] = x0[t][n]; h01[n][d] = h00[d][n].
-    let swap = |v: &[f32], outer: usize, inner: usize, len: usize| -> Vec<f32> {
-        let mut out = vec![0.0; v.len()];
-        for a in 0..outer {
-            for c in 0..inner {
-                let src = &v[(a * inner + c) * len..][..len];
-                out[(c * outer + a) * len..][..len].copy_from_slice(src);
-            }
-        }
-        out
-    };
     let x1 = swap(&x0, seq, batch, ni);
     let h01 = swap(&h00, dirs, batch, nh);
     let run = |layout: i64, x: &[f32], h0: &[f32], shape: &[usize]| {
@@ -365,19 +386,7 @@ fn gru_layout_1_is_layout_0_transposed() {
     let l1 = run(1, &x1, &h01, &[batch, seq, ni]);
     assert_eq!(l1[0].shape(), &[batch, seq, dirs, nh]);
     assert_eq!(l1[1].shape(), &[batch, dirs, nh]);
-    // Y: [seq, dirs, batch, nh] vs [batch, seq, dirs, nh].
-    let y0 = l0[0].as_f32().unwrap();
-    let y1 = l1[0].as_f32().unwrap();
-    for t in 0..seq {
-        for d in 0..dirs {
-            for n in 0..batch {
-                assert_eq!(
-                    &y0[((t * dirs + d) * batch + n) * nh..][..nh],
-                    &y1[((n * seq + t) * dirs + d) * nh..][..nh]
-                );
-            }
-        }
-    }
+    assert_y_transposed(&l0[0], &l1[0], (seq, dirs, batch, nh));
     assert_eq!(
         swap(l0[1].as_f32().unwrap(), dirs, batch, nh),
         l1[1].as_f32().unwrap()
@@ -449,6 +458,7 @@ fn gru_rejects_what_it_does_not_support() {
         run1(&gb.finish(), &[("x", &[1, 1, 2], &[1.0, 2.0])]).unwrap_err()
     };
     let unsupported = |e: &Error| matches!(e, Error::UnsupportedOp { .. });
+    // sequence_lens is i32 in ONNX; an i64 one is a dtype the runtime lacks.
     assert!(unsupported(&build(vec![], true)));
     let acts = Attribute {
         name: "activations".into(),
@@ -459,4 +469,239 @@ fn gru_rejects_what_it_does_not_support() {
     assert!(matches!(e, Error::InvalidNode { .. }), "{e}");
     let e = build(vec![string("direction", "sideways")], false);
     assert!(matches!(e, Error::InvalidNode { .. }), "{e}");
+}
+
+/// Rows `[..len]` of batch entry `n` of x [seq, batch, ni], as x [len, 1, ni].
+fn entry(x: &[f32], batch: usize, ni: usize, n: usize, len: usize) -> Vec<f32> {
+    (0..len)
+        .flat_map(|t| x[(t * batch + n) * ni..][..ni].iter().copied())
+        .collect()
+}
+
+fn i32_input(shape: &[usize], data: &[i32]) -> Vec<u8> {
+    assert_eq!(shape.iter().product::<usize>(), data.len());
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A recurrent node over graph inputs x, w, r, b, lens, h0 (and c0, p for LSTM): weights that are
+/// not constants take the run-time packing path. Returns every output of one run.
+fn run_recurrent(
+    op: &str,
+    batch: usize,
+    attrs: Vec<Attribute>,
+    tensors: &[(&str, Vec<usize>, &[f32])],
+    lens: &[i32],
+) -> Result<Vec<Tensor>> {
+    let mut gb = GraphBuilder::new();
+    let mut ids = Vec::new();
+    for (name, shape, _) in tensors {
+        let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        ids.push(Some(gb.input_f32(name, &dims)));
+    }
+    let l = gb.input("lens", DType::I32, &[Some(batch as u64)]);
+    ids.insert(4, Some(l));
+    let n_out = if op == "LSTM" { 3 } else { 2 };
+    let outs = gb.node_outputs(op, &ids, attrs, DType::F32, n_out);
+    for o in outs {
+        gb.output(o);
+    }
+    let lens_bytes = i32_input(&[batch], lens);
+    let mut feed: Vec<(&str, TensorRef<'_>)> = tensors
+        .iter()
+        .map(|(name, shape, data)| (*name, TensorRef::from_f32(shape, data).unwrap()))
+        .collect();
+    let lens_shape = [batch];
+    feed.push((
+        "lens",
+        TensorRef::from_bytes(DType::I32, &lens_shape, &lens_bytes).unwrap(),
+    ));
+    Session::new(gb.finish(), SessionOptions::default())?.run(&feed)
+}
+
+/// With sequence_lens, each batch entry's outputs are those of its own sequence cut to its
+/// length (in reverse, the cut sequence read backwards), and Y is zero past it.
+#[test]
+fn lstm_and_gru_follow_sequence_lens() {
+    let (seq, batch, ni, nh, dirs) = (4, 3, 3, 5, 2);
+    let lens = [4, 2, 1];
+    let x = rand_vec(seq * batch * ni, 11);
+    let h0 = rand_vec(dirs * batch * nh, 12);
+    let c0 = rand_vec(dirs * batch * nh, 13);
+    let p = rand_vec(dirs * 3 * nh, 14);
+    let st = batch * nh;
+    for op in ["LSTM", "GRU"] {
+        let gates = if op == "LSTM" { 4 } else { 3 };
+        let w = rand_vec(dirs * gates * nh * ni, 15);
+        let r = rand_vec(dirs * gates * nh * nh, 16);
+        let b = rand_vec(dirs * 2 * gates * nh, 17);
+        let mut tensors = vec![
+            ("x", vec![seq, batch, ni], &x[..]),
+            ("w", vec![dirs, gates * nh, ni], &w[..]),
+            ("r", vec![dirs, gates * nh, nh], &r[..]),
+            ("b", vec![dirs, 2 * gates * nh], &b[..]),
+            ("h0", vec![dirs, batch, nh], &h0[..]),
+        ];
+        if op == "LSTM" {
+            tensors.push(("c0", vec![dirs, batch, nh], &c0[..]));
+            tensors.push(("p", vec![dirs, 3 * nh], &p[..]));
+        }
+        let attrs = vec![
+            int("hidden_size", nh as i64),
+            string("direction", "bidirectional"),
+        ];
+        let got = run_recurrent(op, batch, attrs, &tensors, &lens).unwrap();
+        let y = got[0].as_f32().unwrap();
+        for d in 0..dirs {
+            let sl = |v: &[f32], len: usize| v[d * len..(d + 1) * len].to_vec();
+            for (n, &len) in lens.iter().enumerate() {
+                let len = len as usize;
+                let xn = entry(&x, batch, ni, n, len);
+                let one = |v: &[f32]| v[(d * batch + n) * nh..][..nh].to_vec();
+                let (ys, h, c) = if op == "LSTM" {
+                    let (ys, h, c) = naive_lstm(
+                        &xn,
+                        len,
+                        1,
+                        ni,
+                        nh,
+                        &sl(&w, 4 * nh * ni),
+                        &sl(&r, 4 * nh * nh),
+                        &sl(&b, 8 * nh),
+                        &sl(&p, 3 * nh),
+                        &one(&h0),
+                        &one(&c0),
+                        d == 1,
+                    );
+                    (ys, h, Some(c))
+                } else {
+                    let (ys, h) = naive_gru(
+                        &xn,
+                        len,
+                        1,
+                        ni,
+                        nh,
+                        &sl(&w, 3 * nh * ni),
+                        &sl(&r, 3 * nh * nh),
+                        &sl(&b, 6 * nh),
+                        &one(&h0),
+                        d == 1,
+                        false,
+                    );
+                    (ys, h, None)
+                };
+                for t in 0..seq {
+                    let at = ((t * dirs + d) * batch + n) * nh;
+                    let want = ys.get(t).cloned().unwrap_or_else(|| vec![0.0; nh]);
+                    assert_close(&y[at..at + nh], &want, 1e-5);
+                }
+                let at = d * st + n * nh;
+                assert_close(&got[1].as_f32().unwrap()[at..at + nh], &h, 1e-5);
+                if let Some(c) = c {
+                    assert_close(&got[2].as_f32().unwrap()[at..at + nh], &c, 1e-5);
+                }
+            }
+        }
+        // A length past the sequence is a typed error.
+        let attrs = vec![
+            int("hidden_size", nh as i64),
+            string("direction", "bidirectional"),
+        ];
+        let err = run_recurrent(op, batch, attrs, &tensors, &[5, 1, 1]).unwrap_err();
+        assert!(matches!(err, Error::Execution { .. }), "{err}");
+    }
+}
+
+/// An LSTM whose graph reads only Y_h computes it exactly as when all three outputs are read,
+/// and the plan gives the unread Y and Y_c no bytes.
+#[test]
+fn lstm_computes_only_the_outputs_read() {
+    let (seq, batch, ni, nh) = (3, 2, 4, 6);
+    let x = rand_vec(seq * batch * ni, 21);
+    let w = rand_vec(4 * nh * ni, 22);
+    let r = rand_vec(4 * nh * nh, 23);
+    let model = |read: &[usize]| {
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[seq as u64, batch as u64, ni as u64]);
+        let wi = gb.const_f32(&[1, 4 * nh as u64, ni as u64], &w);
+        let ri = gb.const_f32(&[1, 4 * nh as u64, nh as u64], &r);
+        let outs = gb.node_outputs(
+            "LSTM",
+            &[Some(xi), Some(wi), Some(ri)],
+            vec![],
+            DType::F32,
+            3,
+        );
+        for &k in read {
+            gb.output(outs[k]);
+        }
+        gb.finish()
+    };
+    let x_shape = [seq, batch, ni];
+    let feed = [("x", TensorRef::from_f32(&x_shape, &x).unwrap())];
+    let mut all = Session::new(model(&[0, 1, 2]), SessionOptions::default()).unwrap();
+    let all_out = all.run(&feed).unwrap();
+    let mut only_h = Session::new(model(&[1]), SessionOptions::default()).unwrap();
+    let h_out = only_h.run(&feed).unwrap();
+    assert_eq!(h_out[0].as_f32().unwrap(), all_out[1].as_f32().unwrap());
+    let plan = only_h.last_plan().unwrap();
+    assert_eq!(plan.step_count(), 1);
+    assert_eq!(plan.allocations().len(), 1);
+    assert_eq!(plan.allocations()[0].bytes, batch * nh * 4);
+    assert!(all.last_plan().unwrap().allocations()[0].bytes >= (seq + 2) * batch * nh * 4);
+}
+
+/// LSTM layout 1 (batch-first X, states and outputs) computes layout 0's results transposed.
+#[test]
+fn lstm_layout_1_is_layout_0_transposed() {
+    let (seq, batch, ni, nh, dirs) = (3, 2, 2, 3, 2);
+    let x0 = rand_vec(seq * batch * ni, 31);
+    let w = rand_vec(dirs * 4 * nh * ni, 32);
+    let r = rand_vec(dirs * 4 * nh * nh, 33);
+    let b = rand_vec(dirs * 8 * nh, 34);
+    let h0 = rand_vec(dirs * batch * nh, 35);
+    let c0 = rand_vec(dirs * batch * nh, 36);
+    let p = rand_vec(dirs * 3 * nh, 37);
+    let (x1, h1, c1) = (
+        swap(&x0, seq, batch, ni),
+        swap(&h0, dirs, batch, nh),
+        swap(&c0, dirs, batch, nh),
+    );
+    let run = |layout: i64, x: &[f32], h: &[f32], c: &[f32], xs: Vec<usize>, ss: Vec<usize>| {
+        let tensors = [
+            ("x", xs, x),
+            ("w", vec![dirs, 4 * nh, ni], &w[..]),
+            ("r", vec![dirs, 4 * nh, nh], &r[..]),
+            ("b", vec![dirs, 8 * nh], &b[..]),
+            ("h0", ss.clone(), h),
+            ("c0", ss, c),
+            ("p", vec![dirs, 3 * nh], &p[..]),
+        ];
+        let attrs = vec![string("direction", "bidirectional"), int("layout", layout)];
+        run_recurrent("LSTM", batch, attrs, &tensors, &[seq as i32; 2]).unwrap()
+    };
+    let l0 = run(
+        0,
+        &x0,
+        &h0,
+        &c0,
+        vec![seq, batch, ni],
+        vec![dirs, batch, nh],
+    );
+    let l1 = run(
+        1,
+        &x1,
+        &h1,
+        &c1,
+        vec![batch, seq, ni],
+        vec![batch, dirs, nh],
+    );
+    assert_eq!(l1[0].shape(), &[batch, seq, dirs, nh]);
+    assert_y_transposed(&l0[0], &l1[0], (seq, dirs, batch, nh));
+    for k in 1..3 {
+        assert_eq!(l1[k].shape(), &[batch, dirs, nh]);
+        assert_eq!(
+            swap(l0[k].as_f32().unwrap(), dirs, batch, nh),
+            l1[k].as_f32().unwrap()
+        );
+    }
 }

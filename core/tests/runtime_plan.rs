@@ -241,3 +241,76 @@ fn a_plan_made_without_a_session_tells_shapes_and_plan_time_values() {
     // Shapes the model refuses are errors, as in a session.
     assert!(plan::Plan::new(&model, &[vec![5, 4]]).is_err());
 }
+
+/// A Split of three parts is one step writing one block in which each read part has its own
+/// bytes (views of a part included); an unread part gets none.
+#[test]
+fn a_split_runs_once_and_each_part_has_its_own_bytes() {
+    let x: Vec<f32> = rand_vec(4 * 6, 7);
+    let part = |k: usize| -> Vec<f32> {
+        (0..4)
+            .flat_map(|i| x[i * 6 + 2 * k..][..2].to_vec())
+            .collect()
+    };
+    for read_middle in [true, false] {
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[4, 6]);
+        let parts = gb.node_outputs("Split", &[Some(xi)], vec![int("axis", 1)], DType::F32, 3);
+        let neg = gb.node("Neg", &[parts[0]], vec![]);
+        let shape = gb.const_i64(&[8]);
+        let flat = gb.node("Reshape", &[parts[2], shape], vec![]);
+        gb.output(neg);
+        gb.output(flat);
+        gb.output(parts[2]);
+        if read_middle {
+            let relu = gb.node("Relu", &[parts[1]], vec![]);
+            gb.output(relu);
+        }
+        let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
+        let out = s
+            .run(&[("x", TensorRef::from_f32(&[4, 6], &x).unwrap())])
+            .unwrap();
+        let negated: Vec<f32> = part(0).iter().map(|v| -v).collect();
+        assert_eq!(out[0].as_f32().unwrap(), negated.as_slice());
+        assert_eq!(out[1].as_f32().unwrap(), part(2).as_slice());
+        assert_eq!(out[1].shape(), &[8]);
+        assert_eq!(out[2].as_f32().unwrap(), part(2).as_slice());
+        if read_middle {
+            let relu: Vec<f32> = part(1).iter().map(|v| v.max(0.0)).collect();
+            assert_eq!(out[3].as_f32().unwrap(), relu.as_slice());
+        }
+        let plan = s.last_plan().unwrap();
+        // Split once, Neg, and Relu when the middle part is read.
+        assert_eq!(plan.step_count(), 2 + usize::from(read_middle));
+        let block: Vec<_> = plan
+            .allocations()
+            .iter()
+            .filter(|a| a.value.starts_with("outputs of"))
+            .collect();
+        assert_eq!(block.len(), 1);
+        // Parts of 32 bytes at 64-aligned offsets.
+        assert_eq!(
+            block[0].bytes,
+            if read_middle { 64 + 64 + 32 } else { 64 + 32 }
+        );
+        assert_no_live_overlap(plan.allocations());
+    }
+}
+
+/// A Split of plan-time values (a shape) is folded, every part.
+#[test]
+fn a_split_of_known_values_is_folded() {
+    let mut gb = GraphBuilder::new();
+    let xi = gb.input_f32("x", &[2, 3, 4]);
+    let shape = gb.node_typed("Shape", &[Some(xi)], vec![], DType::I64);
+    let parts = gb.node_outputs("Split", &[Some(shape)], vec![], DType::I64, 3);
+    for p in parts {
+        gb.output(p);
+    }
+    let plan = mobiquant_core::plan::Plan::new(&gb.finish(), &[vec![2, 3, 4]]).unwrap();
+    for (k, want) in [2i64, 3, 4].iter().enumerate() {
+        let v = plan.output_value(k).unwrap();
+        assert_eq!(v.as_i64().unwrap(), &[*want]);
+    }
+    assert_eq!(plan.step_count(), 0);
+}

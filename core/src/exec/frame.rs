@@ -1,7 +1,7 @@
 //! Resolving a plan's values to tensors while a step runs.
 //!
-//! A step's output is carved out of the arena with `split_at_mut`, leaving the bytes before and
-//! after it readable; every input the step reads lies entirely on one side (the memory plan
+//! A step's output (for a multi-output step, the block holding all its outputs) is carved out of
+//! the arena with `split_at_mut`, leaving the bytes before and after it readable; every input the step reads lies entirely on one side (the memory plan
 //! guarantees no live value overlaps the output). An input that would overlap is reported as
 //! missing rather than aliased, so a planner bug surfaces as an error, never as a data race.
 

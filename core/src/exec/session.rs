@@ -20,7 +20,7 @@ use super::shared::{SharedPlans, make_plan, remember};
 use super::tensor::{Tensor, TensorMut, TensorRef};
 use crate::error::{Error, Result};
 use crate::format::Model;
-use crate::ops::RunContext;
+use crate::ops::{Outputs, RunContext};
 use crate::plan::{self, Plan, Slot, Step};
 use crate::tensor::DType;
 
@@ -425,6 +425,7 @@ fn execute(
                 op,
                 inputs: reads,
                 output,
+                parts,
             } => {
                 let out = plan
                     .values
@@ -451,14 +452,18 @@ fn execute(
                     out_len: len,
                     reads,
                 };
-                let out_tensor = TensorMut::from_bytes(out.dtype, &out.shape, out_bytes)?;
                 let start = times.as_ref().map(|_| std::time::Instant::now());
-                op.run(&frame, out_tensor, cx)
-                    .map_err(|what| Error::Execution {
-                        node: node.clone(),
-                        op: op_type.clone(),
-                        what,
-                    })?;
+                let ran = if parts.is_empty() {
+                    let out_tensor = TensorMut::from_bytes(out.dtype, &out.shape, out_bytes)?;
+                    op.run(&frame, out_tensor, cx)
+                } else {
+                    op.run_multi(&frame, Outputs::new(out_bytes, parts), cx)
+                };
+                ran.map_err(|what| Error::Execution {
+                    node: node.clone(),
+                    op: op_type.clone(),
+                    what,
+                })?;
                 record(times.as_deref_mut().and_then(|t| t.get_mut(pc)), start);
                 pc += 1;
             }

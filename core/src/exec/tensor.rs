@@ -320,6 +320,24 @@ impl<'a> TensorMut<'a> {
         self.typed_mut(DType::I64)
     }
 
+    /// The f32 elements for the whole borrow (ops holding several outputs at once).
+    pub fn into_f32_mut(self) -> Result<&'a mut [f32]> {
+        if self.dtype != DType::F32 {
+            return Err(Error::invalid_argument(format!(
+                "tensor has dtype {}, not f32",
+                self.dtype
+            )));
+        }
+        bytemuck::try_cast_slice_mut(self.bytes).map_err(|e| {
+            Error::invalid_argument(format!("tensor data cannot be written as f32: {e}"))
+        })
+    }
+
+    /// The element bytes for the whole borrow.
+    pub fn into_bytes_mut(self) -> &'a mut [u8] {
+        self.bytes
+    }
+
     fn typed_mut<T: Pod>(&mut self, want: DType) -> Result<&mut [T]> {
         if self.dtype != want {
             return Err(Error::invalid_argument(format!(

@@ -1,20 +1,30 @@
 //! GRU (ONNX gate order z, r, h), f32: layouts 0 (`X` [seq, batch, input]) and 1 (`X` [batch,
 //! seq, input], outputs batch-first too); directions forward, reverse and bidirectional;
-//! optional bias `B` and initial_h; `linear_before_reset` 0 and 1; `clip`. The planner builds a
-//! GRU of two outputs as one node per output (attribute `output_index`: 0 = Y, 1 = Y_h; see
-//! `plan`), each running the recurrence. A streaming model carries Y_h into initial_h between
-//! runs through a declared state pair, like LSTM.
-//! Unsupported: sequence_lens, activations other than the defaults (Sigmoid, Tanh).
+//! optional bias `B`, `sequence_lens` and initial_h; `linear_before_reset` 0 and 1; `clip`. One
+//! op computes both outputs (Y, Y_h) in one pass, skipping those nothing reads. A streaming
+//! model carries Y_h into initial_h between runs through a declared state pair, like LSTM.
+//! Unsupported: activations other than the defaults (Sigmoid, Tanh).
 //!
-//! Invariants: a batch item's gates for a step are computed from its previous h before that h
-//! changes; h lives in scratch (no allocation while running).
+//! Per direction, the input projection `X · Wᵀ` (plus Wb, and Rb of z and r) of every step is
+//! one GEMM; each step then computes `h · R_zrᵀ` and the candidate's recurrent product (of
+//! `r ⊙ h`, or of `h` scaled by r after, with `linear_before_reset`) as GEMMs over the batch
+//! rows, and applies the gate functions to whole vectors (`Activation::apply_slice`). With
+//! `sequence_lens`, steps at or past a batch entry's length keep its h and write zeros to Y.
+//!
+//! Invariants: a step's gates are computed from the previous step's h for the whole batch
+//! before h changes; everything the run writes besides the outputs lives in scratch (no
+//! allocation while running).
 
-use super::lstm::{expect_f32, optional, recurrent_common};
+use super::recurrent::{
+    GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
+    put, scratch_and_weights, sequence_lens,
+};
 use super::{
-    Activation, BuildError, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext,
-    checked_numel,
+    Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
+    RunContext, checked_numel,
 };
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
 use crate::tensor::DType;
 
 #[derive(Debug)]
@@ -26,75 +36,86 @@ struct Gru {
     dirs: usize,
     reverse: bool,
     /// Layout 1: batch-first `X`, `initial_h`, `Y` and `Y_h`.
-    batch_first: bool,
+    layout: Layout,
     linear_before_reset: bool,
     clip: Option<f32>,
-    /// Computes Y (true) or Y_h (false).
-    y: bool,
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(a, b)| a * b).sum()
+    w: GateWeights,
+    /// R in two groups: the z and r rows, and the h rows.
+    r: GateWeights,
+    kernels: &'static Kernels,
 }
 
 impl Gru {
-    /// Element offset of entry (`outer`, batch item `n`) of a tensor ordered [outer][batch] in
-    /// layout 0 and [batch][outer] in layout 1 (`outers` entries of `len` elements per item):
-    /// X (outer = time step), initial_h and Y_h (outer = direction).
     fn at(&self, outer: usize, outers: usize, n: usize, len: usize) -> usize {
-        if self.batch_first {
-            (n * outers + outer) * len
-        } else {
-            (outer * self.batch + n) * len
-        }
+        self.layout.at(outer, outers, n, len)
+    }
+
+    /// Scratch besides the packed weights: the input projection, the z/r gates, the candidate,
+    /// h, r ⊙ h and the projection's bias.
+    fn own_scratch(&self) -> usize {
+        let (g3, bh) = (3 * self.hidden, self.batch * self.hidden);
+        self.seq * self.batch * g3 + 2 * bh + 3 * bh + g3
     }
 }
 
 impl Op for Gru {
     fn scratch_len(&self) -> usize {
-        self.batch * self.hidden + 4 * self.hidden
+        self.own_scratch() + self.w.scratch_len() + self.r.scratch_len()
     }
 
-    fn run(
+    fn run(&self, _: &dyn Inputs, _: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+        Err("GRU computes several outputs (run_multi)".into())
+    }
+
+    fn run_multi(
         &self,
         inputs: &dyn Inputs,
-        mut output: TensorMut<'_>,
+        outputs: Outputs<'_>,
         cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
         let (seq, batch, ni, nh, dirs) = (self.seq, self.batch, self.input, self.hidden, self.dirs);
-        let g3 = 3 * nh;
+        let (g3, state) = (3 * nh, batch * nh);
         let x = optional(inputs, 0, seq * batch * ni)?.ok_or("X is missing")?;
-        let w = optional(inputs, 1, dirs * g3 * ni)?.ok_or("W is missing")?;
-        let r = optional(inputs, 2, dirs * g3 * nh)?.ok_or("R is missing")?;
         let b = optional(inputs, 3, dirs * 2 * g3)?;
-        let h0 = optional(inputs, 5, dirs * batch * nh)?;
-        let y = output.as_f32_mut().map_err(|e| e.to_string())?;
-        let need = if self.y {
-            seq * dirs * batch * nh
-        } else {
-            dirs * batch * nh
-        };
-        if y.len() < need {
-            return Err("output too short".into());
-        }
-        let scratch = cx
-            .scratch
-            .get_mut(..batch * nh + 4 * nh)
-            .ok_or("scratch too small")?;
-        let (h, rest) = scratch.split_at_mut(batch * nh);
-        let (gates, rh) = rest.split_at_mut(g3);
+        let lens = sequence_lens(inputs, batch, seq)?;
+        let h0 = optional(inputs, 5, dirs * state)?;
+        let [mut y, mut y_h] = outputs.f32_array::<2>()?;
+        let weights = (&self.w, &self.r);
+        let (own, w, r) = scratch_and_weights(cx.scratch, self.own_scratch(), weights, inputs)?;
+        let (xw, rest) = own.split_at_mut(seq * batch * g3);
+        let (zr, rest) = rest.split_at_mut(2 * state);
+        let (cand, rest) = rest.split_at_mut(state);
+        let (h, rest) = rest.split_at_mut(state);
+        let (rh, bias) = rest.split_at_mut(state);
         let (sigmoid, tanh) = (Activation::Sigmoid, Activation::Tanh);
-        let clip = |v: f32| self.clip.map_or(v, |l| v.clamp(-l, l));
+        let (kernels, pool) = (self.kernels, cx.pool);
         for d in 0..dirs {
             let reverse = self.reverse || d == 1;
-            let (w, r) = (&w[d * g3 * ni..][..g3 * ni], &r[d * g3 * nh..][..g3 * nh]);
-            let (wb, rb) = match b {
-                Some(b) => (
-                    Some(&b[d * 2 * g3..][..g3]),
-                    Some(&b[d * 2 * g3 + g3..][..g3]),
-                ),
-                None => (None, None),
+            // The projection's bias: Wb of every gate, plus Rb of z and r (the h gate's Rb is
+            // added inside, or scaled by r with linear_before_reset).
+            let rbh = match b {
+                Some(b) => {
+                    let b = &b[d * 2 * g3..][..2 * g3];
+                    bias.copy_from_slice(&b[..g3]);
+                    add_into(&mut bias[..2 * nh], &b[g3..g3 + 2 * nh]);
+                    Some(&b[g3 + 2 * nh..])
+                }
+                None => {
+                    bias.fill(0.0);
+                    None
+                }
             };
+            let add_bias = |_: usize, row: &mut [f32]| add_into(row, bias);
+            let rows = seq * batch;
+            w.product(
+                kernels,
+                pool,
+                (d, 0),
+                rows,
+                (x, ni),
+                (xw, g3),
+                Some(&add_bias),
+            )?;
             for n in 0..batch {
                 let hn = &mut h[n * nh..][..nh];
                 match h0 {
@@ -104,106 +125,104 @@ impl Op for Gru {
             }
             for step in 0..seq {
                 let t = if reverse { seq - 1 - step } else { step };
+                r.product(kernels, pool, (d, 0), batch, (h, nh), (zr, 2 * nh), None)?;
                 for n in 0..batch {
-                    let xt = &x[self.at(t, seq, n, ni)..][..ni];
-                    let hn = &mut h[n * nh..][..nh];
-                    let bias = |bs: Option<&[f32]>, j: usize| bs.map_or(0.0, |b| b[j]);
-                    // z and r: W x + R h + both biases; h: W x + Wb only for now.
-                    for (j, g) in gates.iter_mut().enumerate() {
-                        *g = dot(&w[j * ni..][..ni], xt) + bias(wb, j);
-                        if j < 2 * nh {
-                            *g += dot(&r[j * nh..][..nh], hn) + bias(rb, j);
+                    let g = &mut zr[n * 2 * nh..][..2 * nh];
+                    add_into(g, &xw[self.at(t, seq, n, g3)..][..2 * nh]);
+                    clip_all(self.clip, g);
+                    sigmoid.apply_slice(g);
+                }
+                if self.linear_before_reset {
+                    r.product(kernels, pool, (d, 1), batch, (h, nh), (cand, nh), None)?;
+                } else {
+                    for n in 0..batch {
+                        let rg = &zr[n * 2 * nh + nh..][..nh];
+                        let (rhn, hn) = (&mut rh[n * nh..][..nh], &h[n * nh..][..nh]);
+                        for u in 0..nh {
+                            rhn[u] = rg[u] * hn[u];
                         }
                     }
-                    for g in &mut gates[..2 * nh] {
-                        *g = sigmoid.apply(clip(*g));
+                    r.product(kernels, pool, (d, 1), batch, (rh, nh), (cand, nh), None)?;
+                }
+                for n in 0..batch {
+                    let y_at = self.layout.y_at((t, seq), (d, dirs), n, nh);
+                    if !in_sequence(lens, n, t) {
+                        put(&mut y, y_at, nh, None)?;
+                        continue;
                     }
-                    let (zr, hg) = gates.split_at_mut(2 * nh);
-                    let (z, rg) = zr.split_at(nh);
+                    let (z, rg) = zr[n * 2 * nh..][..2 * nh].split_at(nh);
+                    let c = &mut cand[n * nh..][..nh];
+                    if let Some(rbh) = rbh {
+                        add_into(c, rbh);
+                    }
                     if self.linear_before_reset {
                         for u in 0..nh {
-                            let j = 2 * nh + u;
-                            hg[u] += rg[u] * (dot(&r[j * nh..][..nh], hn) + bias(rb, j));
-                        }
-                    } else {
-                        for ((o, &rv), &hv) in rh.iter_mut().zip(rg).zip(hn.iter()) {
-                            *o = rv * hv;
-                        }
-                        for (u, g) in hg.iter_mut().enumerate() {
-                            let j = 2 * nh + u;
-                            *g += dot(&r[j * nh..][..nh], &rh[..nh]) + bias(rb, j);
+                            c[u] *= rg[u];
                         }
                     }
+                    add_into(c, &xw[self.at(t, seq, n, g3) + 2 * nh..][..nh]);
+                    clip_all(self.clip, c);
+                    tanh.apply_slice(c);
+                    let hn = &mut h[n * nh..][..nh];
                     for u in 0..nh {
-                        let cand = tanh.apply(clip(hg[u]));
-                        hn[u] = (1.0 - z[u]) * cand + z[u] * hn[u];
+                        hn[u] = (1.0 - z[u]) * c[u] + z[u] * hn[u];
                     }
-                    if self.y {
-                        // Y is [seq, dirs, batch, H] (layout 0) or [batch, seq, dirs, H].
-                        let at = if self.batch_first {
-                            ((n * seq + t) * dirs + d) * nh
-                        } else {
-                            ((t * dirs + d) * batch + n) * nh
-                        };
-                        y[at..at + nh].copy_from_slice(hn);
-                    }
+                    put(&mut y, y_at, nh, Some(hn))?;
                 }
             }
-            if !self.y {
-                for n in 0..batch {
-                    let at = self.at(d, dirs, n, nh);
-                    y[at..at + nh].copy_from_slice(&h[n * nh..][..nh]);
-                }
+            for n in 0..batch {
+                put(
+                    &mut y_h,
+                    self.at(d, dirs, n, nh),
+                    nh,
+                    Some(&h[n * nh..][..nh]),
+                )?;
             }
         }
         Ok(())
     }
 }
 
-pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
+pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
     let x = cx.input(0)?;
-    let (dirs, reverse, clip, hidden) = recurrent_common(cx)?;
-    let batch_first = match cx.int("layout", 0)? {
-        0 => false,
-        1 => true,
-        k => return Err(format!("layout {k}").into()),
-    };
-    let [a, b, input] = x.shape[..] else {
-        return Err(format!("X {:?} must have rank 3", x.shape).into());
-    };
-    let (seq, batch) = if batch_first { (b, a) } else { (a, b) };
+    let (layout, seq, input) = layout(cx, &x.shape)?;
+    let batch = layout.batch;
+    let common = common(cx, batch)?;
+    let (dirs, hidden) = (common.dirs, common.hidden);
     let g3 = hidden.checked_mul(3).ok_or("hidden_size overflows")?;
+    expect_f32(cx, 0, &x.shape)?;
     expect_f32(cx, 1, &[dirs, g3, input])?;
     expect_f32(cx, 2, &[dirs, g3, hidden])?;
     expect_f32(cx, 3, &[dirs, 2 * g3])?;
-    let state = if batch_first {
-        vec![batch, dirs, hidden]
-    } else {
-        vec![dirs, batch, hidden]
-    };
+    let (y, state) = layout.shapes(seq, dirs, hidden);
     expect_f32(cx, 5, &state)?;
-    let (y, shape) = match cx.int("output_index", 0)? {
-        0 if batch_first => (true, vec![batch, seq, dirs, hidden]),
-        0 => (true, vec![seq, dirs, batch, hidden]),
-        1 => (false, state),
-        k => return Err(format!("GRU has no output {k}").into()),
-    };
-    checked_numel(&shape)?;
-    checked_numel(&[batch, hidden])?;
-    checked_numel(&[4, hidden])?;
-    Ok(Built {
+    checked_numel(&y)?;
+    checked_numel(&[seq, batch, g3, 2])?;
+    let outputs = [y, state]
+        .into_iter()
+        .take(cx.node.outputs.len())
+        .map(|shape| Fact::new(DType::F32, shape))
+        .collect();
+    Ok(BuiltMulti {
         op: Box::new(Gru {
             seq,
             batch,
             input,
             hidden,
             dirs,
-            reverse,
-            batch_first,
+            reverse: common.reverse,
+            layout,
             linear_before_reset: cx.int("linear_before_reset", 0)? != 0,
-            clip,
-            y,
+            clip: common.clip,
+            w: GateWeights::new(cx, 1, (dirs, g3, input), &[(0, g3)])?,
+            r: GateWeights::new(
+                cx,
+                2,
+                (dirs, g3, hidden),
+                &[(0, 2 * hidden), (2 * hidden, hidden)],
+            )?,
+            kernels: super::gemm::plan_kernels()?,
         }),
-        output: Fact::new(DType::F32, shape),
+        outputs,
     })
 }

@@ -1,26 +1,30 @@
-//! LSTM (ONNX gate order i, o, f, c), f32, layout 0 (`X` is [seq, batch, input]): directions
-//! forward, reverse and bidirectional; optional bias `B`, initial_h, initial_c and peepholes `P`;
-//! `clip`. The planner builds an LSTM of several outputs as one node per output (attribute
-//! `output_index`: 0 = Y, 1 = Y_h, 2 = Y_c; see `plan`), each running the recurrence.
-//! Unsupported: sequence_lens, layout 1, input_forget, activations other than the defaults
-//! (Sigmoid, Tanh, Tanh).
+//! LSTM (ONNX gate order i, o, f, c), f32: layouts 0 (`X` [seq, batch, input]) and 1 (`X`
+//! [batch, seq, input], states and outputs batch-first too); directions forward, reverse and
+//! bidirectional; optional bias `B`, `sequence_lens`, initial_h, initial_c and peepholes `P`;
+//! `clip`. One op computes all three outputs (Y, Y_h, Y_c) in one pass, skipping those nothing
+//! reads. Unsupported: input_forget, activations other than the defaults (Sigmoid, Tanh, Tanh).
+//!
+//! Per direction, the input projection `X · Wᵀ + Wb + Rb` of every step is one GEMM; each step
+//! then adds `h · Rᵀ` (one GEMM over the batch rows) and applies the gate functions to whole
+//! gate vectors (`Activation::apply_slice`). With `sequence_lens`, a batch entry's steps at or
+//! past its length leave its h and c as they are and write zeros to Y (ONNX semantics; in
+//! reverse, its sequence starts at step length − 1).
 //!
 //! Invariants: gates of a step are computed from the previous step's h for the whole batch
-//! before h and c change; h and c live in scratch (no allocation while running).
+//! before h and c change; everything the run writes besides the outputs lives in scratch (no
+//! allocation while running).
 
+use super::recurrent::{
+    GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
+    put, scratch_and_weights, sequence_lens,
+};
 use super::{
-    Activation, BuildError, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext,
-    checked_numel,
+    Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
+    RunContext, checked_numel,
 };
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
 use crate::tensor::DType;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Output {
-    Y,
-    H,
-    C,
-}
 
 #[derive(Debug)]
 struct Lstm {
@@ -30,196 +34,190 @@ struct Lstm {
     hidden: usize,
     dirs: usize,
     reverse: bool,
+    layout: Layout,
     clip: Option<f32>,
-    output: Output,
+    w: GateWeights,
+    r: GateWeights,
+    kernels: &'static Kernels,
 }
 
-/// An optional input, checked to hold at least `len` values (shared with GRU).
-pub(super) fn optional(inputs: &dyn Inputs, i: usize, len: usize) -> OpResult<Option<&[f32]>> {
-    match inputs.get(i) {
-        None => Ok(None),
-        Some(t) => {
-            let v = t.as_f32().map_err(|e| e.to_string())?;
-            if v.len() < len {
-                return Err(format!("input {i} is shorter than planned"));
-            }
-            Ok(Some(v))
-        }
+impl Lstm {
+    /// Scratch besides the packed weights: the input projection, the step's gates, h, c, one
+    /// hidden vector of temporaries and the combined bias.
+    fn own_scratch(&self) -> usize {
+        let g4 = 4 * self.hidden;
+        self.seq * self.batch * g4
+            + self.batch * g4
+            + 2 * self.batch * self.hidden
+            + self.hidden
+            + g4
     }
 }
 
 impl Op for Lstm {
     fn scratch_len(&self) -> usize {
-        self.batch * self.hidden * 6
+        self.own_scratch() + self.w.scratch_len() + self.r.scratch_len()
     }
 
-    fn run(
+    fn run(&self, _: &dyn Inputs, _: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+        Err("LSTM computes several outputs (run_multi)".into())
+    }
+
+    fn run_multi(
         &self,
         inputs: &dyn Inputs,
-        mut output: TensorMut<'_>,
+        outputs: Outputs<'_>,
         cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
         let (seq, batch, ni, nh, dirs) = (self.seq, self.batch, self.input, self.hidden, self.dirs);
-        let g4 = 4 * nh;
+        let (g4, state) = (4 * nh, batch * nh);
         let x = optional(inputs, 0, seq * batch * ni)?.ok_or("X is missing")?;
-        let w = optional(inputs, 1, dirs * g4 * ni)?.ok_or("W is missing")?;
-        let r = optional(inputs, 2, dirs * g4 * nh)?.ok_or("R is missing")?;
         let b = optional(inputs, 3, dirs * 2 * g4)?;
-        let h0 = optional(inputs, 5, dirs * batch * nh)?;
-        let c0 = optional(inputs, 6, dirs * batch * nh)?;
+        let lens = sequence_lens(inputs, batch, seq)?;
+        let h0 = optional(inputs, 5, dirs * state)?;
+        let c0 = optional(inputs, 6, dirs * state)?;
         let p = optional(inputs, 7, dirs * 3 * nh)?;
-        let y = output.as_f32_mut().map_err(|e| e.to_string())?;
-        let state = batch * nh;
-        let scratch = cx.scratch.get_mut(..6 * state).ok_or("scratch too small")?;
-        let (h, rest) = scratch.split_at_mut(state);
-        let (c, gates) = rest.split_at_mut(state);
+        let [mut y, mut y_h, mut y_c] = outputs.f32_array::<3>()?;
+        let weights = (&self.w, &self.r);
+        let (own, w, r) = scratch_and_weights(cx.scratch, self.own_scratch(), weights, inputs)?;
+        let (xw, rest) = own.split_at_mut(seq * batch * g4);
+        let (gates, rest) = rest.split_at_mut(batch * g4);
+        let (h, rest) = rest.split_at_mut(state);
+        let (c, rest) = rest.split_at_mut(state);
+        let (tmp, bias) = rest.split_at_mut(nh);
         let (sigmoid, tanh) = (Activation::Sigmoid, Activation::Tanh);
-        let clip = |v: f32| self.clip.map_or(v, |l| v.clamp(-l, l));
         for d in 0..dirs {
             let reverse = self.reverse || d == 1;
-            let (w, r) = (&w[d * g4 * ni..][..g4 * ni], &r[d * g4 * nh..][..g4 * nh]);
-            match h0 {
-                Some(v) => h.copy_from_slice(&v[d * state..][..state]),
-                None => h.fill(0.0),
+            match b {
+                Some(b) => {
+                    let b = &b[d * 2 * g4..][..2 * g4];
+                    bias.copy_from_slice(&b[..g4]);
+                    add_into(bias, &b[g4..]);
+                }
+                None => bias.fill(0.0),
             }
-            match c0 {
-                Some(v) => c.copy_from_slice(&v[d * state..][..state]),
-                None => c.fill(0.0),
+            let add_bias = |_: usize, row: &mut [f32]| add_into(row, bias);
+            let rows = seq * batch;
+            w.product(
+                self.kernels,
+                cx.pool,
+                (d, 0),
+                rows,
+                (x, ni),
+                (xw, g4),
+                Some(&add_bias),
+            )?;
+            let lay = self.layout;
+            for (init, s) in [(h0, &mut *h), (c0, &mut *c)] {
+                for n in 0..batch {
+                    let sn = &mut s[n * nh..][..nh];
+                    match init {
+                        Some(v) => sn.copy_from_slice(&v[lay.at(d, dirs, n, nh)..][..nh]),
+                        None => sn.fill(0.0),
+                    }
+                }
             }
+            let peep = |k: usize| p.map(|p| &p[(d * 3 + k) * nh..][..nh]);
             for step in 0..seq {
                 let t = if reverse { seq - 1 - step } else { step };
+                r.product(
+                    self.kernels,
+                    cx.pool,
+                    (d, 0),
+                    batch,
+                    (h, nh),
+                    (gates, g4),
+                    None,
+                )?;
                 for n in 0..batch {
-                    let xt = &x[(t * batch + n) * ni..][..ni];
-                    let hn = &h[n * nh..][..nh];
-                    for (j, g) in gates[n * g4..][..g4].iter_mut().enumerate() {
-                        let mut acc = b.map_or(0.0, |b| b[d * 2 * g4 + j] + b[d * 2 * g4 + g4 + j]);
-                        acc += w[j * ni..][..ni]
-                            .iter()
-                            .zip(xt)
-                            .map(|(a, b)| a * b)
-                            .sum::<f32>();
-                        acc += r[j * nh..][..nh]
-                            .iter()
-                            .zip(hn)
-                            .map(|(a, b)| a * b)
-                            .sum::<f32>();
-                        *g = acc;
+                    let y_at = lay.y_at((t, seq), (d, dirs), n, nh);
+                    if !in_sequence(lens, n, t) {
+                        put(&mut y, y_at, nh, None)?;
+                        continue;
                     }
-                }
-                for n in 0..batch {
-                    let g = &gates[n * g4..][..g4];
-                    for u in 0..nh {
-                        let peep = |k: usize| p.map_or(0.0, |p| p[d * 3 * nh + k * nh + u]);
-                        let cp = c[n * nh + u];
-                        let i = sigmoid.apply(clip(g[u]) + peep(0) * cp);
-                        let f = sigmoid.apply(clip(g[2 * nh + u]) + peep(2) * cp);
-                        let cc = tanh.apply(clip(g[3 * nh + u]));
-                        let cn = f * cp + i * cc;
-                        let o = sigmoid.apply(clip(g[nh + u]) + peep(1) * cn);
-                        let hn = o * tanh.apply(cn);
-                        c[n * nh + u] = cn;
-                        h[n * nh + u] = hn;
-                        if self.output == Output::Y {
-                            let at = ((t * dirs + d) * batch + n) * nh + u;
-                            *y.get_mut(at).ok_or("Y too short")? = hn;
+                    let g = &mut gates[n * g4..][..g4];
+                    add_into(g, &xw[lay.at(t, seq, n, g4)..][..g4]);
+                    clip_all(self.clip, g);
+                    let (gi, rest) = g.split_at_mut(nh);
+                    let (go, rest) = rest.split_at_mut(nh);
+                    let (gf, gc) = rest.split_at_mut(nh);
+                    let (hn, cn) = (&mut h[n * nh..][..nh], &mut c[n * nh..][..nh]);
+                    if let (Some(pi), Some(pf)) = (peep(0), peep(2)) {
+                        for u in 0..nh {
+                            gi[u] += pi[u] * cn[u];
+                            gf[u] += pf[u] * cn[u];
                         }
                     }
+                    sigmoid.apply_slice(gi);
+                    sigmoid.apply_slice(gf);
+                    tanh.apply_slice(gc);
+                    for u in 0..nh {
+                        cn[u] = gf[u] * cn[u] + gi[u] * gc[u];
+                    }
+                    if let Some(po) = peep(1) {
+                        for u in 0..nh {
+                            go[u] += po[u] * cn[u];
+                        }
+                    }
+                    sigmoid.apply_slice(go);
+                    tmp.copy_from_slice(cn);
+                    tanh.apply_slice(tmp);
+                    for u in 0..nh {
+                        hn[u] = go[u] * tmp[u];
+                    }
+                    put(&mut y, y_at, nh, Some(hn))?;
                 }
             }
-            let last = match self.output {
-                Output::Y => continue,
-                Output::H => &*h,
-                Output::C => &*c,
-            };
-            y.get_mut(d * state..(d + 1) * state)
-                .ok_or("output too short")?
-                .copy_from_slice(last);
+            for (out, last) in [(&mut y_h, &*h), (&mut y_c, &*c)] {
+                for n in 0..batch {
+                    put(out, lay.at(d, dirs, n, nh), nh, Some(&last[n * nh..][..nh]))?;
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// What LSTM and GRU share at build time: the variants neither supports (sequence_lens,
-/// non-default activations), `direction` as (directions, reverse), `clip`, and the hidden size
-/// (attribute, or R's last dimension), as (dirs, reverse, clip, hidden).
-pub(super) fn recurrent_common(
-    cx: &NodeContext<'_>,
-) -> Result<(usize, bool, Option<f32>, usize), BuildError> {
-    let unsupported = |what: &str| Err(BuildError::Unsupported(what.into()));
-    if cx.opt_input(4).is_some() {
-        return unsupported("sequence_lens");
-    }
-    if cx.attr_value("activations").is_some() || cx.attr_value("activation_alpha").is_some() {
-        return unsupported("activations other than the defaults");
-    }
-    let (dirs, reverse) = match cx.string("direction")?.unwrap_or("forward") {
-        "forward" => (1, false),
-        "reverse" => (1, true),
-        "bidirectional" => (2, false),
-        other => return Err(format!("direction '{other}'").into()),
-    };
-    let clip = match cx.attr_value("clip") {
-        None => None,
-        Some(_) => Some(cx.float("clip", f32::INFINITY)?),
-    };
-    let hidden = match (cx.int("hidden_size", -1)?, &cx.input(2)?.shape[..]) {
-        (-1, [_, _, h]) => *h,
-        (h, _) => usize::try_from(h).map_err(|_| format!("hidden_size {h}"))?,
-    };
-    Ok((dirs, reverse, clip, hidden))
-}
-
-/// Input `i`, when present, must be f32 of `shape` (shared with GRU).
-pub(super) fn expect_f32(cx: &NodeContext<'_>, i: usize, shape: &[usize]) -> OpResult<()> {
-    match cx.opt_input(i) {
-        Some(f) if f.dtype != DType::F32 || f.shape != shape => Err(format!(
-            "input {i} is {} {:?}, expected f32 {shape:?}",
-            f.dtype, f.shape
-        )),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
-    let unsupported = |what: &str| Err(BuildError::Unsupported(what.into()));
+pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
     let x = cx.input(0)?;
-    if cx.int("layout", 0)? != 0 {
-        return unsupported("layout 1");
-    }
     if cx.int("input_forget", 0)? != 0 {
-        return unsupported("input_forget");
+        return Err(BuildError::Unsupported("input_forget".into()));
     }
-    let (dirs, reverse, clip, hidden) = recurrent_common(cx)?;
-    let [seq, batch, input] = x.shape[..] else {
-        return Err(format!("X {:?} must be [seq, batch, input]", x.shape).into());
-    };
+    let (layout, seq, input) = layout(cx, &x.shape)?;
+    let batch = layout.batch;
+    let common = common(cx, batch)?;
+    let (dirs, hidden) = (common.dirs, common.hidden);
     let g4 = hidden.checked_mul(4).ok_or("hidden_size overflows")?;
     let expect = |i: usize, shape: &[usize]| expect_f32(cx, i, shape);
+    expect(0, &x.shape)?;
     expect(1, &[dirs, g4, input])?;
     expect(2, &[dirs, g4, hidden])?;
     expect(3, &[dirs, 2 * g4])?;
-    expect(5, &[dirs, batch, hidden])?;
-    expect(6, &[dirs, batch, hidden])?;
+    let (y, state) = layout.shapes(seq, dirs, hidden);
+    expect(5, &state)?;
+    expect(6, &state)?;
     expect(7, &[dirs, 3 * hidden])?;
-    let (output, shape) = match cx.int("output_index", 0)? {
-        0 => (Output::Y, vec![seq, dirs, batch, hidden]),
-        1 => (Output::H, vec![dirs, batch, hidden]),
-        2 => (Output::C, vec![dirs, batch, hidden]),
-        k => return Err(format!("LSTM has no output {k}").into()),
-    };
-    checked_numel(&shape)?;
-    checked_numel(&[batch, hidden, 6])?;
-    Ok(Built {
+    checked_numel(&y)?;
+    checked_numel(&[seq, batch, g4, 2])?;
+    let outputs = [y, state.clone(), state]
+        .into_iter()
+        .take(cx.node.outputs.len())
+        .map(|shape| Fact::new(DType::F32, shape))
+        .collect();
+    Ok(BuiltMulti {
         op: Box::new(Lstm {
             seq,
             batch,
             input,
             hidden,
             dirs,
-            reverse,
-            clip,
-            output,
+            reverse: common.reverse,
+            layout,
+            clip: common.clip,
+            w: GateWeights::new(cx, 1, (dirs, g4, input), &[(0, g4)])?,
+            r: GateWeights::new(cx, 2, (dirs, g4, hidden), &[(0, g4)])?,
+            kernels: super::gemm::plan_kernels()?,
         }),
-        output: Fact::new(DType::F32, shape),
+        outputs,
     })
 }

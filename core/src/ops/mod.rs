@@ -6,9 +6,15 @@
 //! (strides, window geometry, transposed weights) and the facts of its outputs. `Op::run` then only
 //! computes: it never parses attributes and never allocates.
 //!
+//! Most ops have one output ([`Planned::Run`], run by [`Op::run`]). An op that computes several
+//! outputs in one pass (Split, LSTM, GRU: [`runs_once`]) is built once for all of a node's outputs
+//! ([`Planned::Multi`]) and run once by [`Op::run_multi`], which receives one [`Outputs`]: a
+//! tensor per output that something reads and `None` for the others, which the op skips.
+//!
 //! Invariants: an op's `run` is called only with inputs whose dtypes and shapes equal those it was
 //! built for, an output buffer of exactly the announced shape, and at least
-//! [`Op::scratch_len`] f32 of scratch. Ops still check what they index (no panics), and report
+//! [`Op::scratch_len`] f32 of scratch; `run_multi` likewise, each present output of exactly the
+//! announced shape, no two overlapping. Ops still check what they index (no panics), and report
 //! data-dependent failures (e.g. an index out of range) as errors.
 
 mod activation;
@@ -32,6 +38,7 @@ mod pad;
 mod parallel;
 mod pool;
 mod pow;
+mod recurrent;
 mod reduce;
 mod reduce_axes;
 mod resize;
@@ -47,9 +54,9 @@ use std::fmt;
 
 pub use activation::Activation;
 pub(crate) use layout::identity;
-pub use support::{Support, max_outputs, op_support};
+pub use support::{Support, max_outputs, op_support, runs_once};
 
-use crate::exec::{Tensor, TensorMut, TensorRef};
+use crate::exec::{Tensor, TensorMut, TensorRef, byte_len};
 use crate::graph::{AttrValue, Node};
 use crate::tensor::DType;
 
@@ -119,9 +126,83 @@ pub trait Op: Send + Sync + fmt::Debug {
         cx: &mut RunContext<'_>,
     ) -> OpResult<()>;
 
-    /// f32 elements of scratch memory `run` needs.
+    /// Computes every output of a multi-output op (one built as [`Planned::Multi`]) in one pass;
+    /// outputs given as `None` are read by nothing and may be skipped. Single-output ops keep
+    /// this default, which the planner never calls.
+    fn run_multi(
+        &self,
+        inputs: &dyn Inputs,
+        outputs: Outputs<'_>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let _ = (inputs, outputs, cx);
+        Err("this op has a single output".into())
+    }
+
+    /// f32 elements of scratch memory `run` (or `run_multi`) needs.
     fn scratch_len(&self) -> usize {
         0
+    }
+}
+
+/// Where one output of a multi-output op lives: `at` bytes into the op's output block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputPart {
+    pub at: usize,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+/// The outputs of one `run_multi` call: a block of bytes holding each present output at its own
+/// offset (`parts`, in output order with increasing offsets), `None` for outputs nobody reads.
+pub struct Outputs<'a> {
+    rest: &'a mut [u8],
+    /// Offset within the block of `rest`'s first byte.
+    consumed: usize,
+    parts: std::slice::Iter<'a, Option<OutputPart>>,
+}
+
+impl<'a> Outputs<'a> {
+    pub(crate) fn new(block: &'a mut [u8], parts: &'a [Option<OutputPart>]) -> Outputs<'a> {
+        Outputs {
+            rest: block,
+            consumed: 0,
+            parts: parts.iter(),
+        }
+    }
+
+    /// The next output, in output order: `Ok(None)` for one nobody reads, and also once the
+    /// node's outputs are exhausted (an op of up to n outputs may be given fewer).
+    pub fn next_output(&mut self) -> OpResult<Option<TensorMut<'a>>> {
+        let Some(Some(part)) = self.parts.next() else {
+            return Ok(None);
+        };
+        let len = byte_len(part.dtype, &part.shape).ok_or("output too large")?;
+        let skip = part
+            .at
+            .checked_sub(self.consumed)
+            .ok_or("output parts overlap")?;
+        let rest = std::mem::take(&mut self.rest);
+        if skip.checked_add(len).is_none_or(|end| end > rest.len()) {
+            return Err("output block too short".into());
+        }
+        let (out, rest) = rest[skip..].split_at_mut(len);
+        self.rest = rest;
+        self.consumed = part.at + len;
+        TensorMut::from_bytes(part.dtype, &part.shape, out)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The first `N` outputs as f32 slices (`None` where not read), for ops of a few fixed outputs.
+    pub(crate) fn f32_array<const N: usize>(mut self) -> OpResult<[Option<&'a mut [f32]>; N]> {
+        let mut out: [Option<&'a mut [f32]>; N] = std::array::from_fn(|_| None);
+        for slot in &mut out {
+            if let Some(t) = self.next_output()? {
+                *slot = Some(t.into_f32_mut().map_err(|e| e.to_string())?);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -131,10 +212,18 @@ pub struct Built {
     pub output: Fact,
 }
 
+/// A multi-output node ready to run once: the op and the fact of each of the node's outputs.
+pub struct BuiltMulti {
+    pub op: Box<dyn Op>,
+    pub outputs: Vec<Fact>,
+}
+
 /// The result of building a node.
 pub enum Planned {
     /// An op to run at run time (or at plan time, if its inputs are known then).
     Run(Built),
+    /// An op of several outputs that computes them all in one run ([`Op::run_multi`]).
+    Multi(BuiltMulti),
     /// The output is known outright at plan time (`Shape`, `Constant`): nothing ever runs.
     Known(Tensor),
 }
@@ -265,9 +354,10 @@ impl From<&str> for BuildError {
     }
 }
 
-/// Builds the op of `cx.node` (all ops have exactly one output; `If` is handled by the planner).
+/// Builds the op of `cx.node` (single-output nodes, and nodes of the ops that [`runs_once`];
+/// `If` is handled by the planner).
 pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
-    if cx.node.outputs.len() != 1 {
+    if cx.node.outputs.len() != 1 && !runs_once(&cx.node.op) {
         return Err(BuildError::Unsupported(format!(
             "{} outputs (only single-output nodes are supported)",
             cx.node.outputs.len()
@@ -319,9 +409,9 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
             return Ok(Planned::Run(reduce_axes::build(cx, op)?));
         }
         "Pad" => return Ok(Planned::Run(pad::build(cx)?)),
-        "Split" => return Ok(Planned::Run(split::build(cx)?)),
-        "LSTM" => return Ok(Planned::Run(lstm::build(cx)?)),
-        "GRU" => return Ok(Planned::Run(gru::build(cx)?)),
+        "Split" => return Ok(Planned::Multi(split::build(cx)?)),
+        "LSTM" => return Ok(Planned::Multi(lstm::build(cx)?)),
+        "GRU" => return Ok(Planned::Multi(gru::build(cx)?)),
         "LayerNormalization" => return Ok(Planned::Run(layer_norm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),

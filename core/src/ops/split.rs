@@ -1,12 +1,13 @@
-//! Split on any fixed-size dtype. The planner builds a Split of n outputs as n single-output
-//! nodes, each carrying the attribute `output_index` (see `plan`); this op copies that one part.
+//! Split on any fixed-size dtype: one op for all of a node's outputs (`Planned::Multi`), which
+//! copies every part that something reads in one pass over the input and skips the others.
 //!
 //! Part sizes come from the `split` input (opset 13+, known at plan time) or attribute (before
 //! 13); otherwise from `num_outputs` (opset 18: parts of ceil(size / n), the last smaller) or
 //! the output count (equal parts). Invariant: the part sizes add up to the axis size.
 
 use super::{
-    BuildError, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, normalize_axis,
+    BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs, RunContext,
+    normalize_axis,
 };
 use crate::exec::{TensorMut, elem_size};
 
@@ -15,26 +16,34 @@ struct Split {
     outer: usize,
     /// Bytes of the input per outer index.
     row: usize,
-    /// Byte offset and length of this part within a row.
-    start: usize,
-    len: usize,
+    /// Byte offset and length of each part within a row, in output order.
+    parts: Vec<(usize, usize)>,
 }
 
 impl Op for Split {
-    fn run(
+    fn run(&self, _: &dyn Inputs, _: TensorMut<'_>, _: &mut RunContext<'_>) -> OpResult<()> {
+        Err("Split computes several outputs (run_multi)".into())
+    }
+
+    fn run_multi(
         &self,
         inputs: &dyn Inputs,
-        mut output: TensorMut<'_>,
+        mut outputs: Outputs<'_>,
         _: &mut RunContext<'_>,
     ) -> OpResult<()> {
         let x = inputs.req(0)?.bytes();
-        let y = output.bytes_mut();
-        for o in 0..self.outer {
-            let at = o * self.row + self.start;
-            let src = x.get(at..at + self.len).ok_or("input too short")?;
-            y.get_mut(o * self.len..(o + 1) * self.len)
-                .ok_or("output too short")?
-                .copy_from_slice(src);
+        for &(start, len) in &self.parts {
+            let Some(out) = outputs.next_output()? else {
+                continue;
+            };
+            let y = out.into_bytes_mut();
+            for o in 0..self.outer {
+                let at = o * self.row + start;
+                let src = x.get(at..at + len).ok_or("input too short")?;
+                y.get_mut(o * len..(o + 1) * len)
+                    .ok_or("output too short")?
+                    .copy_from_slice(src);
+            }
         }
         Ok(())
     }
@@ -79,30 +88,30 @@ fn part_sizes(cx: &NodeContext<'_>, n: usize, count: usize) -> Result<Vec<usize>
     Ok(sizes)
 }
 
-pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
+pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
     let x = cx.input(0)?;
     let size = elem_size(x.dtype)
         .ok_or_else(|| BuildError::Unsupported(format!("Split on {}", x.dtype)))?;
     let axis = normalize_axis(cx.int("axis", 0)?, x.shape.len())?;
-    let count = usize::try_from(cx.int("output_count", 1)?).unwrap_or(0);
-    let index = usize::try_from(cx.int("output_index", 0)?).unwrap_or(usize::MAX);
-    if index >= count {
-        return Err(BuildError::Invalid(format!(
-            "output {index} of a Split with {count} outputs"
-        )));
-    }
+    let count = cx.node.outputs.len();
     let sizes = part_sizes(cx, x.shape[axis], count)?;
     let inner: usize = x.shape[axis + 1..].iter().product::<usize>() * size;
-    let before: usize = sizes[..index].iter().sum();
-    let mut out = x.shape.clone();
-    out[axis] = sizes[index];
-    Ok(Built {
+    let mut parts = Vec::with_capacity(count);
+    let mut outputs = Vec::with_capacity(count);
+    let mut before = 0;
+    for &n in &sizes {
+        parts.push((before * inner, n * inner));
+        before += n;
+        let mut shape = x.shape.clone();
+        shape[axis] = n;
+        outputs.push(Fact::new(x.dtype, shape));
+    }
+    Ok(BuiltMulti {
         op: Box::new(Split {
             outer: x.shape[..axis].iter().product(),
             row: x.shape[axis] * inner,
-            start: before * inner,
-            len: sizes[index] * inner,
+            parts,
         }),
-        output: Fact::new(x.dtype, out),
+        outputs,
     })
 }

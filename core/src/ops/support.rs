@@ -23,8 +23,8 @@ pub enum Support {
 /// Dtypes that element-wise arithmetic, comparison and variadic ops compute with.
 const NUMERIC: &[DType] = &[DType::F32, DType::I64, DType::I32, DType::U8, DType::I8];
 
-/// The ops that produce more than one output, and at most how many. The planner plans such a
-/// node as one single-output node per output (all but `If`).
+/// The ops that produce more than one output, and at most how many. The planner runs such a
+/// node once if the op [`runs_once`], else as one single-output node per output (all but `If`).
 pub fn max_outputs(op: &str) -> usize {
     match op {
         "Split" | "If" => usize::MAX,
@@ -32,6 +32,12 @@ pub fn max_outputs(op: &str) -> usize {
         "GRU" => 2,
         _ => 1,
     }
+}
+
+/// The multi-output ops whose builder returns one op for all of a node's outputs
+/// (`Planned::Multi`), run once per node.
+pub fn runs_once(op: &str) -> bool {
+    matches!(op, "Split" | "LSTM" | "GRU")
 }
 
 /// The inputs of `op` that set an output shape (or a fold the planner needs), which the runtime
@@ -137,8 +143,14 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         | "Atanh" | "Softplus" | "Softsign" | "Softmax" | "LogSoftmax" | "GlobalAveragePool"
         | "MaxPool" | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
-        "LSTM" => only(&[0, 1, 2, 3, 5, 6, 7], F32),
-        "GRU" => only(&[0, 1, 2, 3, 5], F32),
+        "LSTM" => {
+            only(&[4], &[DType::I32])?;
+            only(&[0, 1, 2, 3, 5, 6, 7], F32)
+        }
+        "GRU" => {
+            only(&[4], &[DType::I32])?;
+            only(&[0, 1, 2, 3, 5], F32)
+        }
         "Resize" | "ArgMax" | "ArgMin" | "Hardmax" | "IsNaN" | "IsInf" => only(&[0], F32),
         "CumSum" => {
             only(&[0], &[DType::F32, DType::I64, DType::I32])?;

@@ -6,11 +6,16 @@
 //! computable at plan time (constants, `Shape` and everything downstream of it up to
 //! [`FOLD_LIMIT`] elements), makes Reshape-like ops views that share their input's bytes,
 //! flattens `If` bodies into the step list with branch and jump steps,
-//! and places every intermediate in one arena by liveness ([`memory`]).
+//! and places every intermediate in one arena by liveness ([`memory`]). A node of an op that
+//! computes several outputs at once (`ops::runs_once`: Split, LSTM, GRU) becomes one step
+//! writing one arena block that holds each of its read outputs at its own 64-aligned offset
+//! (outputs nothing reads get no bytes and are not computed); the block lives as long as its
+//! longest-lived output.
 //!
 //! Invariants of a finished [`Plan`]: each step's inputs are available when it runs (model
 //! constants, folded values, caller inputs, session state, or arena values produced by an earlier
-//! step on every path to it); each `Run` step writes exactly one arena value, whose byte range
+//! step on every path to it); each `Run` step writes exactly one arena value (a multi-output
+//! step's block, whose outputs share its bytes without overlapping each other), whose byte range
 //! overlaps no value live at the same step; a view is never written, and the value whose bytes
 //! it shares stays live while the view is read; graph outputs live in the arena, the model, or the
 //! plan (never in caller inputs or state), so they stay readable after a run.
@@ -23,7 +28,10 @@ use crate::error::{Error, Result};
 use crate::exec::{Tensor, TensorRef, byte_len};
 use crate::format::Model;
 use crate::graph::{AttrValue, Attribute, GraphId, Node, ValueId};
-use crate::ops::{self, BuildError, Fact, InputList, NodeContext, Op, Planned, RunContext};
+use crate::ops::{
+    self, BuildError, BuiltMulti, Fact, InputList, NodeContext, Op, OutputPart, Outputs, Planned,
+    RunContext,
+};
 use crate::tensor::{DType, Dim};
 use memory::Lifetime;
 
@@ -57,13 +65,16 @@ pub(crate) struct PlannedValue {
 /// One instruction of a plan.
 #[derive(Debug)]
 pub(crate) enum Step {
-    /// Runs `op` on `inputs`, writing the arena value `output`.
+    /// Runs `op` on `inputs`, writing the arena value `output`: with `parts` empty, through
+    /// `Op::run`; else `output` is the block of a multi-output op, run through `Op::run_multi`
+    /// with one part per node output (offsets within the block; `None` for unread outputs).
     Run {
         node: String,
         op_type: String,
         op: Box<dyn Op>,
         inputs: Vec<Option<usize>>,
         output: usize,
+        parts: Vec<Option<OutputPart>>,
     },
     /// Continues with the next step if the bool value `cond` is true, else at step `else_at`.
     Branch { cond: usize, else_at: usize },
@@ -179,6 +190,20 @@ pub(crate) fn user_inputs(model: &Model) -> Vec<ValueId> {
         .collect()
 }
 
+/// Per model value: whether some node of any graph reads it or some graph returns it.
+fn read_values(model: &Model) -> Vec<bool> {
+    let mut read = vec![false; model.values().len()];
+    for graph in model.graphs() {
+        let node_inputs = graph.nodes.iter().flat_map(|n| n.inputs.iter().flatten());
+        for &v in node_inputs.chain(&graph.outputs) {
+            if let Some(r) = read.get_mut(v as usize) {
+                *r = true;
+            }
+        }
+    }
+    read
+}
+
 /// Binds the symbolic dimensions of `declared` to `actual`, or says what does not fit.
 pub(crate) fn bind_shape(
     declared: Option<&crate::tensor::Shape>,
@@ -234,8 +259,9 @@ pub(crate) fn plan(
 struct Known {
     fact: Fact,
     slot: Slot,
-    /// For a view (Reshape and the like) of an arena value: that value, whose bytes it shares.
-    alias_of: Option<usize>,
+    /// For a value sharing an arena value's bytes (a view such as Reshape, or an output of a
+    /// multi-output step): that value and the byte offset within it.
+    alias_of: Option<(usize, usize)>,
 }
 
 struct Planner<'m> {
@@ -248,6 +274,8 @@ struct Planner<'m> {
     scratch_len: usize,
     input_shapes: Vec<Vec<usize>>,
     state_facts: Vec<(DType, Vec<usize>)>,
+    /// Per model value: whether a node (in any graph) reads it or a graph returns it.
+    read: Vec<bool>,
 }
 
 fn node_error(node: &Node, what: impl Into<String>) -> Error {
@@ -274,6 +302,7 @@ impl<'m> Planner<'m> {
             scratch_len: 0,
             input_shapes: input_shapes.to_vec(),
             state_facts: Vec::new(),
+            read: read_values(model),
         };
         let mut symbols = HashMap::new();
         let inputs = user_inputs(model);
@@ -379,7 +408,7 @@ impl<'m> Planner<'m> {
             self.check_support(node)?;
             if node.op == "If" {
                 self.plan_if(node)?;
-            } else if ops::max_outputs(&node.op) > 1 {
+            } else if ops::max_outputs(&node.op) > 1 && !ops::runs_once(&node.op) {
                 self.plan_per_output(node)?;
             } else {
                 self.plan_node(node)?;
@@ -412,24 +441,17 @@ impl<'m> Planner<'m> {
         }
     }
 
-    /// An op of several outputs (`ops::max_outputs` > 1: Split, LSTM, ...) is planned as n
-    /// single-output nodes of the same op, each told which output it computes (attributes
-    /// `output_index` and `output_count`, read by the op's builder).
+    /// An op of several outputs that is not [`ops::runs_once`] (LayerNormalization) is planned as
+    /// n single-output nodes of the same op, each told which output it computes (attribute
+    /// `output_index`, read by the op's builder).
     fn plan_per_output(&mut self, node: &Node) -> Result<()> {
-        let count = node.outputs.len() as i64;
         for (index, &out) in node.outputs.iter().enumerate() {
             let mut part = node.clone();
             part.outputs = vec![out];
-            part.attributes.extend([
-                Attribute {
-                    name: "output_index".into(),
-                    value: AttrValue::Int(index as i64),
-                },
-                Attribute {
-                    name: "output_count".into(),
-                    value: AttrValue::Int(count),
-                },
-            ]);
+            part.attributes.push(Attribute {
+                name: "output_index".into(),
+                value: AttrValue::Int(index as i64),
+            });
             self.plan_node(&part)?;
         }
         Ok(())
@@ -483,6 +505,18 @@ impl<'m> Planner<'m> {
             BuildError::Invalid(what) => node_error(node, what),
         })?;
         let (mut output, op) = match planned {
+            Planned::Multi(built) => {
+                let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
+                let small = built
+                    .outputs
+                    .iter()
+                    .all(|f| crate::exec::numel(&f.shape).is_some_and(|n| n <= FOLD_LIMIT));
+                let values = match all_known && small {
+                    true => Some(self.evaluate_multi(node, &built, &cx.inputs)?),
+                    false => None,
+                };
+                return self.plan_multi(node, inputs, built, values);
+            }
             Planned::Run(built) => (built.output, Some(built.op)),
             Planned::Known(t) => {
                 let fact = Fact::new(t.dtype(), t.shape().to_vec());
@@ -496,16 +530,7 @@ impl<'m> Planner<'m> {
             }
         };
         let out_v = node.outputs[0] as usize;
-        let declared = &model.values()[out_v];
-        if declared.dtype != output.dtype {
-            return Err(node_error(
-                node,
-                format!(
-                    "computes {} but the model declares '{}' as {}",
-                    output.dtype, declared.name, declared.dtype
-                ),
-            ));
-        }
+        self.check_declared(node, out_v, output.dtype)?;
         let all_known = cx.inputs.iter().flatten().all(|f| f.value.is_some());
         if let Some(op) = op.as_ref().filter(|_| {
             output.value.is_none()
@@ -529,6 +554,7 @@ impl<'m> Planner<'m> {
                 op,
                 inputs,
                 output: out_v,
+                parts: Vec::new(),
             });
             (Slot::Arena { offset: 0, len: 0 }, None)
         };
@@ -540,10 +566,113 @@ impl<'m> Planner<'m> {
         Ok(())
     }
 
+    /// Output value `v` of `node` must have the dtype the model declares.
+    fn check_declared(&self, node: &Node, v: usize, dtype: DType) -> Result<()> {
+        let declared = &self.model.values()[v];
+        if declared.dtype != dtype {
+            return Err(node_error(
+                node,
+                format!(
+                    "computes {dtype} but the model declares '{}' as {}",
+                    declared.name, declared.dtype
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds a built multi-output node: its outputs as folded values when `values` holds them,
+    /// else one step writing a block that holds every output something reads.
+    fn plan_multi(
+        &mut self,
+        node: &Node,
+        inputs: Vec<Option<usize>>,
+        built: BuiltMulti,
+        values: Option<Vec<Tensor>>,
+    ) -> Result<()> {
+        if built.outputs.len() != node.outputs.len() {
+            return Err(node_error(
+                node,
+                format!(
+                    "internal error: {} outputs built for {}",
+                    built.outputs.len(),
+                    node.outputs.len()
+                ),
+            ));
+        }
+        for (fact, &v) in built.outputs.iter().zip(&node.outputs) {
+            self.check_declared(node, v as usize, fact.dtype)?;
+        }
+        if let Some(values) = values {
+            for (value, &v) in values.into_iter().zip(&node.outputs) {
+                let fact = Fact::new(value.dtype(), value.shape().to_vec());
+                self.folded.push(value.clone());
+                self.known[v as usize] = Some(Known {
+                    fact: Fact {
+                        value: Some(value),
+                        ..fact
+                    },
+                    slot: Slot::Folded(self.folded.len() - 1),
+                    alias_of: None,
+                });
+            }
+            return Ok(());
+        }
+        let block = self.known.len();
+        let mut parts = Vec::with_capacity(node.outputs.len());
+        let mut bytes = 0usize;
+        for (fact, &v) in built.outputs.into_iter().zip(&node.outputs) {
+            let v = v as usize;
+            if !self.read.get(v).copied().unwrap_or(false) {
+                parts.push(None);
+                continue;
+            }
+            let len = byte_len(fact.dtype, &fact.shape)
+                .ok_or_else(|| node_error(node, "an output is too large"))?;
+            let at = bytes.next_multiple_of(memory::ALIGN);
+            bytes = at
+                .checked_add(len)
+                .ok_or_else(|| node_error(node, "the outputs are too large"))?;
+            parts.push(Some(OutputPart {
+                at,
+                dtype: fact.dtype,
+                shape: fact.shape.clone(),
+            }));
+            self.known[v] = Some(Known {
+                fact,
+                slot: Slot::Arena { offset: 0, len: 0 },
+                alias_of: Some((block, at)),
+            });
+        }
+        if parts.iter().all(Option::is_none) {
+            return Ok(());
+        }
+        self.known.push(Some(Known {
+            fact: Fact::new(DType::U8, vec![bytes]),
+            slot: Slot::Arena { offset: 0, len: 0 },
+            alias_of: None,
+        }));
+        self.names.push(format!("outputs of {}", node.name));
+        self.scratch_len = self.scratch_len.max(built.op.scratch_len());
+        self.steps.push(Step::Run {
+            node: node.name.clone(),
+            op_type: node.op.clone(),
+            op: built.op,
+            inputs,
+            output: block,
+            parts,
+        });
+        Ok(())
+    }
+
     /// For ops whose output is their first input's bytes under another shape, where the output
     /// can live: the input's own slot (a constant, a caller input, state, or folded value), or,
     /// for an arena value, a share of its bytes (`alias_of` names the value that owns them).
-    fn view_source(&self, node: &Node, inputs: &[Option<usize>]) -> Option<(Slot, Option<usize>)> {
+    fn view_source(
+        &self,
+        node: &Node,
+        inputs: &[Option<usize>],
+    ) -> Option<(Slot, Option<(usize, usize)>)> {
         const VIEWS: [&str; 5] = ["Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"];
         if !VIEWS.contains(&node.op.as_str()) {
             return None;
@@ -551,7 +680,7 @@ impl<'m> Planner<'m> {
         let source = (*inputs.first()?)?;
         let known = self.known.get(source)?.as_ref()?;
         Some(match known.slot {
-            Slot::Arena { .. } => (known.slot, Some(known.alias_of.unwrap_or(source))),
+            Slot::Arena { .. } => (known.slot, Some(known.alias_of.unwrap_or((source, 0)))),
             other => (other, None),
         })
     }
@@ -581,6 +710,52 @@ impl<'m> Planner<'m> {
         )
         .map_err(|what| node_error(node, what))?;
         Ok(out)
+    }
+
+    /// Runs a multi-output op now on inputs known at plan time; returns every output.
+    fn evaluate_multi(
+        &self,
+        node: &Node,
+        built: &BuiltMulti,
+        inputs: &[Option<&Fact>],
+    ) -> Result<Vec<Tensor>> {
+        let views: Vec<Option<TensorRef<'_>>> = inputs
+            .iter()
+            .map(|f| f.and_then(|f| f.value.as_ref()).map(Tensor::view))
+            .collect();
+        let mut outs = built
+            .outputs
+            .iter()
+            .map(|f| Tensor::zeros(f.dtype, f.shape.clone()))
+            .collect::<Result<Vec<Tensor>>>()
+            .map_err(|e| node_error(node, e.to_string()))?;
+        let mut scratch = vec![0.0f32; built.op.scratch_len()];
+        let mut cx = RunContext {
+            pool: None,
+            scratch: &mut scratch,
+        };
+        // Each output is computed in its own block, the op told to skip the others.
+        for k in 0..outs.len() {
+            let parts: Vec<Option<OutputPart>> = (0..outs.len())
+                .map(|j| {
+                    (j == k).then(|| OutputPart {
+                        at: 0,
+                        dtype: outs[j].dtype(),
+                        shape: outs[j].shape().to_vec(),
+                    })
+                })
+                .collect();
+            let mut out = outs[k].view_mut();
+            built
+                .op
+                .run_multi(
+                    &InputList(&views),
+                    Outputs::new(out.bytes_mut(), &parts),
+                    &mut cx,
+                )
+                .map_err(|what| node_error(node, what))?;
+        }
+        Ok(outs)
     }
 
     fn body(&self, node: &Node, name: &str) -> Result<GraphId> {
@@ -725,6 +900,7 @@ impl<'m> Planner<'m> {
             op: ops::identity(),
             inputs: vec![Some(from)],
             output: to,
+            parts: Vec::new(),
         });
         self.known[to] = Some(Known {
             fact,
@@ -811,9 +987,9 @@ impl<'m> Planner<'m> {
         for &v in outputs.iter().chain(&state_outputs) {
             last[v] = end;
         }
-        // A value's bytes must outlive every view of them.
+        // A value's bytes must outlive every value sharing them.
         for (v, known) in self.known.iter().enumerate() {
-            if let Some(root) = known.as_ref().and_then(|k| k.alias_of) {
+            if let Some((root, _)) = known.as_ref().and_then(|k| k.alias_of) {
                 last[root] = last[root].max(last[v]);
                 first[root] = first[root].min(first[v]);
             }
@@ -832,8 +1008,11 @@ impl<'m> Planner<'m> {
                 values.push(None);
                 continue;
             };
-            if let Some(root) = alias_of {
-                aliases.push((v, root));
+            if let Some((root, at)) = alias_of {
+                let bytes = byte_len(fact.dtype, &fact.shape).ok_or_else(|| {
+                    Error::invalid_argument(format!("value '{}' is too large", self.names[v]))
+                })?;
+                aliases.push((v, root, at, bytes));
             } else if let Slot::Arena { .. } = slot {
                 let bytes = byte_len(fact.dtype, &fact.shape).ok_or_else(|| {
                     Error::invalid_argument(format!("value '{}' is too large", self.names[v]))
@@ -877,10 +1056,14 @@ impl<'m> Planner<'m> {
                 });
             }
         }
-        for (v, root) in aliases {
+        for (v, root, at, len) in aliases {
             let root_slot = values[root].as_ref().map(|r| r.slot);
-            if let (Some(value), Some(slot)) = (values[v].as_mut(), root_slot) {
-                value.slot = slot;
+            if let (Some(value), Some(Slot::Arena { offset, .. })) = (values[v].as_mut(), root_slot)
+            {
+                value.slot = Slot::Arena {
+                    offset: offset + at,
+                    len,
+                };
             }
         }
         Ok(Plan {
