@@ -143,12 +143,13 @@ pub(crate) type VBinaryFn = unsafe fn(op: BinaryOp, a: &[f32], b: &[f32], out: &
 /// The CPU has the kernel's tier.
 pub(crate) type VSoftmaxFn = unsafe fn(row: &mut [f32]);
 
-/// The window-maximum kernel (`f32_vmax__<tier>`): `acc[i] = max(acc[i], x[i])` with NaN
-/// propagating (a NaN in `x` replaces `acc`); does nothing unless the lengths agree.
+/// The window-maximum kernel (`f32_vmax__<tier>`): `acc[i] = max(acc[i], x[i · stride])`, a
+/// larger value or a NaN replacing `acc[i]` (MaxPool's update); does nothing unless `stride > 0`
+/// and `x` reaches `(acc.len() - 1) · stride + 1` elements.
 ///
 /// # Safety
 /// The CPU has the kernel's tier.
-pub(crate) type VMaxFn = unsafe fn(acc: &mut [f32], x: &[f32]);
+pub(crate) type VMaxFn = unsafe fn(acc: &mut [f32], x: &[f32], stride: usize);
 
 /// The kernels of this family for one tier.
 #[derive(Debug)]
@@ -270,14 +271,30 @@ pub(crate) fn softmax(row: &mut [f32]) {
     }
 }
 
-/// The window-maximum kernel's body (see [`VMaxFn`]).
+/// The window-maximum kernel's body (see [`VMaxFn`]), with strides 1 and 2 (pooling 2 wide)
+/// as loops of their own.
 #[inline(always)]
-pub(crate) fn max(acc: &mut [f32], x: &[f32]) {
-    if acc.len() != x.len() {
+pub(crate) fn max(acc: &mut [f32], x: &[f32], stride: usize) {
+    let Some(last) = acc.len().checked_sub(1) else {
+        return;
+    };
+    if stride == 0 || last.checked_mul(stride).is_none_or(|end| end >= x.len()) {
         return;
     }
-    for (a, &v) in acc.iter_mut().zip(x) {
-        // As MaxPool's scalar loop: a larger value or a NaN replaces the maximum.
+    match stride {
+        1 => max_strided::<1>(acc, x, 1),
+        2 => max_strided::<2>(acc, x, 2),
+        _ => max_strided::<0>(acc, x, stride),
+    }
+}
+
+/// [`max`] with the stride `S` a constant (or, for `S = 0`, `stride`); the caller has checked
+/// that `x` reaches `(acc.len() - 1) · stride + 1` elements.
+#[inline(always)]
+fn max_strided<const S: usize>(acc: &mut [f32], x: &[f32], stride: usize) {
+    let stride = if S == 0 { stride } else { S };
+    for (i, a) in acc.iter_mut().enumerate() {
+        let v = x[i * stride];
         *a = if v > *a || v.is_nan() { v } else { *a };
     }
 }
@@ -323,8 +340,8 @@ macro_rules! vmath_kernels {
             /// # Safety
             /// The CPU has the features this function is compiled with.
             $($attr)*
-            unsafe fn f32_vmax(acc: &mut [f32], x: &[f32]) {
-                $crate::kernels::vmath::max(acc, x)
+            unsafe fn f32_vmax(acc: &mut [f32], x: &[f32], stride: usize) {
+                $crate::kernels::vmath::max(acc, x, stride)
             }
             $crate::kernels::vmath::Vmath {
                 unary: f32_vunary,
@@ -372,17 +389,22 @@ pub fn f32_vsoftmax(kernels: &Kernels, row: &mut [f32]) {
     unsafe { (kernels.vmath.softmax)(row) }
 }
 
-/// `acc[i] = max(acc[i], x[i])` (a NaN in `x` propagates), with `kernels`' tier. Fails when the
-/// lengths differ.
-pub fn f32_vmax(kernels: &Kernels, acc: &mut [f32], x: &[f32]) -> Result<()> {
-    if acc.len() != x.len() {
+/// `acc[i] = max(acc[i], x[i · stride])` (a larger value or a NaN replaces `acc[i]`), with
+/// `kernels`' tier. Fails when `x` is too short or `stride` is 0.
+pub fn f32_vmax(kernels: &Kernels, acc: &mut [f32], x: &[f32], stride: usize) -> Result<()> {
+    let fits = match acc.len().checked_sub(1) {
+        None => true,
+        Some(last) => stride > 0 && last.checked_mul(stride).is_some_and(|end| end < x.len()),
+    };
+    if !fits {
         return Err(Error::invalid_argument(format!(
-            "f32_vmax: {} accumulators for {} inputs",
+            "f32_vmax: {} accumulators read {} inputs {stride} apart",
             acc.len(),
             x.len()
         )));
     }
-    // SAFETY: a `Kernels` table only exists for a tier the CPU supports; lengths checked above.
-    unsafe { (kernels.vmath.max)(acc, x) };
+    // SAFETY: a `Kernels` table only exists for a tier the CPU supports; the kernel checks the
+    // lengths itself (and they were checked above).
+    unsafe { (kernels.vmath.max)(acc, x, stride) };
     Ok(())
 }

@@ -171,15 +171,22 @@ fn softmax_tiers_agree_and_match_f64() {
 fn max_tiers_keep_the_largest_and_propagate_nan() {
     for k in tiers() {
         for x in inputs(4) {
-            let acc0: Vec<f32> = x.iter().rev().copied().collect();
-            let mut acc = acc0.clone();
-            f32_vmax(k, &mut acc, &x).unwrap();
-            for ((&a, &v), &got) in acc0.iter().zip(&x).zip(&acc) {
-                let want = if v > a || v.is_nan() { v } else { a };
-                assert!(same(got, want), "tier {}: max({a}, {v}) = {got}", k.tier());
+            for stride in 1..=3 {
+                let n = x.len().div_ceil(stride);
+                let acc0: Vec<f32> = x.iter().rev().take(n).copied().collect();
+                let mut acc = acc0.clone();
+                f32_vmax(k, &mut acc, &x, stride).unwrap();
+                for (i, (&a, &got)) in acc0.iter().zip(&acc).enumerate() {
+                    let v = x[i * stride];
+                    let want = if v > a || v.is_nan() { v } else { a };
+                    assert!(same(got, want), "tier {}: max({a}, {v}) = {got}", k.tier());
+                }
             }
         }
-        assert!(f32_vmax(k, &mut [0.0; 2], &[0.0; 3]).is_err());
+        assert!(f32_vmax(k, &mut [0.0; 2], &[0.0; 1], 1).is_err());
+        assert!(f32_vmax(k, &mut [0.0; 2], &[0.0; 2], 2).is_err());
+        assert!(f32_vmax(k, &mut [0.0; 2], &[0.0; 2], 0).is_err());
+        assert!(f32_vmax(k, &mut [], &[], 0).is_ok());
     }
 }
 
