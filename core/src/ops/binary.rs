@@ -15,10 +15,10 @@ use super::{
 };
 use crate::exec::TensorMut;
 use crate::exec::TensorRef as Ref;
-use crate::kernels::Kernels;
-use crate::kernels::vmath::{BinaryOp, UnaryOp, f32_vbinary, f32_vunary};
 #[cfg(test)]
 use crate::exec::TensorRef;
+use crate::kernels::Kernels;
+use crate::kernels::vmath::{BinaryOp, UnaryOp, f32_vbinary, f32_vunary_into};
 use crate::tensor::DType;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -206,11 +206,13 @@ impl Binary {
         if a.len() != y.len() {
             return false;
         }
-        y.copy_from_slice(a);
-        if let Some(op) = op {
-            f32_vunary(self.kernels, op, y);
+        match op {
+            Some(op) => f32_vunary_into(self.kernels, op, a, y).is_ok(),
+            None => {
+                y.copy_from_slice(a);
+                true
+            }
         }
-        true
     }
 }
 

@@ -7,6 +7,7 @@ use super::gemm::plan_kernels;
 use super::{Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext};
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
+use crate::kernels::vmath::f32_vunary_into;
 use crate::tensor::DType;
 
 /// An f32 function, through the vectorized kernel of the plan's tier when it has one.
@@ -26,9 +27,14 @@ impl Op for Unary {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         let n = y.len().min(x.len());
-        // A copy, then the in-place kernel (or the per-element loop).
-        y[..n].copy_from_slice(&x[..n]);
-        self.f.apply_slice(self.kernels, &mut y[..n]);
+        match self.f.vector() {
+            Some(op) => f32_vunary_into(self.kernels, op, &x[..n], &mut y[..n])
+                .map_err(|e| e.to_string())?,
+            None => {
+                y[..n].copy_from_slice(&x[..n]);
+                self.f.apply_slice(self.kernels, &mut y[..n]);
+            }
+        }
         Ok(())
     }
 }

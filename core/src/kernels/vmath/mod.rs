@@ -29,11 +29,19 @@ pub enum UnaryOp {
     /// `max(x, 0)` (NaN gives 0, as `f32::max`).
     Relu,
     /// `x < 0 ? alpha · x : x`.
-    LeakyRelu { alpha: f32 },
+    LeakyRelu {
+        alpha: f32,
+    },
     /// `min(max(x, min), max)` by comparisons: NaN passes, crossed bounds give `max`.
-    Clip { min: f32, max: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     /// `clamp(alpha · x + beta, 0, 1)` (NaN passes).
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     /// `x · clamp(x · (1/6) + 1/2, 0, 1)` (onnxruntime's form: HardSigmoid with alpha = 1/6).
     HardSwish,
     Sigmoid,
@@ -124,11 +132,13 @@ impl BinaryOp {
     }
 }
 
-/// The unary kernel (`f32_vunary__<tier>`): `xs[i] = op(xs[i])`.
+/// The unary kernel (`f32_vunary__<tier>`): `dst[i] = op(src[i])` for `i < len`, in place when
+/// `src == dst`.
 ///
 /// # Safety
-/// The CPU has the kernel's tier.
-pub(crate) type VUnaryFn = unsafe fn(op: UnaryOp, xs: &mut [f32]);
+/// The CPU has the kernel's tier; `src` is valid for reading and `dst` for writing `len`
+/// elements, and the two ranges are either the same or disjoint.
+pub(crate) type VUnaryFn = unsafe fn(op: UnaryOp, src: *const f32, dst: *mut f32, len: usize);
 
 /// The binary kernel (`f32_vbinary__<tier>`): `out[i] = op(a[i or 0], b[i or 0])`, an operand of
 /// length 1 being broadcast; does nothing unless each operand has length 1 or `out.len()`.
@@ -160,41 +170,62 @@ pub(crate) struct Vmath {
     pub max: VMaxFn,
 }
 
-/// Applies `op` to every element, [`LANES`] at a time. Callers pass an `op` whose variant is a
-/// constant, so that after inlining the loop body is that variant's code alone.
+/// Applies `op` to `len` elements from `src` to `dst`, [`LANES`] at a time: each lane array is
+/// read whole before it is written, so `src == dst` works in place. Callers pass an `op` whose
+/// variant is a constant, so that after inlining the loop body is that variant's code alone.
+///
+/// # Safety
+/// As [`VUnaryFn`] (without the CPU requirement).
 #[inline(always)]
-fn map(op: UnaryOp, xs: &mut [f32]) {
-    let mut chunks = xs.chunks_exact_mut(LANES);
-    for chunk in &mut chunks {
-        for x in chunk.iter_mut() {
-            *x = op.apply(*x);
+unsafe fn map(op: UnaryOp, src: *const f32, dst: *mut f32, len: usize) {
+    let mut i = 0;
+    while i + LANES <= len {
+        // SAFETY: `i + LANES <= len`, so both arrays lie inside the caller's ranges; unaligned
+        // reads and writes of `[f32; LANES]`; the read completes before the write.
+        unsafe {
+            let mut v = src.add(i).cast::<[f32; LANES]>().read_unaligned();
+            for x in v.iter_mut() {
+                *x = op.apply(*x);
+            }
+            dst.add(i).cast::<[f32; LANES]>().write_unaligned(v);
         }
+        i += LANES;
     }
-    for x in chunks.into_remainder() {
-        *x = op.apply(*x);
+    while i < len {
+        // SAFETY: `i < len`.
+        unsafe { *dst.add(i) = op.apply(*src.add(i)) };
+        i += 1;
     }
 }
 
-/// The unary kernel's body: one loop per op, so that no loop branches on it.
+/// The unary kernel's body (see [`VUnaryFn`]): one loop per op, so that no loop branches on it.
+///
+/// # Safety
+/// As [`VUnaryFn`] (without the CPU requirement).
 #[inline(always)]
-pub(crate) fn unary(op: UnaryOp, xs: &mut [f32]) {
-    match op {
-        UnaryOp::Relu => map(UnaryOp::Relu, xs),
-        UnaryOp::LeakyRelu { alpha } => map(UnaryOp::LeakyRelu { alpha }, xs),
-        UnaryOp::Clip { min, max } => map(UnaryOp::Clip { min, max }, xs),
-        UnaryOp::HardSigmoid { alpha, beta } => map(UnaryOp::HardSigmoid { alpha, beta }, xs),
-        UnaryOp::HardSwish => map(UnaryOp::HardSwish, xs),
-        UnaryOp::Sigmoid => map(UnaryOp::Sigmoid, xs),
-        UnaryOp::Tanh => map(UnaryOp::Tanh, xs),
-        UnaryOp::Exp => map(UnaryOp::Exp, xs),
-        UnaryOp::GeluTanh => map(UnaryOp::GeluTanh, xs),
-        UnaryOp::Sqrt => map(UnaryOp::Sqrt, xs),
-        UnaryOp::Square => map(UnaryOp::Square, xs),
-        UnaryOp::SqrtPow => map(UnaryOp::SqrtPow, xs),
-        UnaryOp::Abs => map(UnaryOp::Abs, xs),
-        UnaryOp::Neg => map(UnaryOp::Neg, xs),
-        UnaryOp::Reciprocal => map(UnaryOp::Reciprocal, xs),
-        UnaryOp::Softsign => map(UnaryOp::Softsign, xs),
+pub(crate) unsafe fn unary(op: UnaryOp, src: *const f32, dst: *mut f32, len: usize) {
+    // SAFETY: the caller's contract is `map`'s.
+    unsafe {
+        match op {
+            UnaryOp::Relu => map(UnaryOp::Relu, src, dst, len),
+            UnaryOp::LeakyRelu { alpha } => map(UnaryOp::LeakyRelu { alpha }, src, dst, len),
+            UnaryOp::Clip { min, max } => map(UnaryOp::Clip { min, max }, src, dst, len),
+            UnaryOp::HardSigmoid { alpha, beta } => {
+                map(UnaryOp::HardSigmoid { alpha, beta }, src, dst, len)
+            }
+            UnaryOp::HardSwish => map(UnaryOp::HardSwish, src, dst, len),
+            UnaryOp::Sigmoid => map(UnaryOp::Sigmoid, src, dst, len),
+            UnaryOp::Tanh => map(UnaryOp::Tanh, src, dst, len),
+            UnaryOp::Exp => map(UnaryOp::Exp, src, dst, len),
+            UnaryOp::GeluTanh => map(UnaryOp::GeluTanh, src, dst, len),
+            UnaryOp::Sqrt => map(UnaryOp::Sqrt, src, dst, len),
+            UnaryOp::Square => map(UnaryOp::Square, src, dst, len),
+            UnaryOp::SqrtPow => map(UnaryOp::SqrtPow, src, dst, len),
+            UnaryOp::Abs => map(UnaryOp::Abs, src, dst, len),
+            UnaryOp::Neg => map(UnaryOp::Neg, src, dst, len),
+            UnaryOp::Reciprocal => map(UnaryOp::Reciprocal, src, dst, len),
+            UnaryOp::Softsign => map(UnaryOp::Softsign, src, dst, len),
+        }
     }
 }
 
@@ -316,8 +347,9 @@ macro_rules! vmath_kernels {
             /// # Safety
             /// The CPU has the features this function is compiled with.
             $($attr)*
-            unsafe fn f32_vunary(op: UnaryOp, xs: &mut [f32]) {
-                $crate::kernels::vmath::unary(op, xs)
+            unsafe fn f32_vunary(op: UnaryOp, src: *const f32, dst: *mut f32, len: usize) {
+                // SAFETY: the caller's contract is the body's.
+                unsafe { $crate::kernels::vmath::unary(op, src, dst, len) }
             }
             /// This family's binary body compiled for the tier.
             ///
@@ -356,9 +388,25 @@ pub(crate) use vmath_kernels;
 
 /// `xs[i] = op(xs[i])` with `kernels`' tier.
 pub fn f32_vunary(kernels: &Kernels, op: UnaryOp, xs: &mut [f32]) {
-    // SAFETY: a `Kernels` table only exists for a tier the CPU supports; the kernel takes any
-    // slice.
-    unsafe { (kernels.vmath.unary)(op, xs) }
+    let p = xs.as_mut_ptr();
+    // SAFETY: a `Kernels` table only exists for a tier the CPU supports; `xs` is `len`
+    // elements, read and written in place.
+    unsafe { (kernels.vmath.unary)(op, p, p, xs.len()) }
+}
+
+/// `dst[i] = op(src[i])` with `kernels`' tier (one pass, no copy). Fails when the lengths differ.
+pub fn f32_vunary_into(kernels: &Kernels, op: UnaryOp, src: &[f32], dst: &mut [f32]) -> Result<()> {
+    if src.len() != dst.len() {
+        return Err(Error::invalid_argument(format!(
+            "f32_vunary_into: {} inputs for {} outputs",
+            src.len(),
+            dst.len()
+        )));
+    }
+    // SAFETY: a `Kernels` table only exists for a tier the CPU supports; both slices hold
+    // `len` elements and, being a shared and a mutable borrow, do not overlap.
+    unsafe { (kernels.vmath.unary)(op, src.as_ptr(), dst.as_mut_ptr(), src.len()) };
+    Ok(())
 }
 
 /// `out[i] = op(a[i], b[i])`, an operand of length 1 being broadcast, with `kernels`' tier.

@@ -90,6 +90,9 @@ fn unary_tiers_match_the_scalar_function_bit_for_bit() {
             for x in &cases {
                 let mut y = x.clone();
                 f32_vunary(k, op, &mut y);
+                let mut z = vec![0.0; x.len()];
+                f32_vunary_into(k, op, x, &mut z).unwrap();
+                assert!(y.iter().zip(&z).all(|(&a, &b)| same(a, b)));
                 for (i, (&v, &got)) in x.iter().zip(&y).enumerate() {
                     assert!(
                         same(got, op.apply(v)),
@@ -101,6 +104,7 @@ fn unary_tiers_match_the_scalar_function_bit_for_bit() {
                 }
             }
         }
+        assert!(f32_vunary_into(k, UnaryOp::Exp, &[1.0; 3], &mut [0.0; 2]).is_err());
     }
 }
 
@@ -139,12 +143,17 @@ fn softmax_tiers_agree_and_match_f64() {
             .collect();
         let mut want = x.clone();
         f32_vsoftmax(reference, &mut want);
-        let max = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
+        let max = x
+            .iter()
+            .fold(f64::NEG_INFINITY, |m, &v| m.max(f64::from(v)));
         let sum: f64 = x.iter().map(|&v| (f64::from(v) - max).exp()).sum();
         for (i, (&v, &got)) in x.iter().zip(&want).enumerate() {
             let exact = (f64::from(v) - max).exp() / sum;
             let rel = (f64::from(got) - exact).abs() / exact;
-            assert!(rel < 2e-6, "n {n} [{i}]: {got:e} vs {exact:e} (rel {rel:e})");
+            assert!(
+                rel < 2e-6,
+                "n {n} [{i}]: {got:e} vs {exact:e} (rel {rel:e})"
+            );
         }
         for k in tiers() {
             let mut y = x.clone();
