@@ -40,7 +40,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let p = p * (r * r) + r + 1.0;
     // 2ⁿ for n in [-150, 129] as two normal powers of two (each exponent in [-75, 65]).
     let n1 = n >> 1;
@@ -57,10 +57,10 @@ pub(crate) fn tanh(x: f32) -> f32 {
     // Small |x|: an odd polynomial (the classic single-precision fit on [0, 0.625]).
     let z = a * a;
     let p = -5.704_988_7e-3;
-    let p = p * z + 2.063_908_9e-2;
+    let p = p * z + 2.063_909e-2;
     let p = p * z - 5.373_971_6e-2;
     let p = p * z + 1.333_144_2e-1;
-    let p = p * z - 3.333_328_2e-1;
+    let p = p * z - 3.333_328e-1;
     let small = p * z * a + a;
     // Elsewhere 1 - 2 / (e^{2|x|} + 1), which saturates to 1 (e^{2|x|} = +∞ included).
     let large = 1.0 - 2.0 / (exp(a + a) + 1.0);
