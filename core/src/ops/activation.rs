@@ -268,6 +268,58 @@ mod tests {
     }
 
     #[test]
+    fn slice_pass_matches_apply_bit_for_bit_on_every_tier() {
+        let xs: Vec<f32> = (-400..400)
+            .map(|i| i as f32 * 0.037)
+            .chain([
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                -0.0,
+                1e-40,
+                90.0,
+                -110.0,
+            ])
+            .collect();
+        let acts = [
+            Activation::Relu,
+            Activation::LeakyRelu { alpha: 0.1 },
+            Activation::Clip {
+                min: -1.0,
+                max: 6.0,
+            },
+            Activation::Sigmoid,
+            Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            Activation::HardSwish,
+            Activation::Tanh,
+            Activation::Exp,
+            Activation::GeluTanh,
+            Activation::Softsign,
+            Activation::Erf,
+            Activation::Log,
+        ];
+        for tier in crate::kernels::Tier::ALL {
+            let Ok(k) = crate::kernels::kernels_for(tier) else {
+                continue;
+            };
+            for act in acts {
+                let mut ys = xs.clone();
+                act.apply_slice(k, &mut ys);
+                for (&x, &y) in xs.iter().zip(&ys) {
+                    let want = act.apply(x);
+                    assert!(
+                        y.to_bits() == want.to_bits() || (y.is_nan() && want.is_nan()),
+                        "{act:?} on {tier}: f({x}) = {y}, apply {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn sigmoid_is_stable_at_extremes() {
         assert_eq!(Activation::Sigmoid.apply(-1000.0), 0.0);
         assert_eq!(Activation::Sigmoid.apply(1000.0), 1.0);
