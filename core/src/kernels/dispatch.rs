@@ -17,6 +17,7 @@ use super::f32::{F32DwPlaneFn, F32GemmFn};
 use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
+use super::vmath::Vmath;
 use super::wo::{WoDequantFn, WoGemvFn};
 
 /// Name of the environment variable that forces a tier (`reference`, `neon`, `dotprod`, `i8mm`,
@@ -147,6 +148,8 @@ pub struct Kernels {
     pub(crate) x8_lut: LutFn,
     /// Its name, for reports and benchmarks.
     pub(crate) x8_lut_name: &'static str,
+    /// The f32 element-wise family (`f32_vunary`, `f32_vbinary`, `f32_vsoftmax`, `f32_vmax`).
+    pub(crate) vmath: Vmath,
 }
 
 impl Kernels {
@@ -191,7 +194,8 @@ macro_rules! kernel_table {
         f32_dwconv_plane: $dwconv_plane:path,
         wo: [$wo_gemv:path, $wo_dequant:path],
         qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
-        x8_lut: [$($lutmod:ident)::*] $x8_lut:ident
+        x8_lut: [$($lutmod:ident)::*] $x8_lut:ident,
+        vmath: $vmath:expr
     ) => {
         static $table: $crate::kernels::Kernels = $crate::kernels::Kernels {
             tier: $tier,
@@ -212,6 +216,7 @@ macro_rules! kernel_table {
             qs8_dwconv_name: stringify!($qs8_dw),
             x8_lut: $($lutmod::)*$x8_lut,
             x8_lut_name: stringify!($x8_lut),
+            vmath: $vmath,
         };
     };
 }

@@ -3,6 +3,8 @@
 //! - [`dispatch`]: tiers, run-time CPU detection, `MOBIQUANT_TIER`, the per-tier kernel tables.
 //! - [`f32`](mod@f32): the f32 GEMM family and its packed-B layout.
 //! - [`qs8`]: the full-int8 GEMM/GEMV family and its packed weight layout.
+//! - [`vmath`]: the f32 element-wise family (activations, binary arithmetic, softmax rows,
+//!   window maxima), one plain-Rust body compiled per tier.
 //! - [`wo`]: the weight-only (int8/int4 weights, f32 activations) GEMM/GEMV family and its layout.
 //! - `reference`: the plain-Rust tier (fallback and test oracle).
 //! - `x86_64/`, `aarch64/`: the SIMD tiers. Only these modules carry `cfg(target_arch)`; everything
@@ -18,6 +20,7 @@ pub mod qs8;
 mod reference;
 #[cfg(test)]
 mod testing;
+pub mod vmath;
 pub mod wo;
 
 #[cfg(target_arch = "aarch64")]

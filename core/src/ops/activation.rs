@@ -1,9 +1,14 @@
 //! Element-wise f32 functions: the unary ops and the activations that Conv and Gemm can fuse.
 //!
 //! Invariant: one definition per function, used both by the stand-alone op and by the fused
-//! epilogue, so fused and unfused graphs compute bit-identical results.
+//! epilogue, so fused and unfused graphs compute bit-identical results. The functions the
+//! vectorized kernel family computes (`kernels::vmath`, see [`Activation::vector`]) are defined
+//! there: [`Activation::apply`] calls its scalar form, [`Activation::apply_slice`] its kernel of the
+//! plan's tier, and every tier computes the same bits as the scalar form.
 
 use super::{NodeContext, OpResult};
+use crate::kernels::Kernels;
+use crate::kernels::vmath::{UnaryOp, f32_vunary};
 
 /// An element-wise f32 function with its parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,41 +64,35 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The vectorized kernel's form of this function, when it has one.
+    pub(crate) fn vector(self) -> Option<UnaryOp> {
+        Some(match self {
+            Activation::Relu => UnaryOp::Relu,
+            Activation::LeakyRelu { alpha } => UnaryOp::LeakyRelu { alpha },
+            Activation::Clip { min, max } => UnaryOp::Clip { min, max },
+            Activation::Sigmoid => UnaryOp::Sigmoid,
+            Activation::HardSigmoid { alpha, beta } => UnaryOp::HardSigmoid { alpha, beta },
+            Activation::HardSwish => UnaryOp::HardSwish,
+            Activation::Tanh => UnaryOp::Tanh,
+            Activation::Exp => UnaryOp::Exp,
+            Activation::Sqrt => UnaryOp::Sqrt,
+            Activation::Abs => UnaryOp::Abs,
+            Activation::Neg => UnaryOp::Neg,
+            Activation::GeluTanh => UnaryOp::GeluTanh,
+            Activation::Reciprocal => UnaryOp::Reciprocal,
+            Activation::Softsign => UnaryOp::Softsign,
+            _ => return None,
+        })
+    }
+
     /// The value of the function at `x`.
     #[inline]
     pub fn apply(self, x: f32) -> f32 {
         match self {
             Activation::Identity => x,
-            Activation::Relu => x.max(0.0),
-            Activation::LeakyRelu { alpha } => {
-                if x < 0.0 {
-                    alpha * x
-                } else {
-                    x
-                }
-            }
-            // min(max(x, lo), hi), so lo > hi gives hi as in onnxruntime; NaN propagates
-            // (f32::max/min would drop it).
-            Activation::Clip { min, max } => {
-                let y = if x < min { min } else { x };
-                if y > max { max } else { y }
-            }
-            Activation::Sigmoid => sigmoid(x),
-            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
-            Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
-            Activation::Tanh => x.tanh(),
-            Activation::Exp => x.exp(),
             Activation::Log => x.ln(),
-            Activation::Sqrt => x.sqrt(),
-            Activation::Abs => x.abs(),
-            Activation::Neg => -x,
             Activation::Erf => erf(x),
             Activation::Gelu => 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)),
-            Activation::GeluTanh => {
-                const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-                0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
-            }
-            Activation::Reciprocal => 1.0 / x,
             Activation::Floor => x.floor(),
             Activation::Ceil => x.ceil(),
             Activation::Round => x.round_ties_even(),
@@ -117,6 +116,21 @@ impl Activation {
             Activation::Asinh => x.asinh(),
             Activation::Acosh => x.acosh(),
             Activation::Atanh => x.atanh(),
+            // The kernel family's functions.
+            Activation::Relu
+            | Activation::LeakyRelu { .. }
+            | Activation::Clip { .. }
+            | Activation::Sigmoid
+            | Activation::HardSigmoid { .. }
+            | Activation::HardSwish
+            | Activation::Tanh
+            | Activation::Exp
+            | Activation::Sqrt
+            | Activation::Abs
+            | Activation::Neg
+            | Activation::GeluTanh
+            | Activation::Reciprocal
+            | Activation::Softsign => self.vector().map_or(x, |op| op.apply(x)),
             Activation::Softplus => {
                 if x > 0.0 {
                     x + (-x).exp().ln_1p()
@@ -124,27 +138,17 @@ impl Activation {
                     x.exp().ln_1p()
                 }
             }
-            Activation::Softsign => x / (1.0 + x.abs()),
         }
     }
 
-    /// Applies the function to every element of `xs` in place.
+    /// Applies the function to every element of `xs` in place: the vectorized kernel of
+    /// `kernels`' tier when the function has one (the same bits as [`Activation::apply`]).
     #[inline]
-    pub fn apply_slice(self, xs: &mut [f32]) {
-        match self {
-            Activation::Identity => {}
-            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
-            // The same comparisons as `apply`, with the bounds hoisted: a vectorizable select.
-            Activation::Clip { min, max } => xs.iter_mut().for_each(|x| {
-                let y = if *x < min { min } else { *x };
-                *x = if y > max { max } else { y };
-            }),
-            Activation::LeakyRelu { alpha } => xs.iter_mut().for_each(|x| {
-                if *x < 0.0 {
-                    *x *= alpha;
-                }
-            }),
-            other => xs.iter_mut().for_each(|x| *x = other.apply(*x)),
+    pub fn apply_slice(self, kernels: &Kernels, xs: &mut [f32]) {
+        match self.vector() {
+            Some(op) => f32_vunary(kernels, op, xs),
+            None if self == Activation::Identity => {}
+            None => xs.iter_mut().for_each(|x| *x = self.apply(*x)),
         }
     }
 
@@ -183,16 +187,6 @@ impl Activation {
             "Tanh" => Activation::Tanh,
             other => return Err(format!("unknown fused activation '{other}'")),
         })
-    }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    // Written so that neither branch overflows: exp of a non-positive number only.
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
     }
 }
 
@@ -274,8 +268,60 @@ mod tests {
     }
 
     #[test]
+    fn slice_pass_matches_apply_bit_for_bit_on_every_tier() {
+        let xs: Vec<f32> = (-400..400)
+            .map(|i| i as f32 * 0.037)
+            .chain([
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                -0.0,
+                1e-40,
+                90.0,
+                -110.0,
+            ])
+            .collect();
+        let acts = [
+            Activation::Relu,
+            Activation::LeakyRelu { alpha: 0.1 },
+            Activation::Clip {
+                min: -1.0,
+                max: 6.0,
+            },
+            Activation::Sigmoid,
+            Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+            Activation::HardSwish,
+            Activation::Tanh,
+            Activation::Exp,
+            Activation::GeluTanh,
+            Activation::Softsign,
+            Activation::Erf,
+            Activation::Log,
+        ];
+        for tier in crate::kernels::Tier::ALL {
+            let Ok(k) = crate::kernels::kernels_for(tier) else {
+                continue;
+            };
+            for act in acts {
+                let mut ys = xs.clone();
+                act.apply_slice(k, &mut ys);
+                for (&x, &y) in xs.iter().zip(&ys) {
+                    let want = act.apply(x);
+                    assert!(
+                        y.to_bits() == want.to_bits() || (y.is_nan() && want.is_nan()),
+                        "{act:?} on {tier}: f({x}) = {y}, apply {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn sigmoid_is_stable_at_extremes() {
-        assert_eq!(sigmoid(-1000.0), 0.0);
-        assert_eq!(sigmoid(1000.0), 1.0);
+        assert_eq!(Activation::Sigmoid.apply(-1000.0), 0.0);
+        assert_eq!(Activation::Sigmoid.apply(1000.0), 1.0);
     }
 }

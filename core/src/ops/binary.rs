@@ -6,7 +6,9 @@
 //! do; integer division truncates toward zero and division by zero gives 0 (ONNX leaves it
 //! undefined).
 
+use super::broadcast::collapse;
 use super::elems::{Num, dispatch, view, view_mut};
+use super::gemm::plan_kernels;
 use super::strided::{broadcast_shapes, broadcast_strides, for_each_row, strided_copy};
 use super::{
     Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel,
@@ -15,6 +17,8 @@ use crate::exec::TensorMut;
 use crate::exec::TensorRef as Ref;
 #[cfg(test)]
 use crate::exec::TensorRef;
+use crate::kernels::Kernels;
+use crate::kernels::vmath::{BinaryOp, UnaryOp, f32_vbinary, f32_vunary_into};
 use crate::tensor::DType;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,88 +77,142 @@ impl Kind {
 #[derive(Debug)]
 struct Binary {
     kind: Kind,
-    out_shape: Vec<usize>,
+    /// The output shape collapsed (`broadcast::collapse`) and each input's strides through it.
+    rows: Vec<usize>,
     a_strides: Vec<isize>,
     b_strides: Vec<isize>,
+    kernels: &'static Kernels,
+}
+
+impl Kind {
+    /// The vectorized kernel's form of this op, when it has one.
+    fn vector(self) -> Option<BinaryOp> {
+        match self {
+            Kind::Add => Some(BinaryOp::Add),
+            Kind::Sub => Some(BinaryOp::Sub),
+            Kind::Mul => Some(BinaryOp::Mul),
+            Kind::Div => Some(BinaryOp::Div),
+            Kind::Pow | Kind::Max | Kind::Min => None,
+        }
+    }
+}
+
+/// `out[i] = f(a[i or 0], b[i or 0])` for operands of length 1 or `out.len()` (as the vectorized
+/// kernel); false for other lengths.
+fn zip_row<T: Copy>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) -> bool {
+    let n = out.len();
+    match (a.len(), b.len()) {
+        (la, lb) if la == n && lb == n => {
+            for ((y, &x), &z) in out.iter_mut().zip(a).zip(b) {
+                *y = f(x, z);
+            }
+        }
+        (la, 1) if la == n => {
+            for (y, &x) in out.iter_mut().zip(a) {
+                *y = f(x, b[0]);
+            }
+        }
+        (1, lb) if lb == n => {
+            for (y, &z) in out.iter_mut().zip(b) {
+                *y = f(a[0], z);
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 impl Binary {
+    /// Computes `out` row by row: `row(a, b, out)` for rows whose operands are contiguous or
+    /// one broadcast element (the whole tensor at once when both operands are), `f` element by
+    /// element for other strides.
     fn apply<T: Copy>(
         &self,
         a: &[T],
         b: &[T],
         out: &mut [T],
+        mut row: impl FnMut(&[T], &[T], &mut [T]) -> bool,
         f: impl Fn(T, T) -> T,
     ) -> OpResult<()> {
         let n = out.len();
-        if a.len() == n && b.len() == n {
-            for ((y, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *y = f(a, b);
-            }
-        } else if a.len() == n && b.len() == 1 {
-            let b = b[0];
-            for (y, &a) in out.iter_mut().zip(a) {
-                *y = f(a, b);
-            }
-        } else if a.len() == 1 && b.len() == n {
-            let a = a[0];
-            for (y, &b) in out.iter_mut().zip(b) {
-                *y = f(a, b);
-            }
-        } else {
-            let inner = self.out_shape.last().copied().unwrap_or(1);
-            let sa = self.a_strides.last().copied().unwrap_or(0);
-            let sb = self.b_strides.last().copied().unwrap_or(0);
-            let mut ok = true;
-            for_each_row(
-                &self.out_shape,
-                [&self.a_strides, &self.b_strides],
-                |row, [oa, ob]| {
-                    let Some(ys) = out.get_mut(row..row + inner) else {
-                        ok = false;
-                        return;
-                    };
-                    // Contiguous or broadcast rows as slices (vectorized), else element by element.
-                    let span = |s: isize| if s == 0 { 1 } else { inner };
-                    let (ra, rb) = (
-                        a.get(oa as usize..).and_then(|a| a.get(..span(sa))),
-                        b.get(ob as usize..).and_then(|b| b.get(..span(sb))),
-                    );
-                    match (sa, sb, ra, rb) {
-                        (1, 1, Some(ra), Some(rb)) => {
-                            for ((y, &x), &z) in ys.iter_mut().zip(ra).zip(rb) {
-                                *y = f(x, z);
-                            }
-                        }
-                        (1, 0, Some(ra), Some(&[z])) => {
-                            for (y, &x) in ys.iter_mut().zip(ra) {
-                                *y = f(x, z);
-                            }
-                        }
-                        (0, 1, Some(&[x]), Some(rb)) => {
-                            for (y, &z) in ys.iter_mut().zip(rb) {
-                                *y = f(x, z);
-                            }
-                        }
-                        _ => {
-                            let (mut ia, mut ib) = (oa, ob);
-                            for y in ys {
-                                match (a.get(ia as usize), b.get(ib as usize)) {
-                                    (Some(&x), Some(&z)) => *y = f(x, z),
-                                    _ => ok = false,
-                                }
-                                ia += sa;
-                                ib += sb;
-                            }
-                        }
+        if [1, n].contains(&a.len()) && [1, n].contains(&b.len()) {
+            return if row(a, b, out) {
+                Ok(())
+            } else {
+                Err("operand lengths do not fit the output".into())
+            };
+        }
+        let inner = self.rows.last().copied().unwrap_or(1);
+        let sa = self.a_strides.last().copied().unwrap_or(0);
+        let sb = self.b_strides.last().copied().unwrap_or(0);
+        let mut ok = true;
+        for_each_row(
+            &self.rows,
+            [&self.a_strides, &self.b_strides],
+            |at, [oa, ob]| {
+                let Some(ys) = out.get_mut(at..at + inner) else {
+                    ok = false;
+                    return;
+                };
+                // Contiguous or broadcast rows as slices, else element by element.
+                let span = |s: isize| match s {
+                    0 => Some(1),
+                    1 => Some(inner),
+                    _ => None,
+                };
+                let ra = span(sa).and_then(|len| a.get(oa as usize..)?.get(..len));
+                let rb = span(sb).and_then(|len| b.get(ob as usize..)?.get(..len));
+                if let (Some(ra), Some(rb)) = (ra, rb) {
+                    ok &= row(ra, rb, ys);
+                    return;
+                }
+                let (mut ia, mut ib) = (oa, ob);
+                for y in ys {
+                    match (a.get(ia as usize), b.get(ib as usize)) {
+                        (Some(&x), Some(&z)) => *y = f(x, z),
+                        _ => ok = false,
                     }
-                },
-            );
-            if !ok {
-                return Err("broadcast index out of bounds".into());
-            }
+                    ia += sa;
+                    ib += sb;
+                }
+            },
+        );
+        if !ok {
+            return Err("broadcast index out of bounds".into());
         }
         Ok(())
+    }
+
+    /// The same as `apply` with the scalar loop for rows.
+    fn apply_scalar<T: Copy>(
+        &self,
+        a: &[T],
+        b: &[T],
+        out: &mut [T],
+        f: impl Fn(T, T) -> T + Copy,
+    ) -> OpResult<()> {
+        self.apply(a, b, out, |ra, rb, ys| zip_row(ra, rb, ys, f), f)
+    }
+
+    /// `Pow(x, e)` with a scalar exponent that the unary kernel computes as `powf` does (2: x·x,
+    /// 0.5: √x, 1: x); false (nothing written) for other exponents and shapes.
+    fn pow_special(&self, a: &[f32], b: &[f32], y: &mut [f32]) -> bool {
+        let op = match b {
+            [e] if *e == 2.0 => Some(UnaryOp::Square),
+            [e] if *e == 0.5 => Some(UnaryOp::SqrtPow),
+            [e] if *e == 1.0 => None,
+            _ => return false,
+        };
+        if a.len() != y.len() {
+            return false;
+        }
+        match op {
+            Some(op) => f32_vunary_into(self.kernels, op, a, y).is_ok(),
+            None => {
+                y.copy_from_slice(a);
+                true
+            }
+        }
     }
 }
 
@@ -172,18 +230,27 @@ impl Op for Binary {
             DType::F32 => {
                 let (a, b) = (a.as_f32().map_err(e)?, b.as_f32().map_err(e)?);
                 let y = output.as_f32_mut().map_err(e)?;
+                if let Some(op) = kind.vector() {
+                    let k = self.kernels;
+                    return self.apply(
+                        a,
+                        b,
+                        y,
+                        |ra, rb, ys| f32_vbinary(k, op, ra, rb, ys).is_ok(),
+                        |x, z| op.apply(x, z),
+                    );
+                }
+                if kind == Kind::Pow && self.pow_special(a, b, y) {
+                    return Ok(());
+                }
                 // One instance per kind, so that the element loops have no branch on it.
                 match kind {
-                    Kind::Add => self.apply(a, b, y, |x, z| Kind::Add.f32(x, z)),
-                    Kind::Sub => self.apply(a, b, y, |x, z| Kind::Sub.f32(x, z)),
-                    Kind::Mul => self.apply(a, b, y, |x, z| Kind::Mul.f32(x, z)),
-                    Kind::Div => self.apply(a, b, y, |x, z| Kind::Div.f32(x, z)),
-                    Kind::Max => self.apply(a, b, y, |x, z| Kind::Max.f32(x, z)),
-                    Kind::Min => self.apply(a, b, y, |x, z| Kind::Min.f32(x, z)),
-                    Kind::Pow => self.apply(a, b, y, |x, z| Kind::Pow.f32(x, z)),
+                    Kind::Max => self.apply_scalar(a, b, y, |x, z| Kind::Max.f32(x, z)),
+                    Kind::Min => self.apply_scalar(a, b, y, |x, z| Kind::Min.f32(x, z)),
+                    _ => self.apply_scalar(a, b, y, |x, z| Kind::Pow.f32(x, z)),
                 }
             }
-            DType::I64 => self.apply(
+            DType::I64 => self.apply_scalar(
                 a.as_i64().map_err(e)?,
                 b.as_i64().map_err(e)?,
                 output.as_i64_mut().map_err(e)?,
@@ -201,7 +268,7 @@ impl Op for Binary {
 /// Binary op on an integer dtype `T`, computed in i64.
 fn run_int<T: Num>(op: &Binary, a: Ref<'_>, b: Ref<'_>, out: &mut TensorMut<'_>) -> OpResult<()> {
     let kind = op.kind;
-    op.apply(
+    op.apply_scalar(
         view::<T>(&a)?,
         view::<T>(&b)?,
         view_mut::<T>(out)?,
@@ -233,11 +300,14 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
     }
     let out_shape = broadcast_shapes(&a.shape, &b.shape)?;
     check_rank(&out_shape)?;
+    let strides = [&a.shape, &b.shape].map(|s| broadcast_strides(s, &out_shape));
+    let (rows, [a_strides, b_strides]) = collapse(&out_shape, strides);
     let op = Binary {
         kind,
-        a_strides: broadcast_strides(&a.shape, &out_shape),
-        b_strides: broadcast_strides(&b.shape, &out_shape),
-        out_shape: out_shape.clone(),
+        rows,
+        a_strides,
+        b_strides,
+        kernels: plan_kernels()?,
     };
     Ok(Built {
         op: Box::new(op),

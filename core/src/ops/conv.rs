@@ -166,7 +166,7 @@ impl Conv {
                     // kernel checks its slices itself.
                     unsafe { kernel(&p, out, width) };
                     if let Some(act) = pass {
-                        act.apply_slice(out);
+                        act.apply_slice(self.kernels, out);
                     }
                 }
             },

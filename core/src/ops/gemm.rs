@@ -85,7 +85,7 @@ pub(crate) fn matmul(
     };
     let activate = move |_: usize, row: &mut [f32]| {
         if let Some(act) = row_activation {
-            act.apply_slice(row);
+            act.apply_slice(kernels, row);
         }
     };
     let post: Option<PostFn<'_>> = match (finish.post, row_activation) {

@@ -130,7 +130,7 @@ impl Op for Gru {
                     let g = &mut zr[n * 2 * nh..][..2 * nh];
                     add_into(g, &xw[self.at(t, seq, n, g3)..][..2 * nh]);
                     clip_all(self.clip, g);
-                    sigmoid.apply_slice(g);
+                    sigmoid.apply_slice(self.kernels, g);
                 }
                 if self.linear_before_reset {
                     r.product(kernels, pool, (d, 1), batch, (h, nh), (cand, nh), None)?;
@@ -162,7 +162,7 @@ impl Op for Gru {
                     }
                     add_into(c, &xw[self.at(t, seq, n, g3) + 2 * nh..][..nh]);
                     clip_all(self.clip, c);
-                    tanh.apply_slice(c);
+                    tanh.apply_slice(self.kernels, c);
                     let hn = &mut h[n * nh..][..nh];
                     for u in 0..nh {
                         hn[u] = (1.0 - z[u]) * c[u] + z[u] * hn[u];

@@ -96,7 +96,7 @@ impl Op for Gemm {
                             .unwrap_or(0.0);
                 }
             }
-            act.apply_slice(row);
+            act.apply_slice(self.kernels, row);
         };
         // Without alpha and C, only the activation remains, which `matmul` fuses when it can.
         let post: Option<PostFn<'_>> = if alpha == 1.0 && c_strides.is_none() {

@@ -148,9 +148,9 @@ impl Op for Lstm {
                             gf[u] += pf[u] * cn[u];
                         }
                     }
-                    sigmoid.apply_slice(gi);
-                    sigmoid.apply_slice(gf);
-                    tanh.apply_slice(gc);
+                    sigmoid.apply_slice(self.kernels, gi);
+                    sigmoid.apply_slice(self.kernels, gf);
+                    tanh.apply_slice(self.kernels, gc);
                     for u in 0..nh {
                         cn[u] = gf[u] * cn[u] + gi[u] * gc[u];
                     }
@@ -159,9 +159,9 @@ impl Op for Lstm {
                             go[u] += po[u] * cn[u];
                         }
                     }
-                    sigmoid.apply_slice(go);
+                    sigmoid.apply_slice(self.kernels, go);
                     tmp.copy_from_slice(cn);
-                    tanh.apply_slice(tmp);
+                    tanh.apply_slice(self.kernels, tmp);
                     for u in 0..nh {
                         hn[u] = go[u] * tmp[u];
                     }

@@ -4,9 +4,12 @@
 //! Invariant: Softmax and LogSoftmax subtract the maximum of each slice before exponentiating,
 //! so they never overflow for finite inputs.
 
+use super::gemm::plan_kernels;
 use super::parallel::for_each_chunk;
 use super::{Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, normalize_axis};
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
+use crate::kernels::vmath::f32_vsoftmax;
 
 #[derive(Debug)]
 struct Softmax {
@@ -16,6 +19,7 @@ struct Softmax {
     inner: usize,
     /// LogSoftmax: `x - max - ln Σ exp(x - max)`.
     log: bool,
+    kernels: &'static Kernels,
 }
 
 impl Op for Softmax {
@@ -29,7 +33,12 @@ impl Op for Softmax {
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         y.copy_from_slice(x.get(..y.len()).ok_or("input too short")?);
         let (len, inner, log) = (self.len, self.inner, self.log);
+        let kernels = self.kernels;
         for_each_chunk(cx.pool, y, len * inner, |_, block| {
+            if inner == 1 && !log {
+                // Softmax over the last axis: contiguous rows, the vectorized kernel.
+                return f32_vsoftmax(kernels, block);
+            }
             for i in 0..inner {
                 let at = |j: usize| j * inner + i;
                 let max = (0..len)
@@ -65,6 +74,7 @@ pub(crate) fn build_softmax(cx: &NodeContext<'_>) -> OpResult<Built> {
         len: x.shape[axis],
         inner: x.shape[axis + 1..].iter().product(),
         log: cx.node.op == "LogSoftmax",
+        kernels: plan_kernels()?,
     };
     Ok(Built {
         op: Box::new(op),

@@ -3,12 +3,19 @@
 //! integer dtype; IsNaN and IsInf (f32 to bool).
 
 use super::elems::{Num, dispatch, view, view_mut};
+use super::gemm::plan_kernels;
 use super::{Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext};
 use crate::exec::TensorMut;
+use crate::kernels::Kernels;
+use crate::kernels::vmath::f32_vunary_into;
 use crate::tensor::DType;
 
+/// An f32 function, through the vectorized kernel of the plan's tier when it has one.
 #[derive(Debug)]
-struct Unary(Activation);
+struct Unary {
+    f: Activation,
+    kernels: &'static Kernels,
+}
 
 impl Op for Unary {
     fn run(
@@ -20,10 +27,14 @@ impl Op for Unary {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         let n = y.len().min(x.len());
-        // A copy, then the slice pass (whose Clip/Relu loops vectorize): cheaper than a
-        // per-element match.
-        y[..n].copy_from_slice(&x[..n]);
-        self.0.apply_slice(&mut y[..n]);
+        match self.f.vector() {
+            Some(op) => f32_vunary_into(self.kernels, op, &x[..n], &mut y[..n])
+                .map_err(|e| e.to_string())?,
+            None => {
+                y[..n].copy_from_slice(&x[..n]);
+                self.f.apply_slice(self.kernels, &mut y[..n]);
+            }
+        }
         Ok(())
     }
 }
@@ -114,7 +125,10 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         other => return Err(format!("{other} is not a unary op")),
     };
     Ok(Built {
-        op: Box::new(Unary(f)),
+        op: Box::new(Unary {
+            f,
+            kernels: plan_kernels()?,
+        }),
         output,
     })
 }
@@ -168,7 +182,9 @@ pub(crate) fn build_classify(cx: &NodeContext<'_>) -> OpResult<Built> {
 
 /// Clip (opset 11+): bounds are optional scalar inputs 1 and 2, read at run time.
 #[derive(Debug)]
-struct Clip;
+struct Clip {
+    kernels: &'static Kernels,
+}
 
 impl Op for Clip {
     fn run(
@@ -197,7 +213,11 @@ impl Op for Clip {
             min: bound(1, f32::NEG_INFINITY)?,
             max: bound(2, f32::INFINITY)?,
         };
-        Unary(f).run(inputs, output, cx)
+        Unary {
+            f,
+            kernels: self.kernels,
+        }
+        .run(inputs, output, cx)
     }
 }
 
@@ -235,7 +255,9 @@ pub(crate) fn build_clip(cx: &NodeContext<'_>) -> OpResult<Built> {
         }
     }
     Ok(Built {
-        op: Box::new(Clip),
+        op: Box::new(Clip {
+            kernels: plan_kernels()?,
+        }),
         output: Fact::new(x.dtype, x.shape.clone()),
     })
 }

@@ -39,6 +39,7 @@ mod neon;
 use super::dispatch::kernel_table;
 use super::f32::dwconv::dwconv_plane_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
+use super::vmath::vmath_kernels;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
 
@@ -54,7 +55,8 @@ kernel_table!(
     f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
-    x8_lut: [neon] x8_lut__neon
+    x8_lut: [neon] x8_lut__neon,
+    vmath: F32_VMATH_NEON
 );
 quantize_row_kernel!(
     qs8_quantize_row__dotprod,
@@ -72,7 +74,8 @@ kernel_table!(
     f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
-    x8_lut: [neon] x8_lut__neon
+    x8_lut: [neon] x8_lut__neon,
+    vmath: F32_VMATH_NEON
 );
 quantize_row_kernel!(qs8_quantize_row__i8mm, qs8_row_params__i8mm, "neon,i8mm");
 kernel_table!(
@@ -86,10 +89,12 @@ kernel_table!(
     f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
-    x8_lut: [neon] x8_lut__neon
+    x8_lut: [neon] x8_lut__neon,
+    vmath: F32_VMATH_NEON
 );
 
 dwconv_plane_kernel!(f32_dwconv_plane__neon, "neon");
+vmath_kernels!(F32_VMATH_NEON, "neon");
 wo_gemv_kernel!(wo_gemv_1x16c4__neon, "neon", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__neon, "neon");
 

@@ -9,6 +9,7 @@ mod qs8_dwconv_16w__reference;
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
+use super::vmath::vmath_kernels;
 use super::wo::WoShape;
 use super::{Kernels, Tier};
 
@@ -23,8 +24,11 @@ kernel_table!(
     f32_dwconv_plane: f32_dwconv_plane__reference,
     wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference],
     qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference,
-    x8_lut: [] x8_lut__reference
+    x8_lut: [] x8_lut__reference,
+    vmath: F32_VMATH_REFERENCE
 );
+
+vmath_kernels!(F32_VMATH_REFERENCE);
 
 /// The reference tier's table lookup: a plain loop.
 ///

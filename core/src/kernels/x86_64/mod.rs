@@ -8,6 +8,7 @@ mod avxvnni;
 use super::dispatch::kernel_table;
 use super::f32::dwconv::dwconv_plane_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
+use super::vmath::vmath_kernels;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
 
@@ -23,9 +24,11 @@ kernel_table!(
     f32_dwconv_plane: f32_dwconv_plane__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
-    x8_lut: [avx2] x8_lut__avx2
+    x8_lut: [avx2] x8_lut__avx2,
+    vmath: F32_VMATH_AVX2
 );
 dwconv_plane_kernel!(f32_dwconv_plane__avx2, "avx2,fma");
+vmath_kernels!(F32_VMATH_AVX2, "avx2,fma");
 wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__avx2, "avx2,fma");
 quantize_row_kernel!(
@@ -44,7 +47,8 @@ kernel_table!(
     f32_dwconv_plane: f32_dwconv_plane__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
-    x8_lut: [avx2] x8_lut__avx2
+    x8_lut: [avx2] x8_lut__avx2,
+    vmath: F32_VMATH_AVX2
 );
 quantize_row_kernel!(
     qs8_quantize_row__avx512vnni,
@@ -65,9 +69,11 @@ kernel_table!(
         avx512vnni::wo_dequant_16c4__avx512f
     ],
     qs8_dwconv: [avx512vnni]::qs8_dwconv_32w__avx512vnni,
-    x8_lut: [avx512vnni] x8_lut__avx512
+    x8_lut: [avx512vnni] x8_lut__avx512,
+    vmath: F32_VMATH_AVX512F
 );
 dwconv_plane_kernel!(f32_dwconv_plane__avx512f, "avx512f");
+vmath_kernels!(F32_VMATH_AVX512F, "avx512f");
 
 /// The lookup kernels a tier table may not show (the AVX-512 tier picks one at run time), with
 /// their names, when this CPU has them: so that tests cover every one.
