@@ -6,7 +6,7 @@ mod avx512vnni;
 mod avxvnni;
 
 use super::dispatch::kernel_table;
-use super::f32::dwconv::dwconv_plane_kernel;
+use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::qs8::dynamic::quantize_row_kernel;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
 use super::{Kernels, Tier};
@@ -25,7 +25,14 @@ kernel_table!(
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
     x8_lut: [avx2] x8_lut__avx2
 );
-dwconv_plane_kernel!(f32_dwconv_plane__avx2, "avx2,fma");
+dwconv_plane_kernel!(
+    f32_dwconv_plane__avx2,
+    ["avx2,fma"],
+    std::arch::x86_64::__m256,
+    std::arch::x86_64::__m128,
+    Scalar<true>,
+    group: 8
+);
 wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__avx2, "avx2,fma");
 quantize_row_kernel!(
@@ -67,7 +74,14 @@ kernel_table!(
     qs8_dwconv: [avx512vnni]::qs8_dwconv_32w__avx512vnni,
     x8_lut: [avx512vnni] x8_lut__avx512
 );
-dwconv_plane_kernel!(f32_dwconv_plane__avx512f, "avx512f");
+dwconv_plane_kernel!(
+    f32_dwconv_plane__avx512f,
+    ["avx512f,avx2,fma"],
+    std::arch::x86_64::__m512,
+    std::arch::x86_64::__m256,
+    Scalar<true>,
+    group: 8
+);
 
 /// The lookup kernels a tier table may not show (the AVX-512 tier picks one at run time), with
 /// their names, when this CPU has them: so that tests cover every one.
