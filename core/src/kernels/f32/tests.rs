@@ -441,7 +441,7 @@ fn check_dw_plane(
     layout.fill(&values(in_h * in_w, seed + 7), &mut src);
     layout.fill(&x, &mut src);
     let p = DwPlane {
-        src: &src,
+        input: None,
         src_row: layout.pitch(),
         taps: &taps,
         weights: &w,
@@ -463,7 +463,7 @@ fn check_dw_plane(
     for kernels in tiers() {
         let mut got = vec![f32::NAN; oh * ow];
         // SAFETY: `tiers()` yields only tiers this CPU supports.
-        unsafe { (kernels.f32_dwconv_plane)(&p, &mut got, ow) };
+        unsafe { (kernels.f32_dwconv_plane)(&p, &mut src, &mut got, ow) };
         assert_dw_close(
             kernels,
             &got,
@@ -546,12 +546,12 @@ proptest! {
 fn dwconv_plane_rejects_short_buffers() {
     use super::dwconv::plane::DwPlane;
     for kernels in tiers() {
-        let src = vec![1.0; 3 * 10 - 1];
+        let mut src = vec![1.0; 3 * 10 - 1];
         let taps = [0, 1, 2, 10, 11, 12, 20, 21, 22];
         let w = [1.0; 9];
         for (taps, len) in [(&taps[..], 8), (&taps[..8], 8), (&taps[..], 7)] {
             let p = DwPlane {
-                src: &src,
+                input: None,
                 src_row: 10,
                 taps,
                 weights: &w,
@@ -561,7 +561,7 @@ fn dwconv_plane_rejects_short_buffers() {
             };
             let mut out = vec![-7.0; len];
             // SAFETY: `tiers()` yields only tiers this CPU supports.
-            unsafe { (kernels.f32_dwconv_plane)(&p, &mut out, 8) };
+            unsafe { (kernels.f32_dwconv_plane)(&p, &mut src, &mut out, 8) };
             assert!(out.iter().all(|&v| v == -7.0), "tier {}", kernels.tier());
         }
     }

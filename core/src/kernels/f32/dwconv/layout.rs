@@ -99,6 +99,7 @@ impl DwLayout {
     /// layout. Only the input's own positions are written: the padding keeps what `dst` holds,
     /// which must be zeros (fill `dst` with zeros once, then reuse it for every plane). Does
     /// nothing when a buffer is too short.
+    #[inline(always)]
     pub fn fill(&self, x: &[f32], dst: &mut [f32]) {
         let (s, w) = (self.stride_w, self.in_w);
         if x.len() < self.in_h * w || dst.len() < self.len() || w == 0 {
@@ -110,6 +111,27 @@ impl DwLayout {
             if s == 1 {
                 let at = self.at(r, pl);
                 dst[at..at + w].copy_from_slice(src);
+                continue;
+            }
+            if s == 2 && w >= 2 {
+                // Even and odd input columns go to two regions: one pass over the pairs (which
+                // the compiler turns into vector deinterleaves), then the odd width's last one.
+                let (at_even, at_odd) = (self.at(r, pl), self.at(r, pl + 1));
+                let (even, odd) = if at_even < at_odd {
+                    let (a, b) = dst.split_at_mut(at_odd);
+                    (&mut a[at_even..], b)
+                } else {
+                    let (a, b) = dst.split_at_mut(at_even);
+                    (b, &mut a[at_odd..])
+                };
+                let pairs = src.chunks_exact(2);
+                if let (Some(&last), Some(e)) = (pairs.remainder().first(), even.get_mut(w / 2)) {
+                    *e = last;
+                }
+                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
                 continue;
             }
             for phase in 0..s.min(w) {

@@ -133,9 +133,8 @@ impl DwConv {
             return false;
         }
         let (src, rest) = scratch.split_at_mut(self.layout.len());
-        self.layout.fill(x, src);
         let p = DwPlane {
-            src,
+            input: Some((&self.layout, x)),
             src_row: self.layout.pitch(),
             taps: &self.taps,
             weights,
@@ -149,14 +148,14 @@ impl DwConv {
                 let run_out = &mut rest[..run];
                 // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the
                 // kernel checks its slices itself.
-                unsafe { kernel(&p, run_out, run) };
+                unsafe { kernel(&p, src, run_out, run) };
                 let pitch = self.layout.pitch();
                 for (oy, row) in out.chunks_exact_mut(self.out_w).enumerate() {
                     row.copy_from_slice(&run_out[oy * pitch..][..self.out_w]);
                 }
             }
             // SAFETY: as above.
-            None => unsafe { kernel(&p, out, self.out_w) },
+            None => unsafe { kernel(&p, src, out, self.out_w) },
         }
         true
     }

@@ -16,13 +16,15 @@
 //! Invariant: per output, products are added in tap order, as `acc + w · x` rounded twice
 //! (reference tier) or once (fused tiers); a tier's result does not depend on the grouping.
 
+use super::layout::DwLayout;
 use crate::kernels::f32::madd;
 
 /// One plane's arguments for a depthwise kernel.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct DwPlane<'a> {
-    /// The input plane in a `DwLayout`.
-    pub src: &'a [f32],
+    /// The input plane and its layout, which the kernel first copies into `src` (compiled with the
+    /// tier's features, so the copy is vectorized too); `None` when `src` already holds it.
+    pub input: Option<(&'a DwLayout, &'a [f32])>,
     /// Elements between the inputs of two consecutive output rows (`DwLayout::pitch`).
     pub src_row: usize,
     /// Per tap, its offset (`DwLayout::tap`); the same length as `weights`.
@@ -39,7 +41,8 @@ pub(crate) struct DwPlane<'a> {
 ///
 /// # Safety
 /// The CPU has the kernel's tier (the arguments are checked like [`dwconv_plane`]'s).
-pub(crate) type F32DwPlaneFn = unsafe fn(p: &DwPlane<'_>, dst: &mut [f32], width: usize);
+pub(crate) type F32DwPlaneFn =
+    unsafe fn(p: &DwPlane<'_>, src: &mut [f32], dst: &mut [f32], width: usize);
 
 /// A tier's f32 vector of `LANES` floats, the operations the plane body needs.
 ///
@@ -109,16 +112,18 @@ unsafe impl<const FUSED: bool> F32Vec for Scalar<FUSED> {
     }
 }
 
-/// Computes the rows of `width` outputs in `dst` (see the module doc), `G` chunks at a time, with
+/// Copies `p.input` (if any) into `src`, then computes the rows of `width` outputs in `dst` (see
+/// the module doc), `G` chunks at a time, with
 /// vector `V`, or `N` for rows narrower than `V`, or `S` for rows narrower than `N`. Does nothing
 /// (never panics) when `dst` is not whole rows, `taps` and `weights` differ in length, or a tap
-/// of the last output would read past `src`.
+/// of the last output would read past `src` (the copy checks its own lengths).
 ///
 /// # Safety
 /// The CPU has the tiers of `V`, `N` and `S`.
 #[inline(always)]
 pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usize>(
     p: &DwPlane<'_>,
+    src: &mut [f32],
     dst: &mut [f32],
     width: usize,
 ) {
@@ -134,18 +139,22 @@ pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usiz
     let end = (rows - 1)
         .checked_mul(p.src_row)
         .and_then(|x| x.checked_add(max_tap)?.checked_add(width));
-    if end.is_none_or(|end| end > p.src.len()) {
+    if end.is_none_or(|end| end > src.len()) {
         return;
     }
+    if let Some((layout, x)) = p.input {
+        layout.fill(x, src);
+    }
+    let src = &*src;
     // SAFETY: the vector fits the row; `dst` is whole rows and every tap of the last row is
     // inside `src` (checked above); the CPU has the tiers (the caller's contract).
     unsafe {
         if width >= V::LANES {
-            plane::<V, G>(p, dst, width);
+            plane::<V, G>(p, src, dst, width);
         } else if width >= N::LANES {
-            plane::<N, G>(p, dst, width);
+            plane::<N, G>(p, src, dst, width);
         } else {
-            plane::<S, G>(p, dst, width);
+            plane::<S, G>(p, src, dst, width);
         }
     }
 }
@@ -156,18 +165,23 @@ pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usiz
 /// `V::LANES <= width`, `dst.len()` is a multiple of `width`, every tap of the last row's last
 /// output is inside `src` (checked by [`dwconv_plane`]); the CPU has `V`'s tier.
 #[inline(always)]
-unsafe fn plane<V: F32Vec, const G: usize>(p: &DwPlane<'_>, dst: &mut [f32], width: usize) {
+unsafe fn plane<V: F32Vec, const G: usize>(
+    p: &DwPlane<'_>,
+    src: &[f32],
+    dst: &mut [f32],
+    width: usize,
+) {
     let chunks = (dst.len() / width) * width.div_ceil(V::LANES);
     // SAFETY: the caller's contract, and each call gets at least its group size of chunks.
     unsafe {
         if chunks >= G {
-            groups::<V, G>(p, dst, width, chunks);
+            groups::<V, G>(p, src, dst, width, chunks);
         } else if chunks >= 4 && G > 4 {
-            groups::<V, 4>(p, dst, width, chunks);
+            groups::<V, 4>(p, src, dst, width, chunks);
         } else if chunks >= 2 && G > 2 {
-            groups::<V, 2>(p, dst, width, chunks);
+            groups::<V, 2>(p, src, dst, width, chunks);
         } else {
-            groups::<V, 1>(p, dst, width, chunks);
+            groups::<V, 1>(p, src, dst, width, chunks);
         }
     }
 }
@@ -180,6 +194,7 @@ unsafe fn plane<V: F32Vec, const G: usize>(p: &DwPlane<'_>, dst: &mut [f32], wid
 #[inline(always)]
 unsafe fn groups<V: F32Vec, const G: usize>(
     p: &DwPlane<'_>,
+    src: &[f32],
     dst: &mut [f32],
     width: usize,
     chunks: usize,
@@ -205,7 +220,7 @@ unsafe fn groups<V: F32Vec, const G: usize>(
         }
         // SAFETY: every chunk is in a row below `dst.len() / width` with `x0 + LANES <= width`,
         // so its reads end inside `src` and its writes inside its row (see `dwconv_plane`).
-        unsafe { group::<V, G>(p, dst, &src_at, &dst_at) };
+        unsafe { group::<V, G>(p, src, dst, &src_at, &dst_at) };
         next = start + G;
     }
 }
@@ -214,18 +229,19 @@ unsafe fn groups<V: F32Vec, const G: usize>(
 /// taps[t] + x])`, taps outermost.
 ///
 /// # Safety
-/// `dst_at[i] + LANES <= dst.len()`, and `src_at[i] + taps[t] + LANES <= p.src.len()` for every
+/// `dst_at[i] + LANES <= dst.len()`, and `src_at[i] + taps[t] + LANES <= src.len()` for every
 /// tap; the CPU has `V`'s tier.
 #[inline(always)]
 unsafe fn group<V: F32Vec, const G: usize>(
     p: &DwPlane<'_>,
+    src: &[f32],
     dst: &mut [f32],
     src_at: &[usize; G],
     dst_at: &[usize; G],
 ) {
     // SAFETY (all vector operations): the CPU has `V`'s tier (the caller's contract).
     let mut acc = [unsafe { V::splat(p.bias) }; G];
-    let rows = src_at.map(|at| p.src.as_ptr().wrapping_add(at));
+    let rows = src_at.map(|at| src.as_ptr().wrapping_add(at));
     for (&t, &w) in p.taps.iter().zip(p.weights) {
         let w = unsafe { V::splat(w) };
         for (a, &row) in acc.iter_mut().zip(&rows) {
@@ -253,13 +269,14 @@ macro_rules! dwconv_plane_kernel {
         $(#[target_feature(enable = $features)])?
         pub(crate) unsafe fn $name(
             p: &$crate::kernels::f32::dwconv::plane::DwPlane<'_>,
+            src: &mut [f32],
             dst: &mut [f32],
             width: usize,
         ) {
             // SAFETY: this function is compiled with the vectors' features and the CPU has them
             // (the contract).
             unsafe {
-                $crate::kernels::f32::dwconv::plane::dwconv_plane::<$v, $n, $s, $group>(p, dst, width)
+                $crate::kernels::f32::dwconv::plane::dwconv_plane::<$v, $n, $s, $group>(p, src, dst, width)
             }
         }
     };
