@@ -463,7 +463,7 @@ fn check_dw_plane(
     for kernels in tiers() {
         let mut got = vec![f32::NAN; oh * ow];
         // SAFETY: `tiers()` yields only tiers this CPU supports.
-        unsafe { (kernels.f32_dwconv_plane)(&p, &mut src, &mut got, ow) };
+        unsafe { (kernels.f32_dwconv_plane)(&p, &mut src, &mut [], &mut got, ow) };
         assert_dw_close(
             kernels,
             &got,
@@ -561,7 +561,7 @@ fn dwconv_plane_rejects_short_buffers() {
             };
             let mut out = vec![-7.0; len];
             // SAFETY: `tiers()` yields only tiers this CPU supports.
-            unsafe { (kernels.f32_dwconv_plane)(&p, &mut src, &mut out, 8) };
+            unsafe { (kernels.f32_dwconv_plane)(&p, &mut src, &mut [], &mut out, 8) };
             assert!(out.iter().all(|&v| v == -7.0), "tier {}", kernels.tier());
         }
     }

@@ -142,21 +142,10 @@ impl DwConv {
             min,
             max,
         };
-        let kernel = kernels.f32_dwconv_plane;
-        match self.flat {
-            Some(run) => {
-                let run_out = &mut rest[..run];
-                // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the
-                // kernel checks its slices itself.
-                unsafe { kernel(&p, src, run_out, run) };
-                let pitch = self.layout.pitch();
-                for (oy, row) in out.chunks_exact_mut(self.out_w).enumerate() {
-                    row.copy_from_slice(&run_out[oy * pitch..][..self.out_w]);
-                }
-            }
-            // SAFETY: as above.
-            None => unsafe { kernel(&p, src, out, self.out_w) },
-        }
+        let run = &mut rest[..self.flat.unwrap_or(0)];
+        // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the kernel
+        // checks its slices itself.
+        unsafe { (kernels.f32_dwconv_plane)(&p, src, run, out, self.out_w) };
         true
     }
 }

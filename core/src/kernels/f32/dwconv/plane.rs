@@ -42,7 +42,7 @@ pub(crate) struct DwPlane<'a> {
 /// # Safety
 /// The CPU has the kernel's tier (the arguments are checked like [`dwconv_plane`]'s).
 pub(crate) type F32DwPlaneFn =
-    unsafe fn(p: &DwPlane<'_>, src: &mut [f32], dst: &mut [f32], width: usize);
+    unsafe fn(p: &DwPlane<'_>, src: &mut [f32], run: &mut [f32], dst: &mut [f32], width: usize);
 
 /// A tier's f32 vector of `LANES` floats, the operations the plane body needs.
 ///
@@ -113,7 +113,8 @@ unsafe impl<const FUSED: bool> F32Vec for Scalar<FUSED> {
 }
 
 /// Copies `p.input` (if any) into `src`, then computes the rows of `width` outputs in `dst` (see
-/// the module doc), `G` chunks at a time, with
+/// the module doc): directly when `run` is empty, else as one flat run of `run.len()` positions
+/// into `run` (which must be `(rows - 1) · src_row + width` long) whose rows are then copied out; `G` chunks at a time, with
 /// vector `V`, or `N` for rows narrower than `V`, or `S` for rows narrower than `N`. Does nothing
 /// (never panics) when `dst` is not whole rows, `taps` and `weights` differ in length, or a tap
 /// of the last output would read past `src` (the copy checks its own lengths).
@@ -124,6 +125,7 @@ unsafe impl<const FUSED: bool> F32Vec for Scalar<FUSED> {
 pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usize>(
     p: &DwPlane<'_>,
     src: &mut [f32],
+    run: &mut [f32],
     dst: &mut [f32],
     width: usize,
 ) {
@@ -139,15 +141,44 @@ pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usiz
     let end = (rows - 1)
         .checked_mul(p.src_row)
         .and_then(|x| x.checked_add(max_tap)?.checked_add(width));
-    if end.is_none_or(|end| end > src.len()) {
+    if end.is_none_or(|end| end > src.len())
+        || !(run.is_empty() || end.is_some_and(|end| end - max_tap == run.len()))
+    {
         return;
     }
     if let Some((layout, x)) = p.input {
         layout.fill(x, src);
     }
     let src = &*src;
-    // SAFETY: the vector fits the row; `dst` is whole rows and every tap of the last row is
-    // inside `src` (checked above); the CPU has the tiers (the caller's contract).
+    // SAFETY: `dst` is whole rows and every tap of the last row is inside `src` (checked above);
+    // a flat run is `(rows - 1) src_row + width` long (checked above), so every tap of its last
+    // position is inside `src` too, and so is each row copied out of it; the CPU has the tiers
+    // (the caller's contract).
+    unsafe {
+        if run.is_empty() {
+            rows_of::<V, N, S, G>(p, src, dst, width);
+            return;
+        }
+        let len = run.len();
+        rows_of::<V, N, S, G>(p, src, run, len);
+        for (oy, row) in dst.chunks_exact_mut(width).enumerate() {
+            copy::<V, N, S>(run.as_ptr().add(oy * p.src_row), row);
+        }
+    }
+}
+
+/// The plane's rows of `width` outputs in `dst` with the widest vector that fits a row.
+///
+/// # Safety
+/// `dst` is whole rows and every tap of the last row is inside `src`; the CPU has the tiers.
+#[inline(always)]
+unsafe fn rows_of<V: F32Vec, N: F32Vec, S: F32Vec, const G: usize>(
+    p: &DwPlane<'_>,
+    src: &[f32],
+    dst: &mut [f32],
+    width: usize,
+) {
+    // SAFETY: the vector fits the row; the rest is the caller's contract.
     unsafe {
         if width >= V::LANES {
             plane::<V, G>(p, src, dst, width);
@@ -155,6 +186,44 @@ pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usiz
             plane::<N, G>(p, src, dst, width);
         } else {
             plane::<S, G>(p, src, dst, width);
+        }
+    }
+}
+
+/// Copies `dst.len()` floats from `from` into `dst`, in vectors (the last one overlapping) rather
+/// than through a `memcpy` call, as rows of a flat run are short.
+///
+/// # Safety
+/// `from` is readable for `dst.len()` floats and does not overlap `dst`; the CPU has the tiers.
+#[inline(always)]
+unsafe fn copy<V: F32Vec, N: F32Vec, S: F32Vec>(from: *const f32, dst: &mut [f32]) {
+    /// Copies with `W`, whose lanes fit `dst`.
+    ///
+    /// # Safety
+    /// As `copy`, and `W::LANES <= dst.len()`.
+    #[inline(always)]
+    unsafe fn with<W: F32Vec>(from: *const f32, dst: &mut [f32]) {
+        let (n, lanes) = (dst.len(), W::LANES);
+        let to = dst.as_mut_ptr();
+        // SAFETY: every vector starts at `x <= n - lanes`: inside both buffers.
+        unsafe {
+            let mut x = 0;
+            while x + lanes < n {
+                W::load(from.add(x)).store(to.add(x));
+                x += lanes;
+            }
+            W::load(from.add(n - lanes)).store(to.add(n - lanes));
+        }
+    }
+    let n = dst.len();
+    // SAFETY: the chosen vector's lanes fit `dst` (`n >= 1` for scalars); the caller's contract.
+    unsafe {
+        if n >= V::LANES {
+            with::<V>(from, dst);
+        } else if n >= N::LANES {
+            with::<N>(from, dst);
+        } else if n > 0 {
+            with::<S>(from, dst);
         }
     }
 }
@@ -270,13 +339,14 @@ macro_rules! dwconv_plane_kernel {
         pub(crate) unsafe fn $name(
             p: &$crate::kernels::f32::dwconv::plane::DwPlane<'_>,
             src: &mut [f32],
+            run: &mut [f32],
             dst: &mut [f32],
             width: usize,
         ) {
             // SAFETY: this function is compiled with the vectors' features and the CPU has them
             // (the contract).
             unsafe {
-                $crate::kernels::f32::dwconv::plane::dwconv_plane::<$v, $n, $s, $group>(p, src, dst, width)
+                $crate::kernels::f32::dwconv::plane::dwconv_plane::<$v, $n, $s, $group>(p, src, run, dst, width)
             }
         }
     };
