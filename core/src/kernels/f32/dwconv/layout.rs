@@ -99,8 +99,15 @@ impl DwLayout {
     /// layout. Only the input's own positions are written: the padding keeps what `dst` holds,
     /// which must be zeros (fill `dst` with zeros once, then reuse it for every plane). Does
     /// nothing when a buffer is too short.
-    #[inline(always)]
+    #[cfg(test)]
     pub fn fill(&self, x: &[f32], dst: &mut [f32]) {
+        self.fill_with(x, dst, |from, to| to.copy_from_slice(from));
+    }
+
+    /// [`DwLayout::fill`], with `copy` copying whole input rows (of equal lengths) when the column
+    /// stride is 1 (the kernels pass a vector copy: rows are short).
+    #[inline(always)]
+    pub fn fill_with(&self, x: &[f32], dst: &mut [f32], copy: impl Fn(&[f32], &mut [f32])) {
         let (s, w) = (self.stride_w, self.in_w);
         if x.len() < self.in_h * w || dst.len() < self.len() || w == 0 {
             return;
@@ -110,7 +117,7 @@ impl DwLayout {
             let r = self.pad_top + iy;
             if s == 1 {
                 let at = self.at(r, pl);
-                dst[at..at + w].copy_from_slice(src);
+                copy(src, &mut dst[at..at + w]);
                 continue;
             }
             if s == 2 && w >= 2 {

@@ -147,7 +147,13 @@ pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usiz
         return;
     }
     if let Some((layout, x)) = p.input {
-        layout.fill(x, src);
+        layout.fill_with(x, src, |from, to| {
+            if from.len() >= to.len() {
+                // SAFETY: `from` is readable for `to.len()` floats and a distinct buffer; the CPU
+                // has the tiers (the caller's contract).
+                unsafe { copy::<V, N, S>(from.as_ptr(), to) }
+            }
+        });
     }
     let src = &*src;
     // SAFETY: `dst` is whole rows and every tap of the last row is inside `src` (checked above);
