@@ -14,7 +14,6 @@ mod util;
 use util::time_per_call;
 
 use mobiquant_core::kernels::f32::dwconv::{DwAxis, DwConv};
-use mobiquant_core::kernels::{Tier, kernels_for};
 
 /// (H, W, C, stride, K) of MobileNetV2's depthwise layers (3x3, padding 1) and a 5x5 one
 /// (padding 2, as in MobileNetV3 / PP-LCNet).
@@ -45,10 +44,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (csv, _threads) = util::options(&args);
     let budget = Duration::from_millis(300);
-    let tiers: Vec<_> = Tier::ALL
-        .into_iter()
-        .filter_map(|t| kernels_for(t).ok())
-        .collect();
+    let tiers = util::supported_kernels();
     if !csv {
         println!("f32 depthwise, 1 thread: GMAC/s (OH * OW * C * K * K / s / 1e9)");
         let mut head = format!("{:>18}", "HxWxC/s kK");

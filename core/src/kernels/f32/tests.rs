@@ -464,26 +464,16 @@ fn check_dw_plane(
         let mut got = vec![f32::NAN; oh * ow];
         // SAFETY: `tiers()` yields only tiers this CPU supports.
         unsafe { (kernels.f32_dwconv_plane)(&p, &mut src, &mut [], &mut got, ow) };
-        assert_dw_close(
-            kernels,
-            &got,
-            &want,
-            &mags,
-            taps.len(),
-            &format!("rows {what}"),
-        );
+        let check = |got: &[f32], how: &str| {
+            let what = format!("{how} {what}");
+            assert_dw_close(kernels, got, &want, &mags, taps.len(), &what);
+        };
+        check(&got, "rows");
         let mut got = vec![f32::NAN; oh * ow];
         let other = values(in_h * in_w, seed + 7);
         assert!(conv.plane(kernels, &other, &w, bias, clamp, &mut got, &mut scratch));
         assert!(conv.plane(kernels, &x, &w, bias, clamp, &mut got, &mut scratch));
-        assert_dw_close(
-            kernels,
-            &got,
-            &want,
-            &mags,
-            taps.len(),
-            &format!("plane {what}"),
-        );
+        check(&got, "plane");
         tiers_run += 1;
     }
     Some(tiers_run)
