@@ -9,6 +9,11 @@
 //! over the stride), which also lets a run of `(out_h - 1) · pitch + out_w` positions cover the
 //! whole plane ("flat" run; the `pitch - out_w` positions between rows are computed and dropped).
 
+/// Copies a row of input into a row of the layout (equal lengths).
+pub(crate) trait CopyRow {
+    fn copy(from: &[f32], to: &mut [f32]);
+}
+
 /// The padded, phase-split layout of one input plane for a depthwise window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DwLayout {
@@ -84,6 +89,7 @@ impl DwLayout {
     }
 
     /// Where padded row `r`, column `c` is stored.
+    #[inline(always)]
     fn at(&self, r: usize, c: usize) -> usize {
         let region = (r % self.stride_h) * self.stride_w + c % self.stride_w;
         region * self.region_len() + (r / self.stride_h) * self.pitch + c / self.stride_w
@@ -101,29 +107,48 @@ impl DwLayout {
     /// nothing when a buffer is too short.
     #[cfg(test)]
     pub fn fill(&self, x: &[f32], dst: &mut [f32]) {
-        self.fill_with(x, dst, |from, to| to.copy_from_slice(from));
+        struct Slices;
+        impl CopyRow for Slices {
+            fn copy(from: &[f32], to: &mut [f32]) {
+                to.copy_from_slice(from);
+            }
+        }
+        self.fill_with::<Slices>(x, dst);
     }
 
-    /// [`DwLayout::fill`], with `copy` copying whole input rows (of equal lengths) when the column
-    /// stride is 1 (the kernels pass a vector copy: rows are short).
+    /// [`DwLayout::fill`], with `C` copying whole input rows when the column stride is 1 (the
+    /// kernels pass a vector copy: rows are short). Row by row, the region rows' offsets follow
+    /// incrementally (no division per row).
     #[inline(always)]
-    pub fn fill_with(&self, x: &[f32], dst: &mut [f32], copy: impl Fn(&[f32], &mut [f32])) {
+    pub fn fill_with<C: CopyRow>(&self, x: &[f32], dst: &mut [f32]) {
         let (s, w) = (self.stride_w, self.in_w);
         if x.len() < self.in_h * w || dst.len() < self.len() || w == 0 {
             return;
         }
         let pl = self.pad_left;
-        for (iy, src) in x.chunks_exact(w).take(self.in_h).enumerate() {
-            let r = self.pad_top + iy;
+        // `at(r, c) = row_at + at(0, c)`, with `row_at = at(r, 0)` stepped along the rows.
+        let (mut phase_r, mut row_at) = (self.pad_top % self.stride_h, self.at(self.pad_top, 0));
+        let (first_even, first_odd) = (self.at(0, pl), self.at(0, pl + 1));
+        for src in x.chunks_exact(w).take(self.in_h) {
+            let this_row = row_at;
+            // The next padded row: the next row phase's region, or the next region row.
+            phase_r += 1;
+            if phase_r == self.stride_h {
+                phase_r = 0;
+                row_at =
+                    row_at + self.pitch - (self.stride_h - 1) * self.stride_w * self.region_len();
+            } else {
+                row_at += self.stride_w * self.region_len();
+            }
             if s == 1 {
-                let at = self.at(r, pl);
-                copy(src, &mut dst[at..at + w]);
+                let at = this_row + first_even;
+                C::copy(src, &mut dst[at..at + w]);
                 continue;
             }
             if s == 2 && w >= 2 {
                 // Even and odd input columns go to two regions: one pass over the pairs (which
                 // the compiler turns into vector deinterleaves), then the odd width's last one.
-                let (at_even, at_odd) = (self.at(r, pl), self.at(r, pl + 1));
+                let (at_even, at_odd) = (this_row + first_even, this_row + first_odd);
                 let (even, odd) = if at_even < at_odd {
                     let (a, b) = dst.split_at_mut(at_odd);
                     (&mut a[at_even..], b)
@@ -143,7 +168,7 @@ impl DwLayout {
             }
             for phase in 0..s.min(w) {
                 // Input columns `phase, phase + s, ...` land in one region row, consecutively.
-                let at = self.at(r, pl + phase);
+                let at = this_row + self.at(0, pl + phase);
                 let values = src[phase..].iter().step_by(s);
                 for (d, &v) in dst[at..].iter_mut().zip(values) {
                     *d = v;

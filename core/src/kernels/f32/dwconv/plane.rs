@@ -16,7 +16,9 @@
 //! Invariant: per output, products are added in tap order, as `acc + w · x` rounded twice
 //! (reference tier) or once (fused tiers); a tier's result does not depend on the grouping.
 
-use super::layout::DwLayout;
+use std::marker::PhantomData;
+
+use super::layout::{CopyRow, DwLayout};
 use crate::kernels::f32::madd;
 
 /// One plane's arguments for a depthwise kernel.
@@ -147,13 +149,7 @@ pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usiz
         return;
     }
     if let Some((layout, x)) = p.input {
-        layout.fill_with(x, src, |from, to| {
-            if from.len() >= to.len() {
-                // SAFETY: `from` is readable for `to.len()` floats and a distinct buffer; the CPU
-                // has the tiers (the caller's contract).
-                unsafe { copy::<V, N, S>(from.as_ptr(), to) }
-            }
-        });
+        layout.fill_with::<VecCopy<V, N, S>>(x, src);
     }
     let src = &*src;
     // SAFETY: `dst` is whole rows and every tap of the last row is inside `src` (checked above);
@@ -169,6 +165,21 @@ pub(crate) unsafe fn dwconv_plane<V: F32Vec, N: F32Vec, S: F32Vec, const G: usiz
         rows_of::<V, N, S, G>(p, src, run, len);
         for (oy, row) in dst.chunks_exact_mut(width).enumerate() {
             copy::<V, N, S>(run.as_ptr().add(oy * p.src_row), row);
+        }
+    }
+}
+
+/// [`CopyRow`] with [`copy`]'s vectors.
+struct VecCopy<V, N, S>(PhantomData<(V, N, S)>);
+
+impl<V: F32Vec, N: F32Vec, S: F32Vec> CopyRow for VecCopy<V, N, S> {
+    /// Only reached from [`dwconv_plane`], whose caller guarantees the CPU has the tiers.
+    #[inline(always)]
+    fn copy(from: &[f32], to: &mut [f32]) {
+        if from.len() >= to.len() {
+            // SAFETY: `from` is readable for `to.len()` floats and a distinct buffer; the CPU has
+            // the tiers (`dwconv_plane`'s contract, the only user).
+            unsafe { copy::<V, N, S>(from.as_ptr(), to) }
         }
     }
 }
