@@ -10,8 +10,7 @@
 //! recomputed by an overlapping chunk ending at the row's end, which writes the same values); the
 //! plane's chunks, numbered row by row, are computed `G` at a time (the last group overlaps the one
 //! before it), taps outermost: each weight is broadcast once per group and the `G` accumulators
-//! are independent, so the loop is bound by loads and multiply-add throughput, not by the add
-//! latency of one chain. Rows narrower than `L` take a narrower vector, then scalars.
+//! are independent, so no single chain's add latency limits the loop. Rows narrower than `L` take a narrower vector, then scalars.
 //!
 //! Invariant: per output, products are added in tap order, as `acc + w · x` rounded twice
 //! (reference tier) or once (fused tiers); a tier's result does not depend on the grouping.
