@@ -19,7 +19,6 @@ use mobiquant_core::kernels::qs8::dwconv::{
 };
 use mobiquant_core::kernels::qs8::lut::{LutFunction, build_lut, x8_lut};
 use mobiquant_core::kernels::qs8::{ActQuant, Qs8Weights};
-use mobiquant_core::kernels::{Tier, kernels_for};
 
 /// (H, W, C, stride) of MobileNetV2's depthwise layers (all 3x3, padding 1).
 const SHAPES: [(usize, usize, usize, usize); 10] = [
@@ -39,10 +38,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (csv, threads) = util::options(&args);
     let budget = Duration::from_millis(300);
-    let tiers: Vec<_> = Tier::ALL
-        .into_iter()
-        .filter_map(|t| kernels_for(t).ok())
-        .collect();
+    let tiers = util::supported_kernels();
     if !csv {
         println!(
             "int8 depthwise 3x3, u8 -> u8, {threads} thread(s): GOPS (2 * OH * OW * C * 9 / s)"

@@ -69,6 +69,14 @@ pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// The kernels of every tier this CPU has, in `Tier::ALL` order.
+pub fn supported_kernels() -> Vec<&'static Kernels> {
+    Tier::ALL
+        .into_iter()
+        .filter_map(|t| kernels_for(t).ok())
+        .collect()
+}
+
 /// The kernels of `tier`, or `None` after printing (unless `quiet`) that the CPU lacks it.
 pub fn tier_kernels(tier: Tier, quiet: bool) -> Option<&'static Kernels> {
     let kernels = kernels_for(tier).ok();

@@ -1,8 +1,9 @@
 //! Conv, 1-D and 2-D, with groups, strides, dilations, pads / auto_pad, bias and a fused
 //! activation. Three paths, chosen at build time:
-//! - depthwise (one input channel per group, more than one group): each input plane copied into
-//!   a zero-padded, stride-phase-split buffer in scratch (one per task), then the tier's plane
-//!   kernel (`kernels::f32::dwconv`) with bias and a `Clip` fused; planes are split across tasks;
+//! - depthwise (one input channel per group, more than one group): one plane at a time through
+//!   `kernels::f32::dwconv::DwConv` (a zero-padded, stride-phase-split copy in scratch, one per
+//!   task, then the tier's plane kernel with bias and a `Clip` fused); planes are split across
+//!   tasks;
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
 //!   scratch;
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
@@ -31,7 +32,7 @@ use std::ops::Range;
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::NR;
-use crate::kernels::f32::dwconv::{DwLayout, DwPlane};
+use crate::kernels::f32::dwconv::{DwAxis, DwConv};
 use crate::tensor::DType;
 
 /// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).
@@ -44,32 +45,17 @@ enum Path {
     Im2col,
 }
 
-/// The depthwise path's input layout and, per kernel tap in weight order, its offset there.
-#[derive(Debug)]
-struct Depthwise {
-    layout: DwLayout,
-    taps: Vec<usize>,
-}
-
-impl Depthwise {
-    /// `None` when a size of the padded layout overflows.
-    fn new(window: &Window) -> Option<Depthwise> {
-        let Window { h, w } = *window;
-        let reach = |a: &Axis| (a.kernel - 1) * a.dilation + 1;
-        let layout = DwLayout::new(
-            (h.input, w.input),
-            (h.pad_begin, w.pad_begin),
-            (h.stride, w.stride),
-            (h.output, w.output),
-            (reach(&h), reach(&w)),
-        )?;
-        let taps = (0..h.kernel)
-            .flat_map(|ky| {
-                (0..w.kernel).map(move |kx| layout.tap(ky * h.dilation, kx * w.dilation))
-            })
-            .collect();
-        Some(Depthwise { layout, taps })
-    }
+/// The depthwise path's plane window (input layout, tap offsets, row or flat run).
+fn depthwise_window(window: &Window) -> Option<DwConv> {
+    let axis = |a: &Axis| DwAxis {
+        input: a.input,
+        kernel: a.kernel,
+        stride: a.stride,
+        dilation: a.dilation,
+        pad_begin: a.pad_begin,
+        output: a.output,
+    };
+    DwConv::new(axis(&window.h), axis(&window.w))
 }
 
 #[derive(Debug)]
@@ -82,8 +68,8 @@ struct Conv {
     has_bias: bool,
     activation: Activation,
     path: Path,
-    /// The padded input layout and tap offsets of the depthwise path.
-    dw: Option<Depthwise>,
+    /// The plane window of the depthwise path.
+    dw: Option<DwConv>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
 }
@@ -114,10 +100,10 @@ impl Conv {
             return Err("depthwise layout missing".into());
         };
         let (plane_in, taps) = (self.window.input_len(), self.window.kernel_len());
-        let (out_len, width) = (self.window.output_len(), self.window.w.output);
+        let out_len = self.window.output_len();
         let multiplier = self.out_per_group();
         let planes = y.len() / out_len.max(1);
-        let (min, max) = self
+        let clamp = self
             .activation
             .as_clamp()
             .unwrap_or((f32::NEG_INFINITY, f32::INFINITY));
@@ -127,21 +113,20 @@ impl Conv {
             .is_none()
             .then_some(self.activation);
         let tasks = task_count(cx.pool, planes, y.len() * taps, MAX_SCRATCH_TASKS);
-        let padded = dw.layout.len();
+        let per_task = dw.scratch_len();
         let scratch = cx
             .scratch
-            .get_mut(..tasks * padded)
+            .get_mut(..tasks * per_task)
             .ok_or("scratch too small")?;
-        let kernel = self.kernels.f32_dwconv_plane;
         for_each_task(
             cx.pool,
             tasks,
             y,
             out_len,
             scratch,
-            padded,
-            |first, out, src| {
-                src.fill(0.0);
+            per_task,
+            |first, out, scratch| {
+                scratch.fill(0.0);
                 for (i, out) in out.chunks_exact_mut(out_len).enumerate() {
                     let plane = first + i;
                     let (n, oc) = (plane / self.out_channels, plane % self.out_channels);
@@ -152,19 +137,10 @@ impl Conv {
                     ) else {
                         return;
                     };
-                    dw.layout.fill(xp, src);
-                    let p = DwPlane {
-                        src,
-                        src_row: dw.layout.src_row(),
-                        taps: &dw.taps,
-                        weights,
-                        bias: bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0),
-                        min,
-                        max,
-                    };
-                    // SAFETY: the table's tier is supported by this CPU (`Kernels` invariant); the
-                    // kernel checks its slices itself.
-                    unsafe { kernel(&p, out, width) };
+                    let bias = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
+                    if !dw.plane(self.kernels, xp, weights, bias, clamp, out, scratch) {
+                        return;
+                    }
                     if let Some(act) = pass {
                         act.apply_slice(self.kernels, out);
                     }
@@ -357,7 +333,7 @@ impl Op for Conv {
             Path::Depthwise => self
                 .dw
                 .as_ref()
-                .map_or(0, |dw| dw.layout.len() * MAX_SCRATCH_TASKS),
+                .map_or(0, |dw| dw.scratch_len() * MAX_SCRATCH_TASKS),
             // `build` checked that the size does not overflow.
             Path::Pointwise | Path::Im2col => dims.packed_rhs_len().unwrap_or(0),
         }
@@ -431,7 +407,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         activation: Activation::fused(cx)?,
         path,
         dw: match path {
-            Path::Depthwise => Some(Depthwise::new(&window).ok_or("depthwise layout overflows")?),
+            Path::Depthwise => Some(depthwise_window(&window).ok_or("depthwise layout overflows")?),
             _ => None,
         },
         kernels: plan_kernels()?,

@@ -37,7 +37,7 @@ mod i8mm;
 mod neon;
 
 use super::dispatch::kernel_table;
-use super::f32::dwconv::dwconv_plane_kernel;
+use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::qs8::dynamic::quantize_row_kernel;
 use super::vmath::vmath_kernels;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
@@ -93,7 +93,14 @@ kernel_table!(
     vmath: F32_VMATH_NEON
 );
 
-dwconv_plane_kernel!(f32_dwconv_plane__neon, "neon");
+dwconv_plane_kernel!(
+    f32_dwconv_plane__neon,
+    ["neon"],
+    std::arch::aarch64::float32x4_t,
+    Scalar<true>,
+    Scalar<true>,
+    group: 8
+);
 vmath_kernels!(F32_VMATH_NEON, "neon");
 wo_gemv_kernel!(wo_gemv_1x16c4__neon, "neon", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__neon, "neon");

@@ -9,6 +9,7 @@ mod qs8_dwconv_16w__reference;
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::vmath::vmath_kernels;
 use super::wo::WoShape;
 use super::{Kernels, Tier};
@@ -40,18 +41,14 @@ unsafe fn x8_lut__reference(table: &[u8; 256], src: *const u8, dst: *mut u8, len
     unsafe { super::qs8::lut::lookup_scalar(table, src, dst, len) }
 }
 
-/// The reference tier's depthwise plane kernel: the shared code, without extra CPU features.
-///
-/// # Safety
-/// None beyond the signature (unsafe only to share the kernel-table type).
-#[allow(non_snake_case)]
-unsafe fn f32_dwconv_plane__reference(
-    p: &super::f32::dwconv::DwPlane<'_>,
-    dst: &mut [f32],
-    width: usize,
-) {
-    super::f32::dwconv::dwconv_plane(p, dst, width)
-}
+dwconv_plane_kernel!(
+    f32_dwconv_plane__reference,
+    [],
+    Scalar<false>,
+    Scalar<false>,
+    Scalar<false>,
+    group: 4
+);
 
 /// The reference tier's row quantizer: the shared scalar code, without extra CPU features.
 ///

@@ -15,6 +15,7 @@
 //! (`FUSED`), the reference without. Malformed slices make them stop early, never panic.
 
 use super::pack::{GROUP_HEAD_LEN, KR, NR, WoBits, WoShape};
+use crate::kernels::f32::madd;
 
 /// A GEMV kernel: `y` (at most `16 * panels` values) from `panels` (whole panels of `shape`) and
 /// `x` (`shape.kp()` values, zero past K).
@@ -28,12 +29,6 @@ pub(crate) type WoGemvFn = unsafe fn(shape: &WoShape, panels: &[u8], x: &[f32], 
 /// # Safety
 /// The CPU has the kernel's tier (the body checks the slices).
 pub(crate) type WoDequantFn = unsafe fn(shape: &WoShape, panel: &[u8], out: &mut [f32]);
-
-/// `a * b + c`, fused or not.
-#[inline(always)]
-fn madd<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {
-    if FUSED { a.mul_add(b, c) } else { a * b + c }
-}
 
 /// The code of row `r` (< 4) of a block, column `c`.
 #[inline(always)]

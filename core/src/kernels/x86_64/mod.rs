@@ -6,7 +6,7 @@ mod avx512vnni;
 mod avxvnni;
 
 use super::dispatch::kernel_table;
-use super::f32::dwconv::dwconv_plane_kernel;
+use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::qs8::dynamic::quantize_row_kernel;
 use super::vmath::vmath_kernels;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
@@ -27,7 +27,14 @@ kernel_table!(
     x8_lut: [avx2] x8_lut__avx2,
     vmath: F32_VMATH_AVX2
 );
-dwconv_plane_kernel!(f32_dwconv_plane__avx2, "avx2,fma");
+dwconv_plane_kernel!(
+    f32_dwconv_plane__avx2,
+    ["avx2,fma"],
+    std::arch::x86_64::__m256,
+    std::arch::x86_64::__m128,
+    Scalar<true>,
+    group: 8
+);
 vmath_kernels!(F32_VMATH_AVX2, "avx2,fma");
 wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__avx2, "avx2,fma");
@@ -72,7 +79,14 @@ kernel_table!(
     x8_lut: [avx512vnni] x8_lut__avx512,
     vmath: F32_VMATH_AVX512F
 );
-dwconv_plane_kernel!(f32_dwconv_plane__avx512f, "avx512f");
+dwconv_plane_kernel!(
+    f32_dwconv_plane__avx512f,
+    ["avx512f,avx2,fma"],
+    std::arch::x86_64::__m512,
+    std::arch::x86_64::__m256,
+    Scalar<true>,
+    group: 8
+);
 vmath_kernels!(F32_VMATH_AVX512F, "avx512f");
 
 /// The lookup kernels a tier table may not show (the AVX-512 tier picks one at run time), with
