@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use super::pack::{NR, packed_b_len};
-use super::tile::F32Tile;
+use super::tile::{F32Tile, KC, MAX_MR, pack_a_tile};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 
@@ -246,42 +246,113 @@ unsafe fn run_block_raw(
     rows: usize,
     cols: usize,
 ) {
-    let (k, c_rs, mr) = (ops.k, ops.c_rs, kernels.f32_mr);
-    if rows == 0 || cols == 0 {
-        return;
-    }
+    let (k, c_rs) = (ops.k, ops.c_rs);
     let panel_len = NR * k;
-    let group = (PANEL_GROUP_BYTES / 4 / panel_len.max(1)).max(1);
-    let panels = cols.div_ceil(NR);
-    let bias = ops.epilogue.bias;
-    for g in (0..panels).step_by(group) {
-        for i in (0..rows).step_by(mr) {
-            let row = first_row + i;
-            let tile_rows = mr.min(rows - i);
-            for j in g..panels.min(g + group) {
+    let group = (PANEL_GROUP_BYTES / 4 / (NR * k_block(k)).max(1)).max(1);
+    for g in (0..cols.div_ceil(NR)).step_by(group) {
+        let block = TileBlock {
+            a: (ops.a, ops.a_rs, ops.a_cs),
+            rows: first_row..first_row + rows,
+            k,
+            b: ops.b.as_ptr().wrapping_add((first_panel + g) * panel_len),
+            panel_stride: panel_len,
+            c: c.wrapping_add(g * NR),
+            c_rs,
+            cols: (group * NR).min(cols - g * NR),
+            bias: ops.epilogue.bias,
+            min: ops.epilogue.min,
+            max: ops.epilogue.max,
+        };
+        // SAFETY: rows `first_row..first_row + rows` are below m, so `f32_gemm`'s checks cover
+        // them in A and in the bias. B: the group's panels `first_panel + g ..` lie below
+        // `ceil(n / 16)` (`16 (first_panel + g) + block.cols <= 16 first_panel + cols <= n`),
+        // and `f32_gemm` checked that `ops.b` holds all `ceil(n / 16) * 16 * k` packed elements,
+        // `panel_len` apart. C: the group's columns `16 g .. 16 g + block.cols` of the block lie
+        // within its `cols`, which the caller vouches for, with row stride `c_rs`.
+        unsafe { run_tiles(kernels, &block) };
+    }
+}
+
+/// The depth of each k block of a product of depth `k`: at most [`KC`], blocks of equal size
+/// but the last. A function of `k` only, so the blocking never depends on the thread count.
+pub(crate) fn k_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC).max(1))
+}
+
+/// A block of C computed from rows of a strided A and consecutive packed panels of B (the
+/// arguments of [`run_tiles`]).
+pub(crate) struct TileBlock<'a> {
+    /// A (`(data, row stride, column stride)`) and the rows of it (and of C's block) to compute.
+    pub a: (&'a [f32], usize, usize),
+    pub rows: std::ops::Range<usize>,
+    /// Depth of the product.
+    pub k: usize,
+    /// The first packed panel (`16 k` elements) and the elements between two panels' starts.
+    pub b: *const f32,
+    pub panel_stride: usize,
+    /// Element `(rows.start, 0)` of the block in C, C's row stride, and the block's columns.
+    pub c: *mut f32,
+    pub c_rs: usize,
+    pub cols: usize,
+    /// Bias indexed by A's row (or `None`), and the clamp bounds.
+    pub bias: Option<&'a [f32]>,
+    pub min: f32,
+    pub max: f32,
+}
+
+/// Computes a block of C with the tier's tile kernel: for each k block (see [`k_block`]) and each
+/// row tile, packs the tile's A ([`pack_a_tile`]) into a stack buffer, then runs it over every
+/// panel; later k blocks accumulate onto the sums stored by earlier ones (bit for bit one
+/// unblocked chain), and only the last adds the bias and clamps.
+///
+/// # Safety
+/// Every element `(r, p)` of A with `r` in `t.rows`, `p < t.k` is inside `t.a.0`; the bias, when
+/// present, covers `t.rows`; panel `j < ceil(cols / 16)` is readable at `t.b + j * panel_stride`
+/// for `16 k` elements; `t.c` is valid for reads and writes of `c + i * c_rs + j` (`i <
+/// rows.len()`, `j < cols`), which nothing else accesses during the call.
+pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
+    let mr = kernels.f32_mr;
+    debug_assert!(mr <= MAX_MR);
+    let mut packed_a = [0.0f32; MAX_MR * KC];
+    let kc = k_block(t.k);
+    let blocks = t.k.div_ceil(kc.max(1)).max(1);
+    for kb in 0..blocks {
+        let k0 = kb * kc;
+        let depth = kc.min(t.k - k0);
+        let last = kb + 1 == blocks;
+        for row in t.rows.clone().step_by(mr) {
+            let tile_rows = mr.min(t.rows.end - row);
+            if depth > 0 {
+                pack_a_tile(t.a, row..row + tile_rows, k0..k0 + depth, mr, &mut packed_a);
+            }
+            let bias = match t.bias {
+                Some(b) if last => b.as_ptr().wrapping_add(row),
+                _ => std::ptr::null(),
+            };
+            let (min, max) = match last {
+                true => (t.min, t.max),
+                false => (f32::NEG_INFINITY, f32::INFINITY),
+            };
+            for j in 0..t.cols.div_ceil(NR) {
                 let tile = F32Tile {
                     m: tile_rows,
-                    n: NR.min(cols - j * NR),
-                    k,
-                    // wrapping_add: with k = 0 the kernel reads no A, and A may be empty.
-                    a: ops.a.as_ptr().wrapping_add(row * ops.a_rs),
-                    a_rs: ops.a_rs,
-                    a_cs: ops.a_cs,
-                    b: ops.b.as_ptr().wrapping_add((first_panel + j) * panel_len),
-                    c: c.wrapping_add(i * c_rs + j * NR),
-                    c_rs,
-                    bias: bias.map_or(std::ptr::null(), |b| b.as_ptr().wrapping_add(row)),
-                    min: ops.epilogue.min,
-                    max: ops.epilogue.max,
+                    n: NR.min(t.cols - j * NR),
+                    k: depth,
+                    a: packed_a.as_ptr(),
+                    b: t.b.wrapping_add(j * t.panel_stride + NR * k0),
+                    c: t.c.wrapping_add((row - t.rows.start) * t.c_rs + j * NR),
+                    c_rs: t.c_rs,
+                    accumulate: kb > 0,
+                    bias,
+                    min,
+                    max,
                 };
                 // SAFETY: `tile.m` is within 1..=MR and `tile.n` within 1..=16 by construction.
-                // A: rows `row..row + m` are below `first_row + rows <= m_total` and `f32_gemm`
-                // checked that `(m_total - 1) * a_rs + (k - 1) * a_cs` is inside `ops.a`. B: panel
-                // `first_panel + j` lies below `ceil(n / 16)`, and `f32_gemm` checked that
-                // `ops.b` holds all `ceil(n / 16) * 16 * k` packed elements. C: the tile's last
-                // element `(i + m - 1) * c_rs + j * 16 + tile.n - 1 <= (rows - 1) * c_rs + cols - 1` is
-                // inside the block the caller vouches for, which no one else accesses. Bias: `f32_gemm`
-                // checked it holds `m_total` elements. The table's tier is supported by this CPU.
+                // A: `packed_a` holds the tile's `depth × mr` packed values (`mr <= MAX_MR`,
+                // `depth <= KC`). B: rows `k0 .. k0 + depth <= k` of panel j, inside its `16 k`
+                // readable elements. C: the tile's elements are inside the block the caller
+                // vouches for; with `accumulate`, an earlier k block wrote them. Bias: covers
+                // `row .. row + tile_rows` (caller). The table's tier is supported by this CPU.
                 unsafe { (kernels.f32_gemm)(&tile) };
             }
         }
