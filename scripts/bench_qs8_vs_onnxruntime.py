@@ -26,16 +26,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MOBIQUANT_SHARED", REPO.parent / "shared"))
 
 
-def build_bench():
-    """Path of the release bench executable (built if needed)."""
-    cmd = ["cargo", "bench", "-q", "-p", "mobiquant-core", "--bench", "qs8_gemm", "--no-run",
+def build_bench(name="qs8_gemm"):
+    """Path of the release bench executable `name` (built if needed)."""
+    cmd = ["cargo", "bench", "-q", "-p", "mobiquant-core", "--bench", name, "--no-run",
            "--message-format", "json"]
     out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         msg = json.loads(line)
-        if msg.get("executable") and msg.get("target", {}).get("name") == "qs8_gemm":
+        if msg.get("executable") and msg.get("target", {}).get("name") == name:
             return msg["executable"]
-    sys.exit("no qs8_gemm bench executable built")
+    sys.exit(f"no {name} bench executable built")
 
 
 def run_bench(exe, *args):

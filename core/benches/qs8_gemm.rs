@@ -12,7 +12,7 @@ use std::hint::black_box;
 mod util;
 
 use std::time::Duration;
-use util::{bytes, tier_kernels, time_per_call};
+use util::{bytes, flag, parse_shape, tier_kernels, time_per_call};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
@@ -192,22 +192,6 @@ fn trace(args: &[String]) {
         dims.2,
         out.iter().map(|&v| i64::from(v)).sum::<i64>()
     );
-}
-
-/// The value after `--flag`, if any.
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).map(String::as_str)
-}
-
-/// `MxKxN` as numbers.
-fn parse_shape(text: &str) -> (usize, usize, usize) {
-    let dims: Vec<usize> = text
-        .split('x')
-        .map(|d| d.parse().expect("shape MxKxN"))
-        .collect();
-    assert!(dims.len() == 3, "shape MxKxN, got {text}");
-    (dims[0], dims[1], dims[2])
 }
 
 fn main() {

@@ -60,3 +60,19 @@ pub fn options(args: &[String]) -> (bool, usize) {
         .unwrap_or(1);
     (csv, threads)
 }
+
+/// The value after `--flag`, if any.
+pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).map(String::as_str)
+}
+
+/// `MxKxN` as numbers.
+pub fn parse_shape(text: &str) -> (usize, usize, usize) {
+    let dims: Vec<usize> = text
+        .split('x')
+        .map(|d| d.parse().expect("shape MxKxN"))
+        .collect();
+    assert!(dims.len() == 3, "shape MxKxN, got {text}");
+    (dims[0], dims[1], dims[2])
+}

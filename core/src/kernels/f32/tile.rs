@@ -8,11 +8,8 @@
 //! therefore the same computation as one unblocked call. The clamp is ONNX `Clip`'s
 //! (`x < min → min`, `x > max → max`, NaN passes through); `±inf` bounds disable it.
 //!
-//! A is packed by the driver ([`pack_a_tile`]): `A[i, p]` at `a + p * MR + i`, so the kernel
-//! reads one pointer at consecutive addresses (the rows `m..MR` of the buffer are not read).
-
-/// The largest `MR` of any tier: the driver's packed-A buffer holds `MAX_MR × KC` values.
-pub(crate) const MAX_MR: usize = 12;
+//! A is packed ([`PackedA`](super::PackedA)): `A[i, p]` at `a + p * MR + i`, so the kernel reads
+//! one pointer at consecutive addresses (the rows `m..MR` of a tile are not read).
 
 /// Depth of a k block at most: an MR × KC A tile (12 KiB at MR = 12) and a 16 × KC B panel
 /// (16 KiB) stay in L1 while a tile runs.
@@ -48,33 +45,6 @@ pub struct F32Tile {
 /// for the reads and writes its fields describe; the CPU has the kernel's tier.
 pub(crate) type F32GemmFn = unsafe fn(t: &F32Tile);
 
-/// Copies rows `rows` and columns `ks` of A (element `(i, p)` at `a[i * rs + p * cs]`) into `dst`
-/// in the tile layout of a kernel with `mr` rows: `A[rows.start + i, ks.start + p]` at
-/// `dst[p * mr + i]`. Requires `rows.len() <= mr`, `dst.len() >= ks.len() * mr` and every element
-/// to be inside `a` (the driver validated A); the slots of rows past `rows.len()` are left as
-/// they are.
-pub(crate) fn pack_a_tile(
-    (a, rs, cs): (&[f32], usize, usize),
-    rows: std::ops::Range<usize>,
-    ks: std::ops::Range<usize>,
-    mr: usize,
-    dst: &mut [f32],
-) {
-    for (i, r) in rows.enumerate() {
-        let row = &a[r * rs..];
-        let slots = dst[i..].iter_mut().step_by(mr);
-        if cs == 1 {
-            for (d, &v) in slots.zip(&row[ks.clone()]) {
-                *d = v;
-            }
-        } else {
-            for (d, p) in slots.zip(ks.clone()) {
-                *d = row[p * cs];
-            }
-        }
-    }
-}
-
 /// Defines `MR` and the public entry `$name(t: &F32Tile)` of a tier, which calls the tier's
 /// `tile::<R>(t)` with `R = t.m` (so edge tiles do only the work of their rows) and returns
 /// without touching memory when `t.m` is not one of `$rows` (`1..=MR`).
@@ -82,7 +52,6 @@ macro_rules! f32_tile_kernel {
     ($(#[$doc:meta])* $name:ident, mr: $mr:literal, rows: [$($r:literal)*]) => {
         /// Rows per tile.
         pub(crate) const MR: usize = $mr;
-        const _: () = assert!(MR <= $crate::kernels::f32::tile::MAX_MR);
 
         $(#[$doc])*
         ///

@@ -3,10 +3,11 @@
 //!
 //! - `m = 1` (GEMV, memory bound): the tier's GEMV kernel streams the packed weights once and
 //!   dequantizes them in registers.
-//! - `m > 1`: each panel (16 columns) is dequantized by the tier's kernel into a per-thread
-//!   scratch in the f32 GEMM's packed-B format, then the tier's f32 tile kernel (from the same
-//!   [`Kernels`] table) multiplies every row tile with it. Panels are dequantized in groups of
-//!   about 128 KiB, each meeting every row tile (rows of A stay in L1 across the group).
+//! - `m > 1`: A is packed once for the f32 tile kernels ([`PackedA`]); each panel (16 columns) is
+//!   dequantized by the tier's kernel into a per-thread scratch in the f32 GEMM's packed-B
+//!   format, then the f32 GEMM's tile loop (`run_tiles`, with the tier's tile kernel from the
+//!   same [`Kernels`] table) multiplies every row tile with it. Panels are dequantized in groups
+//!   of about 128 KiB, each meeting every row tile.
 //!
 //! Invariants: every argument is validated before a kernel runs; `threads = 1` runs on the calling
 //! thread with no pool; threads split the panels (each dequantized once), so each output element
@@ -17,6 +18,7 @@ use std::cell::RefCell;
 use super::pack::{NR, WoPacked};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
+use crate::kernels::f32::PackedA;
 use crate::kernels::f32::gemm::{TileBlock, run_tiles};
 
 /// f32 scratch (dequantized panels) a thread uses per pass over its row tiles.
@@ -62,7 +64,8 @@ struct Job<'a> {
     kernels: &'a Kernels,
     m: usize,
     a: &'a [f32],
-    a_stride: usize,
+    /// A packed for the f32 tile kernels (`m > 1` only).
+    a_packed: Option<PackedA>,
     w: WoPacked<'a>,
     epilogue: WoEpilogue<'a>,
     c: OutPtr,
@@ -129,11 +132,15 @@ pub fn wo_gemm(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    let a_packed = match m {
+        1 => None,
+        _ => Some(PackedA::new(kernels, a, (a_stride, 1), m, k)?),
+    };
     let job = Job {
         kernels,
         m,
         a,
-        a_stride,
+        a_packed,
         w: *w,
         epilogue,
         c: OutPtr(c.as_mut_ptr()),
@@ -225,6 +232,9 @@ impl Job<'_> {
 
     /// GEMM: dequantize groups of panels, then run every row tile over each group.
     fn gemm(&self, panels: std::ops::Range<usize>, scratch: &mut Vec<f32>) {
+        let Some(a) = &self.a_packed else {
+            return;
+        };
         let s = self.w.shape();
         let (n, k, kp) = (s.n, s.k, s.kp());
         let panel_floats = NR * kp;
@@ -248,7 +258,7 @@ impl Job<'_> {
                 unsafe { (self.kernels.wo_dequant)(&s, panel, out) };
             }
             let block = TileBlock {
-                a: (self.a, self.a_stride, 1),
+                a: a.data(),
                 rows: 0..self.m,
                 k,
                 b: scratch.as_ptr(),
@@ -260,7 +270,7 @@ impl Job<'_> {
                 min,
                 max,
             };
-            // SAFETY: A: `wo_gemm` checked that `(m - 1) * a_stride + k` values are inside `a`.
+            // SAFETY: A: packed for this tier's MR, all m rows.
             // B: the scratch holds the group's panels, `16 kp >= 16 k` dequantized values each,
             // `panel_floats` apart. C: the block's elements `r * n + 16 g.start + j` (r < m, j <
             // cols) are inside the `m × n` C and in this task's columns, which no one else
