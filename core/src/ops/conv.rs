@@ -252,9 +252,22 @@ impl Conv {
                     let mut buf = [0.0; NR];
                     for done in (0..ve - vs).step_by(NR) {
                         let n = NR.min(ve - vs - done);
-                        let from = s.iter().skip(skip + done * w.stride).step_by(w.stride);
-                        for (b, &v) in buf[..n].iter_mut().zip(from) {
-                            *b = v;
+                        let at = skip + done * w.stride;
+                        // Stride 2 over a whole panel row (the usual downsampling conv): a
+                        // fixed-size gather the compiler turns into shuffles.
+                        let pair = s.get(at..).and_then(|t| t.get(..2 * NR - 1));
+                        match pair.map(<&[f32; 2 * NR - 1]>::try_from) {
+                            Some(Ok(src)) if w.stride == 2 && n == NR => {
+                                for (l, b) in buf.iter_mut().enumerate() {
+                                    *b = src[2 * l];
+                                }
+                            }
+                            _ => {
+                                let from = s.iter().skip(at).step_by(w.stride);
+                                for (b, &v) in buf[..n].iter_mut().zip(from) {
+                                    *b = v;
+                                }
+                            }
                         }
                         put(row0 + vs + done, &buf[..n]);
                     }
