@@ -13,13 +13,10 @@ prepacked constant B); 'pack+gemm' = B packed on every call (what Conv does with
     python3 scripts/bench_f32_vs_onnxruntime.py [--threads 1 2] [--rounds 3]
         [--tiers avx512vnni,avx2] [--shapes MxKxN,...] [--ms 200]
 """
-import argparse
 import statistics
-import sys
-
 import numpy as np
 
-from bench_qs8_vs_onnxruntime import SHARED, best_time, build_bench, run_bench
+from bench_qs8_vs_onnxruntime import best_time, parse_args, run_bench, setup
 
 
 def ort_matmul(ort, m, k, n, threads):
@@ -41,27 +38,9 @@ def ort_matmul(ort, m, k, n, threads):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tiers", default="avx512vnni,avx2",
-                        help="MobiQuant tiers, best first (unsupported ones are skipped)")
-    parser.add_argument("--shapes", help="MxKxN,... (default: the Rust bench's list)")
-    parser.add_argument("--ms", type=int, default=200, help="time budget per measurement")
-    args = parser.parse_args()
+    args = parse_args(__doc__, [1], "avx512vnni,avx2")
 
-    exe = build_bench("f32_gemm")
-    if args.shapes:
-        shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
-    else:
-        shapes = [(r[2], r[3], r[4]) for r in run_bench(exe, "--no-peak", "--tiers", "reference", "--ms", "1")]
-
-    sys.path.insert(0, str(SHARED / "tools"))
-    import no_amx  # noqa: E402
-
-    if not no_amx.block_amx():
-        sys.exit("could not block AMX: the onnxruntime numbers would not be comparable")
-    import onnxruntime as ort  # noqa: E402
+    exe, shapes, ort = setup("f32_gemm", args.shapes)
 
     tiers = args.tiers.split(",")
     for threads in args.threads:

@@ -50,6 +50,24 @@ def run_bench(exe, *args):
     return rows
 
 
+def setup(bench, shapes_arg):
+    """(bench executable, [(m, k, n)] from `--shapes` or the bench's list, onnxruntime imported
+    with AMX blocked)."""
+    exe = build_bench(bench)
+    if shapes_arg:
+        shapes = [tuple(int(d) for d in s.split("x")) for s in shapes_arg.split(",")]
+    else:
+        shapes = [(r[2], r[3], r[4]) for r in run_bench(exe, "--no-peak", "--tiers", "reference", "--ms", "1")]
+
+    sys.path.insert(0, str(SHARED / "tools"))
+    import no_amx  # noqa: E402
+
+    if not no_amx.block_amx():
+        sys.exit("could not block AMX: the onnxruntime numbers would not be comparable")
+    import onnxruntime as ort  # noqa: E402
+    return exe, shapes, ort
+
+
 def best_time(run, budget):
     run()
     t0 = time.perf_counter()
@@ -132,28 +150,22 @@ def measure(exe, ort, shapes, tiers, threads, rounds, ms):
     return medians, labels
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+def parse_args(doc, threads, tiers):
+    """The options of the GEMM peer scripts, with these defaults for --threads and --tiers."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=threads)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tiers", default="avx512vnni,avxvnni,avx2",
+    parser.add_argument("--tiers", default=tiers,
                         help="MobiQuant tiers, best first (unsupported ones are skipped)")
     parser.add_argument("--shapes", help="MxKxN,... (default: the Rust bench's list)")
     parser.add_argument("--ms", type=int, default=200, help="time budget per measurement")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    exe = build_bench()
-    if args.shapes:
-        shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
-    else:
-        shapes = [(r[2], r[3], r[4]) for r in run_bench(exe, "--no-peak", "--tiers", "reference", "--ms", "1")]
 
-    sys.path.insert(0, str(SHARED / "tools"))
-    import no_amx  # noqa: E402
+def main():
+    args = parse_args(__doc__, [1, 2], "avx512vnni,avxvnni,avx2")
 
-    if not no_amx.block_amx():
-        sys.exit("could not block AMX: the onnxruntime numbers would not be comparable")
-    import onnxruntime as ort  # noqa: E402
+    exe, shapes, ort = setup("qs8_gemm", args.shapes)
 
     for threads in args.threads:
         med, labels = measure(exe, ort, shapes, args.tiers, threads, args.rounds, args.ms)

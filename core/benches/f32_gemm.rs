@@ -14,7 +14,7 @@ use std::time::Duration;
 
 mod util;
 
-use util::{flag, parse_shape, tier_kernels, time_per_call};
+use util::{GemmArgs, tier_kernels, time_per_call};
 
 use mobiquant_core::kernels::f32::{F32Epilogue, F32Lhs, PackedA, f32_gemm, pack_b, pack_b_into};
 use mobiquant_core::kernels::{Kernels, Tier};
@@ -129,21 +129,8 @@ fn fma_peak_gflops() -> Option<f64> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let csv = args.iter().any(|a| a == "--csv");
-    let threads: usize = flag(&args, "--threads").map_or(1, |t| t.parse().expect("--threads N"));
-    let budget =
-        Duration::from_millis(flag(&args, "--ms").map_or(400, |t| t.parse().expect("--ms N")));
-    let shapes: Vec<(usize, usize, usize)> = match flag(&args, "--shapes") {
-        Some(list) => list.split(',').map(parse_shape).collect(),
-        None => SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)).collect(),
-    };
-    let tiers: Vec<Tier> = match flag(&args, "--tiers") {
-        Some(list) => list
-            .split(',')
-            .map(|t| Tier::from_name(t).expect("--tiers: unknown tier"))
-            .collect(),
-        None => Tier::ALL.to_vec(),
-    };
+    let opts = GemmArgs::parse(&args, SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)));
+    let (csv, threads, budget) = (opts.csv, opts.threads, opts.budget);
     let pool = (threads > 1).then(|| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -165,11 +152,11 @@ fn main() {
         println!("| tier | kernel | M x K x N | shape | gemm GFLOPS | pack+gemm GFLOPS |");
         println!("|---|---|---|---|---|---|");
     }
-    for tier in tiers {
+    for tier in opts.tiers {
         let Some(kernels) = tier_kernels(tier, csv) else {
             continue;
         };
-        for &(m, k, n) in &shapes {
+        for &(m, k, n) in &opts.shapes {
             // The scalar reference is only worth one short look.
             let budget = if tier == Tier::Reference {
                 budget / 4

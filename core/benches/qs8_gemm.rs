@@ -12,7 +12,7 @@ use std::hint::black_box;
 mod util;
 
 use std::time::Duration;
-use util::{bytes, flag, parse_shape, tier_kernels, time_per_call};
+use util::{GemmArgs, bytes, parse_shape, tier_kernels, time_per_call};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
@@ -199,21 +199,8 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--trace") {
         return trace(&args[i + 1..]);
     }
-    let csv = args.iter().any(|a| a == "--csv");
-    let threads: usize = flag(&args, "--threads").map_or(1, |t| t.parse().expect("--threads N"));
-    let budget =
-        Duration::from_millis(flag(&args, "--ms").map_or(400, |t| t.parse().expect("--ms N")));
-    let shapes: Vec<(usize, usize, usize)> = match flag(&args, "--shapes") {
-        Some(list) => list.split(',').map(parse_shape).collect(),
-        None => SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)).collect(),
-    };
-    let tiers: Vec<Tier> = match flag(&args, "--tiers") {
-        Some(list) => list
-            .split(',')
-            .map(|t| Tier::from_name(t).expect("--tiers: unknown tier"))
-            .collect(),
-        None => Tier::ALL.to_vec(),
-    };
+    let opts = GemmArgs::parse(&args, SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)));
+    let (csv, threads, budget) = (opts.csv, opts.threads, opts.budget);
     let peak = if args.iter().any(|a| a == "--no-peak") {
         None
     } else {
@@ -243,8 +230,8 @@ fn main() {
             "kernel", "MxKxN", "static", "dynamic"
         );
     }
-    let problems: Vec<Problem> = shapes.iter().map(|&s| Problem::new(s)).collect();
-    for tier in tiers {
+    let problems: Vec<Problem> = opts.shapes.iter().map(|&s| Problem::new(s)).collect();
+    for tier in opts.tiers {
         let Some(kernels) = tier_kernels(tier, csv) else {
             continue;
         };

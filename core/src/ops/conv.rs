@@ -30,8 +30,8 @@ use std::ops::Range;
 
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
-use crate::kernels::f32::{F32Lhs, NR, PackedA};
 use crate::kernels::f32::dwconv::{DwLayout, DwPlane};
+use crate::kernels::f32::{F32Lhs, NR, PackedA};
 use crate::tensor::DType;
 
 /// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).

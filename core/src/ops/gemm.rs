@@ -72,8 +72,14 @@ pub(crate) fn pack_constant_rhs(dims: Dims, b: Matrix<'_>) -> OpResult<Vec<f32>>
 
 /// Packs a constant left operand `a` (`m × k`) once, at build time, for the tier of `kernels`.
 pub(crate) fn pack_constant_lhs(kernels: &Kernels, dims: Dims, a: Matrix<'_>) -> OpResult<PackedA> {
-    PackedA::new(kernels, a.data, (a.row_stride, a.col_stride), dims.m, dims.k)
-        .map_err(|e| e.to_string())
+    PackedA::new(
+        kernels,
+        a.data,
+        (a.row_stride, a.col_stride),
+        dims.m,
+        dims.k,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// What follows the sum: a per-row bias, the op's activation, and an optional pass over each

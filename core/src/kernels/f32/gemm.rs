@@ -128,7 +128,16 @@ pub fn f32_gemm(
             "f32 gemm {m}x{k}x{n}: A packed as {:?} (m, k, MR), want ({m}, {k}, {mr})",
             p.dims()
         ))),
-        F32Lhs::Packed(p) => run(kernels, pool, (m, n, k), p.data(), b_packed, (c, c_rs), epilogue, post),
+        F32Lhs::Packed(p) => run(
+            kernels,
+            pool,
+            (m, n, k),
+            p.data(),
+            b_packed,
+            (c, c_rs),
+            epilogue,
+            post,
+        ),
         F32Lhs::Strided { data, strides } => {
             let len = packed_a_len(m, k, mr).ok_or_else(overflow)?;
             let mut fresh = Vec::new();
@@ -142,7 +151,16 @@ pub fn f32_gemm(
                 };
                 buf.resize(len, 0.0);
                 pack_a_into(data, strides, m, k, mr, &mut buf[..len])?;
-                run(kernels, pool, (m, n, k), &buf[..len], b_packed, (c, c_rs), epilogue, post)
+                run(
+                    kernels,
+                    pool,
+                    (m, n, k),
+                    &buf[..len],
+                    b_packed,
+                    (c, c_rs),
+                    epilogue,
+                    post,
+                )
             })
         }
     }

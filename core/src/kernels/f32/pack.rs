@@ -36,26 +36,9 @@ pub fn pack_b_into(
     n: usize,
     dst: &mut [f32],
 ) -> Result<()> {
-    let len =
-        packed_b_len(k, n).ok_or_else(|| Error::invalid_argument("f32 pack: size overflows"))?;
-    if dst.len() != len {
-        return Err(Error::invalid_argument(format!(
-            "f32 pack: destination holds {} elements, {k}x{n} packs into {len}",
-            dst.len()
-        )));
-    }
-    if k == 0 || n == 0 {
+    let len = packed_b_len(k, n);
+    if !check_packing(src, (row_stride, col_stride), (k, n), len, dst.len())? {
         return Ok(());
-    }
-    let last = (k - 1)
-        .checked_mul(row_stride)
-        .and_then(|x| x.checked_add((n - 1).checked_mul(col_stride)?))
-        .filter(|&last| last < src.len());
-    if last.is_none() {
-        return Err(Error::invalid_argument(format!(
-            "f32 pack: {k}x{n} with strides ({row_stride}, {col_stride}) overruns {} elements",
-            src.len()
-        )));
     }
     for (j, panel) in dst.chunks_exact_mut(NR * k).enumerate() {
         let first = j * NR;
@@ -83,6 +66,38 @@ pub fn pack_b_into(
         }
     }
     Ok(())
+}
+
+/// Checks a packing of a `rows × cols` matrix read at `src[r * rs + c * cs]` into a destination
+/// of `dst_len` elements that must be `want` (`None`: the size overflows): errors on a wrong
+/// destination or an element outside `src`; `Ok(false)` when the matrix is empty (nothing to do).
+fn check_packing(
+    src: &[f32],
+    (rs, cs): (usize, usize),
+    (rows, cols): (usize, usize),
+    want: Option<usize>,
+    dst_len: usize,
+) -> Result<bool> {
+    let want = want.ok_or_else(|| Error::invalid_argument("f32 pack: size overflows"))?;
+    if dst_len != want {
+        return Err(Error::invalid_argument(format!(
+            "f32 pack: destination holds {dst_len} elements, {rows}x{cols} packs into {want}"
+        )));
+    }
+    if rows == 0 || cols == 0 {
+        return Ok(false);
+    }
+    let last = (rows - 1)
+        .checked_mul(rs)
+        .and_then(|x| x.checked_add((cols - 1).checked_mul(cs)?))
+        .filter(|&last| last < src.len());
+    match last {
+        Some(_) => Ok(true),
+        None => Err(Error::invalid_argument(format!(
+            "f32 pack: {rows}x{cols} with strides ({rs}, {cs}) overruns {} elements",
+            src.len()
+        ))),
+    }
 }
 
 /// Packs B (see [`pack_b_into`]) into a new vector: what an op does once with constant weights.
@@ -159,24 +174,9 @@ pub(crate) fn pack_a_into(
     mr: usize,
     dst: &mut [f32],
 ) -> Result<()> {
-    if mr == 0 || packed_a_len(m, k, mr) != Some(dst.len()) {
-        return Err(Error::invalid_argument(format!(
-            "f32 pack: destination holds {} elements for a {m}x{k} A in tiles of {mr} rows",
-            dst.len()
-        )));
-    }
-    if m == 0 || k == 0 {
+    let len = packed_a_len(m, k, mr).filter(|_| mr > 0);
+    if !check_packing(src, (rs, cs), (m, k), len, dst.len())? {
         return Ok(());
-    }
-    let last = (m - 1)
-        .checked_mul(rs)
-        .and_then(|x| x.checked_add((k - 1).checked_mul(cs)?))
-        .filter(|&last| last < src.len());
-    if last.is_none() {
-        return Err(Error::invalid_argument(format!(
-            "f32 pack: {m}x{k} with strides ({rs}, {cs}) overruns {} elements",
-            src.len()
-        )));
     }
     for (t, tile) in dst.chunks_exact_mut(mr * k).enumerate() {
         for i in 0..mr {
@@ -185,7 +185,9 @@ pub(crate) fn pack_a_into(
             if r >= m {
                 slots.for_each(|d| *d = 0.0);
             } else if cs == 1 {
-                slots.zip(&src[r * rs..r * rs + k]).for_each(|(d, &v)| *d = v);
+                slots
+                    .zip(&src[r * rs..r * rs + k])
+                    .for_each(|(d, &v)| *d = v);
             } else {
                 for (d, p) in slots.zip(0..k) {
                     *d = src[r * rs + p * cs];

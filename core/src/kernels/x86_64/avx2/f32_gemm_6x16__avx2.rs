@@ -30,7 +30,12 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
             // `row` (a local) does not overlap C.
             unsafe { std::ptr::copy_nonoverlapping(t.c.add(i * t.c_rs), row.as_mut_ptr(), t.n) };
             // SAFETY: `row` has 16 elements.
-            *acc_row = unsafe { [_mm256_loadu_ps(row.as_ptr()), _mm256_loadu_ps(row.as_ptr().add(8))] };
+            *acc_row = unsafe {
+                [
+                    _mm256_loadu_ps(row.as_ptr()),
+                    _mm256_loadu_ps(row.as_ptr().add(8)),
+                ]
+            };
         }
     }
     let (mut a, mut b) = (t.a, t.b);
