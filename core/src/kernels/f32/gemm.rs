@@ -383,7 +383,7 @@ pub(crate) struct TileBlock<'a> {
 /// call.
 pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
     let mr = kernels.f32_mr;
-    debug_assert!(t.rows.start % mr == 0);
+    debug_assert!(t.rows.start.is_multiple_of(mr));
     debug_assert!(t.a.len() >= t.rows.end.div_ceil(mr) * mr * t.k);
     let kc = k_block(t.k);
     let blocks = t.k.div_ceil(kc.max(1)).max(1);
