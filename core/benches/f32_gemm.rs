@@ -6,8 +6,11 @@
 //! [--shapes MxKxN,...] [--ms N] [--no-peak]` (`scripts/bench_f32_vs_onnxruntime.py` runs it
 //! interleaved with onnxruntime's f32 MatMul).
 //! Shapes are M x K x N in the convolution's orientation: A = weights `[M = out channels, K]`
-//! read in place, B = activations `[K, N = pixels]`. "gemm" has B packed beforehand (constant
-//! weights of Gemm/MatMul); "pack+gemm" packs B on every call, as Conv does with its input.
+//! packed once beforehand (as Conv packs constant weights at build time), B = activations
+//! `[K, N = pixels]`. "gemm" has B packed beforehand too (constant weights of Gemm/MatMul);
+//! "pack+gemm" packs B on every call, as Conv does with its input. The shapes include
+//! MobileNetV2's pointwise layers, its first convolution (im2col), the openWakeWord mel model's
+//! STFT convolution (kernel 512, stride 160, 257 filters) and a GEMV.
 
 use std::hint::black_box;
 use std::time::Duration;
