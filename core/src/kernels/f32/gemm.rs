@@ -30,7 +30,9 @@ const PANEL_GROUP_BYTES: usize = 128 * 1024;
 const MIN_PARALLEL_MACS: usize = 256 * 1024;
 
 thread_local! {
-    /// A left operand packed by [`f32_gemm`] (reused across calls on this thread).
+    /// A left operand packed by [`f32_gemm`] (reused across calls on this thread; it keeps the
+    /// size of the largest strided A this thread multiplied). Packing runs on the calling thread,
+    /// before the work is split.
     static PACKED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
