@@ -35,12 +35,17 @@ struct Case {
     max: f32,
 }
 
-fn pool(threads: usize) -> Option<rayon::ThreadPool> {
+/// No pool for one thread; one shared 3-thread pool otherwise (built once: thousands of cases
+/// each building their own pool cost gigabytes under qemu-user).
+fn pool(threads: usize) -> Option<&'static rayon::ThreadPool> {
+    static THREE: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
     (threads > 1).then(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
+        THREE.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap()
+        })
     })
 }
 
@@ -107,7 +112,7 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
             };
             f32_gemm(
                 kernels,
-                pool.as_ref(),
+                pool,
                 (m, n, k),
                 lhs,
                 &packed,
