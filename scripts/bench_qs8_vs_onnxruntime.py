@@ -32,16 +32,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MOBIQUANT_SHARED", REPO.parent / "shared"))
 
 
-def build_bench():
-    """Path of the release bench executable (built if needed)."""
-    cmd = ["cargo", "bench", "-q", "-p", "mobiquant-core", "--bench", "qs8_gemm", "--no-run",
+def build_bench(name="qs8_gemm"):
+    """Path of the release bench executable `name` (built if needed)."""
+    cmd = ["cargo", "bench", "-q", "-p", "mobiquant-core", "--bench", name, "--no-run",
            "--message-format", "json"]
     out = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         msg = json.loads(line)
-        if msg.get("executable") and msg.get("target", {}).get("name") == "qs8_gemm":
+        if msg.get("executable") and msg.get("target", {}).get("name") == name:
             return msg["executable"]
-    sys.exit("no qs8_gemm bench executable built")
+    sys.exit(f"no {name} bench executable built")
 
 
 def run_bench(exe, *args):
@@ -54,6 +54,24 @@ def run_bench(exe, *args):
             tier, name, m, k, n, gs, gd, label = parts
             rows.append((tier, name, int(m), int(k), int(n), float(gs), float(gd), label))
     return rows
+
+
+def setup(bench, shapes_arg):
+    """(bench executable, [(m, k, n)] from `--shapes` or the bench's list, onnxruntime imported
+    with AMX blocked)."""
+    exe = build_bench(bench)
+    if shapes_arg:
+        shapes = [tuple(int(d) for d in s.split("x")) for s in shapes_arg.split(",")]
+    else:
+        shapes = [(r[2], r[3], r[4]) for r in run_bench(exe, "--no-peak", "--tiers", "reference", "--ms", "1")]
+
+    sys.path.insert(0, str(SHARED / "tools"))
+    import no_amx  # noqa: E402
+
+    if not no_amx.block_amx():
+        sys.exit("could not block AMX: the onnxruntime numbers would not be comparable")
+    import onnxruntime as ort  # noqa: E402
+    return exe, shapes, ort
 
 
 def best_time(run, budget, clock=time.perf_counter):
@@ -140,30 +158,24 @@ def measure(exe, ort, shapes, tiers, threads, rounds, ms, cpu):
     return medians, labels
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+def parse_args(doc, threads, tiers):
+    """The options of the GEMM peer scripts, with these defaults for --threads and --tiers."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=threads)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tiers", default="avx512vnni,avxvnni,avx2",
+    parser.add_argument("--tiers", default=tiers,
                         help="MobiQuant tiers, best first (unsupported ones are skipped)")
     parser.add_argument("--shapes", help="MxKxN,... (default: the Rust bench's list)")
     parser.add_argument("--ms", type=int, default=200, help="time budget per measurement")
     parser.add_argument("--wall", action="store_true",
                         help="time wall clock with one thread too (default: the thread's CPU time)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    exe = build_bench()
-    if args.shapes:
-        shapes = [tuple(int(d) for d in s.split("x")) for s in args.shapes.split(",")]
-    else:
-        shapes = [(r[2], r[3], r[4]) for r in run_bench(exe, "--no-peak", "--tiers", "reference", "--ms", "1")]
 
-    sys.path.insert(0, str(SHARED / "tools"))
-    import no_amx  # noqa: E402
+def main():
+    args = parse_args(__doc__, [1, 2], "avx512vnni,avxvnni,avx2")
 
-    if not no_amx.block_amx():
-        sys.exit("could not block AMX: the onnxruntime numbers would not be comparable")
-    import onnxruntime as ort  # noqa: E402
+    exe, shapes, ort = setup("qs8_gemm", args.shapes)
 
     for threads in args.threads:
         cpu = threads == 1 and not args.wall

@@ -2,30 +2,41 @@
 //! square shapes and the GEMM shapes of MobileNetV2 at 224x224, and on x86 the measured FMA zmm
 //! peak of this core.
 //!
-//! `cargo bench -p mobiquant-core --bench f32_gemm [-- --threads N]`
+//! `cargo bench -p mobiquant-core --bench f32_gemm [-- --threads N] [--csv] [--tiers a,b]
+//! [--shapes MxKxN,...] [--ms N] [--no-peak]` (`scripts/bench_f32_vs_onnxruntime.py` runs it
+//! interleaved with onnxruntime's f32 MatMul).
 //! Shapes are M x K x N in the convolution's orientation: A = weights `[M = out channels, K]`
-//! read in place, B = activations `[K, N = pixels]`. "gemm" has B packed beforehand (constant
-//! weights of Gemm/MatMul); "pack+gemm" packs B on every call, as Conv does with its input.
+//! packed once beforehand (as Conv packs constant weights at build time), B = activations
+//! `[K, N = pixels]`. "gemm" has B packed beforehand too (constant weights of Gemm/MatMul);
+//! "pack+gemm" packs B on every call, as Conv does with its input. The shapes include
+//! MobileNetV2's pointwise layers, its first convolution (im2col), the openWakeWord mel model's
+//! STFT convolution (kernel 512, stride 160, 257 filters) and a GEMV.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 mod util;
 
-use util::time_per_call;
+use util::{GemmArgs, tier_kernels, time_per_call};
 
-use mobiquant_core::kernels::f32::{F32Epilogue, f32_gemm, pack_b, pack_b_into};
-use mobiquant_core::kernels::{Kernels, Tier, kernels_for};
+use mobiquant_core::kernels::f32::{F32Epilogue, F32Lhs, PackedA, f32_gemm, pack_b, pack_b_into};
+use mobiquant_core::kernels::{Kernels, Tier};
 
-const SHAPES: [(usize, usize, usize, &str); 9] = [
+const SHAPES: [(usize, usize, usize, &str); 15] = [
     (512, 512, 512, "square"),
     (256, 256, 256, "square"),
     (32, 27, 12544, "mnv2 first conv (im2col)"),
     (96, 16, 12544, "mnv2 1x1 expand 112x112"),
+    (24, 96, 3136, "mnv2 1x1 project 56x56"),
+    (144, 24, 3136, "mnv2 1x1 expand 56x56"),
+    (24, 144, 3136, "mnv2 1x1 project 56x56"),
     (32, 144, 784, "mnv2 1x1 project 28x28"),
+    (576, 96, 196, "mnv2 1x1 expand 14x14"),
     (96, 576, 196, "mnv2 1x1 project 14x14"),
+    (960, 160, 49, "mnv2 1x1 expand 7x7"),
     (160, 960, 49, "mnv2 1x1 project 7x7"),
     (1280, 320, 49, "mnv2 last 1x1"),
+    (257, 512, 97, "oww mel STFT conv (k 512, s 160)"),
     (1, 1280, 1000, "mnv2 classifier (GEMV)"),
 ];
 
@@ -48,7 +59,8 @@ fn gflops(
     (m, k, n): (usize, usize, usize),
     budget: Duration,
 ) -> (f64, f64) {
-    let a = values(m * k, 1);
+    // A = constant weights, packed once (as Conv does at build time).
+    let a = PackedA::new(kernels, &values(m * k, 1), (k, 1), m, k).expect("pack A");
     let b = values(k * n, 2);
     let bias = values(m, 3);
     let mut packed = pack_b(&b, n, 1, k, n).expect("pack");
@@ -64,8 +76,7 @@ fn gflops(
             kernels,
             pool,
             (m, n, k),
-            black_box(&a),
-            (k, 1),
+            F32Lhs::Packed(black_box(&a)),
             packed,
             (c, n),
             epilogue,
@@ -121,39 +132,51 @@ fn fma_peak_gflops() -> Option<f64> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let threads = args
-        .iter()
-        .position(|a| a == "--threads")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(1usize);
+    let opts = GemmArgs::parse(&args, SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)));
+    let (csv, threads, budget) = (opts.csv, opts.threads, opts.budget);
     let pool = (threads > 1).then(|| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .expect("pool")
     });
-    let budget = Duration::from_millis(400);
-    if let Some(peak) = fma_peak_gflops() {
-        println!("FMA zmm peak, one core: {peak:.1} GFLOPS");
+    let peak = if args.iter().any(|a| a == "--no-peak") {
+        None
+    } else {
+        fma_peak_gflops()
+    };
+    match (peak, csv) {
+        (Some(peak), true) => println!("peak,vfmadd231ps_zmm,0,0,0,{peak:.1},{peak:.1},"),
+        (Some(peak), false) => println!("FMA zmm peak, one core: {peak:.1} GFLOPS"),
+        (None, _) => {}
     }
-    println!("threads: {threads}");
-    println!("| tier | kernel | M x K x N | shape | gemm GFLOPS | pack+gemm GFLOPS |");
-    println!("|---|---|---|---|---|---|");
-    for tier in Tier::ALL {
-        let Ok(kernels) = kernels_for(tier) else {
-            println!(
-                "| {tier} | skipped (CPU lacks {}) | | | | |",
-                tier.required_features()
-            );
+    if !csv {
+        println!("threads: {threads}");
+        println!("| tier | kernel | M x K x N | shape | gemm GFLOPS | pack+gemm GFLOPS |");
+        println!("|---|---|---|---|---|---|");
+    }
+    for tier in opts.tiers {
+        let Some(kernels) = tier_kernels(tier, csv) else {
             continue;
         };
-        for (m, k, n, what) in SHAPES {
+        for &(m, k, n) in &opts.shapes {
+            // The scalar reference is only worth one short look.
+            let budget = if tier == Tier::Reference {
+                budget / 4
+            } else {
+                budget
+            };
             let (g, p) = gflops(kernels, pool.as_ref(), (m, k, n), budget);
-            println!(
-                "| {tier} | {} | {m}x{k}x{n} | {what} | {g:.1} | {p:.1} |",
-                kernels.f32_gemm_name()
-            );
+            let what = SHAPES
+                .iter()
+                .find(|s| (s.0, s.1, s.2) == (m, k, n))
+                .map_or("", |s| s.3);
+            let name = kernels.f32_gemm_name();
+            if csv {
+                println!("{tier},{name},{m},{k},{n},{g:.1},{p:.1},{what}");
+            } else {
+                println!("| {tier} | {name} | {m}x{k}x{n} | {what} | {g:.1} | {p:.1} |");
+            }
         }
     }
 }

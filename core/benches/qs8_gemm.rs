@@ -15,7 +15,7 @@ use std::hint::black_box;
 mod util;
 
 use std::time::Duration;
-use util::{bytes, thread_cpu_seconds, tier_kernels, time_per_call, time_per_call_on};
+use util::{GemmArgs, bytes, parse_shape, thread_cpu_seconds, tier_kernels, time_per_call, time_per_call_on};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
@@ -225,44 +225,15 @@ fn trace(args: &[String]) {
     );
 }
 
-/// The value after `--flag`, if any.
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).map(String::as_str)
-}
-
-/// `MxKxN` as numbers.
-fn parse_shape(text: &str) -> (usize, usize, usize) {
-    let dims: Vec<usize> = text
-        .split('x')
-        .map(|d| d.parse().expect("shape MxKxN"))
-        .collect();
-    assert!(dims.len() == 3, "shape MxKxN, got {text}");
-    (dims[0], dims[1], dims[2])
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--trace") {
         return trace(&args[i + 1..]);
     }
-    let csv = args.iter().any(|a| a == "--csv");
-    let threads: usize = flag(&args, "--threads").map_or(1, |t| t.parse().expect("--threads N"));
-    let cpu = args.iter().any(|a| a == "--cpu-time");
+    let opts = GemmArgs::parse(&args, SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)));
+    let (csv, threads, budget) = (opts.csv, opts.threads, opts.budget);
+    let cpu = opts.cpu;
     assert!(!cpu || threads == 1, "--cpu-time measures one thread");
-    let budget =
-        Duration::from_millis(flag(&args, "--ms").map_or(400, |t| t.parse().expect("--ms N")));
-    let shapes: Vec<(usize, usize, usize)> = match flag(&args, "--shapes") {
-        Some(list) => list.split(',').map(parse_shape).collect(),
-        None => SHAPES.iter().map(|&(m, k, n, _)| (m, k, n)).collect(),
-    };
-    let tiers: Vec<Tier> = match flag(&args, "--tiers") {
-        Some(list) => list
-            .split(',')
-            .map(|t| Tier::from_name(t).expect("--tiers: unknown tier"))
-            .collect(),
-        None => Tier::ALL.to_vec(),
-    };
     let peak = if args.iter().any(|a| a == "--no-peak") {
         None
     } else {
@@ -292,8 +263,8 @@ fn main() {
             "kernel", "MxKxN", "static", "dynamic"
         );
     }
-    let problems: Vec<Problem> = shapes.iter().map(|&s| Problem::new(s)).collect();
-    for tier in tiers {
+    let problems: Vec<Problem> = opts.shapes.iter().map(|&s| Problem::new(s)).collect();
+    for tier in opts.tiers {
         let Some(kernels) = tier_kernels(tier, csv) else {
             continue;
         };

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 mod util;
 
-use mobiquant_core::kernels::f32::{F32Epilogue, f32_gemm, pack_b};
+use mobiquant_core::kernels::f32::{F32Epilogue, F32Lhs, f32_gemm, pack_b};
 use mobiquant_core::kernels::wo::{WoBits, WoEpilogue, WoPacked, WoWeights, pack_wo, wo_gemm};
 use mobiquant_core::kernels::{Kernels, Tier};
 use util::{bytes, tier_kernels, time_per_call};
@@ -130,8 +130,10 @@ impl Problem {
                     kernels,
                     pool.as_ref(),
                     (self.m, self.n, self.k),
-                    black_box(&self.a),
-                    (self.k, 1),
+                    F32Lhs::Strided {
+                        data: black_box(&self.a),
+                        strides: (self.k, 1),
+                    },
                     &self.f32_b,
                     (&mut out, self.n),
                     F32Epilogue::NONE,

@@ -99,3 +99,58 @@ pub fn options(args: &[String]) -> (bool, usize) {
         .unwrap_or(1);
     (csv, threads)
 }
+
+/// The value after `--flag`, if any.
+pub fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).map(String::as_str)
+}
+
+/// `MxKxN` as numbers.
+pub fn parse_shape(text: &str) -> (usize, usize, usize) {
+    let dims: Vec<usize> = text
+        .split('x')
+        .map(|d| d.parse().expect("shape MxKxN"))
+        .collect();
+    assert!(dims.len() == 3, "shape MxKxN, got {text}");
+    (dims[0], dims[1], dims[2])
+}
+
+/// The options of the GEMM benchmarks: `--csv`, `--threads N` (1), `--ms N` (time budget per
+/// measurement, 400), `--shapes MxKxN,...` (else the bench's list), `--tiers a,b` (else all).
+pub struct GemmArgs {
+    pub csv: bool,
+    /// `--cpu-time`: time the measuring thread's CPU time instead of the wall clock.
+    pub cpu: bool,
+    pub threads: usize,
+    pub budget: Duration,
+    pub shapes: Vec<(usize, usize, usize)>,
+    pub tiers: Vec<Tier>,
+}
+
+impl GemmArgs {
+    pub fn parse(
+        args: &[String],
+        default_shapes: impl Iterator<Item = (usize, usize, usize)>,
+    ) -> Self {
+        GemmArgs {
+            csv: args.iter().any(|a| a == "--csv"),
+            cpu: args.iter().any(|a| a == "--cpu-time"),
+            threads: flag(args, "--threads").map_or(1, |t| t.parse().expect("--threads N")),
+            budget: Duration::from_millis(
+                flag(args, "--ms").map_or(400, |t| t.parse().expect("--ms N")),
+            ),
+            shapes: match flag(args, "--shapes") {
+                Some(list) => list.split(',').map(parse_shape).collect(),
+                None => default_shapes.collect(),
+            },
+            tiers: match flag(args, "--tiers") {
+                Some(list) => list
+                    .split(',')
+                    .map(|t| Tier::from_name(t).expect("--tiers: unknown tier"))
+                    .collect(),
+                None => Tier::ALL.to_vec(),
+            },
+        }
+    }
+}

@@ -13,15 +13,15 @@
 //! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
 //! still in cache; the scratch holds one block.
 //!
-//! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, read in
-//! place by the kernels, and the activations the right one, packed per run: NCHW output rows are
-//! then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
+//! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, packed for
+//! the tier's tiles once at build time when they are a constant (per run otherwise), and the
+//! activations the right one, packed per run: NCHW output rows are then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
 //!
 //! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps (a tap in
 //! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
 //! by the GEMM's whole tiles, so results do not depend on thread count.
 
-use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
+use super::gemm::{Dims, Finish, Matrix, matmul, pack_constant_lhs, pack_rhs, plan_kernels};
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
@@ -31,8 +31,8 @@ use std::ops::Range;
 
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
-use crate::kernels::f32::NR;
 use crate::kernels::f32::dwconv::{DwAxis, DwConv};
+use crate::kernels::f32::{F32Lhs, NR, PackedA};
 use crate::tensor::DType;
 
 /// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).
@@ -72,6 +72,9 @@ struct Conv {
     dw: Option<DwConv>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
+    /// The GEMM paths' weights packed for `kernels` at build time, one per group, when W is a
+    /// constant (else they are packed by the GEMM on each run).
+    packed_w: Option<Vec<PackedA>>,
 }
 
 impl Conv {
@@ -225,9 +228,22 @@ impl Conv {
                     let mut buf = [0.0; NR];
                     for done in (0..ve - vs).step_by(NR) {
                         let n = NR.min(ve - vs - done);
-                        let from = s.iter().skip(skip + done * w.stride).step_by(w.stride);
-                        for (b, &v) in buf[..n].iter_mut().zip(from) {
-                            *b = v;
+                        let at = skip + done * w.stride;
+                        // Stride 2 over a whole panel row (the usual downsampling conv): a
+                        // fixed-size gather the compiler turns into shuffles.
+                        let pair = s.get(at..).and_then(|t| t.get(..2 * NR - 1));
+                        match pair.map(<&[f32; 2 * NR - 1]>::try_from) {
+                            Some(Ok(src)) if w.stride == 2 && n == NR => {
+                                for (l, b) in buf.iter_mut().enumerate() {
+                                    *b = src[2 * l];
+                                }
+                            }
+                            _ => {
+                                let from = s.iter().skip(at).step_by(w.stride);
+                                for (b, &v) in buf[..n].iter_mut().zip(from) {
+                                    *b = v;
+                                }
+                            }
                         }
                         put(row0 + vs + done, &buf[..n]);
                     }
@@ -276,10 +292,14 @@ impl Op for Conv {
                     .get_mut(y_at..y_at + cout_g * out_len)
                     .ok_or("output too short")?;
                 let wg = w.get(g * cout_g * depth..).ok_or("weights too short")?;
-                let a = Matrix {
-                    data: wg,
-                    row_stride: depth,
-                    col_stride: 1,
+                let a = match &self.packed_w {
+                    Some(packed) => F32Lhs::Packed(packed.get(g).ok_or("packed weights missing")?),
+                    None => Matrix {
+                        data: wg,
+                        row_stride: depth,
+                        col_stride: 1,
+                    }
+                    .lhs(),
                 };
                 let row_bias = match bias {
                     Some(b) => Some(
@@ -411,8 +431,33 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
             _ => None,
         },
         kernels: plan_kernels()?,
+        packed_w: None,
     };
     checked_numel(&[op.depth(), window.output_len().div_ceil(NR), NR])?;
+    let packed_w = match (cx.constant(1), path) {
+        (Some(w), Path::Pointwise | Path::Im2col) => {
+            let w = w.as_f32().map_err(|e| e.to_string())?;
+            let (cout_g, depth) = (op.out_per_group(), op.depth());
+            let dims = Dims {
+                m: cout_g,
+                n: 1,
+                k: depth,
+            };
+            let packed = (0..groups)
+                .map(|g| {
+                    let a = Matrix {
+                        data: w.get(g * cout_g * depth..).ok_or("weights too short")?,
+                        row_stride: depth,
+                        col_stride: 1,
+                    };
+                    pack_constant_lhs(op.kernels, dims, a)
+                })
+                .collect::<OpResult<Vec<_>>>()?;
+            Some(packed)
+        }
+        _ => None,
+    };
+    let op = Conv { packed_w, ..op };
     Ok(Built {
         op: Box::new(op),
         output: Fact::new(DType::F32, out),

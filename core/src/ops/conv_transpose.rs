@@ -172,7 +172,7 @@ impl Op for ConvTranspose {
                     self.kernels,
                     cx.pool,
                     dims,
-                    a,
+                    a.lhs(),
                     packed,
                     (col, dims.n),
                     finish,

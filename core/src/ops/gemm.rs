@@ -2,7 +2,9 @@
 //! MatMul): a thin adapter from the ops' types to the kernel library's f32 GEMM
 //! ([`crate::kernels::f32`]), whose tier was chosen when the op was built.
 //!
-//! `C = A · B`: A is read in place through arbitrary strides (transposed or not); B is packed in
+//! `C = A · B`: A is packed for the tier's tiles, once at build time when it is a constant (the
+//! weights of Conv, [`pack_constant_lhs`]), else by the GEMM on each call, reading it through
+//! arbitrary strides (transposed or not); B is packed in
 //! 16-column panels, once at build time when it is a constant (weights of Gemm and MatMul), else
 //! into the op's scratch at run time ([`pack_rhs`]); C is row-major and contiguous. A per-row bias
 //! and a `Clip` activation run inside the kernel; any other activation, and Gemm's alpha/beta/C,
@@ -13,7 +15,9 @@
 
 use super::{Activation, OpResult};
 use crate::kernels::Kernels;
-use crate::kernels::f32::{F32Epilogue, PostFn, f32_gemm, pack_b_into, packed_b_len};
+use crate::kernels::f32::{
+    F32Epilogue, F32Lhs, PackedA, PostFn, f32_gemm, pack_b_into, packed_b_len,
+};
 
 /// A read-only matrix with element `(i, j)` at `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +25,16 @@ pub(crate) struct Matrix<'a> {
     pub data: &'a [f32],
     pub row_stride: usize,
     pub col_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    /// This matrix as the left operand of a product (packed by the GEMM on each call).
+    pub(crate) fn lhs(self) -> F32Lhs<'a> {
+        F32Lhs::Strided {
+            data: self.data,
+            strides: (self.row_stride, self.col_stride),
+        }
+    }
 }
 
 /// Sizes of one product: C is `m × n`, the shared dimension is `k`.
@@ -56,6 +70,18 @@ pub(crate) fn pack_constant_rhs(dims: Dims, b: Matrix<'_>) -> OpResult<Vec<f32>>
     Ok(packed)
 }
 
+/// Packs a constant left operand `a` (`m × k`) once, at build time, for the tier of `kernels`.
+pub(crate) fn pack_constant_lhs(kernels: &Kernels, dims: Dims, a: Matrix<'_>) -> OpResult<PackedA> {
+    PackedA::new(
+        kernels,
+        a.data,
+        (a.row_stride, a.col_stride),
+        dims.m,
+        dims.k,
+    )
+    .map_err(|e| e.to_string())
+}
+
 /// What follows the sum: a per-row bias, the op's activation, and an optional pass over each
 /// finished row (which runs after the bias and before the activation unless the activation is
 /// fused into the kernel, so callers with a pass apply the activation in it).
@@ -72,7 +98,7 @@ pub(crate) fn matmul(
     kernels: &Kernels,
     pool: Option<&rayon::ThreadPool>,
     dims: Dims,
-    a: Matrix<'_>,
+    a: F32Lhs<'_>,
     b_packed: &[f32],
     c: (&mut [f32], usize),
     finish: Finish<'_>,
@@ -102,8 +128,7 @@ pub(crate) fn matmul(
         kernels,
         pool,
         (dims.m, dims.n, dims.k),
-        a.data,
-        (a.row_stride, a.col_stride),
+        a,
         b_packed,
         c,
         epilogue,
@@ -172,7 +197,7 @@ mod tests {
                         activation: act,
                         post: None,
                     };
-                    matmul(kernels, p, dims, a_mat, &packed, (&mut c, n), finish).unwrap();
+                    matmul(kernels, p, dims, a_mat.lhs(), &packed, (&mut c, n), finish).unwrap();
                     for (x, y) in c.iter().zip(&want) {
                         assert!(
                             (x - y).abs() <= 1e-4 * y.abs().max(1.0),
@@ -204,7 +229,7 @@ mod tests {
                 kernels,
                 None,
                 dims,
-                a,
+                a.lhs(),
                 &packed,
                 (&mut [0.0; 2], dims.n),
                 finish

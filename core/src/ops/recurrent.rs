@@ -389,6 +389,6 @@ impl Packed<'_> {
             activation: Activation::Identity,
             post,
         };
-        matmul(kernels, pool, dims, a, b, (c, c_rs), finish)
+        matmul(kernels, pool, dims, a.lhs(), b, (c, c_rs), finish)
     }
 }

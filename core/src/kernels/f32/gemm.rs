@@ -1,18 +1,24 @@
-//! The safe f32 GEMM entry point: validates every argument, then cuts C into tiles of the tier's
-//! MR rows × 16 columns and calls the tier's tile kernel on each.
+//! The safe f32 GEMM entry point: validates every argument, packs A unless it comes packed
+//! ([`F32Lhs`]), then cuts C into tiles of the tier's MR rows × 16 columns and calls the tier's
+//! tile kernel on each.
 //!
-//! Blocking: the packed panels are visited in groups of about 128 KiB (L2-resident) and, for each
-//! group, every row tile of the thread runs over all its panels (the tile's rows of A stay in L1).
+//! Blocking: the depth is cut into k blocks of at most [`KC`] (equal but the last, a function of k
+//! only); the packed panels are visited in groups of about 128 KiB of one k block (L2-resident)
+//! and, for each group and k block, every row tile of the thread runs over all its panels (the
+//! tile's k block of A stays in L1). A later k block continues the sums an earlier one stored, bit
+//! for bit one unblocked FMA chain; only the last adds the bias and clamps.
 //! Threads: `threads = 1` (no pool) and products under `MIN_PARALLEL_MACS` run on the calling
-//! thread; with a pool, C is split into
-//! blocks of whole row tiles (each thread streams B once), or, when there are fewer than two row
-//! tiles per thread, into groups of panels (all rows each). Each C element is computed by one kernel call, so the result does not depend on the
-//! thread count.
+//! thread; with a pool, C is split into blocks of whole row tiles (each thread streams B once),
+//! or, when there are fewer than two row tiles per thread, into groups of panels (all rows each).
+//! Each C element is computed by the same sequence of kernel calls whatever the split, so the
+//! result does not depend on the thread count.
 
 use rayon::prelude::*;
 
-use super::pack::{NR, packed_b_len};
-use super::tile::F32Tile;
+use std::cell::RefCell;
+
+use super::pack::{NR, PackedA, pack_a_into, packed_a_len, packed_b_len};
+use super::tile::{F32Tile, KC};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 
@@ -22,6 +28,26 @@ const PANEL_GROUP_BYTES: usize = 128 * 1024;
 /// Multiply-adds below which a product runs on the calling thread even with a pool: handing
 /// work to the pool costs microseconds, more than such a product takes.
 const MIN_PARALLEL_MACS: usize = 256 * 1024;
+
+thread_local! {
+    /// A left operand packed by [`f32_gemm`] (reused across calls on this thread; it keeps the
+    /// size of the largest strided A this thread multiplied). Packing runs on the calling thread,
+    /// before the work is split.
+    static PACKED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The left operand of [`f32_gemm`].
+#[derive(Clone, Copy, Debug)]
+pub enum F32Lhs<'a> {
+    /// `A` read through strides: element `(i, p)` at `data[i * strides.0 + p * strides.1]`,
+    /// packed by [`f32_gemm`] on each call.
+    Strided {
+        data: &'a [f32],
+        strides: (usize, usize),
+    },
+    /// `A` packed beforehand for this tier (constant weights, packed once at build time).
+    Packed(&'a PackedA),
+}
 
 /// What the kernel applies to each tile after the sum: `clamp(sum + bias[row], min, max)`, with
 /// ONNX `Clip` semantics (NaN passes through). [`F32Epilogue::NONE`] adds nothing and clamps
@@ -51,9 +77,8 @@ pub type PostFn<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 #[derive(Clone, Copy)]
 struct Operands<'a> {
     k: usize,
+    /// A packed in tiles of the tier's MR rows ([`PackedA`]'s layout).
     a: &'a [f32],
-    a_rs: usize,
-    a_cs: usize,
     b: &'a [f32],
     /// Elements between the starts of two rows of C.
     c_rs: usize,
@@ -62,7 +87,7 @@ struct Operands<'a> {
 
 /// `c = clamp(a · b + bias)` with the tier of `kernels`, then `post(row, c_row)` on every row.
 ///
-/// - `a`: `m × k`, element `(i, p)` at `a[i * a_strides.0 + p * a_strides.1]`;
+/// - `a`: `m × k` ([`F32Lhs`]);
 /// - `b_packed`: B (`k × n`) packed by [`pack_b`](super::pack_b) (at least
 ///   [`packed_b_len`] elements);
 /// - `c = (data, row_stride)`: `m × n`, row `i` at `data[i * row_stride..][..n]` (`row_stride >=
@@ -75,8 +100,7 @@ pub fn f32_gemm(
     kernels: &Kernels,
     pool: Option<&rayon::ThreadPool>,
     (m, n, k): (usize, usize, usize),
-    a: &[f32],
-    a_strides: (usize, usize),
+    a: F32Lhs<'_>,
     b_packed: &[f32],
     (c, c_rs): (&mut [f32], usize),
     epilogue: F32Epilogue<'_>,
@@ -91,33 +115,79 @@ pub fn f32_gemm(
             .ok_or_else(overflow)?,
     };
     let b_len = packed_b_len(k, n).ok_or_else(overflow)?;
-    let a_len = if m == 0 || k == 0 {
-        0
-    } else {
-        (m - 1)
-            .checked_mul(a_strides.0)
-            .and_then(|x| x.checked_add((k - 1).checked_mul(a_strides.1)?))
-            .and_then(|x| x.checked_add(1))
-            .ok_or_else(overflow)?
-    };
     let bias_ok = epilogue.bias.is_none_or(|b| b.len() >= m);
-    if c.len() < c_len || c_rs < n || b_packed.len() < b_len || a.len() < a_len || !bias_ok {
+    if c.len() < c_len || c_rs < n || b_packed.len() < b_len || !bias_ok {
         return Err(Error::invalid_argument(format!(
-            "f32 gemm {m}x{k}x{n}: buffers too short (a {}, packed b {} of {b_len}, c {}, bias {:?})",
-            a.len(),
+            "f32 gemm {m}x{k}x{n}: buffers too short (packed b {} of {b_len}, c {}, bias {:?})",
             b_packed.len(),
             c.len(),
             epilogue.bias.map(<[f32]>::len)
         )));
     }
+    let mr = kernels.f32_mr;
+    match a {
+        F32Lhs::Packed(p) if p.dims() != (m, k, mr) => Err(Error::invalid_argument(format!(
+            "f32 gemm {m}x{k}x{n}: A packed as {:?} (m, k, MR), want ({m}, {k}, {mr})",
+            p.dims()
+        ))),
+        F32Lhs::Packed(p) => run(
+            kernels,
+            pool,
+            (m, n, k),
+            p.data(),
+            b_packed,
+            (c, c_rs),
+            epilogue,
+            post,
+        ),
+        F32Lhs::Strided { data, strides } => {
+            let len = packed_a_len(m, k, mr).ok_or_else(overflow)?;
+            let mut fresh = Vec::new();
+            PACKED_A.with(|cell| {
+                // A thread already inside `f32_gemm` (a rayon worker that stole this call) packs
+                // into a buffer of its own.
+                let mut held = cell.try_borrow_mut();
+                let buf = match held.as_deref_mut() {
+                    Ok(buf) => buf,
+                    Err(_) => &mut fresh,
+                };
+                buf.resize(len, 0.0);
+                pack_a_into(data, strides, m, k, mr, &mut buf[..len])?;
+                run(
+                    kernels,
+                    pool,
+                    (m, n, k),
+                    &buf[..len],
+                    b_packed,
+                    (c, c_rs),
+                    epilogue,
+                    post,
+                )
+            })
+        }
+    }
+}
+
+/// [`f32_gemm`] once its arguments are validated and A is packed: splits the work between
+/// threads.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    kernels: &Kernels,
+    pool: Option<&rayon::ThreadPool>,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    b_packed: &[f32],
+    (c, c_rs): (&mut [f32], usize),
+    epilogue: F32Epilogue<'_>,
+    post: Option<PostFn<'_>>,
+) -> Result<()> {
     if m == 0 || n == 0 {
         return Ok(());
     }
+    let c_len = (m - 1) * c_rs + n;
     let ops = Operands {
         k,
         a,
-        a_rs: a_strides.0,
-        a_cs: a_strides.1,
         b: b_packed,
         c_rs,
         epilogue,
@@ -246,42 +316,114 @@ unsafe fn run_block_raw(
     rows: usize,
     cols: usize,
 ) {
-    let (k, c_rs, mr) = (ops.k, ops.c_rs, kernels.f32_mr);
-    if rows == 0 || cols == 0 {
-        return;
-    }
+    let (k, c_rs) = (ops.k, ops.c_rs);
     let panel_len = NR * k;
-    let group = (PANEL_GROUP_BYTES / 4 / panel_len.max(1)).max(1);
-    let panels = cols.div_ceil(NR);
-    let bias = ops.epilogue.bias;
-    for g in (0..panels).step_by(group) {
-        for i in (0..rows).step_by(mr) {
-            let row = first_row + i;
-            let tile_rows = mr.min(rows - i);
-            for j in g..panels.min(g + group) {
+    let group = (PANEL_GROUP_BYTES / 4 / (NR * k_block(k)).max(1)).max(1);
+    for g in (0..cols.div_ceil(NR)).step_by(group) {
+        let block = TileBlock {
+            a: ops.a,
+            rows: first_row..first_row + rows,
+            k,
+            b: ops.b.as_ptr().wrapping_add((first_panel + g) * panel_len),
+            panel_stride: panel_len,
+            c: c.wrapping_add(g * NR),
+            c_rs,
+            cols: (group * NR).min(cols - g * NR),
+            bias: ops.epilogue.bias,
+            min: ops.epilogue.min,
+            max: ops.epilogue.max,
+        };
+        // SAFETY: rows `first_row..first_row + rows` are below m, `first_row` is a multiple of
+        // MR (threads split whole row tiles), and A holds the packed tiles of all m rows
+        // (`f32_gemm` checked or packed it); `f32_gemm` checked the bias covers m rows. B: the group's panels `first_panel + g ..` lie below
+        // `ceil(n / 16)` (`16 (first_panel + g) + block.cols <= 16 first_panel + cols <= n`),
+        // and `f32_gemm` checked that `ops.b` holds all `ceil(n / 16) * 16 * k` packed elements,
+        // `panel_len` apart. C: the group's columns `16 g .. 16 g + block.cols` of the block lie
+        // within its `cols`, which the caller vouches for, with row stride `c_rs`.
+        unsafe { run_tiles(kernels, &block) };
+    }
+}
+
+/// The depth of each k block of a product of depth `k`: at most [`KC`], blocks of equal size
+/// but the last. A function of `k` only, so the blocking never depends on the thread count.
+pub(crate) fn k_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC).max(1))
+}
+
+/// A block of C computed from rows of a packed A and consecutive packed panels of B (the
+/// arguments of [`run_tiles`]).
+pub(crate) struct TileBlock<'a> {
+    /// A packed in tiles of the tier's MR rows ([`PackedA`]'s layout), and the rows of it (and
+    /// of C's block) to compute; `rows.start` is a multiple of MR.
+    pub a: &'a [f32],
+    pub rows: std::ops::Range<usize>,
+    /// Depth of the product.
+    pub k: usize,
+    /// The first packed panel (`16 k` elements) and the elements between two panels' starts.
+    pub b: *const f32,
+    pub panel_stride: usize,
+    /// Element `(rows.start, 0)` of the block in C, C's row stride, and the block's columns.
+    pub c: *mut f32,
+    pub c_rs: usize,
+    pub cols: usize,
+    /// Bias indexed by A's row (or `None`), and the clamp bounds.
+    pub bias: Option<&'a [f32]>,
+    pub min: f32,
+    pub max: f32,
+}
+
+/// Computes a block of C with the tier's tile kernel: for each k block (see [`k_block`]) and each
+/// row tile, runs the tile's k block of packed A over every panel; later k blocks accumulate onto
+/// the sums stored by earlier ones (bit for bit one unblocked chain), and only the last adds the
+/// bias and clamps.
+///
+/// # Safety
+/// `t.a` holds the packed tiles of every row of `t.rows` (`rows.end.div_ceil(MR) * MR * k`
+/// elements at least); the bias, when present, covers `t.rows`; panel `j < ceil(cols / 16)` is
+/// readable at `t.b + j * panel_stride` for `16 k` elements; `t.c` is valid for reads and writes
+/// of `c + i * c_rs + j` (`i < rows.len()`, `j < cols`), which nothing else accesses during the
+/// call.
+pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
+    let mr = kernels.f32_mr;
+    debug_assert!(t.rows.start.is_multiple_of(mr));
+    debug_assert!(t.a.len() >= t.rows.end.div_ceil(mr) * mr * t.k);
+    let kc = k_block(t.k);
+    let blocks = t.k.div_ceil(kc.max(1)).max(1);
+    for kb in 0..blocks {
+        let k0 = kb * kc;
+        let depth = kc.min(t.k - k0);
+        let last = kb + 1 == blocks;
+        let (min, max) = match last {
+            true => (t.min, t.max),
+            false => (f32::NEG_INFINITY, f32::INFINITY),
+        };
+        for row in t.rows.clone().step_by(mr) {
+            let bias = match t.bias {
+                Some(b) if last => b.as_ptr().wrapping_add(row),
+                _ => std::ptr::null(),
+            };
+            for j in 0..t.cols.div_ceil(NR) {
                 let tile = F32Tile {
-                    m: tile_rows,
-                    n: NR.min(cols - j * NR),
-                    k,
+                    m: mr.min(t.rows.end - row),
+                    n: NR.min(t.cols - j * NR),
+                    k: depth,
                     // wrapping_add: with k = 0 the kernel reads no A, and A may be empty.
-                    a: ops.a.as_ptr().wrapping_add(row * ops.a_rs),
-                    a_rs: ops.a_rs,
-                    a_cs: ops.a_cs,
-                    b: ops.b.as_ptr().wrapping_add((first_panel + j) * panel_len),
-                    c: c.wrapping_add(i * c_rs + j * NR),
-                    c_rs,
-                    bias: bias.map_or(std::ptr::null(), |b| b.as_ptr().wrapping_add(row)),
-                    min: ops.epilogue.min,
-                    max: ops.epilogue.max,
+                    a: t.a.as_ptr().wrapping_add(row * t.k + k0 * mr),
+                    b: t.b.wrapping_add(j * t.panel_stride + NR * k0),
+                    c: t.c.wrapping_add((row - t.rows.start) * t.c_rs + j * NR),
+                    c_rs: t.c_rs,
+                    accumulate: kb > 0,
+                    bias,
+                    min,
+                    max,
                 };
                 // SAFETY: `tile.m` is within 1..=MR and `tile.n` within 1..=16 by construction.
-                // A: rows `row..row + m` are below `first_row + rows <= m_total` and `f32_gemm`
-                // checked that `(m_total - 1) * a_rs + (k - 1) * a_cs` is inside `ops.a`. B: panel
-                // `first_panel + j` lies below `ceil(n / 16)`, and `f32_gemm` checked that
-                // `ops.b` holds all `ceil(n / 16) * 16 * k` packed elements. C: the tile's last
-                // element `(i + m - 1) * c_rs + j * 16 + tile.n - 1 <= (rows - 1) * c_rs + cols - 1` is
-                // inside the block the caller vouches for, which no one else accesses. Bias: `f32_gemm`
-                // checked it holds `m_total` elements. The table's tier is supported by this CPU.
+                // A: row tile `row / MR` starts at `row * k` (`row` is a multiple of MR), its k
+                // block at `MR k0` from there, `MR depth` values, inside `t.a` (caller). B: rows
+                // `k0 .. k0 + depth <= k` of panel j, inside its `16 k` readable elements. C: the
+                // tile's elements are inside the block the caller vouches for; with
+                // `accumulate`, an earlier k block wrote them. Bias: covers `row .. row + m`
+                // (caller). The table's tier is supported by this CPU.
                 unsafe { (kernels.f32_gemm)(&tile) };
             }
         }

@@ -1,12 +1,22 @@
-//! The packed-B layout of the f32 GEMM: B (`k × n`) cut into panels of [`NR`] = 16 columns;
+//! The packed layouts of the f32 GEMM.
+//!
+//! Packed B: B (`k × n`) cut into panels of [`NR`] = 16 columns;
 //! panel `j` holds, for each `p < k`, the 16 values `B[p, 16j .. 16j + 16]` contiguously, so that
 //! element `(p, c)` of the panel is at `j * 16 * k + 16 * p + c`. Columns past `n` are zero.
 //!
 //! The layout does not depend on the tier (AVX2 reads a panel row as two ymm, AVX-512F as one
 //! zmm, NEON as four q registers, the reference as 16 scalars), so packed constant weights can be
 //! stored once per model. Packing is a pure function of the values.
+//!
+//! Packed A ([`PackedA`]): A (`m × k`) cut into row tiles of the tier's `MR` rows; tile `t`
+//! holds, for each `p < k`, the `MR` values `A[MR t .. MR t + MR, p]` contiguously, so that
+//! element `(i, p)` is at `t * MR * k + MR * p + i` with `t = i / MR` (rows past `m` are zero).
+//! A k block `k0..` of a tile is then one contiguous run, read by the tile kernel with one pointer.
+//! The layout depends on the tier only through `MR`; constant weights are packed once at build
+//! time, other left operands by [`f32_gemm`](super::f32_gemm) on each call.
 
 use crate::error::{Error, Result};
+use crate::kernels::Kernels;
 
 /// Columns per packed panel, on every tier.
 pub const NR: usize = 16;
@@ -26,26 +36,9 @@ pub fn pack_b_into(
     n: usize,
     dst: &mut [f32],
 ) -> Result<()> {
-    let len =
-        packed_b_len(k, n).ok_or_else(|| Error::invalid_argument("f32 pack: size overflows"))?;
-    if dst.len() != len {
-        return Err(Error::invalid_argument(format!(
-            "f32 pack: destination holds {} elements, {k}x{n} packs into {len}",
-            dst.len()
-        )));
-    }
-    if k == 0 || n == 0 {
+    let len = packed_b_len(k, n);
+    if !check_packing(src, (row_stride, col_stride), (k, n), len, dst.len())? {
         return Ok(());
-    }
-    let last = (k - 1)
-        .checked_mul(row_stride)
-        .and_then(|x| x.checked_add((n - 1).checked_mul(col_stride)?))
-        .filter(|&last| last < src.len());
-    if last.is_none() {
-        return Err(Error::invalid_argument(format!(
-            "f32 pack: {k}x{n} with strides ({row_stride}, {col_stride}) overruns {} elements",
-            src.len()
-        )));
     }
     for (j, panel) in dst.chunks_exact_mut(NR * k).enumerate() {
         let first = j * NR;
@@ -75,6 +68,38 @@ pub fn pack_b_into(
     Ok(())
 }
 
+/// Checks a packing of a `rows × cols` matrix read at `src[r * rs + c * cs]` into a destination
+/// of `dst_len` elements that must be `want` (`None`: the size overflows): errors on a wrong
+/// destination or an element outside `src`; `Ok(false)` when the matrix is empty (nothing to do).
+fn check_packing(
+    src: &[f32],
+    (rs, cs): (usize, usize),
+    (rows, cols): (usize, usize),
+    want: Option<usize>,
+    dst_len: usize,
+) -> Result<bool> {
+    let want = want.ok_or_else(|| Error::invalid_argument("f32 pack: size overflows"))?;
+    if dst_len != want {
+        return Err(Error::invalid_argument(format!(
+            "f32 pack: destination holds {dst_len} elements, {rows}x{cols} packs into {want}"
+        )));
+    }
+    if rows == 0 || cols == 0 {
+        return Ok(false);
+    }
+    let last = (rows - 1)
+        .checked_mul(rs)
+        .and_then(|x| x.checked_add((cols - 1).checked_mul(cs)?))
+        .filter(|&last| last < src.len());
+    match last {
+        Some(_) => Ok(true),
+        None => Err(Error::invalid_argument(format!(
+            "f32 pack: {rows}x{cols} with strides ({rs}, {cs}) overruns {} elements",
+            src.len()
+        ))),
+    }
+}
+
 /// Packs B (see [`pack_b_into`]) into a new vector: what an op does once with constant weights.
 pub fn pack_b(
     src: &[f32],
@@ -88,4 +113,87 @@ pub fn pack_b(
     let mut dst = vec![0.0; len];
     pack_b_into(src, row_stride, col_stride, k, n, &mut dst)?;
     Ok(dst)
+}
+
+/// A left operand (`m × k`) packed for the tile kernels of one `MR` (see the module docs).
+#[derive(Clone)]
+pub struct PackedA {
+    data: Vec<f32>,
+    m: usize,
+    k: usize,
+    mr: usize,
+}
+
+impl PackedA {
+    /// Packs A (`m × k`), element `(i, p)` read at `src[i * row_stride + p * col_stride]`, for the
+    /// f32 GEMM of `kernels`. Fails, without panicking, on a short `src` or an overflowing size.
+    pub fn new(
+        kernels: &Kernels,
+        src: &[f32],
+        (row_stride, col_stride): (usize, usize),
+        m: usize,
+        k: usize,
+    ) -> Result<PackedA> {
+        let mr = kernels.f32_mr;
+        let len = packed_a_len(m, k, mr)
+            .ok_or_else(|| Error::invalid_argument("f32 pack: size overflows"))?;
+        let mut data = vec![0.0; len];
+        pack_a_into(src, (row_stride, col_stride), m, k, mr, &mut data)?;
+        Ok(PackedA { data, m, k, mr })
+    }
+
+    /// `(m, k, MR)`.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        (self.m, self.k, self.mr)
+    }
+
+    pub(crate) fn data(&self) -> &[f32] {
+        &self.data
+    }
+}
+
+impl std::fmt::Debug for PackedA {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedA {}x{} (MR {})", self.m, self.k, self.mr)
+    }
+}
+
+/// f32 elements of A (`m × k`) packed in tiles of `mr` rows: `ceil(m / mr) * mr * k`.
+pub(crate) fn packed_a_len(m: usize, k: usize, mr: usize) -> Option<usize> {
+    m.div_ceil(mr.max(1)).checked_mul(mr)?.checked_mul(k)
+}
+
+/// Packs A (element `(i, p)` at `src[i * rs + p * cs]`) into `dst`, which must hold exactly
+/// [`packed_a_len`] elements; rows past `m` of the last tile are zeroed. Fails, without
+/// panicking, on short or wrong buffers.
+pub(crate) fn pack_a_into(
+    src: &[f32],
+    (rs, cs): (usize, usize),
+    m: usize,
+    k: usize,
+    mr: usize,
+    dst: &mut [f32],
+) -> Result<()> {
+    let len = packed_a_len(m, k, mr).filter(|_| mr > 0);
+    if !check_packing(src, (rs, cs), (m, k), len, dst.len())? {
+        return Ok(());
+    }
+    for (t, tile) in dst.chunks_exact_mut(mr * k).enumerate() {
+        for i in 0..mr {
+            let slots = tile[i..].iter_mut().step_by(mr);
+            let r = t * mr + i;
+            if r >= m {
+                slots.for_each(|d| *d = 0.0);
+            } else if cs == 1 {
+                slots
+                    .zip(&src[r * rs..r * rs + k])
+                    .for_each(|(d, &v)| *d = v);
+            } else {
+                for (d, p) in slots.zip(0..k) {
+                    *d = src[r * rs + p * cs];
+                }
+            }
+        }
+    }
+    Ok(())
 }

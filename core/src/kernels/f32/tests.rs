@@ -1,10 +1,13 @@
 //! Tests of the f32 GEMM: every supported tier against a naive f64 oracle (within 1e-5 relative
 //! to the sum of absolute products), over edge shapes (every m in 1..=MR + 1, n in 1..=17 and 33,
-//! k = 0, 1, odd and large, odd strides, bias and clamps, NaN) and random shapes; with 1 and 3
-//! threads. Tiers the CPU lacks are reported as skipped on stderr, never as passed.
+//! k = 0, 1, odd, below, at and above one and two k blocks, odd strides, bias and clamps, NaN) and
+//! random shapes; with A strided (packed per call) and packed beforehand, with 1 and 3 threads,
+//! all four bit for bit equal. Tiers the CPU lacks are reported as skipped on stderr, never as
+//! passed.
 
 use proptest::prelude::*;
 
+use super::tile::KC;
 use super::*;
 use crate::kernels::Kernels;
 use crate::kernels::testing::{report, tiers};
@@ -33,12 +36,17 @@ struct Case {
     max: f32,
 }
 
-fn pool(threads: usize) -> Option<rayon::ThreadPool> {
+/// No pool for one thread; one shared 3-thread pool otherwise (built once: thousands of cases
+/// each building their own pool cost gigabytes under qemu-user).
+fn pool(threads: usize) -> Option<&'static rayon::ThreadPool> {
+    static THREE: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
     (threads > 1).then(|| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
+        THREE.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(3)
+                .build()
+                .unwrap()
+        })
     })
 }
 
@@ -91,21 +99,36 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
     };
     let mut runs = 0;
     for kernels in tiers() {
-        for threads in [1, 3] {
+        let packed_a = PackedA::new(kernels, &a, (a_rs, a_cs), m, k).unwrap();
+        let mut first: Option<Vec<f32>> = None;
+        for (threads, prepacked) in [(1, false), (3, false), (1, true), (3, true)] {
             let pool = pool(threads);
             let mut c = vec![f32::NAN; m * n];
+            let lhs = match prepacked {
+                true => F32Lhs::Packed(&packed_a),
+                false => F32Lhs::Strided {
+                    data: &a,
+                    strides: (a_rs, a_cs),
+                },
+            };
             f32_gemm(
                 kernels,
-                pool.as_ref(),
+                pool,
                 (m, n, k),
-                &a,
-                (a_rs, a_cs),
+                lhs,
                 &packed,
                 (&mut c, n),
                 epilogue,
                 None,
             )
             .unwrap();
+            let same = first.get_or_insert_with(|| c.clone());
+            prop_assert!(
+                same.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "tier {} {m}x{k}x{n}: threads {threads}, A packed beforehand {prepacked}: \
+                 not bit for bit the single-thread strided result",
+                kernels.tier()
+            );
             for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
                 let ok = (f64::from(got) - f64::from(w)).abs() <= tol[idx];
                 prop_assert!(
@@ -126,7 +149,7 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
 fn edge_shapes_match_the_oracle_on_every_tier() {
     let max_mr = tiers().iter().map(|k| k.f32_mr).max().unwrap_or(4);
     let mut cases = 0;
-    for k in [0, 1, 2, 7, 16, 17, 100] {
+    for k in [0, 1, 2, 7, 16, 17, 100, KC - 1, KC, KC + 1, 2 * KC + 3] {
         for m in 1..=max_mr + 1 {
             for n in (1..=17).chain([33]) {
                 let (a_rs, a_cs) = if (m + n) % 2 == 0 {
@@ -162,7 +185,13 @@ fn edge_shapes_match_the_oracle_on_every_tier() {
 
 #[test]
 fn large_shapes_cross_panel_groups_and_threads() {
-    for (m, n, k) in [(37, 1000, 300), (1, 1000, 64), (13, 49, 960), (100, 20, 3)] {
+    for (m, n, k) in [
+        (37, 1000, 300),
+        (1, 1000, 64),
+        (13, 49, 960),
+        (100, 20, 3),
+        (25, 70, 3 * KC + 5),
+    ] {
         let case = Case {
             m,
             n,
@@ -191,8 +220,10 @@ fn clamp_passes_nan_through_like_clip() {
             kernels,
             None,
             (1, 2, 1),
-            &[f32::NAN],
-            (1, 1),
+            F32Lhs::Strided {
+                data: &[f32::NAN],
+                strides: (1, 1),
+            },
             &packed,
             (&mut c, 2),
             epilogue,
@@ -210,8 +241,10 @@ fn clamp_passes_nan_through_like_clip() {
             kernels,
             None,
             (2, 2, 1),
-            &a,
-            (1, 1),
+            F32Lhs::Strided {
+                data: &a,
+                strides: (1, 1),
+            },
             &packed,
             (&mut c, 2),
             epilogue,
@@ -229,7 +262,11 @@ fn bad_arguments_are_errors_not_panics() {
         let e = F32Epilogue::NONE;
         let run = |m, a: &[f32], packed: &[f32], c: &mut [f32], bias: Option<&[f32]>| {
             let e = F32Epilogue { bias, ..e };
-            f32_gemm(kernels, None, (m, 3, 2), a, (2, 1), packed, (c, 3), e, None)
+            let a = F32Lhs::Strided {
+                data: a,
+                strides: (2, 1),
+            };
+            f32_gemm(kernels, None, (m, 3, 2), a, packed, (c, 3), e, None)
         };
         assert!(
             run(2, &[1.0; 3], &packed, &mut [0.0; 6], None).is_err(),
@@ -252,22 +289,41 @@ fn bad_arguments_are_errors_not_panics() {
             kernels,
             None,
             (usize::MAX, 3, 2),
-            &[],
-            (1, 1),
+            F32Lhs::Strided {
+                data: &[],
+                strides: (1, 1),
+            },
             &packed,
             (&mut [], 3),
             e,
             None,
         );
         assert!(huge.is_err());
+        // A packed for other sizes (or another tier's MR) is refused.
+        let other = PackedA::new(kernels, &[1.0; 6], (3, 1), 2, 3).unwrap();
+        let mut c = [0.0; 6];
+        let wrong = f32_gemm(
+            kernels,
+            None,
+            (2, 3, 2),
+            F32Lhs::Packed(&other),
+            &packed,
+            (&mut c, 3),
+            e,
+            None,
+        );
+        assert!(wrong.is_err(), "A packed as 2x3 used as 2x2");
+        assert!(PackedA::new(kernels, &[1.0; 5], (3, 1), 2, 3).is_err());
         let strided = |c: &mut [f32], row_stride| {
             let a = [1.0; 4];
             f32_gemm(
                 kernels,
                 None,
                 (2, 3, 2),
-                &a,
-                (2, 1),
+                F32Lhs::Strided {
+                    data: &a,
+                    strides: (2, 1),
+                },
                 &packed,
                 (c, row_stride),
                 e,
@@ -306,6 +362,27 @@ fn packing_follows_the_documented_layout() {
     }
 }
 
+#[test]
+fn packed_a_follows_the_documented_layout() {
+    for kernels in tiers() {
+        // A is 7 x 3 with A[i, p] = 100 i + p, read transposed (row stride 1, column stride 7).
+        let (m, k, mr) = (7, 3, kernels.f32_mr);
+        let src: Vec<f32> = (0..k)
+            .flat_map(|p| (0..m).map(move |i| (100 * i + p) as f32))
+            .collect();
+        let packed = PackedA::new(kernels, &src, (1, m), m, k).unwrap();
+        assert_eq!(packed.dims(), (m, k, mr));
+        let tiles = m.div_ceil(mr);
+        assert_eq!(packed.data().len(), tiles * mr * k);
+        for i in 0..tiles * mr {
+            for p in 0..k {
+                let want = if i < m { (100 * i + p) as f32 } else { 0.0 };
+                assert_eq!(packed.data()[(i / mr) * mr * k + mr * p + i % mr], want);
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]
@@ -315,6 +392,16 @@ proptest! {
     ) {
         let (a_rs, a_cs) = if transposed { (1, m + pad) } else { (k + pad, 1) };
         let case = Case { m, n, k, a_rs, a_cs, bias, min: f32::NEG_INFINITY, max: f32::INFINITY };
+        check(&case, seed)?;
+    }
+
+    #[test]
+    fn random_deep_shapes_match_the_oracle(
+        m in 1usize..30, n in 1usize..40, k in 200usize..700,
+        transposed in any::<bool>(), pad in 0usize..3, seed in any::<u64>(),
+    ) {
+        let (a_rs, a_cs) = if transposed { (1, m + pad) } else { (k + pad, 1) };
+        let case = Case { m, n, k, a_rs, a_cs, bias: true, min: -1.0, max: 1.0 };
         check(&case, seed)?;
     }
 }

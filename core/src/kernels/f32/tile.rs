@@ -1,9 +1,19 @@
 //! The contract between the f32 GEMM driver and the per-tier tile kernels.
 //!
-//! A kernel computes one tile of at most `MR` rows and [`NR`](super::NR) columns:
-//! `C[i, j] = clamp(bias[i] + Σ_p A[i, p] · Bpanel[p, j], min, max)` for `i < m`, `j < n`, summing
-//! p in increasing order from 0, and writes exactly those `m × n` elements. The clamp is ONNX
-//! `Clip`'s (`x < min → min`, `x > max → max`, NaN passes through); `±inf` bounds disable it.
+//! A kernel computes one tile of at most `MR` rows and [`NR`](super::NR) columns over one block of
+//! depth `k`: `C[i, j] = clamp(bias[i] + init[i, j] + Σ_p A[i, p] · Bpanel[p, j], min, max)` for
+//! `i < m`, `j < n`, where `init` is C's current value when `accumulate` is set (a continued k
+//! block) and 0 otherwise, fusing the multiply-adds onto `init` in increasing p order; it writes
+//! exactly those `m × n` elements. A block continued from the sum stored by the previous one is
+//! therefore the same computation as one unblocked call. The clamp is ONNX `Clip`'s
+//! (`x < min → min`, `x > max → max`, NaN passes through); `±inf` bounds disable it.
+//!
+//! A is packed ([`PackedA`](super::PackedA)): `A[i, p]` at `a + p * MR + i`, so the kernel reads
+//! one pointer at consecutive addresses (the rows `m..MR` of a tile are not read).
+
+/// Depth of a k block at most: an MR × KC A tile (12 KiB at MR = 12) and a 16 × KC B panel
+/// (16 KiB) stay in L1 while a tile runs.
+pub(crate) const KC: usize = 256;
 
 /// One tile's arguments (raw pointers: the driver derives them from validated slices).
 #[derive(Clone, Copy, Debug)]
@@ -11,17 +21,17 @@ pub struct F32Tile {
     /// Rows (1..=MR of the kernel) and columns (1..=16) to compute and store.
     pub m: usize,
     pub n: usize,
-    /// Depth (may be 0: the tile is then `clamp(bias)`).
+    /// Depth of this block (may be 0: the tile is then `clamp(bias + init)`).
     pub k: usize,
-    /// `A[i, p]` is at `a + i * a_rs + p * a_cs`.
+    /// Packed A: `A[i, p]` is at `a + p * MR + i`.
     pub a: *const f32,
-    pub a_rs: usize,
-    pub a_cs: usize,
     /// The packed panel: `Bpanel[p, j]` is at `b + 16 * p + j`, `16 * k` elements.
     pub b: *const f32,
     /// `C[i, j]` is at `c + i * c_rs + j`.
     pub c: *mut f32,
     pub c_rs: usize,
+    /// Start from C's values (read before written) instead of 0.
+    pub accumulate: bool,
     /// Per-row bias (`m` elements), or null for none.
     pub bias: *const f32,
     pub min: f32,

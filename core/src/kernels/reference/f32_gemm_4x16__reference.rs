@@ -17,12 +17,19 @@ f32_tile_kernel!(
 /// `R == t.m`; otherwise as for [`F32GemmFn`](crate::kernels::f32::F32GemmFn).
 unsafe fn tile<const R: usize>(t: &F32Tile) {
     let mut acc = [[0.0f32; 16]; R];
+    if t.accumulate {
+        for (i, acc_row) in acc.iter_mut().enumerate() {
+            // SAFETY: row `i < m` of C has `n <= 16` readable elements at `c + i * c_rs`.
+            let row = unsafe { std::slice::from_raw_parts(t.c.add(i * t.c_rs), t.n) };
+            acc_row[..t.n].copy_from_slice(row);
+        }
+    }
     for p in 0..t.k {
         // SAFETY: `p < k`, so the panel row `16 p .. 16 p + 16` is inside the `16 k` elements.
         let b = unsafe { std::slice::from_raw_parts(t.b.add(16 * p), 16) };
         for (i, acc_row) in acc.iter_mut().enumerate() {
-            // SAFETY: `i < m` and `p < k`: the caller guarantees `A[i, p]` is readable.
-            let a = unsafe { *t.a.add(i * t.a_rs + p * t.a_cs) };
+            // SAFETY: `i < m <= MR` and `p < k`: the caller guarantees packed `A[i, p]` is readable.
+            let a = unsafe { *t.a.add(p * MR + i) };
             for (s, &bv) in acc_row.iter_mut().zip(b) {
                 *s += a * bv;
             }

@@ -3,10 +3,11 @@
 //!
 //! - `m = 1` (GEMV, memory bound): the tier's GEMV kernel streams the packed weights once and
 //!   dequantizes them in registers.
-//! - `m > 1`: each panel (16 columns) is dequantized by the tier's kernel into a per-thread
-//!   scratch in the f32 GEMM's packed-B format, then the tier's f32 tile kernel (from the same
-//!   [`Kernels`] table) multiplies every row tile with it. Panels are dequantized in groups of
-//!   about 128 KiB, each meeting every row tile (rows of A stay in L1 across the group).
+//! - `m > 1`: A is packed once for the f32 tile kernels ([`PackedA`]); each panel (16 columns) is
+//!   dequantized by the tier's kernel into a per-thread scratch in the f32 GEMM's packed-B
+//!   format, then the f32 GEMM's tile loop (`run_tiles`, with the tier's tile kernel from the
+//!   same [`Kernels`] table) multiplies every row tile with it. Panels are dequantized in groups
+//!   of about 128 KiB, each meeting every row tile.
 //!
 //! Invariants: every argument is validated before a kernel runs; `threads = 1` runs on the calling
 //! thread with no pool; threads split the panels (each dequantized once), so each output element
@@ -17,7 +18,8 @@ use std::cell::RefCell;
 use super::pack::{NR, WoPacked};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
-use crate::kernels::f32::tile::F32Tile;
+use crate::kernels::f32::PackedA;
+use crate::kernels::f32::gemm::{TileBlock, run_tiles};
 
 /// f32 scratch (dequantized panels) a thread uses per pass over its row tiles.
 const PANEL_GROUP_BYTES: usize = 128 * 1024;
@@ -62,7 +64,8 @@ struct Job<'a> {
     kernels: &'a Kernels,
     m: usize,
     a: &'a [f32],
-    a_stride: usize,
+    /// A packed for the f32 tile kernels (`m > 1` only).
+    a_packed: Option<PackedA>,
     w: WoPacked<'a>,
     epilogue: WoEpilogue<'a>,
     c: OutPtr,
@@ -129,11 +132,15 @@ pub fn wo_gemm(
     if m == 0 || n == 0 {
         return Ok(());
     }
+    let a_packed = match m {
+        1 => None,
+        _ => Some(PackedA::new(kernels, a, (a_stride, 1), m, k)?),
+    };
     let job = Job {
         kernels,
         m,
         a,
-        a_stride,
+        a_packed,
         w: *w,
         epilogue,
         c: OutPtr(c.as_mut_ptr()),
@@ -225,8 +232,11 @@ impl Job<'_> {
 
     /// GEMM: dequantize groups of panels, then run every row tile over each group.
     fn gemm(&self, panels: std::ops::Range<usize>, scratch: &mut Vec<f32>) {
+        let Some(a) = &self.a_packed else {
+            return;
+        };
         let s = self.w.shape();
-        let (n, k, kp, mr) = (s.n, s.k, s.kp(), self.kernels.f32_mr);
+        let (n, k, kp) = (s.n, s.k, s.kp());
         let panel_floats = NR * kp;
         let group = (PANEL_GROUP_BYTES / 4 / panel_floats.max(1)).max(1);
         let panel_len = s.panel_len().unwrap_or(0);
@@ -247,39 +257,30 @@ impl Job<'_> {
                 // SAFETY: the table's tier is supported by this CPU (the kernel checks its slices).
                 unsafe { (self.kernels.wo_dequant)(&s, panel, out) };
             }
-            for i in (0..self.m).step_by(mr) {
-                let rows = mr.min(self.m - i);
-                for p in g.clone() {
-                    let first = p * NR;
-                    let tile = F32Tile {
-                        m: rows,
-                        n: NR.min(n - first),
-                        k,
-                        // wrapping_add: with k = 0 the kernel reads no A, and A may be empty.
-                        a: self.a.as_ptr().wrapping_add(i * self.a_stride),
-                        a_rs: self.a_stride,
-                        a_cs: 1,
-                        b: scratch.as_ptr().wrapping_add((p - g.start) * panel_floats),
-                        c: self.c.0.wrapping_add(i * n + first),
-                        c_rs: n,
-                        bias: std::ptr::null(),
-                        min,
-                        max,
-                    };
-                    // SAFETY: `tile.m` is within 1..=MR and `tile.n` within 1..=16. A: rows
-                    // `i..i + rows` are below m, and `wo_gemm` checked that `(m - 1) * a_stride
-                    // + k` values are inside `a`. B: the scratch holds this panel's `16 kp >= 16 k`
-                    // dequantized values. C: the tile's elements `(i + r) * n + first + j` (r <
-                    // rows, j < tile.n) are inside the `m × n` C and in this task's columns, which
-                    // no one else accesses. No bias. The table's tier is supported by this CPU.
-                    unsafe { (self.kernels.f32_gemm)(&tile) };
-                }
-                if e.bias.is_some() {
-                    for r in i..i + rows {
-                        // SAFETY: r < m; `run`'s task owns the columns of `g`, and the tile
-                        // kernels, which wrote them through raw pointers, have returned.
-                        unsafe { self.finish_row(r, &g) };
-                    }
+            let block = TileBlock {
+                a: a.data(),
+                rows: 0..self.m,
+                k,
+                b: scratch.as_ptr(),
+                panel_stride: panel_floats,
+                c: self.c.0.wrapping_add(g.start * NR),
+                c_rs: n,
+                cols: (g.end * NR).min(n) - g.start * NR,
+                bias: None,
+                min,
+                max,
+            };
+            // SAFETY: A: packed for this tier's MR, all m rows.
+            // B: the scratch holds the group's panels, `16 kp >= 16 k` dequantized values each,
+            // `panel_floats` apart. C: the block's elements `r * n + 16 g.start + j` (r < m, j <
+            // cols) are inside the `m × n` C and in this task's columns, which no one else
+            // accesses. No bias. The table's tier is supported by this CPU.
+            unsafe { run_tiles(self.kernels, &block) };
+            if e.bias.is_some() {
+                for r in 0..self.m {
+                    // SAFETY: r < m; `run`'s task owns the columns of `g`, and the tile
+                    // kernels, which wrote them through raw pointers, have returned.
+                    unsafe { self.finish_row(r, &g) };
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! `f32_gemm_6x16__neon`: 6 rows × 16 columns with NEON FMLA (every aarch64 tier uses it).
 //!
 //! Register map (R rows, R <= 6): `acc[i][0..4]` = row i, columns 4q .. 4q + 4 (24 q registers
-//! at R = 6); `b[0..4]` = the panel row of step p (4 q); `A[i, p]` is loaded into one lane and
+//! at R = 6); `b[0..4]` = the panel row of step p (4 q); `A[i, p]` (packed: consecutive addresses per step) is loaded into one lane and
 //! multiplied by element (`FMLA Vd.4S, Vn.4S, Vm.S[0]`), 1-4 q: at most 32 registers.
 //! Per k step: 4 loads of 16 bytes + R scalar loads + 4R FMLA.
 
@@ -23,8 +23,19 @@ f32_tile_kernel!(
 #[target_feature(enable = "neon")]
 unsafe fn tile<const R: usize>(t: &F32Tile) {
     let mut acc = [[vdupq_n_f32(0.0); 4]; R];
-    let mut b = t.b;
-    let mut off = 0;
+    if t.accumulate {
+        for (i, acc_row) in acc.iter_mut().enumerate() {
+            let mut row = [0.0f32; 16];
+            // SAFETY: row `i < m` of C has `n <= 16` readable elements at `c + i * c_rs`, and
+            // `row` (a local) does not overlap C.
+            unsafe { std::ptr::copy_nonoverlapping(t.c.add(i * t.c_rs), row.as_mut_ptr(), t.n) };
+            for (q, s) in acc_row.iter_mut().enumerate() {
+                // SAFETY: `row` has 16 elements, `4 q + 4 <= 16`.
+                *s = unsafe { vld1q_f32(row.as_ptr().add(4 * q)) };
+            }
+        }
+    }
+    let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
         // SAFETY: this is step p < k, `b` = panel + 16 p, inside the panel's 16 k elements.
         let bv = unsafe {
@@ -36,15 +47,14 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
             ]
         };
         for (i, acc_row) in acc.iter_mut().enumerate() {
-            // SAFETY: `off = p * a_cs` and `i < m`: `A[i, p]` is readable (caller's contract).
-            let a = unsafe { *t.a.add(i * t.a_rs + off) };
+            // SAFETY: `a` = packed A + MR p and `i < m <= MR`: `A[i, p]` (caller's contract).
+            let ai = unsafe { *a.add(i) };
             for (s, &bq) in acc_row.iter_mut().zip(&bv) {
-                *s = vfmaq_n_f32(*s, bq, a);
+                *s = vfmaq_n_f32(*s, bq, ai);
             }
         }
-        // SAFETY: one past the step's row at most, i.e. within or one past the panel.
-        b = unsafe { b.add(16) };
-        off += t.a_cs;
+        // SAFETY: one past the step's row at most, i.e. within or one past the packed blocks.
+        (a, b) = unsafe { (a.add(MR), b.add(16)) };
     }
     let (lo, hi) = (vdupq_n_f32(t.min), vdupq_n_f32(t.max));
     for (i, acc_row) in acc.iter().enumerate() {

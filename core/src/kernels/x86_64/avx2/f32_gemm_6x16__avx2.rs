@@ -1,8 +1,8 @@
 //! `f32_gemm_6x16__avx2`: 6 rows × 16 columns with AVX2 + FMA.
 //!
 //! Register map (R rows, R <= 6): `acc[i][0..2]` = row i, columns 0-7 and 8-15 (12 ymm at
-//! R = 6); `b0`, `b1` = the panel row of step p (2 ymm); one broadcast of `A[i, p]` at a time
-//! (1 ymm): 15 of the 16 ymm registers. Per k step: 2 loads + R broadcasts + 2R VFMADD231PS.
+//! R = 6); `b0`, `b1` = the panel row of step p (2 ymm); one broadcast of `A[i, p]` (packed: consecutive
+//! addresses per step) at a time (1 ymm): 15 of the 16 ymm registers. Per k step: 2 loads + R broadcasts + 2R VFMADD231PS.
 
 use std::arch::x86_64::*;
 
@@ -23,20 +23,33 @@ f32_tile_kernel!(
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile<const R: usize>(t: &F32Tile) {
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
-    let mut b = t.b;
-    let mut off = 0;
+    if t.accumulate {
+        for (i, acc_row) in acc.iter_mut().enumerate() {
+            let mut row = [0.0f32; 16];
+            // SAFETY: row `i < m` of C has `n <= 16` readable elements at `c + i * c_rs`, and
+            // `row` (a local) does not overlap C.
+            unsafe { std::ptr::copy_nonoverlapping(t.c.add(i * t.c_rs), row.as_mut_ptr(), t.n) };
+            // SAFETY: `row` has 16 elements.
+            *acc_row = unsafe {
+                [
+                    _mm256_loadu_ps(row.as_ptr()),
+                    _mm256_loadu_ps(row.as_ptr().add(8)),
+                ]
+            };
+        }
+    }
+    let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
         // SAFETY: this is step p < k, `b` = panel + 16 p, inside the panel's 16 k elements.
         let (b0, b1) = unsafe { (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))) };
         for (i, acc_row) in acc.iter_mut().enumerate() {
-            // SAFETY: `off = p * a_cs` and `i < m`: `A[i, p]` is readable (caller's contract).
-            let a = unsafe { _mm256_broadcast_ss(&*t.a.add(i * t.a_rs + off)) };
-            acc_row[0] = _mm256_fmadd_ps(a, b0, acc_row[0]);
-            acc_row[1] = _mm256_fmadd_ps(a, b1, acc_row[1]);
+            // SAFETY: `a` = packed A + MR p and `i < m <= MR`: `A[i, p]` (caller's contract).
+            let ai = unsafe { _mm256_broadcast_ss(&*a.add(i)) };
+            acc_row[0] = _mm256_fmadd_ps(ai, b0, acc_row[0]);
+            acc_row[1] = _mm256_fmadd_ps(ai, b1, acc_row[1]);
         }
-        // SAFETY: one past the step's row at most, i.e. within or one past the panel.
-        b = unsafe { b.add(16) };
-        off += t.a_cs;
+        // SAFETY: one past the step's row at most, i.e. within or one past the packed blocks.
+        (a, b) = unsafe { (a.add(MR), b.add(16)) };
     }
     let (lo, hi) = (_mm256_set1_ps(t.min), _mm256_set1_ps(t.max));
     for (i, acc_row) in acc.iter().enumerate() {

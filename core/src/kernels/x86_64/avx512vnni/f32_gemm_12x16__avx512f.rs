@@ -3,7 +3,8 @@
 //!
 //! Register map (R rows, R <= 12): `acc[i]` = row i, all 16 columns (12 zmm at R = 12, enough
 //! independent chains to cover 2 FMA ports × 4 cycles of latency); `b` = the panel row of step p
-//! (1 zmm); `A[i, p]` is an embedded `{1to16}` broadcast operand of each VFMADD231PS. Per k
+//! (1 zmm); `A[i, p]` (packed: consecutive addresses per step) is an embedded `{1to16}` broadcast operand
+//! of each VFMADD231PS; a continued k block starts from C (masked loads). Per k
 //! step: 1 load + R broadcast-FMAs.
 
 use std::arch::x86_64::*;
@@ -24,23 +25,28 @@ f32_tile_kernel!(
 /// AVX-512F).
 #[target_feature(enable = "avx512f")]
 unsafe fn tile<const R: usize>(t: &F32Tile) {
+    let mask: __mmask16 = if t.n >= 16 { 0xffff } else { (1u16 << t.n) - 1 };
     let mut acc = [_mm512_setzero_ps(); R];
-    let mut b = t.b;
-    let mut off = 0;
+    if t.accumulate {
+        for (i, s) in acc.iter_mut().enumerate() {
+            // SAFETY: row `i < m` of C has `n` readable elements at `c + i * c_rs`; the mask
+            // keeps the load to them (masked-off lanes are neither read nor faulted).
+            *s = unsafe { _mm512_maskz_loadu_ps(mask, t.c.add(i * t.c_rs)) };
+        }
+    }
+    let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
         // SAFETY: this is step p < k, `b` = panel + 16 p, inside the panel's 16 k elements.
         let bv = unsafe { _mm512_loadu_ps(b) };
         for (i, s) in acc.iter_mut().enumerate() {
-            // SAFETY: `off = p * a_cs` and `i < m`: `A[i, p]` is readable (caller's contract).
-            let a = _mm512_set1_ps(unsafe { *t.a.add(i * t.a_rs + off) });
-            *s = _mm512_fmadd_ps(a, bv, *s);
+            // SAFETY: `a` = packed A + MR p and `i < m <= MR`: `A[i, p]` (caller's contract).
+            let ai = _mm512_set1_ps(unsafe { *a.add(i) });
+            *s = _mm512_fmadd_ps(ai, bv, *s);
         }
-        // SAFETY: one past the step's row at most, i.e. within or one past the panel.
-        b = unsafe { b.add(16) };
-        off += t.a_cs;
+        // SAFETY: one past the step's row at most, i.e. within or one past the packed blocks.
+        (a, b) = unsafe { (a.add(MR), b.add(16)) };
     }
     let (lo, hi) = (_mm512_set1_ps(t.min), _mm512_set1_ps(t.max));
-    let mask: __mmask16 = if t.n >= 16 { 0xffff } else { (1u16 << t.n) - 1 };
     for (i, &s) in acc.iter().enumerate() {
         // SAFETY: the bias, when present, holds `m` elements and `i < m`.
         let bias = _mm512_set1_ps(if t.bias.is_null() {
