@@ -345,3 +345,59 @@ fn mismatched_weights_are_a_node_error() {
     );
     assert!(err.to_string().contains("[1, 3, 4, 4]"), "{err}");
 }
+
+/// Convs large enough that their column blocks are shared out between threads (im2col and
+/// pointwise, with a bias and a fused activation the kernel cannot clamp, which then runs on row
+/// segments): every thread count gives the same bits, close to the direct convolution.
+#[test]
+fn column_blocks_shared_between_threads_give_the_same_result() {
+    let (c, oc, hw) = (48, 40, 40);
+    let x = rand_vec(c * hw * hw, 21);
+    let w3 = rand_vec(oc * c * 9, 22);
+    let w1 = rand_vec(oc * oc, 23);
+    let b = rand_vec(oc, 24);
+    let mut gb = GraphBuilder::new();
+    let xi = gb.input_f32("x", &[1, c as u64, hw as u64, hw as u64]);
+    let wi = gb.const_f32(&[oc as u64, c as u64, 3, 3], &w3);
+    let bi = gb.const_f32(&[oc as u64], &b);
+    let act = || string("activation", "HardSwish");
+    let y3 = gb.node("Conv", &[xi, wi, bi], vec![ints("pads", &[1, 1, 1, 1]), act()]);
+    let pi = gb.const_f32(&[oc as u64, oc as u64, 1, 1], &w1);
+    let y1 = gb.node("Conv", &[y3, pi], vec![act()]);
+    gb.output(y3);
+    gb.output(y1);
+    let model = gb.finish();
+    let shape = [1, c, hw, hw];
+    let input = TensorRef::from_f32(&shape, &x).unwrap();
+    let run = |threads: usize| {
+        let options = SessionOptions {
+            threads,
+            ..Default::default()
+        };
+        let mut session = Session::new(model.clone(), options).unwrap();
+        session.run(&[("x", input)]).unwrap()
+    };
+    let one = run(1);
+    for threads in [2, 3] {
+        assert_eq!(one, run(threads), "{threads} threads");
+    }
+    let hard_swish = |v: f32| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
+    let g = ConvGeom {
+        n: 1,
+        c,
+        h: hw,
+        w: hw,
+        oc,
+        group: 1,
+        kh: 3,
+        kw: 3,
+        stride: (1, 1),
+        dilation: (1, 1),
+        pads: (1, 1, 1, 1),
+    };
+    let want: Vec<f32> = naive_conv(g, &x, &w3, Some(&b))
+        .into_iter()
+        .map(hard_swish)
+        .collect();
+    assert_close(one[0].as_f32().unwrap(), &want, 1e-4);
+}

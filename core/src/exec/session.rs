@@ -69,6 +69,15 @@ pub struct Session {
     profile: Profile,
 }
 
+/// Runs on each pool worker as it starts: a first steal registers the thread with the epoch
+/// collector that rayon's work-stealing deques use, an allocation that would otherwise happen the
+/// first time the worker steals a task, in the middle of some later run. Steady runs then allocate
+/// nothing on any thread.
+fn register_worker() {
+    let worker = crossbeam_deque::Worker::<()>::new_fifo();
+    let _ = worker.stealer().steal();
+}
+
 impl Session {
     /// A session over `model`.
     pub fn new(model: Arc<Model>, options: SessionOptions) -> Result<Session> {
@@ -78,12 +87,17 @@ impl Session {
             n => Some(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
+                    .start_handler(|_| register_worker())
                     .build()
                     .map_err(|e| {
                         Error::invalid_argument(format!("cannot start {n} threads: {e}"))
                     })?,
             ),
         };
+        if let Some(pool) = &pool {
+            // Waits until every worker has started (and run `register_worker`).
+            pool.broadcast(|_| ());
+        }
         let values = model.values();
         let inputs = plan::user_inputs(&model);
         let name = |v: u32| values[v as usize].name.clone();

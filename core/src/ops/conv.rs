@@ -11,7 +11,10 @@
 //!
 //! Both GEMM paths go by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
 //! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
-//! still in cache; the scratch holds one block.
+//! still in cache. With constant (build-time packed) weights the blocks are shared out between
+//! the pool's threads in one hand-off (`kernels::f32::f32_gemm_blocked`), the scratch holding one
+//! block per task (up to `MAX_SCRATCH_TASKS`); otherwise the scratch holds one block and each
+//! block's product is split between the threads.
 //!
 //! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, packed for
 //! the tier's tiles once at build time when they are a constant (per run otherwise), and the
@@ -21,7 +24,9 @@
 //! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
 //! by the GEMM's whole tiles, so results do not depend on thread count.
 
-use super::gemm::{Dims, Finish, Matrix, matmul, pack_constant_lhs, pack_rhs, plan_kernels};
+use super::gemm::{
+    Dims, Finish, Matrix, matmul, matmul_blocked, pack_constant_lhs, pack_rhs, plan_kernels,
+};
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
@@ -32,7 +37,8 @@ use std::ops::Range;
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::dwconv::{DwAxis, DwConv};
-use crate::kernels::f32::{F32Lhs, NR, PackedA};
+use crate::error::{Error, Result};
+use crate::kernels::f32::{NR, PackedA};
 use crate::tensor::DType;
 
 /// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).
@@ -292,15 +298,6 @@ impl Op for Conv {
                     .get_mut(y_at..y_at + cout_g * out_len)
                     .ok_or("output too short")?;
                 let wg = w.get(g * cout_g * depth..).ok_or("weights too short")?;
-                let a = match &self.packed_w {
-                    Some(packed) => F32Lhs::Packed(packed.get(g).ok_or("packed weights missing")?),
-                    None => Matrix {
-                        data: wg,
-                        row_stride: depth,
-                        col_stride: 1,
-                    }
-                    .lhs(),
-                };
                 let row_bias = match bias {
                     Some(b) => Some(
                         b.get(g * cout_g..(g + 1) * cout_g)
@@ -308,33 +305,68 @@ impl Op for Conv {
                     ),
                     None => None,
                 };
-                // Column blocks: packed B of one block is written, then used while in cache.
-                for start in (0..out_len).step_by(block) {
-                    let cols = block.min(out_len - start);
+                let finish = Finish {
+                    row_bias,
+                    activation: self.activation,
+                    post: None,
+                };
+                // Writes the packed B of columns `first..first + cols` (input rows of a
+                // pointwise Conv, or the im2col matrix).
+                let fill = |first: usize, cols: usize, packed: &mut [f32]| -> Result<()> {
                     let dims = Dims {
                         m: cout_g,
                         n: cols,
                         k: depth,
                     };
+                    if self.path == Path::Pointwise {
+                        let xm = Matrix {
+                            data: xg.get(first..).unwrap_or_default(),
+                            row_stride: out_len,
+                            col_stride: 1,
+                        };
+                        pack_rhs(dims, xm, packed).map_err(Error::invalid_argument)
+                    } else {
+                        self.im2col_packed(xg, packed, first..first + cols);
+                        Ok(())
+                    }
+                };
+                let dims = Dims {
+                    m: cout_g,
+                    n: out_len,
+                    k: depth,
+                };
+                if let Some(packed) = &self.packed_w {
+                    // Constant weights: the column blocks (filling included) are shared out
+                    // between the pool's threads in one hand-off.
+                    let a = packed.get(g).ok_or("packed weights missing")?;
+                    let scratch = &mut cx.scratch[..];
+                    matmul_blocked(
+                        self.kernels,
+                        cx.pool,
+                        dims,
+                        a,
+                        (yg, out_len),
+                        finish,
+                        (block, scratch),
+                        &fill,
+                    )?;
+                    continue;
+                }
+                let a = Matrix {
+                    data: wg,
+                    row_stride: depth,
+                    col_stride: 1,
+                }
+                .lhs();
+                // Column blocks: packed B of one block is written, then used while in cache.
+                for start in (0..out_len).step_by(block) {
+                    let cols = block.min(out_len - start);
+                    let dims = Dims { n: cols, ..dims };
                     let packed = cx
                         .scratch
                         .get_mut(..dims.packed_rhs_len()?)
                         .ok_or("scratch too small")?;
-                    if self.path == Path::Pointwise {
-                        let xm = Matrix {
-                            data: &xg[start..],
-                            row_stride: out_len,
-                            col_stride: 1,
-                        };
-                        pack_rhs(dims, xm, packed)?;
-                    } else {
-                        self.im2col_packed(xg, packed, start..start + cols);
-                    }
-                    let finish = Finish {
-                        row_bias,
-                        activation: self.activation,
-                        post: None,
-                    };
+                    fill(start, cols, packed).map_err(|e| e.to_string())?;
                     let c = (&mut yg[start..], out_len);
                     matmul(self.kernels, cx.pool, dims, a, packed, c, finish)?;
                 }
@@ -355,7 +387,11 @@ impl Op for Conv {
                 .as_ref()
                 .map_or(0, |dw| dw.scratch_len() * MAX_SCRATCH_TASKS),
             // `build` checked that the size does not overflow.
-            Path::Pointwise | Path::Im2col => dims.packed_rhs_len().unwrap_or(0),
+            // One block per task for the shared-out column blocks (constant weights).
+            Path::Pointwise | Path::Im2col => dims
+                .packed_rhs_len()
+                .unwrap_or(0)
+                .saturating_mul(MAX_SCRATCH_TASKS),
         }
     }
 }

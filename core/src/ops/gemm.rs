@@ -16,7 +16,8 @@
 use super::{Activation, OpResult};
 use crate::kernels::Kernels;
 use crate::kernels::f32::{
-    F32Epilogue, F32Lhs, PackedA, PostFn, f32_gemm, pack_b_into, packed_b_len,
+    F32Epilogue, F32Lhs, FillB, PackedA, PostFn, f32_gemm, f32_gemm_blocked, pack_b_into,
+    packed_b_len,
 };
 
 /// A read-only matrix with element `(i, j)` at `data[i * row_stride + j * col_stride]`.
@@ -85,6 +86,7 @@ pub(crate) fn pack_constant_lhs(kernels: &Kernels, dims: Dims, a: Matrix<'_>) ->
 /// What follows the sum: a per-row bias, the op's activation, and an optional pass over each
 /// finished row (which runs after the bias and before the activation unless the activation is
 /// fused into the kernel, so callers with a pass apply the activation in it).
+#[derive(Clone, Copy)]
 pub(crate) struct Finish<'a> {
     pub row_bias: Option<&'a [f32]>,
     pub activation: Activation,
@@ -103,38 +105,79 @@ pub(crate) fn matmul(
     c: (&mut [f32], usize),
     finish: Finish<'_>,
 ) -> OpResult<()> {
-    // Clip (with ordered bounds) is the kernel's clamp, bit for bit; other activations run on
-    // each finished row, unless a post pass takes care of everything after the bias.
-    let (min, max, row_activation) = match finish.activation.as_clamp() {
-        Some((min, max)) if finish.post.is_none() => (min, max, None),
-        _ => (f32::NEG_INFINITY, f32::INFINITY, Some(finish.activation)),
-    };
+    with_finish(kernels, finish, |epilogue, post| {
+        f32_gemm(
+            kernels,
+            pool,
+            (dims.m, dims.n, dims.k),
+            a,
+            b_packed,
+            c,
+            epilogue,
+            post,
+        )
+    })
+}
+
+/// `c = finish(a · B)` where B is produced `block_cols` columns at a time by `fill_b` into
+/// `scratch` (see [`f32_gemm_blocked`]); `finish.post`, if any, must work element by element (it
+/// sees row segments).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_blocked(
+    kernels: &Kernels,
+    pool: Option<&rayon::ThreadPool>,
+    dims: Dims,
+    a: &PackedA,
+    c: (&mut [f32], usize),
+    finish: Finish<'_>,
+    blocks: (usize, &mut [f32]),
+    fill_b: FillB<'_>,
+) -> OpResult<()> {
+    with_finish(kernels, finish, |epilogue, post| {
+        f32_gemm_blocked(
+            kernels,
+            pool,
+            (dims.m, dims.n, dims.k),
+            a,
+            c,
+            epilogue,
+            blocks,
+            fill_b,
+            post,
+        )
+    })
+}
+
+/// Runs `product` with the kernel epilogue and row pass that compute `finish`.
+fn with_finish(
+    kernels: &Kernels,
+    finish: Finish<'_>,
+    product: impl FnOnce(F32Epilogue<'_>, Option<PostFn<'_>>) -> crate::error::Result<()>,
+) -> OpResult<()> {
+    let (epilogue, row_activation) = epilogue(&finish);
     let activate = move |_: usize, row: &mut [f32]| {
         if let Some(act) = row_activation {
             act.apply_slice(kernels, row);
         }
     };
-    let post: Option<PostFn<'_>> = match (finish.post, row_activation) {
-        (Some(post), _) => Some(post),
-        (None, Some(_)) => Some(&activate),
-        (None, None) => None,
+    let post = finish.post.or(row_activation.map(|_| &activate as PostFn<'_>));
+    product(epilogue, post).map_err(|e| e.to_string())
+}
+
+/// The kernel epilogue of `finish`, and the activation left to run on finished rows: Clip (with
+/// ordered bounds) is the kernel's clamp, bit for bit; other activations run on each finished
+/// row, unless a post pass takes care of everything after the bias.
+fn epilogue<'a>(finish: &Finish<'a>) -> (F32Epilogue<'a>, Option<Activation>) {
+    let (min, max, row_activation) = match finish.activation.as_clamp() {
+        Some((min, max)) if finish.post.is_none() => (min, max, None),
+        _ => (f32::NEG_INFINITY, f32::INFINITY, Some(finish.activation)),
     };
     let epilogue = F32Epilogue {
         bias: finish.row_bias,
         min,
         max,
     };
-    f32_gemm(
-        kernels,
-        pool,
-        (dims.m, dims.n, dims.k),
-        a,
-        b_packed,
-        c,
-        epilogue,
-        post,
-    )
-    .map_err(|e| e.to_string())
+    (epilogue, row_activation)
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@
 //! or, when there are fewer than two row tiles per thread, into groups of panels (all rows each).
 //! Each C element is computed by the same sequence of kernel calls whatever the split, so the
 //! result does not depend on the thread count.
+//!
+//! [`f32_gemm_blocked`] is the same product with B produced block by block (an im2col): its
+//! column blocks, filling included, are shared out between tasks in one hand-off, each task
+//! filling its own scratch block; the per-element kernel calls are those of [`f32_gemm`].
 
 use rayon::prelude::*;
 
@@ -107,13 +111,7 @@ pub fn f32_gemm(
     post: Option<PostFn<'_>>,
 ) -> Result<()> {
     let overflow = || Error::invalid_argument("f32 gemm: size overflows");
-    let c_len = match m {
-        0 => 0,
-        _ => (m - 1)
-            .checked_mul(c_rs)
-            .and_then(|x| x.checked_add(n))
-            .ok_or_else(overflow)?,
-    };
+    let c_len = c_len(m, n, c_rs).ok_or_else(overflow)?;
     let b_len = packed_b_len(k, n).ok_or_else(overflow)?;
     let bias_ok = epilogue.bias.is_none_or(|b| b.len() >= m);
     if c.len() < c_len || c_rs < n || b_packed.len() < b_len || !bias_ok {
@@ -165,6 +163,14 @@ pub fn f32_gemm(
                 )
             })
         }
+    }
+}
+
+/// Elements of C (`m × n`, rows `c_rs` apart) from its first to its last, or `None` on overflow.
+fn c_len(m: usize, n: usize, c_rs: usize) -> Option<usize> {
+    match m {
+        0 => Some(0),
+        _ => (m - 1).checked_mul(c_rs)?.checked_add(n),
     }
 }
 
@@ -252,6 +258,120 @@ fn run(
     Ok(())
 }
 
+/// Produces the packed B of one column block: `(first column, columns, destination)`, the
+/// destination holding exactly [`packed_b_len`]`(k, columns)` elements.
+pub type FillB<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync);
+
+/// `c = clamp(a · B + bias)`, then `post(row, segment)` on every row segment of every block, where
+/// B (`k × n`) is never whole: it is produced `block_cols` columns at a time by `fill_b` (an
+/// im2col, a copy of a slice of the input) into a task's part of `scratch`, then multiplied while
+/// it is in cache. With a pool, the blocks are shared out in runs between tasks, each filling and
+/// multiplying its own: one hand-off per call, and the filling is parallel too. Without one, or
+/// for a small product, one task does every block in order.
+///
+/// `a` is packed for these sizes; `block_cols` is a positive multiple of [`NR`]; `scratch` holds
+/// at least one block's packed B (tasks = `scratch.len()` / that, at most). `post` sees segments
+/// of rows, so it must work element by element. Each C element gets the same kernel calls as in
+/// [`f32_gemm`] whatever the split. Fails (never panics) on wrong sizes or a failing `fill_b`.
+#[allow(clippy::too_many_arguments)]
+pub fn f32_gemm_blocked(
+    kernels: &Kernels,
+    pool: Option<&rayon::ThreadPool>,
+    (m, n, k): (usize, usize, usize),
+    a: &PackedA,
+    (c, c_rs): (&mut [f32], usize),
+    epilogue: F32Epilogue<'_>,
+    (block_cols, scratch): (usize, &mut [f32]),
+    fill_b: FillB<'_>,
+    post: Option<PostFn<'_>>,
+) -> Result<()> {
+    let overflow = || Error::invalid_argument("f32 gemm: size overflows");
+    let c_len = c_len(m, n, c_rs).ok_or_else(overflow)?;
+    let per_task = packed_b_len(k, block_cols).ok_or_else(overflow)?;
+    let mr = kernels.f32_mr;
+    if a.dims() != (m, k, mr)
+        || c.len() < c_len
+        || c_rs < n
+        || block_cols == 0
+        || !block_cols.is_multiple_of(NR)
+        || scratch.len() < per_task
+        || epilogue.bias.is_some_and(|b| b.len() < m)
+    {
+        return Err(Error::invalid_argument(format!(
+            "f32 blocked gemm {m}x{k}x{n}: A packed as {:?}, c {} (row stride {c_rs}), blocks of \
+             {block_cols} columns, scratch {} of {per_task}",
+            a.dims(),
+            c.len(),
+            scratch.len()
+        )));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let blocks = n.div_ceil(block_cols);
+    let pool = pool.filter(|_| m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_MACS);
+    let threads = pool.map_or(1, |p| p.current_num_threads());
+    let tasks = threads.min(blocks).min(scratch.len() / per_task).max(1);
+    let runs = blocks.div_ceil(tasks);
+    let base = SharedC(c.as_mut_ptr());
+    let task = |t: usize, buf: &mut [f32]| -> Result<()> {
+        for block in t * runs..blocks.min((t + 1) * runs) {
+            let first = block * block_cols;
+            let cols = block_cols.min(n - first);
+            let len = packed_b_len(k, cols).ok_or_else(overflow)?;
+            let b = &mut buf[..len];
+            fill_b(first, cols, b)?;
+            let ops = Operands {
+                k,
+                a: a.data(),
+                b,
+                c_rs,
+                epilogue,
+            };
+            // SAFETY: the block is a product of its own with `n = cols`: `ops.b` holds its
+            // `ceil(cols / 16) * 16 * k` packed elements, A holds the packed tiles of all m rows
+            // (checked above), and rows `0..m` with columns `first..first + cols` of C lie inside
+            // `c`, which holds `(m - 1) c_rs + n` elements (checked above; `first + cols <= n`).
+            // Blocks are disjoint column ranges, each computed by one task, and `c` is borrowed
+            // mutably for this whole call, so nothing else touches those elements.
+            unsafe { run_block_raw(kernels, &ops, 0, 0, base.at(first), m, cols) };
+            if let Some(post) = post {
+                for row in 0..m {
+                    // SAFETY: as above, the segment `first..first + cols` of row `row < m` lies
+                    // inside `c` and belongs to this block alone; no other reference to it lives
+                    // while `post` runs.
+                    let segment = unsafe {
+                        std::slice::from_raw_parts_mut(base.at(row * c_rs + first), cols)
+                    };
+                    post(row, segment);
+                }
+            }
+        }
+        Ok(())
+    };
+    match pool {
+        Some(pool) if tasks > 1 => pool.install(|| {
+            scratch[..tasks * per_task]
+                .par_chunks_mut(per_task)
+                .enumerate()
+                .try_for_each(|(t, buf)| task(t, buf))
+        }),
+        Some(_) if threads > 1 => {
+            // Fewer blocks than threads: each block is filled, then its product is split
+            // between the threads as `f32_gemm` splits it.
+            for first in (0..n).step_by(block_cols) {
+                let cols = block_cols.min(n - first);
+                let b = &mut scratch[..packed_b_len(k, cols).ok_or_else(overflow)?];
+                fill_b(first, cols, b)?;
+                let c = &mut c[first..c_len];
+                run(kernels, pool, (m, cols, k), a.data(), b, (c, c_rs), epilogue, post)?;
+            }
+            Ok(())
+        }
+        _ => task(0, &mut scratch[..per_task]),
+    }
+}
+
 /// C's base pointer, shared by tasks that write disjoint columns of it.
 #[derive(Clone, Copy)]
 struct SharedC(*mut f32);
@@ -264,8 +384,8 @@ impl SharedC {
     }
 }
 
-// SAFETY: the pointer is only dereferenced through `run_block_raw`, whose callers give each task
-// a disjoint set of elements.
+// SAFETY: the pointer is only dereferenced through `run_block_raw` and the row segments of
+// `f32_gemm_blocked`, whose callers give each task a disjoint set of elements.
 unsafe impl Send for SharedC {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for SharedC {}
