@@ -15,7 +15,9 @@ use std::hint::black_box;
 mod util;
 
 use std::time::Duration;
-use util::{GemmArgs, bytes, parse_shape, thread_cpu_seconds, tier_kernels, time_per_call, time_per_call_on};
+use util::{
+    GemmArgs, bytes, parse_shape, thread_cpu_seconds, tier_kernels, time_per_call, time_per_call_on,
+};
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{

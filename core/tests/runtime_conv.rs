@@ -361,7 +361,11 @@ fn column_blocks_shared_between_threads_give_the_same_result() {
     let wi = gb.const_f32(&[oc as u64, c as u64, 3, 3], &w3);
     let bi = gb.const_f32(&[oc as u64], &b);
     let act = || string("activation", "HardSwish");
-    let y3 = gb.node("Conv", &[xi, wi, bi], vec![ints("pads", &[1, 1, 1, 1]), act()]);
+    let y3 = gb.node(
+        "Conv",
+        &[xi, wi, bi],
+        vec![ints("pads", &[1, 1, 1, 1]), act()],
+    );
     let pi = gb.const_f32(&[oc as u64, oc as u64, 1, 1], &w1);
     let y1 = gb.node("Conv", &[y3, pi], vec![act()]);
     gb.output(y3);

@@ -34,10 +34,10 @@ use super::{
 };
 use std::ops::Range;
 
+use crate::error::{Error, Result};
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::dwconv::{DwAxis, DwConv};
-use crate::error::{Error, Result};
 use crate::kernels::f32::{NR, PackedA};
 use crate::tensor::DType;
 

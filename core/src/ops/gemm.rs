@@ -160,7 +160,9 @@ fn with_finish(
             act.apply_slice(kernels, row);
         }
     };
-    let post = finish.post.or(row_activation.map(|_| &activate as PostFn<'_>));
+    let post = finish
+        .post
+        .or(row_activation.map(|_| &activate as PostFn<'_>));
     product(epilogue, post).map_err(|e| e.to_string())
 }
 

@@ -16,8 +16,8 @@
 //! allocation while running).
 
 use super::recurrent::{
-    GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
-    put, scratch_and_weights, sequence_lens,
+    Common, GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout,
+    optional, put, scratch_and_weights, sequence_lens,
 };
 use super::{
     Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
@@ -32,13 +32,11 @@ struct Gru {
     seq: usize,
     batch: usize,
     input: usize,
-    hidden: usize,
-    dirs: usize,
-    reverse: bool,
+    /// Direction(s), clip and hidden size.
+    common: Common,
     /// Layout 1: batch-first `X`, `initial_h`, `Y` and `Y_h`.
     layout: Layout,
     linear_before_reset: bool,
-    clip: Option<f32>,
     w: GateWeights,
     /// R in two groups: the z and r rows, and the h rows.
     r: GateWeights,
@@ -53,7 +51,7 @@ impl Gru {
     /// Scratch besides the packed weights: the input projection, the z/r gates, the candidate,
     /// h, r ⊙ h and the projection's bias.
     fn own_scratch(&self) -> usize {
-        let (g3, bh) = (3 * self.hidden, self.batch * self.hidden);
+        let (g3, bh) = (3 * self.common.hidden, self.batch * self.common.hidden);
         self.seq * self.batch * g3 + 2 * bh + 3 * bh + g3
     }
 }
@@ -73,7 +71,13 @@ impl Op for Gru {
         outputs: Outputs<'_>,
         cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
-        let (seq, batch, ni, nh, dirs) = (self.seq, self.batch, self.input, self.hidden, self.dirs);
+        let (seq, batch, ni, nh, dirs) = (
+            self.seq,
+            self.batch,
+            self.input,
+            self.common.hidden,
+            self.common.dirs,
+        );
         let (g3, state) = (3 * nh, batch * nh);
         let x = optional(inputs, 0, seq * batch * ni)?.ok_or("X is missing")?;
         let b = optional(inputs, 3, dirs * 2 * g3)?;
@@ -90,7 +94,7 @@ impl Op for Gru {
         let (sigmoid, tanh) = (Activation::Sigmoid, Activation::Tanh);
         let (kernels, pool) = (self.kernels, cx.pool);
         for d in 0..dirs {
-            let reverse = self.reverse || d == 1;
+            let reverse = self.common.reverse || d == 1;
             // The projection's bias: Wb of every gate, plus Rb of z and r (the h gate's Rb is
             // added inside, or scaled by r with linear_before_reset).
             let rbh = match b {
@@ -129,7 +133,7 @@ impl Op for Gru {
                 for n in 0..batch {
                     let g = &mut zr[n * 2 * nh..][..2 * nh];
                     add_into(g, &xw[self.at(t, seq, n, g3)..][..2 * nh]);
-                    clip_all(self.clip, g);
+                    clip_all(self.common.clip, g);
                     sigmoid.apply_slice(self.kernels, g);
                 }
                 if self.linear_before_reset {
@@ -161,7 +165,7 @@ impl Op for Gru {
                         }
                     }
                     add_into(c, &xw[self.at(t, seq, n, g3) + 2 * nh..][..nh]);
-                    clip_all(self.clip, c);
+                    clip_all(self.common.clip, c);
                     tanh.apply_slice(self.kernels, c);
                     let hn = &mut h[n * nh..][..nh];
                     for u in 0..nh {
@@ -208,12 +212,8 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
             seq,
             batch,
             input,
-            hidden,
-            dirs,
-            reverse: common.reverse,
             layout,
             linear_before_reset: cx.int("linear_before_reset", 0)? != 0,
-            clip: common.clip,
             w: GateWeights::new(cx, 1, (dirs, g3, input), &[(0, g3)])?,
             r: GateWeights::new(
                 cx,
@@ -222,6 +222,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
                 &[(0, 2 * hidden), (2 * hidden, hidden)],
             )?,
             kernels: super::gemm::plan_kernels()?,
+            common,
         }),
         outputs,
     })

@@ -15,8 +15,8 @@
 //! allocation while running).
 
 use super::recurrent::{
-    GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout, optional,
-    put, scratch_and_weights, sequence_lens,
+    Common, GateWeights, Layout, add_into, clip_all, common, expect_f32, in_sequence, layout,
+    optional, put, scratch_and_weights, sequence_lens,
 };
 use super::{
     Activation, BuildError, BuiltMulti, Fact, Inputs, NodeContext, Op, OpResult, Outputs,
@@ -31,11 +31,9 @@ struct Lstm {
     seq: usize,
     batch: usize,
     input: usize,
-    hidden: usize,
-    dirs: usize,
-    reverse: bool,
+    /// Direction(s), clip and hidden size.
+    common: Common,
     layout: Layout,
-    clip: Option<f32>,
     w: GateWeights,
     r: GateWeights,
     kernels: &'static Kernels,
@@ -45,11 +43,11 @@ impl Lstm {
     /// Scratch besides the packed weights: the input projection, the step's gates, h, c, one
     /// hidden vector of temporaries and the combined bias.
     fn own_scratch(&self) -> usize {
-        let g4 = 4 * self.hidden;
+        let g4 = 4 * self.common.hidden;
         self.seq * self.batch * g4
             + self.batch * g4
-            + 2 * self.batch * self.hidden
-            + self.hidden
+            + 2 * self.batch * self.common.hidden
+            + self.common.hidden
             + g4
     }
 }
@@ -69,7 +67,13 @@ impl Op for Lstm {
         outputs: Outputs<'_>,
         cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
-        let (seq, batch, ni, nh, dirs) = (self.seq, self.batch, self.input, self.hidden, self.dirs);
+        let (seq, batch, ni, nh, dirs) = (
+            self.seq,
+            self.batch,
+            self.input,
+            self.common.hidden,
+            self.common.dirs,
+        );
         let (g4, state) = (4 * nh, batch * nh);
         let x = optional(inputs, 0, seq * batch * ni)?.ok_or("X is missing")?;
         let b = optional(inputs, 3, dirs * 2 * g4)?;
@@ -87,7 +91,7 @@ impl Op for Lstm {
         let (tmp, bias) = rest.split_at_mut(nh);
         let (sigmoid, tanh) = (Activation::Sigmoid, Activation::Tanh);
         for d in 0..dirs {
-            let reverse = self.reverse || d == 1;
+            let reverse = self.common.reverse || d == 1;
             match b {
                 Some(b) => {
                     let b = &b[d * 2 * g4..][..2 * g4];
@@ -137,7 +141,7 @@ impl Op for Lstm {
                     }
                     let g = &mut gates[n * g4..][..g4];
                     add_into(g, &xw[lay.at(t, seq, n, g4)..][..g4]);
-                    clip_all(self.clip, g);
+                    clip_all(self.common.clip, g);
                     let (gi, rest) = g.split_at_mut(nh);
                     let (go, rest) = rest.split_at_mut(nh);
                     let (gf, gc) = rest.split_at_mut(nh);
@@ -209,14 +213,11 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<BuiltMulti, BuildError> {
             seq,
             batch,
             input,
-            hidden,
-            dirs,
-            reverse: common.reverse,
             layout,
-            clip: common.clip,
             w: GateWeights::new(cx, 1, (dirs, g4, input), &[(0, g4)])?,
             r: GateWeights::new(cx, 2, (dirs, g4, hidden), &[(0, g4)])?,
             kernels: super::gemm::plan_kernels()?,
+            common,
         }),
         outputs,
     })

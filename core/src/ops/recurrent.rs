@@ -71,6 +71,7 @@ pub(super) fn expect_f32(cx: &NodeContext<'_>, i: usize, shape: &[usize]) -> OpR
 }
 
 /// The build-time parameters both ops share.
+#[derive(Debug)]
 pub(super) struct Common {
     pub dirs: usize,
     pub reverse: bool,

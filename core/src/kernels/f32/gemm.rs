@@ -364,7 +364,16 @@ pub fn f32_gemm_blocked(
                 let b = &mut scratch[..packed_b_len(k, cols).ok_or_else(overflow)?];
                 fill_b(first, cols, b)?;
                 let c = &mut c[first..c_len];
-                run(kernels, pool, (m, cols, k), a.data(), b, (c, c_rs), epilogue, post)?;
+                run(
+                    kernels,
+                    pool,
+                    (m, cols, k),
+                    a.data(),
+                    b,
+                    (c, c_rs),
+                    epilogue,
+                    post,
+                )?;
             }
             Ok(())
         }
