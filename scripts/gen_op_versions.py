@@ -31,7 +31,7 @@ Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNorm
 CastLike Ceil Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum Div Dropout
 Equal Erf Exp Expand Flatten Floor GRU Gather GatherElements Gelu Gemm GlobalAveragePool Greater
 GreaterOrEqual HardSigmoid HardSwish Hardmax Identity If IsInf IsNaN LSTM LayerNormalization
-LeakyRelu Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Mean Min Mul Neg Not Or Pad Pow Range
+LeakyRelu Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Mean Min Mul Neg Not Or PRelu Pad Pow Range
 Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd
 ReduceSum ReduceSumSquare Relu Reshape Resize Round Shape Sigmoid Sign Sin Sinh Size Slice Softmax
 Softplus Softsign Split Sqrt Squeeze Sub Sum Tan Tanh Tile Transpose Trilu Unsqueeze Where Xor
@@ -133,6 +133,7 @@ EMPTY_REDUCTION = (
 DECISIONS.update(
     {
         ("Abs", 13): REWORDED,
+        ("PRelu", 16): (ACCEPT, "adds bfloat16; doc reflowed, same meaning"),
         ("Gather", 13): REWORDED,
         ("GatherElements", 13): REWORDED,
         ("Gemm", 13): REWORDED,

@@ -505,6 +505,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // implemented
         (7, Verdict::Accepted),
     ]),
+    ("PRelu", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // adds bfloat16; doc reflowed, same meaning
+        (16, Verdict::Accepted),
+    ]),
     ("Pad", &[
         // implemented
         (11, Verdict::Accepted),
@@ -875,12 +881,12 @@ pub const OTHER_OPS: &[&str] = &[
     "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
     "MaxUnpool", "MeanVarianceNormalization", "MelWeightMatrix", "Mish", "Mod", "Multinomial",
     "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero", "OneHot", "Optional",
-    "OptionalGetElement", "OptionalHasElement", "PRelu", "QLinearConv", "QLinearMatMul",
-    "QuantizeLinear", "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike",
-    "RandomUniform", "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign",
-    "RotaryEmbedding", "STFT", "Scan", "Scatter", "ScatterElements", "ScatterND", "Selu",
-    "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert",
-    "SequenceLength", "SequenceMap", "Shrink", "SoftmaxCrossEntropyLoss", "SpaceToDepth",
-    "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit", "SwiGLU", "Swish",
-    "TensorScatter", "TfIdfVectorizer", "ThresholdedRelu", "TopK", "Unique", "Upsample",
+    "OptionalGetElement", "OptionalHasElement", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
+    "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike", "RandomUniform",
+    "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign", "RotaryEmbedding", "STFT",
+    "Scan", "Scatter", "ScatterElements", "ScatterND", "Selu", "SequenceAt", "SequenceConstruct",
+    "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink",
+    "SoftmaxCrossEntropyLoss", "SpaceToDepth", "SplitToSequence", "StringConcat",
+    "StringNormalizer", "StringSplit", "SwiGLU", "Swish", "TensorScatter", "TfIdfVectorizer",
+    "ThresholdedRelu", "TopK", "Unique", "Upsample",
 ];

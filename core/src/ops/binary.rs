@@ -1,6 +1,8 @@
 //! Element-wise arithmetic with ONNX broadcasting: the binary ops Add, Sub, Mul, Div, Pow, Max,
-//! Min (f32; all but Pow also i64, i32, u8, i8; Pow on other dtypes is `pow`'s) and the variadic ones Sum, Mean (f32) and Max,
-//! Min of one or more than two inputs (the same dtypes as binary Max and Min).
+//! Min (f32; all but Pow also i64, i32, u8, i8; Pow on other dtypes is `pow`'s), PRelu (`x < 0 ?
+//! slope·x : x`, f32, i64 and i32, with the slope broadcast to the input's shape, never the
+//! other way) and the variadic ones Sum, Mean (f32) and Max, Min of one or more than two inputs
+//! (the same dtypes as binary Max and Min).
 //!
 //! Integer arithmetic is done in i64 and converted back, so it wraps on overflow as the C types
 //! do; integer division truncates toward zero and division by zero gives 0 (ONNX leaves it
@@ -30,6 +32,7 @@ enum Kind {
     Pow,
     Max,
     Min,
+    PRelu,
 }
 
 impl Kind {
@@ -56,6 +59,14 @@ impl Kind {
                     b
                 }
             }
+            // NaN is not below zero and passes through.
+            Kind::PRelu => {
+                if a < 0.0 {
+                    a * b
+                } else {
+                    a
+                }
+            }
         }
     }
 
@@ -70,6 +81,13 @@ impl Kind {
             Kind::Pow => 0,
             Kind::Max => a.max(b),
             Kind::Min => a.min(b),
+            Kind::PRelu => {
+                if a < 0 {
+                    a.wrapping_mul(b)
+                } else {
+                    a
+                }
+            }
         }
     }
 }
@@ -92,7 +110,7 @@ impl Kind {
             Kind::Sub => Some(BinaryOp::Sub),
             Kind::Mul => Some(BinaryOp::Mul),
             Kind::Div => Some(BinaryOp::Div),
-            Kind::Pow | Kind::Max | Kind::Min => None,
+            Kind::Pow | Kind::Max | Kind::Min | Kind::PRelu => None,
         }
     }
 }
@@ -247,6 +265,7 @@ impl Op for Binary {
                 match kind {
                     Kind::Max => self.apply_scalar(a, b, y, |x, z| Kind::Max.f32(x, z)),
                     Kind::Min => self.apply_scalar(a, b, y, |x, z| Kind::Min.f32(x, z)),
+                    Kind::PRelu => self.apply_scalar(a, b, y, |x, z| Kind::PRelu.f32(x, z)),
                     _ => self.apply_scalar(a, b, y, |x, z| Kind::Pow.f32(x, z)),
                 }
             }
@@ -285,6 +304,7 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         "Pow" => Kind::Pow,
         "Max" => Kind::Max,
         "Min" => Kind::Min,
+        "PRelu" => Kind::PRelu,
         other => return Err(format!("{other} is not a binary op")),
     };
     if cx.inputs.len() != 2 {
@@ -299,6 +319,12 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         return Err(format!("input dtypes {} and {} differ", a.dtype, b.dtype));
     }
     let out_shape = broadcast_shapes(&a.shape, &b.shape)?;
+    if kind == Kind::PRelu && out_shape != a.shape {
+        return Err(format!(
+            "slope shape {:?} does not broadcast to the input shape {:?}",
+            b.shape, a.shape
+        ));
+    }
     check_rank(&out_shape)?;
     let strides = [&a.shape, &b.shape].map(|s| broadcast_strides(s, &out_shape));
     let (rows, [a_strides, b_strides]) = collapse(&out_shape, strides);
@@ -438,11 +464,11 @@ pub(crate) fn build_variadic(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> 
     })
 }
 
-/// Evaluates a binary op on two tensors (used by tests of other modules).
+/// Builds a binary op for inputs of the given dtypes and shapes (tests).
 #[cfg(test)]
-pub(crate) fn eval_f32(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> Vec<f32> {
-    let fa = Fact::new(a.dtype(), a.shape().to_vec());
-    let fb = Fact::new(b.dtype(), b.shape().to_vec());
+fn build_for(op: &str, a: (DType, &[usize]), b: (DType, &[usize])) -> OpResult<Built> {
+    let fa = Fact::new(a.0, a.1.to_vec());
+    let fb = Fact::new(b.0, b.1.to_vec());
     let node = crate::graph::Node {
         name: "t".into(),
         op: op.into(),
@@ -456,8 +482,14 @@ pub(crate) fn eval_f32(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> Vec<f32>
         constants: vec![],
         tensor_attr: &|_| Err("none".into()),
     };
-    let built = build(&cx, op).unwrap();
-    let mut out = crate::exec::Tensor::zeros(DType::F32, built.output.shape.clone()).unwrap();
+    build(&cx, op)
+}
+
+/// Evaluates a binary op on two tensors of one dtype (used by tests of other modules).
+#[cfg(test)]
+pub(crate) fn eval(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> crate::exec::Tensor {
+    let built = build_for(op, (a.dtype(), a.shape()), (b.dtype(), b.shape())).unwrap();
+    let mut out = crate::exec::Tensor::zeros(a.dtype(), built.output.shape.clone()).unwrap();
     let ins = [Some(a), Some(b)];
     built
         .op
@@ -470,7 +502,13 @@ pub(crate) fn eval_f32(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> Vec<f32>
             },
         )
         .unwrap();
-    out.as_f32().unwrap().to_vec()
+    out
+}
+
+/// [`eval`] on f32 tensors, the output's values.
+#[cfg(test)]
+pub(crate) fn eval_f32(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> Vec<f32> {
+    eval(op, a, b).as_f32().unwrap().to_vec()
 }
 
 #[cfg(test)]
@@ -494,5 +532,43 @@ mod tests {
             eval_f32("Sub", tc, tb),
             [-9.0, -19.0, -8.0, -18.0, -7.0, -17.0]
         );
+    }
+
+    #[test]
+    fn prelu_scales_negatives_by_the_broadcast_slope() {
+        let x = [-1.0f32, 2.0, -3.0, f32::NAN, -0.0, -4.0];
+        let slope = [0.5f32, 0.25, 2.0];
+        let tx = TensorRef::from_f32(&[2, 3], &x).unwrap();
+        let ts = TensorRef::from_f32(&[3], &slope).unwrap();
+        let y = eval_f32("PRelu", tx, ts);
+        let want = [-0.5f32, 2.0, -6.0, f32::NAN, -0.0, -8.0];
+        for (got, want) in y.iter().zip(want) {
+            assert_eq!(got.to_bits(), want.to_bits(), "{y:?}");
+        }
+        // One slope per channel of an NCHW input, as PyTorch exports nn.PReLU(channels).
+        let x: Vec<f32> = (0..8).map(|i| i as f32 - 4.0).collect();
+        let tx = TensorRef::from_f32(&[1, 2, 2, 2], &x).unwrap();
+        let slope = [0.5f32, 3.0];
+        let ts = TensorRef::from_f32(&[2, 1, 1], &slope).unwrap();
+        assert_eq!(
+            eval_f32("PRelu", tx, ts),
+            [-2.0, -1.5, -1.0, -0.5, 0.0, 1.0, 2.0, 3.0]
+        );
+    }
+
+    #[test]
+    fn prelu_on_integers_and_a_slope_that_would_grow_the_input() {
+        let x = [-3i64, 0, 5, i64::MIN];
+        let tx = TensorRef::from_i64(&[4], &x).unwrap();
+        let slope = [2i64];
+        let ts = TensorRef::from_i64(&[1], &slope).unwrap();
+        let y = eval("PRelu", tx, ts);
+        // i64::MIN · 2 wraps to 0, as the C types do.
+        assert_eq!(y.as_i64().unwrap(), [-6, 0, 5, 0]);
+        // Unidirectional: the slope broadcasts to the input, never the input to the slope.
+        match build_for("PRelu", (DType::F32, &[3]), (DType::F32, &[2, 3])) {
+            Err(e) => assert!(e.contains("does not broadcast"), "{e}"),
+            Ok(_) => panic!("a slope larger than the input was accepted"),
+        }
     }
 }

@@ -385,7 +385,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Max" | "Min" if cx.inputs.len() != 2 => binary::build_variadic(cx, op),
         "Sum" | "Mean" => binary::build_variadic(cx, op),
         "Pow" if cx.inputs.iter().flatten().any(|f| f.dtype != DType::F32) => pow::build(cx),
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "PRelu" => binary::build(cx, op),
         "Expand" => layout::build_expand(cx),
         "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),
         "CumSum" => axis::build_cumsum(cx),

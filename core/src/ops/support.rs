@@ -130,6 +130,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
     match op {
         "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => same(NUMERIC),
         "Sum" | "Mean" => same(F32),
+        "PRelu" => same(&[DType::F32, DType::I64, DType::I32]),
         "Range" => same(&[DType::F32, DType::I64, DType::I32]),
         "Pow" => {
             only(&[0], &[DType::F32, DType::I64, DType::I32])?;
