@@ -5,8 +5,9 @@
 //! auto_pad SAME_UPPER / SAME_LOWER without output_shape target `output = input · stride`.
 //! 3-D is unsupported.
 //!
-//! Computed per image and group as one GEMM, columns `[cout_g · taps, in_plane] = Wᵀ · X` (W read
-//! in place as the left operand, X packed into scratch, the columns in scratch after it), then
+//! Computed per image and group as one GEMM, columns `[cout_g · taps, in_plane] = Wᵀ · X` (Wᵀ the
+//! left operand, packed at build time when W is a constant, else by the GEMM on each call; X
+//! packed into scratch, the columns in scratch after it), then
 //! col2im: each output plane starts from its bias and adds, tap by tap in (kh, kw) order, the tap's
 //! column plane at the positions `i · stride + k · dilation − pad_begin` it lands on.
 //!
@@ -14,7 +15,7 @@
 //! positions `i` and taps `k` that reach it; the GEMM splits across threads by whole tiles and
 //! col2im by output channel, so results do not depend on the thread count.
 
-use super::gemm::{Dims, Finish, Matrix, matmul, pack_rhs, plan_kernels};
+use super::gemm::{Dims, Finish, Matrix, matmul, pack_constant_lhs, pack_rhs, plan_kernels};
 use super::parallel::for_each_chunk;
 use super::{
     Activation, BuildError, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext,
@@ -22,6 +23,7 @@ use super::{
 };
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
+use crate::kernels::f32::{F32Lhs, PackedA};
 use crate::tensor::DType;
 
 /// One spatial axis: input and output lengths, kernel, stride, dilation, padding before
@@ -44,7 +46,11 @@ impl Axis {
         // pad, from an output_shape beyond the natural size, shifts the output right).
         let stride = self.stride as isize;
         let lead = self.pad - (k * self.dilation) as isize;
-        let first = if lead > 0 { (lead + stride - 1) / stride } else { 0 };
+        let first = if lead > 0 {
+            (lead + stride - 1) / stride
+        } else {
+            0
+        };
         let last = self.output as isize - 1 + lead;
         let end = if last < 0 {
             0
@@ -52,7 +58,10 @@ impl Axis {
             (last / stride + 1).min(self.input as isize)
         };
         let first = first.min(end);
-        (first as usize..end as usize, (first * stride - lead).max(0) as usize)
+        (
+            first as usize..end as usize,
+            (first * stride - lead).max(0) as usize,
+        )
     }
 }
 
@@ -68,6 +77,9 @@ struct ConvTranspose {
     has_bias: bool,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
+    /// Wᵀ of each group packed for `kernels` at build time when W is a constant (else the GEMM
+    /// packs it on each call).
+    packed_w: Option<Vec<PackedA>>,
 }
 
 impl ConvTranspose {
@@ -157,11 +169,9 @@ impl Op for ConvTranspose {
                     col_stride: 1,
                 };
                 pack_rhs(dims, xm, packed)?;
-                // A = Wᵀ: row (ocg, tap), column icg, at W[(g cin_g + icg) cout_g taps + row].
-                let a = Matrix {
-                    data: &wt[g * cin_g * cout_g * taps..],
-                    row_stride: 1,
-                    col_stride: dims.m,
+                let a = match &self.packed_w {
+                    Some(packed) => F32Lhs::Packed(packed.get(g).ok_or("packed weights missing")?),
+                    None => transposed_weights(wt, g, dims).lhs(),
                 };
                 let finish = Finish {
                     row_bias: None,
@@ -172,7 +182,7 @@ impl Op for ConvTranspose {
                     self.kernels,
                     cx.pool,
                     dims,
-                    a.lhs(),
+                    a,
                     packed,
                     (col, dims.n),
                     finish,
@@ -193,6 +203,16 @@ impl Op for ConvTranspose {
         let dims = self.dims();
         // `build` checked that the sizes do not overflow.
         dims.packed_rhs_len().unwrap_or(0) + dims.m * dims.n
+    }
+}
+
+/// Group `g`'s left operand Wᵀ: row `(ocg, tap)`, column `icg`, at
+/// `W[(g cin_g + icg) cout_g taps + row]` (`dims.k = cin_g`, `dims.m = cout_g taps`).
+fn transposed_weights(w: &[f32], g: usize, dims: Dims) -> Matrix<'_> {
+    Matrix {
+        data: w.get(g * dims.k * dims.m..).unwrap_or(&[]),
+        row_stride: 1,
+        col_stride: dims.m,
     }
 }
 
@@ -363,8 +383,26 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
         w,
         has_bias,
         kernels: plan_kernels()?,
+        packed_w: None,
     };
-    op.dims().packed_rhs_len()?;
+    let dims = op.dims();
+    dims.packed_rhs_len()?;
+    let packed_w = match cx.constant(1) {
+        Some(w) => {
+            let w = w.as_f32().map_err(|e| e.to_string())?;
+            if w.len() < cin * dims.m {
+                return Err(BuildError::Invalid(
+                    "weights shorter than their shape".into(),
+                ));
+            }
+            let packed = (0..groups)
+                .map(|g| pack_constant_lhs(op.kernels, dims, transposed_weights(w, g, dims)))
+                .collect::<OpResult<Vec<_>>>()?;
+            Some(packed)
+        }
+        None => None,
+    };
+    let op = ConvTranspose { packed_w, ..op };
     Ok(Built {
         op: Box::new(op),
         output: Fact::new(DType::F32, out),

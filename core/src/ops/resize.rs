@@ -17,7 +17,7 @@ use crate::tensor::DType;
 
 /// Where output index `o` of one axis reads: `lo` with weight 1 − `frac`, `hi` with `frac`
 /// (element offsets, already multiplied by the axis stride).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Tap {
     lo: usize,
     hi: usize,
@@ -32,19 +32,39 @@ struct Resize {
     /// Elements of one input plane (the last two axes) when only those two are resized: then
     /// `run` goes plane by plane, row by row ([`Resize::planes`]).
     plane: Option<usize>,
+    /// Every tap of the last axis reads one element (weight 1): nearest mode.
+    nearest_cols: bool,
 }
 
 impl Resize {
     /// The output plane by plane when every axis but the last two is copied as is: per output
     /// element the same corners, weights and order as [`Resize::blend`] (the copied axes only
-    /// contribute factors of 1), without its per-element walk over all axes.
+    /// contribute factors of 1), without its per-element walk over all axes. An output row whose
+    /// row tap equals the previous row's is a copy of it (upsampling repeats rows); with
+    /// `nearest_cols` a row is a plain gather.
     fn planes(&self, x: &[f32], y: &mut [f32], in_plane: usize) -> OpResult<()> {
         let [.., rows, cols] = &self.taps[..] else {
             return Err("plane resize needs two axes".into());
         };
         let out_plane = rows.len() * cols.len();
         for (xp, yp) in x.chunks_exact(in_plane).zip(y.chunks_exact_mut(out_plane)) {
-            for (ty, yrow) in rows.iter().zip(yp.chunks_exact_mut(cols.len())) {
+            let mut previous: Option<(Tap, usize)> = None;
+            for (r, ty) in rows.iter().enumerate() {
+                let at = r * cols.len();
+                if let Some((tp, from)) = previous
+                    && tp == *ty
+                {
+                    yp.copy_within(from..from + cols.len(), at);
+                    continue;
+                }
+                previous = Some((*ty, at));
+                let yrow = &mut yp[at..at + cols.len()];
+                if self.nearest_cols && ty.frac == 0.0 {
+                    for (tx, v) in cols.iter().zip(yrow.iter_mut()) {
+                        *v = *xp.get(ty.lo + tx.lo).ok_or(OUT)?;
+                    }
+                    continue;
+                }
                 for (tx, v) in cols.iter().zip(yrow.iter_mut()) {
                     let at = |a: usize, b: usize| xp.get(a + b).copied();
                     let mut sum = 0.0;
@@ -311,6 +331,7 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
     Ok(Built {
         op: Box::new(Resize {
             out_shape: out.clone(),
+            nearest_cols: taps.last().is_some_and(|t| t.iter().all(|t| t.frac == 0.0)),
             taps,
             plane,
         }),
