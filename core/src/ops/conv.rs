@@ -33,6 +33,7 @@ use super::{
     Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, checked_numel,
 };
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::exec::TensorMut;
@@ -111,7 +112,22 @@ impl Conv {
         let (plane_in, taps) = (self.window.input_len(), self.window.kernel_len());
         let out_len = self.window.output_len();
         let multiplier = self.out_per_group();
-        let planes = y.len() / out_len.max(1);
+        let planes = self.batch * self.out_channels;
+        if x.len() < self.batch * self.in_channels * plane_in
+            || w.len() < self.out_channels * taps
+            || bias.is_some_and(|b| b.len() < self.out_channels)
+            || y.len() != planes * out_len
+        {
+            return Err(format!(
+                "depthwise Conv: input {}, weights {}, bias {:?}, output {} do not match \
+                 {} planes of {plane_in} -> {out_len} with {taps} taps",
+                x.len(),
+                w.len(),
+                bias.map(<[f32]>::len),
+                y.len(),
+                planes
+            ));
+        }
         let clamp = self
             .activation
             .as_clamp()
@@ -127,6 +143,9 @@ impl Conv {
             .scratch
             .get_mut(..tasks * per_task)
             .ok_or("scratch too small")?;
+        // Lengths are checked above; should a task still find a slice out of bounds, it stops
+        // and flags it, and the op fails instead of returning a partly written output.
+        let failed = AtomicBool::new(false);
         for_each_task(
             cx.pool,
             tasks,
@@ -144,10 +163,12 @@ impl Conv {
                         x.get(base..base + plane_in),
                         w.get(oc * taps..(oc + 1) * taps),
                     ) else {
+                        failed.store(true, Ordering::Relaxed);
                         return;
                     };
                     let bias = bias.and_then(|b| b.get(oc)).copied().unwrap_or(0.0);
                     if !dw.plane(self.kernels, xp, weights, bias, clamp, out, scratch) {
+                        failed.store(true, Ordering::Relaxed);
                         return;
                     }
                     if let Some(act) = pass {
@@ -156,6 +177,9 @@ impl Conv {
                 }
             },
         );
+        if failed.into_inner() {
+            return Err("depthwise plane out of bounds".into());
+        }
         Ok(())
     }
 

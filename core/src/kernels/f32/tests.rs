@@ -581,6 +581,7 @@ fn dwconv_plane_matches_the_naive_loop_on_every_tier() {
         (9, 33),
         (28, 28),
         (6, 70),
+        (3, 65),
     ];
     let kernels_hw = [(3, 3), (5, 5), (1, 1), (1, 3), (3, 1), (2, 4)];
     let mut seed = 1;

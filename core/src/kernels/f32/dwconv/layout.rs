@@ -12,6 +12,8 @@
 /// Copies a row of input into a row of the layout (equal lengths).
 pub(crate) trait CopyRow {
     fn copy(from: &[f32], to: &mut [f32]);
+    /// `even[i] = from[2 i]`, `odd[i] = from[2 i + 1]` over the pairs all three hold.
+    fn split(from: &[f32], even: &mut [f32], odd: &mut [f32]);
 }
 
 /// The padded, phase-split layout of one input plane for a depthwise window.
@@ -27,6 +29,11 @@ pub(crate) struct DwLayout {
     pitch: usize,
     /// Rows per region: one row phase of the padded rows.
     region_rows: usize,
+    /// Where the input's first row starts (`at(pad_top, 0)`) and its first two columns
+    /// (`at(0, pad_left)`, `at(0, pad_left + 1)`) go: [`DwLayout::fill_with`] runs once per
+    /// plane, and small planes would otherwise spend much of it on these divisions.
+    first_row: usize,
+    first_cols: (usize, usize),
 }
 
 impl DwLayout {
@@ -61,12 +68,18 @@ impl DwLayout {
             stride_w,
             pitch: width.div_ceil(stride_w),
             region_rows: rows.div_ceil(stride_h),
+            first_row: 0,
+            first_cols: (0, 0),
         };
         layout
             .region_len()
             .checked_mul(stride_h)?
             .checked_mul(stride_w)?;
-        Some(layout)
+        Some(DwLayout {
+            first_row: layout.at(pad_top, 0),
+            first_cols: (layout.at(0, pad_left), layout.at(0, pad_left + 1)),
+            ..layout
+        })
     }
 
     fn region_len(&self) -> usize {
@@ -112,6 +125,11 @@ impl DwLayout {
             fn copy(from: &[f32], to: &mut [f32]) {
                 to.copy_from_slice(from);
             }
+            fn split(from: &[f32], even: &mut [f32], odd: &mut [f32]) {
+                for ((e, o), pair) in even.iter_mut().zip(odd).zip(from.chunks_exact(2)) {
+                    (*e, *o) = (pair[0], pair[1]);
+                }
+            }
         }
         self.fill_with::<Slices>(x, dst);
     }
@@ -127,18 +145,21 @@ impl DwLayout {
         }
         let pl = self.pad_left;
         // `at(r, c) = row_at + at(0, c)`, with `row_at = at(r, 0)` stepped along the rows.
-        let (mut phase_r, mut row_at) = (self.pad_top % self.stride_h, self.at(self.pad_top, 0));
-        let (first_even, first_odd) = (self.at(0, pl), self.at(0, pl + 1));
+        let (mut phase_r, mut row_at) = (self.pad_top % self.stride_h, self.first_row);
+        let (first_even, first_odd) = self.first_cols;
+        // Steps of `row_at`: to the next row phase's region, or back to the first region's next
+        // row (a negative step, applied with wrapping arithmetic: `row_at` stays in range).
+        let next_phase = self.stride_w * self.region_len();
+        let next_row = self.pitch.wrapping_sub((self.stride_h - 1) * next_phase);
         for src in x.chunks_exact(w).take(self.in_h) {
             let this_row = row_at;
             // The next padded row: the next row phase's region, or the next region row.
             phase_r += 1;
             if phase_r == self.stride_h {
                 phase_r = 0;
-                row_at =
-                    row_at + self.pitch - (self.stride_h - 1) * self.stride_w * self.region_len();
+                row_at = row_at.wrapping_add(next_row);
             } else {
-                row_at += self.stride_w * self.region_len();
+                row_at += next_phase;
             }
             if s == 1 {
                 let at = this_row + first_even;
@@ -146,8 +167,8 @@ impl DwLayout {
                 continue;
             }
             if s == 2 && w >= 2 {
-                // Even and odd input columns go to two regions: one pass over the pairs (which
-                // the compiler turns into vector deinterleaves), then the odd width's last one.
+                // Even and odd input columns go to two regions: the odd width's last one, then
+                // one pass over the pairs (`C::split`: vector deinterleaves).
                 let (at_even, at_odd) = (this_row + first_even, this_row + first_odd);
                 let (even, odd) = if at_even < at_odd {
                     let (a, b) = dst.split_at_mut(at_odd);
@@ -156,13 +177,14 @@ impl DwLayout {
                     let (a, b) = dst.split_at_mut(at_even);
                     (b, &mut a[at_odd..])
                 };
-                let pairs = src.chunks_exact(2);
-                if let (Some(&last), Some(e)) = (pairs.remainder().first(), even.get_mut(w / 2)) {
+                if let (Some(&last), Some(e)) =
+                    (src.chunks_exact(2).remainder().first(), even.get_mut(w / 2))
+                {
                     *e = last;
                 }
-                for ((e, o), pair) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
-                    *e = pair[0];
-                    *o = pair[1];
+                let pairs = w / 2;
+                if let (Some(even), Some(odd)) = (even.get_mut(..pairs), odd.get_mut(..pairs)) {
+                    C::split(src, even, odd);
                 }
                 continue;
             }

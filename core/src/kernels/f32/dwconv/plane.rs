@@ -78,6 +78,39 @@ pub(crate) unsafe trait F32Vec: Copy {
     /// # Safety
     /// `p` is writable for `LANES` floats; the CPU has the tier.
     unsafe fn store(self, p: *mut f32);
+    /// Whether [`F32Vec::copy_part`] and [`F32Vec::split_part`] are masked vector instructions:
+    /// then short rows take them rather than narrower vectors and scalars.
+    const MASKED: bool = false;
+    /// Copies `n` floats (`n <= LANES`) from `from` to `to`; one at a time unless the tier
+    /// has masks.
+    ///
+    /// # Safety
+    /// `from` is readable and `to` writable for `n` floats, not overlapping; the CPU has the tier.
+    #[inline(always)]
+    unsafe fn copy_part(from: *const f32, to: *mut f32, n: usize) {
+        for i in 0..n {
+            // SAFETY: `i < n` (the contract).
+            unsafe { to.add(i).write_unaligned(from.add(i).read_unaligned()) }
+        }
+    }
+    /// `even[i] = from[2 i]`, `odd[i] = from[2 i + 1]` for `i < n` (`n <= LANES`); one pair at
+    /// a time unless the tier has masks.
+    ///
+    /// # Safety
+    /// `from` is readable for `2 n` floats, `even` and `odd` writable for `n`, none overlapping;
+    /// the CPU has the tier.
+    #[inline(always)]
+    unsafe fn split_part(from: *const f32, even: *mut f32, odd: *mut f32, n: usize) {
+        for i in 0..n {
+            // SAFETY: `i < n` (the contract).
+            unsafe {
+                even.add(i)
+                    .write_unaligned(from.add(2 * i).read_unaligned());
+                odd.add(i)
+                    .write_unaligned(from.add(2 * i + 1).read_unaligned());
+            }
+        }
+    }
 }
 
 /// One lane in a scalar, multiply-add fused when `FUSED` (the tails of the SIMD tiers, and the
@@ -181,6 +214,40 @@ impl<V: F32Vec, N: F32Vec, S: F32Vec> CopyRow for VecCopy<V, N, S> {
             unsafe { copy::<V, N, S>(from.as_ptr(), to) }
         }
     }
+
+    /// With masks, `V::LANES` pairs per [`F32Vec::split_part`] (rows of a stride-2 plane are
+    /// often shorter than a vector); without, the compiler's vector loop, then the tail.
+    #[inline(always)]
+    fn split(from: &[f32], even: &mut [f32], odd: &mut [f32]) {
+        let pairs = (from.len() / 2).min(even.len()).min(odd.len());
+        let body = if V::MASKED {
+            0
+        } else {
+            pairs - pairs % V::LANES
+        };
+        for ((e, o), pair) in even[..body]
+            .iter_mut()
+            .zip(&mut odd[..body])
+            .zip(from.chunks_exact(2))
+        {
+            (*e, *o) = (pair[0], pair[1]);
+        }
+        // Then at most `LANES` pairs per call (once without masks: fewer than `LANES` are left).
+        for i in (body..pairs).step_by(V::LANES) {
+            let n = (pairs - i).min(V::LANES);
+            // SAFETY: `i + n <= pairs`: `from` holds `2 (i + n)` floats, `even` and `odd`
+            // `i + n`, distinct buffers; the CPU has the tiers (`dwconv_plane`'s contract, the
+            // only user).
+            unsafe {
+                V::split_part(
+                    from.as_ptr().add(2 * i),
+                    even.as_mut_ptr().add(i),
+                    odd.as_mut_ptr().add(i),
+                    n,
+                );
+            }
+        }
+    }
 }
 
 /// The plane's rows of `width` outputs in `dst` with the widest vector that fits a row.
@@ -236,6 +303,8 @@ unsafe fn copy<V: F32Vec, N: F32Vec, S: F32Vec>(from: *const f32, dst: &mut [f32
     unsafe {
         if n >= V::LANES {
             with::<V>(from, dst);
+        } else if V::MASKED {
+            V::copy_part(from, dst.as_mut_ptr(), n);
         } else if n >= N::LANES {
             with::<N>(from, dst);
         } else if n > 0 {

@@ -1,6 +1,7 @@
 //! `f32_dwconv_plane__avx512f`'s vector: 16 lanes in a zmm register, fused multiply-add
 //! (VFMADD231PS), the clamp as VMAXPS / VMINPS with the bound first so a NaN passes; rows of 8 to
-//! 15 outputs take the AVX2 ymm vector. The plane body is `kernels::f32::dwconv::plane`.
+//! 15 outputs take the AVX2 ymm vector. Copies of rows shorter than 16 and the stride-2
+//! deinterleave of the input copy use masked loads and stores (VPERMT2PS splits the pairs). The plane body is `kernels::f32::dwconv::plane`.
 
 use std::arch::x86_64::*;
 
@@ -35,4 +36,36 @@ unsafe impl F32Vec for __m512 {
         // SAFETY: `p` is writable for 16 floats (the contract); unaligned store.
         unsafe { _mm512_storeu_ps(p, self) }
     }
+    const MASKED: bool = true;
+    #[inline(always)]
+    unsafe fn copy_part(from: *const f32, to: *mut f32, n: usize) {
+        let m = mask(n);
+        // SAFETY: the CPU has AVX-512F (the contract); masked-off lanes are neither read nor
+        // written (no fault either), the `n` others are in bounds (the contract).
+        unsafe { _mm512_mask_storeu_ps(to, m, _mm512_maskz_loadu_ps(m, from)) }
+    }
+    #[inline(always)]
+    unsafe fn split_part(from: *const f32, even: *mut f32, odd: *mut f32, n: usize) {
+        // The `2 n` inputs as two vectors (masked), then VPERMT2PS picks the even and the odd
+        // lanes of the pair.
+        let (lo, hi) = (mask((2 * n).min(16)), mask((2 * n).saturating_sub(16)));
+        // SAFETY: the CPU has AVX-512F (the contract); the masks cover inputs `0..2 n` and
+        // outputs `0..n`, in bounds (the contract); masked-off lanes are not accessed.
+        unsafe {
+            let a = _mm512_maskz_loadu_ps(lo, from);
+            let b = _mm512_maskz_loadu_ps(hi, from.add(16));
+            let evens =
+                _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            let m = mask(n);
+            _mm512_mask_storeu_ps(even, m, _mm512_permutex2var_ps(a, evens, b));
+            _mm512_mask_storeu_ps(odd, m, _mm512_permutex2var_ps(a, odds, b));
+        }
+    }
+}
+
+/// The lane mask of the first `n` lanes (`n <= 16`).
+#[inline(always)]
+fn mask(n: usize) -> __mmask16 {
+    ((1u32 << n.min(16)) - 1) as __mmask16
 }
