@@ -216,7 +216,7 @@ impl Conv {
                                 *d = *full;
                             }
                         }
-                        (Some(d), Err(_)) => d.copy_from_slice(&values[..take]),
+                        (Some(d), Err(_)) => copy_short(d, &values[..take]),
                         (None, _) => {}
                     }
                     values = &values[take..];
@@ -287,6 +287,33 @@ impl Conv {
     fn block_cols(&self) -> usize {
         let cols = BLOCK_BYTES / 4 / self.depth().max(1) / NR * NR;
         cols.clamp(NR, self.window.output_len().next_multiple_of(NR).max(NR))
+    }
+}
+
+/// `dst.copy_from_slice(src)` (`len` of both) for runs shorter than a panel row, as im2col
+/// writes where an input row starts or ends inside a panel: fixed-size pieces of 8, 4, 2 and 1
+/// that compile to a few moves instead of one `memcpy` call per run. Longer runs are copied
+/// whole.
+fn copy_short(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    if n >= 16 {
+        dst[..n].copy_from_slice(&src[..n]);
+        return;
+    }
+    let mut at = 0;
+    copy_piece::<8>(&mut at, n, dst, src);
+    copy_piece::<4>(&mut at, n, dst, src);
+    copy_piece::<2>(&mut at, n, dst, src);
+    copy_piece::<1>(&mut at, n, dst, src);
+}
+
+/// Copies `L` values at `at` when at least `L` of the first `n` are left, and moves `at` on.
+#[inline(always)]
+fn copy_piece<const L: usize>(at: &mut usize, n: usize, dst: &mut [f32], src: &[f32]) {
+    if n - *at >= L {
+        let range = *at..*at + L;
+        dst[range.clone()].copy_from_slice(&src[range]);
+        *at += L;
     }
 }
 
