@@ -42,20 +42,8 @@ impl Kind {
             Kind::Div => a / b,
             Kind::Pow => a.powf(b),
             // ONNX Max/Min propagate NaN.
-            Kind::Max => {
-                if a.is_nan() || a > b {
-                    a
-                } else {
-                    b
-                }
-            }
-            Kind::Min => {
-                if a.is_nan() || a < b {
-                    a
-                } else {
-                    b
-                }
-            }
+            Kind::Max => BinaryOp::Max.apply(a, b),
+            Kind::Min => BinaryOp::Min.apply(a, b),
         }
     }
 
@@ -92,7 +80,9 @@ impl Kind {
             Kind::Sub => Some(BinaryOp::Sub),
             Kind::Mul => Some(BinaryOp::Mul),
             Kind::Div => Some(BinaryOp::Div),
-            Kind::Pow | Kind::Max | Kind::Min => None,
+            Kind::Max => Some(BinaryOp::Max),
+            Kind::Min => Some(BinaryOp::Min),
+            Kind::Pow => None,
         }
     }
 }
@@ -243,12 +233,7 @@ impl Op for Binary {
                 if kind == Kind::Pow && self.pow_special(a, b, y) {
                     return Ok(());
                 }
-                // One instance per kind, so that the element loops have no branch on it.
-                match kind {
-                    Kind::Max => self.apply_scalar(a, b, y, |x, z| Kind::Max.f32(x, z)),
-                    Kind::Min => self.apply_scalar(a, b, y, |x, z| Kind::Min.f32(x, z)),
-                    _ => self.apply_scalar(a, b, y, |x, z| Kind::Pow.f32(x, z)),
-                }
+                self.apply_scalar(a, b, y, |x, z| Kind::Pow.f32(x, z))
             }
             DType::I64 => self.apply_scalar(
                 a.as_i64().map_err(e)?,
