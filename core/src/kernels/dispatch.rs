@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::f32::{F32DwPlaneFn, F32GemmFn};
+use super::f32::{F32DwPlaneFn, F32GemmFn, F32GemvFn};
 use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
@@ -134,6 +134,8 @@ pub struct Kernels {
     pub(crate) f32_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) f32_mr: usize,
+    /// The f32 GEMV kernel for one row (`f32_gemv_<G>p__<tier>`), bit for bit `f32_gemm`'s row.
+    pub(crate) f32_gemv: F32GemvFn,
     /// The depthwise-convolution plane kernel (`f32_dwconv_plane__<tier>`).
     pub(crate) f32_dwconv_plane: F32DwPlaneFn,
     /// The weight-only GEMV kernel (`wo_gemv_1x16c4__<tier>`) and panel dequantizer
@@ -191,6 +193,7 @@ macro_rules! kernel_table {
         $params:path,
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
+        f32_gemv: $f32_gemv:path,
         f32_dwconv_plane: $dwconv_plane:path,
         wo: [$wo_gemv:path, $wo_dequant:path],
         qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
@@ -209,6 +212,7 @@ macro_rules! kernel_table {
             f32_gemm: $($f32mod::)+$f32_gemm,
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
+            f32_gemv: $f32_gemv,
             f32_dwconv_plane: $dwconv_plane,
             wo_gemv: $wo_gemv,
             wo_dequant: $wo_dequant,

@@ -45,20 +45,8 @@ impl Kind {
             Kind::Div => a / b,
             Kind::Pow => a.powf(b),
             // ONNX Max/Min propagate NaN.
-            Kind::Max => {
-                if a.is_nan() || a > b {
-                    a
-                } else {
-                    b
-                }
-            }
-            Kind::Min => {
-                if a.is_nan() || a < b {
-                    a
-                } else {
-                    b
-                }
-            }
+            Kind::Max => BinaryOp::Max.apply(a, b),
+            Kind::Min => BinaryOp::Min.apply(a, b),
             // NaN is not below zero and passes through.
             Kind::PRelu => {
                 if a < 0.0 {
@@ -110,7 +98,9 @@ impl Kind {
             Kind::Sub => Some(BinaryOp::Sub),
             Kind::Mul => Some(BinaryOp::Mul),
             Kind::Div => Some(BinaryOp::Div),
-            Kind::Pow | Kind::Max | Kind::Min | Kind::PRelu => None,
+            Kind::Max => Some(BinaryOp::Max),
+            Kind::Min => Some(BinaryOp::Min),
+            Kind::Pow | Kind::PRelu => None,
         }
     }
 }
@@ -263,8 +253,6 @@ impl Op for Binary {
                 }
                 // One instance per kind, so that the element loops have no branch on it.
                 match kind {
-                    Kind::Max => self.apply_scalar(a, b, y, |x, z| Kind::Max.f32(x, z)),
-                    Kind::Min => self.apply_scalar(a, b, y, |x, z| Kind::Min.f32(x, z)),
                     Kind::PRelu => self.apply_scalar(a, b, y, |x, z| Kind::PRelu.f32(x, z)),
                     _ => self.apply_scalar(a, b, y, |x, z| Kind::Pow.f32(x, z)),
                 }

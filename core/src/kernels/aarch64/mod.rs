@@ -38,6 +38,7 @@ mod neon;
 
 use super::dispatch::kernel_table;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
+use super::f32::gemv::f32_gemv_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::vmath::vmath_kernels;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
@@ -52,6 +53,7 @@ kernel_table!(
     qs8_row_params__neon,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
+    f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
@@ -71,6 +73,7 @@ kernel_table!(
     qs8_row_params__dotprod,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
+    f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
@@ -86,6 +89,7 @@ kernel_table!(
     qs8_row_params__i8mm,
     unsigned_a: false,
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
+    f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
@@ -102,6 +106,7 @@ dwconv_plane_kernel!(
     group: 8
 );
 vmath_kernels!(F32_VMATH_NEON, "neon");
+f32_gemv_kernel!(f32_gemv_4p__neon, ["neon"], fused: true, group: 4);
 wo_gemv_kernel!(wo_gemv_1x16c4__neon, "neon", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__neon, "neon");
 

@@ -5,6 +5,7 @@
 //! - [`pack`]: the packed-B layout (`NR` = 16 on every tier), the packed-A layout ([`PackedA`],
 //!   MR-row tiles, k-major) and their pure packing functions.
 //! - [`gemm`]: the safe entry point ([`f32_gemm`]): validation, tiling, cache blocking, threads.
+//! - [`gemv`]: the product of one row ([`f32_gemv`]), several panels side by side.
 //! - [`dwconv`]: depthwise convolution, one plane at a time ([`dwconv::DwConv`]), and its per-tier
 //!   plane kernels (`f32_dwconv_plane__<tier>`).
 //! - `tile`: the contract with the per-tier tile kernels (`f32_gemm_<MR>x16__<tier>`).
@@ -16,6 +17,7 @@
 
 pub mod dwconv;
 pub mod gemm;
+pub mod gemv;
 pub mod pack;
 pub(crate) mod tile;
 
@@ -24,6 +26,8 @@ mod tests;
 
 pub(crate) use dwconv::F32DwPlaneFn;
 pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked};
+pub(crate) use gemv::F32GemvFn;
+pub use gemv::f32_gemv;
 pub use pack::{NR, PackedA, pack_b, pack_b_into, packed_b_len};
 pub(crate) use tile::F32GemmFn;
 

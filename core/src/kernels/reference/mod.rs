@@ -10,6 +10,7 @@ mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
+use super::f32::gemv::f32_gemv_kernel;
 use super::vmath::vmath_kernels;
 use super::wo::WoShape;
 use super::{Kernels, Tier};
@@ -22,6 +23,7 @@ kernel_table!(
     qs8_row_params__reference,
     unsigned_a: false,
     f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
+    f32_gemv: f32_gemv_4p__reference,
     f32_dwconv_plane: f32_dwconv_plane__reference,
     wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference],
     qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference,
@@ -30,6 +32,7 @@ kernel_table!(
 );
 
 vmath_kernels!(F32_VMATH_REFERENCE);
+f32_gemv_kernel!(f32_gemv_4p__reference, [], fused: false, group: 4);
 
 /// The reference tier's table lookup: a plain loop.
 ///

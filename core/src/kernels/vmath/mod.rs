@@ -1,5 +1,5 @@
 //! Vectorized f32 element-wise work (`f32_v*__<tier>`): the activations, the binary arithmetic
-//! ops with a scalar or same-shape operand, a softmax row, and window maxima for pooling.
+//! ops (and Max/Min) with a scalar or same-shape operand, a softmax row, and window maxima for pooling.
 //!
 //! Each kernel is plain Rust over fixed-size lane arrays ([`LANES`] = 16 elements; the tail is
 //! computed element by element by the same function), compiled once per tier inside a
@@ -110,13 +110,17 @@ fn clip(x: f32, lo: f32, hi: f32) -> f32 {
     if y > hi { hi } else { y }
 }
 
-/// A binary arithmetic op of the binary kernel.
+/// A binary op of the binary kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
     Add,
     Sub,
     Mul,
     Div,
+    /// ONNX Max: `a` when it is NaN or greater, else `b` (so a NaN in either propagates).
+    Max,
+    /// ONNX Min: `a` when it is NaN or less, else `b`.
+    Min,
 }
 
 impl BinaryOp {
@@ -128,6 +132,20 @@ impl BinaryOp {
             BinaryOp::Sub => a - b,
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / b,
+            BinaryOp::Max => {
+                if a.is_nan() || a > b {
+                    a
+                } else {
+                    b
+                }
+            }
+            BinaryOp::Min => {
+                if a.is_nan() || a < b {
+                    a
+                } else {
+                    b
+                }
+            }
         }
     }
 }
@@ -237,6 +255,8 @@ pub(crate) fn binary(op: BinaryOp, a: &[f32], b: &[f32], out: &mut [f32]) {
         BinaryOp::Sub => zip(BinaryOp::Sub, a, b, out),
         BinaryOp::Mul => zip(BinaryOp::Mul, a, b, out),
         BinaryOp::Div => zip(BinaryOp::Div, a, b, out),
+        BinaryOp::Max => zip(BinaryOp::Max, a, b, out),
+        BinaryOp::Min => zip(BinaryOp::Min, a, b, out),
     }
 }
 
@@ -320,11 +340,28 @@ pub(crate) fn max(acc: &mut [f32], x: &[f32], stride: usize) {
 }
 
 /// [`max`] with the stride `S` a constant (or, for `S = 0`, `stride`); the caller has checked
-/// that `x` reaches `(acc.len() - 1) · stride + 1` elements.
+/// that `x` reaches `(acc.len() - 1) · stride + 1` elements. With a constant stride, whole
+/// chunks of [`LANES`] accumulators read a fixed-size window of `x` (so a short row, as in
+/// pooling, is one vector step rather than a scalar tail); the rest goes element by element.
 #[inline(always)]
 fn max_strided<const S: usize>(acc: &mut [f32], x: &[f32], stride: usize) {
     let stride = if S == 0 { stride } else { S };
-    for (i, a) in acc.iter_mut().enumerate() {
+    let mut done = 0;
+    if S > 0 {
+        let span = (LANES - 1) * S + 1;
+        let mut chunks = acc.chunks_exact_mut(LANES);
+        for (c, a) in chunks.by_ref().enumerate() {
+            let Some(w) = x.get(c * LANES * S..).and_then(|w| w.get(..span)) else {
+                break;
+            };
+            for (l, a) in a.iter_mut().enumerate() {
+                let v = w[l * S];
+                *a = if v > *a || v.is_nan() { v } else { *a };
+            }
+            done += LANES;
+        }
+    }
+    for (i, a) in acc.iter_mut().enumerate().skip(done) {
         let v = x[i * stride];
         *a = if v > *a || v.is_nan() { v } else { *a };
     }

@@ -112,7 +112,14 @@ fn unary_tiers_match_the_scalar_function_bit_for_bit() {
 fn binary_tiers_match_the_scalar_op_in_every_operand_shape() {
     let cases = inputs(2);
     for k in tiers() {
-        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div] {
+        for op in [
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Div,
+            BinaryOp::Max,
+            BinaryOp::Min,
+        ] {
             for x in &cases {
                 let n = x.len();
                 let z: Vec<f32> = x.iter().rev().map(|v| v * 0.75 - 1.0).collect();

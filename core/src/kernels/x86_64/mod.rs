@@ -7,6 +7,7 @@ mod avxvnni;
 
 use super::dispatch::kernel_table;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
+use super::f32::gemv::f32_gemv_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
 use super::vmath::vmath_kernels;
 use super::wo::body::{wo_dequant_kernel, wo_gemv_kernel};
@@ -21,6 +22,7 @@ kernel_table!(
     qs8_row_params__avx2,
     unsigned_a: false,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
+    f32_gemv: f32_gemv_4p__avx2,
     f32_dwconv_plane: f32_dwconv_plane__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
@@ -36,6 +38,7 @@ dwconv_plane_kernel!(
     group: 8
 );
 vmath_kernels!(F32_VMATH_AVX2, "avx2,fma");
+f32_gemv_kernel!(f32_gemv_4p__avx2, ["avx2,fma"], fused: true, group: 4);
 wo_gemv_kernel!(wo_gemv_1x16c4__avx2, "avx2,fma", fused: true);
 wo_dequant_kernel!(wo_dequant_16c4__avx2, "avx2,fma");
 quantize_row_kernel!(
@@ -51,6 +54,7 @@ kernel_table!(
     qs8_row_params__avxvnni,
     unsigned_a: true,
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
+    f32_gemv: f32_gemv_4p__avx2,
     f32_dwconv_plane: f32_dwconv_plane__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
@@ -70,6 +74,7 @@ kernel_table!(
     qs8_row_params__avx512vnni,
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
+    f32_gemv: f32_gemv_8p__avx512f,
     f32_dwconv_plane: f32_dwconv_plane__avx512f,
     wo: [
         avx512vnni::wo_gemv_1x16c4__avx512f,
@@ -88,6 +93,7 @@ dwconv_plane_kernel!(
     group: 8
 );
 vmath_kernels!(F32_VMATH_AVX512F, "avx512f");
+f32_gemv_kernel!(f32_gemv_8p__avx512f, ["avx512f,avx2,fma"], fused: true, group: 8);
 
 /// The lookup kernels a tier table may not show (the AVX-512 tier picks one at run time), with
 /// their names, when this CPU has them: so that tests cover every one.
