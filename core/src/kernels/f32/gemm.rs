@@ -14,14 +14,15 @@
 //! result does not depend on the thread count.
 //!
 //! [`f32_gemm_blocked`] is the same product with B produced block by block (an im2col): its
-//! column blocks, filling included, are shared out between tasks in one hand-off, each task
-//! filling its own scratch block; with one task (no pool, a small product, or fewer blocks than
+//! column blocks, filling included, are claimed one by one by tasks started in one hand-off, each
+//! task filling its own scratch block; with one task (no pool, a small product, or fewer blocks than
 //! threads) the blocks run in order and each block's product is split as [`f32_gemm`] splits it.
 //! The per-element kernel calls are those of [`f32_gemm`].
 
 use rayon::prelude::*;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::pack::{NR, PackedA, pack_a_into, packed_a_len, packed_b_len};
 use super::tile::{F32Tile, KC};
@@ -283,8 +284,8 @@ pub type FillB<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync)
 /// `c = clamp(a · B + bias)`, then `post(row, segment)` on every row segment of every block, where
 /// B (`k × n`) is never whole: it is produced `block_cols` columns at a time by `fill_b` (an
 /// im2col, a copy of a slice of the input) into a task's part of `scratch`, then multiplied while
-/// it is in cache. With a pool, the blocks are shared out in runs between tasks, each filling and
-/// multiplying its own: one hand-off per call, and the filling is parallel too. Without one, for
+/// it is in cache. With a pool, tasks claim blocks one by one, each filling and multiplying its
+/// own: one hand-off per call, and the filling is parallel too. Without one, for
 /// a small product, or with fewer blocks than threads, one task does every block in order,
 /// splitting each block's product between the threads as [`f32_gemm`] does.
 ///
@@ -331,10 +332,16 @@ pub fn f32_gemm_blocked(
     let pool = pool.filter(|_| m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_MACS);
     let threads = pool.map_or(1, |p| p.current_num_threads());
     let tasks = threads.min(blocks).min(scratch.len() / per_task).max(1);
-    let runs = blocks.div_ceil(tasks);
+    // Tasks claim blocks one at a time: a thread that is descheduled (or a slower core) holds
+    // up one block, not a fixed share.
+    let next = AtomicUsize::new(0);
     let base = SharedC(c.as_mut_ptr());
-    let task = |t: usize, buf: &mut [f32]| -> Result<()> {
-        for block in t * runs..blocks.min((t + 1) * runs) {
+    let task = |buf: &mut [f32]| -> Result<()> {
+        loop {
+            let block = next.fetch_add(1, Ordering::Relaxed);
+            if block >= blocks {
+                break;
+            }
             let first = block * block_cols;
             let cols = block_cols.min(n - first);
             let len = packed_b_len(k, cols).ok_or_else(overflow)?;
@@ -392,10 +399,9 @@ pub fn f32_gemm_blocked(
         Some(pool) if tasks > 1 => pool.install(|| {
             scratch[..tasks * per_task]
                 .par_chunks_mut(per_task)
-                .enumerate()
-                .try_for_each(|(t, buf)| task(t, buf))
+                .try_for_each(task)
         }),
-        _ => task(0, &mut scratch[..per_task]),
+        _ => task(&mut scratch[..per_task]),
     }
 }
 
