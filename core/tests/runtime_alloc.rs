@@ -81,7 +81,10 @@ fn steady_state_runs_do_not_allocate() {
         n <= 3,
         "run allocated {n} times for one output (vector, shape, data)"
     );
-    let (model, _) = mobilenet_block(8, 8, 1);
+    // Large enough (16K-element outputs) that the pooled session splits its ops.
+    let (model, _) = mobilenet_block(32, 32, 1);
+    let big = rand_vec(2 * BLOCK_C * 32 * 32, 3);
+    let input = TensorRef::from_f32(&[2, BLOCK_C, 32, 32], &big).unwrap();
     let mut pooled = Session::new(
         model,
         SessionOptions {

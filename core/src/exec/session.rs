@@ -5,6 +5,14 @@
 //! (`run_in_place` + `output` allocate nothing at all); state tensors always have the dtype and
 //! shape of the current plan's states; outputs are readable only after a run that succeeded.
 //!
+//! Threads: with `threads > 1` a session owns a rayon pool and runs each whole plan inside one
+//! `install` on it, so the ops split their work from a pool thread (a local push the other,
+//! still spinning worker steals) rather than handing each op's work in from outside and
+//! sleeping until it is done; the calling thread waits once per run. A plan with less than
+//! `MIN_POOLED_ARENA_BYTES` of activations runs on the calling thread without the pool. After
+//! a run of a new plan every worker gets the per-thread GEMM buffer the run grew, so later runs
+//! allocate nothing on whichever worker they land.
+//!
 //! Input policy: names must match the model's inputs exactly (unknown, missing and repeated names
 //! are errors); dtypes must equal the model's; shapes must match the model's fixed dimensions and
 //! bind its symbolic ones consistently; tensors with a zero-sized dimension are rejected; NaN and
@@ -20,6 +28,7 @@ use super::shared::{SharedPlans, make_plan, remember};
 use super::tensor::{Tensor, TensorMut, TensorRef};
 use crate::error::{Error, Result};
 use crate::format::Model;
+use crate::kernels::f32::gemm::{packed_a_capacity, reserve_packed_a};
 use crate::ops::{Outputs, RunContext};
 use crate::plan::{self, Plan, Slot, Step};
 use crate::tensor::DType;
@@ -76,6 +85,22 @@ pub struct Session {
 fn register_worker() {
     let worker = crossbeam_deque::Worker::<()>::new_fifo();
     let _ = worker.stealer().steal();
+}
+
+/// Activation memory below which a plan runs on the calling thread even with a pool: the parallel
+/// ops split only outputs of 16K elements or more ([`crate::ops`]' thresholds), which such a plan
+/// cannot hold, and its whole run takes less than a few hand-offs.
+const MIN_POOLED_ARENA_BYTES: usize = 64 * 1024;
+
+/// Gives every pool worker the per-thread buffers the most grown one has after a run of a new
+/// plan: the next run may land on another worker, which must not allocate then.
+fn even_out_workers(pool: &rayon::ThreadPool) {
+    let most = pool
+        .broadcast(|_| packed_a_capacity())
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    pool.broadcast(|_| reserve_packed_a(most));
 }
 
 impl Session {
@@ -198,7 +223,7 @@ impl Session {
     pub fn run_in_place(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<()> {
         self.last = None;
         self.check_inputs(inputs)?;
-        let p = self.plan_for(inputs)?;
+        let (p, new_plan) = self.plan_for(inputs)?;
         let plan = &self.plans[p];
         let too_big = |what: &str, bytes: usize| {
             Error::invalid_argument(format!(
@@ -217,8 +242,14 @@ impl Session {
         }
         self.prepare_states(p)?;
         let plan = &self.plans[p];
+        // A small plan (silero VAD, a wake-word classifier) has no op worth splitting: it runs
+        // on the calling thread, without even the one hand-off of a pooled run.
+        let pool = self
+            .pool
+            .as_ref()
+            .filter(|_| plan.arena_bytes >= MIN_POOLED_ARENA_BYTES);
         let mut cx = RunContext {
-            pool: self.pool.as_ref(),
+            pool,
             scratch: &mut self.scratch,
         };
         let times = if self.options.profile {
@@ -226,16 +257,21 @@ impl Session {
         } else {
             None
         };
-        execute(
-            &self.model,
-            plan,
-            inputs,
-            &self.order,
-            &self.states,
-            &mut self.arena,
-            &mut cx,
-            times,
-        )?;
+        let (model, order, states, arena) =
+            (&self.model, &self.order, &self.states, &mut self.arena);
+        let steps = move || execute(model, plan, inputs, order, states, arena, &mut cx, times);
+        match pool {
+            // The whole run on a pool thread: ops split their work from inside the pool (a
+            // local push that an idle, still spinning worker steals) instead of each op
+            // injecting its work from outside and sleeping until it is done.
+            Some(pool) => {
+                pool.install(steps)?;
+                if new_plan {
+                    even_out_workers(pool);
+                }
+            }
+            None => steps()?,
+        }
         // Carry the states: copy what the run wrote into the state tensors.
         let whole = Frame::reading(&self.model, plan, self.arena.bytes());
         for (k, state) in self.states.iter_mut().enumerate() {
@@ -348,8 +384,9 @@ impl Session {
         Ok(())
     }
 
-    /// The cached plan for these input shapes, planning (and caching) it on a miss.
-    fn plan_for(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<usize> {
+    /// The cached plan for these input shapes, planning (and caching) it on a miss, and whether
+    /// it was a miss.
+    fn plan_for(&mut self, inputs: &[(&str, TensorRef<'_>)]) -> Result<(usize, bool)> {
         let order = &self.order;
         let matches = |plan: &Arc<Plan>| {
             plan.input_shapes
@@ -358,7 +395,7 @@ impl Session {
                 .all(|(s, &at)| inputs[at].1.shape() == s.as_slice())
         };
         if let Some(p) = self.plans.iter().position(matches) {
-            return Ok(p);
+            return Ok((p, false));
         }
         let shapes: Vec<Vec<usize>> = order
             .iter()
@@ -378,7 +415,7 @@ impl Session {
             _ => Arc::new(make_plan(&self.model, &shapes, &state_shapes)?),
         };
         remember(&mut self.plans, plan);
-        Ok(self.plans.len() - 1)
+        Ok((self.plans.len() - 1, true))
     }
 
     /// Gives every state the dtype and shape plan `p` needs, keeping values that already fit.

@@ -4,6 +4,8 @@
 //! Invariant: with no pool, work runs on the calling thread in order; with a pool, chunks are
 //! disjoint, so results do not depend on the number of threads.
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 /// Elements of output below which [`for_each_chunk`] runs inline: waking the pool costs a few
@@ -12,6 +14,9 @@ const MIN_PARALLEL_ELEMS: usize = 16 * 1024;
 
 /// Multiply-adds (or comparable units of work) each task of [`task_count`] gets at least.
 const MIN_TASK_WORK: usize = 64 * 1024;
+
+/// Runs each task of [`for_each_task`] claims, about (the last ones may be shorter).
+const CLAIMS_PER_TASK: usize = 4;
 
 /// The most tasks an op that needs scratch per task splits into: scratch is sized when the plan
 /// is made, before any thread count is known.
@@ -59,10 +64,12 @@ pub(crate) fn task_count(
     threads.min(max).min(units).min(work / MIN_TASK_WORK).max(1)
 }
 
-/// Splits `data` into `tasks` runs of whole `unit`-element units and calls
-/// `f(first_unit, run, scratch)` on each, in parallel when there is more than one task, each task
-/// with its own `scratch_len` elements of `scratch` (which must hold `tasks` of them, else nothing
-/// runs).
+/// Calls `f(first_unit, run, scratch)` on consecutive runs of whole `unit`-element units of
+/// `data` that together cover it, each call with `scratch_len` elements of `scratch` (which must
+/// hold `tasks` of them, else nothing runs). One task (no pool, or `tasks` = 1) makes one call
+/// over all of `data`; more run in parallel, each claiming runs of about a quarter of its share
+/// one after another, so a thread that is descheduled (or a slower core) holds up one run, not
+/// a fixed share.
 pub(crate) fn for_each_task<F>(
     pool: Option<&rayon::ThreadPool>,
     tasks: usize,
@@ -76,7 +83,6 @@ pub(crate) fn for_each_task<F>(
 {
     let units = data.len().checked_div(unit).unwrap_or(0);
     let tasks = tasks.max(1);
-    let per = units.div_ceil(tasks).max(1);
     if scratch_len
         .checked_mul(tasks)
         .is_none_or(|n| n > scratch.len())
@@ -85,12 +91,23 @@ pub(crate) fn for_each_task<F>(
         return;
     }
     match pool {
-        Some(pool) if tasks > 1 => pool.install(|| {
-            data.par_chunks_mut(per * unit)
-                .zip(scratch.par_chunks_mut(scratch_len.max(1)))
-                .enumerate()
-                .for_each(|(t, (run, s))| f(t * per, run, s));
-        }),
+        Some(pool) if tasks > 1 => {
+            let per = units.div_ceil(tasks * CLAIMS_PER_TASK).max(1);
+            let runs = Mutex::new(data.chunks_mut(per * unit).enumerate());
+            let task = |s: &mut [f32]| {
+                // A poisoned lock means another claim panicked: stop claiming.
+                while let Some((r, run)) = runs.lock().ok().and_then(|mut it| it.next()) {
+                    f(r * per, run, s);
+                }
+            };
+            pool.install(|| match scratch_len {
+                0 => (0..tasks).into_par_iter().for_each(|_| task(&mut [])),
+                _ => scratch
+                    .par_chunks_mut(scratch_len)
+                    .take(tasks)
+                    .for_each(task),
+            })
+        }
         _ => f(0, data, &mut scratch[..scratch_len]),
     }
 }

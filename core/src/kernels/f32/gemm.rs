@@ -14,12 +14,15 @@
 //! result does not depend on the thread count.
 //!
 //! [`f32_gemm_blocked`] is the same product with B produced block by block (an im2col): its
-//! column blocks, filling included, are shared out between tasks in one hand-off, each task
-//! filling its own scratch block; the per-element kernel calls are those of [`f32_gemm`].
+//! column blocks, filling included, are claimed one by one by tasks started in one hand-off, each
+//! task filling its own scratch block; with one task (no pool, a small product, or fewer blocks than
+//! threads) the blocks run in order and each block's product is split as [`f32_gemm`] splits it.
+//! The per-element kernel calls are those of [`f32_gemm`].
 
 use rayon::prelude::*;
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::pack::{NR, PackedA, pack_a_into, packed_a_len, packed_b_len};
 use super::tile::{F32Tile, KC};
@@ -38,6 +41,22 @@ thread_local! {
     /// size of the largest strided A this thread multiplied). Packing runs on the calling thread,
     /// before the work is split.
     static PACKED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Elements this thread's packed-A buffer holds without allocating.
+pub(crate) fn packed_a_capacity() -> usize {
+    PACKED_A.with(|cell| cell.try_borrow().map_or(0, |buf| buf.capacity()))
+}
+
+/// Grows this thread's packed-A buffer to hold `len` elements, so that packing up to that many
+/// later allocates nothing (a session evens its workers out with it after planning).
+pub(crate) fn reserve_packed_a(len: usize) {
+    PACKED_A.with(|cell| {
+        if let Ok(mut buf) = cell.try_borrow_mut() {
+            let more = len.saturating_sub(buf.len());
+            buf.reserve_exact(more);
+        }
+    });
 }
 
 /// The left operand of [`f32_gemm`].
@@ -265,9 +284,10 @@ pub type FillB<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync)
 /// `c = clamp(a · B + bias)`, then `post(row, segment)` on every row segment of every block, where
 /// B (`k × n`) is never whole: it is produced `block_cols` columns at a time by `fill_b` (an
 /// im2col, a copy of a slice of the input) into a task's part of `scratch`, then multiplied while
-/// it is in cache. With a pool, the blocks are shared out in runs between tasks, each filling and
-/// multiplying its own: one hand-off per call, and the filling is parallel too. Without one, or
-/// for a small product, one task does every block in order.
+/// it is in cache. With a pool, tasks claim blocks one by one, each filling and multiplying its
+/// own: one hand-off per call, and the filling is parallel too. Without one, for
+/// a small product, or with fewer blocks than threads, one task does every block in order,
+/// splitting each block's product between the threads as [`f32_gemm`] does.
 ///
 /// `a` is packed for these sizes; `block_cols` is a positive multiple of [`NR`]; `scratch` holds
 /// at least one block's packed B (tasks = `scratch.len()` / that, at most). `post` sees segments
@@ -312,15 +332,41 @@ pub fn f32_gemm_blocked(
     let pool = pool.filter(|_| m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_MACS);
     let threads = pool.map_or(1, |p| p.current_num_threads());
     let tasks = threads.min(blocks).min(scratch.len() / per_task).max(1);
-    let runs = blocks.div_ceil(tasks);
+    // Tasks claim blocks one at a time: a thread that is descheduled (or a slower core) holds
+    // up one block, not a fixed share.
+    let next = AtomicUsize::new(0);
     let base = SharedC(c.as_mut_ptr());
-    let task = |t: usize, buf: &mut [f32]| -> Result<()> {
-        for block in t * runs..blocks.min((t + 1) * runs) {
+    let task = |buf: &mut [f32]| -> Result<()> {
+        loop {
+            let block = next.fetch_add(1, Ordering::Relaxed);
+            if block >= blocks {
+                break;
+            }
             let first = block * block_cols;
             let cols = block_cols.min(n - first);
             let len = packed_b_len(k, cols).ok_or_else(overflow)?;
             let b = &mut buf[..len];
             fill_b(first, cols, b)?;
+            if tasks == 1 {
+                // SAFETY: with one task this is the only access to C during the call (`c` is
+                // borrowed mutably for all of it and not used while the task runs), and the
+                // slice from column `first` of row 0 to the end of C lies inside `c`, which holds
+                // `c_len` elements (checked above; `first < n <= c_len`).
+                let c = unsafe { std::slice::from_raw_parts_mut(base.at(first), c_len - first) };
+                // Fewer blocks than threads (or no pool): the block's product is split between
+                // the threads, if any, as `f32_gemm` splits it.
+                run(
+                    kernels,
+                    pool,
+                    (m, cols, k),
+                    a.data(),
+                    b,
+                    (c, c_rs),
+                    epilogue,
+                    post,
+                )?;
+                continue;
+            }
             let ops = Operands {
                 k,
                 a: a.data(),
@@ -353,31 +399,9 @@ pub fn f32_gemm_blocked(
         Some(pool) if tasks > 1 => pool.install(|| {
             scratch[..tasks * per_task]
                 .par_chunks_mut(per_task)
-                .enumerate()
-                .try_for_each(|(t, buf)| task(t, buf))
+                .try_for_each(task)
         }),
-        Some(_) if threads > 1 => {
-            // Fewer blocks than threads: each block is filled, then its product is split
-            // between the threads as `f32_gemm` splits it.
-            for first in (0..n).step_by(block_cols) {
-                let cols = block_cols.min(n - first);
-                let b = &mut scratch[..packed_b_len(k, cols).ok_or_else(overflow)?];
-                fill_b(first, cols, b)?;
-                let c = &mut c[first..c_len];
-                run(
-                    kernels,
-                    pool,
-                    (m, cols, k),
-                    a.data(),
-                    b,
-                    (c, c_rs),
-                    epilogue,
-                    post,
-                )?;
-            }
-            Ok(())
-        }
-        _ => task(0, &mut scratch[..per_task]),
+        _ => task(&mut scratch[..per_task]),
     }
 }
 
