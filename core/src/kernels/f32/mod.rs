@@ -23,7 +23,7 @@ pub(crate) mod tile;
 mod tests;
 
 pub(crate) use dwconv::F32DwPlaneFn;
-pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked};
+pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows};
 pub use pack::{NR, PackedA, pack_b, pack_b_into, packed_b_len};
 pub(crate) use tile::F32GemmFn;
 
