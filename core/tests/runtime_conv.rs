@@ -180,6 +180,34 @@ fn large_convs_split_into_column_blocks_match_direct_convolution() {
     }
 }
 
+/// The pointwise path reads each image's input group in place: planes of whole 16-column panels
+/// plus a packed remainder (35 = 2 · 16 + 3, 16, 5 < 16), two images and two groups, more
+/// output channels per group than a row tile, and a depth above one k block.
+#[test]
+fn pointwise_convs_read_in_place_match_direct_convolution() {
+    let cases = [
+        ConvGeom {
+            n: 2,
+            group: 2,
+            ..geom(6, 5, 7, 26, 1)
+        },
+        geom(3, 4, 4, 17, 1),
+        geom(2, 1, 5, 3, 1),
+        geom(300, 3, 13, 7, 1),
+    ];
+    for (i, g) in cases.into_iter().enumerate() {
+        let x = rand_vec(g.n * g.c * g.h * g.w, i as u64 + 30);
+        let w = rand_vec(g.oc * (g.c / g.group), i as u64 + 40);
+        let b = rand_vec(g.oc, i as u64 + 50);
+        let got = run_conv(g, false, &x, &w, Some(&b), vec![]);
+        assert_close(
+            got.as_f32().unwrap(),
+            &naive_conv(g, &x, &w, Some(&b)),
+            1e-4,
+        );
+    }
+}
+
 #[test]
 fn conv_by_hand() {
     // 3x3 input 1..9, 2x2 kernel of ones, bias 0.5: sums of each 2x2 window.

@@ -1,6 +1,9 @@
-//! The safe f32 GEMM entry point: validates every argument, packs A unless it comes packed
-//! ([`F32Lhs`]), then cuts C into tiles of the tier's MR rows × 16 columns and calls the tier's
-//! tile kernel on each.
+//! The safe f32 GEMM entry points: validate every argument, pack A unless it comes packed
+//! ([`F32Lhs`]), then cut C into tiles of the tier's MR rows × 16 columns and call the tier's
+//! tile kernel on each. B comes packed ([`f32_gemm`]), produced block by block
+//! ([`f32_gemm_blocked`]) or row-major, read in place ([`f32_gemm_rows`]: the kernels take a
+//! panel row stride; only a last panel of fewer than 16 columns is packed, so no kernel reads
+//! past B).
 //!
 //! Blocking: the depth is cut into k blocks of at most [`KC`] (equal but the last, a function of k
 //! only); the packed panels are visited in groups of about 128 KiB of one k block (L2-resident)
