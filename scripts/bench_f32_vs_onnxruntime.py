@@ -8,15 +8,30 @@ MatMul `[M, K] x [K, N]` with a constant B and Intel AMX blocked (shared/tools/n
 medians over the rounds of GFLOPS (2*M*N*K per second) and the ratio to onnxruntime.
 
 Columns: 'gemm' = B packed beforehand (constant weights of Gemm/MatMul, like onnxruntime's
-prepacked constant B); 'pack+gemm' = B packed on every call (what Conv does with its input).
+prepacked constant B); 'pack+gemm' = B packed on every call (what Conv's im2col path does with
+its input); 'in place' = B read where it is, row-major (`f32_gemm_rows`: a pointwise Conv).
 
     python3 scripts/bench_f32_vs_onnxruntime.py [--threads 1 2] [--rounds 3]
         [--tiers avx512vnni,avx2] [--shapes MxKxN,...] [--ms 200]
 """
 import statistics
+import subprocess
 import numpy as np
 
-from bench_qs8_vs_onnxruntime import best_time, parse_args, run_bench, setup
+from bench_qs8_vs_onnxruntime import best_time, parse_args, setup
+
+COLUMNS = ("gemm", "pack+gemm", "in place")
+
+
+def run_bench(exe, *args):
+    """Rows of the f32 bench's CSV output: (tier, [GFLOPS of each of COLUMNS], label)."""
+    out = subprocess.run([exe, "--csv", *args], check=True, capture_output=True, text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        parts = line.split(",", 5 + len(COLUMNS))
+        if len(parts) == 6 + len(COLUMNS):
+            rows.append((parts[0], [float(x) for x in parts[5:-1]], parts[-1]))
+    return rows
 
 
 def ort_matmul(ort, m, k, n, threads):
@@ -51,9 +66,12 @@ def main():
                 m, k, n = shape
                 rows = run_bench(exe, "--shapes", f"{m}x{k}x{n}", "--tiers", args.tiers,
                                  "--threads", str(threads), "--ms", str(args.ms))
-                for tier, _name, *_dims, g, p, label in rows:
-                    samples.setdefault((shape, tier if tier == "peak" else f"{tier} gemm"), []).append(g)
-                    samples.setdefault((shape, f"{tier} pack+gemm"), []).append(p)
+                for tier, values, label in rows:
+                    if tier == "peak":
+                        samples.setdefault((shape, "peak"), []).append(values[0])
+                        continue
+                    for col, v in zip(COLUMNS, values):
+                        samples.setdefault((shape, f"{tier} {col}"), []).append(v)
                     labels[shape] = label
                 sess, feed = sessions[shape]
                 t = best_time(lambda: sess.run(None, feed), args.ms / 1000)
@@ -66,7 +84,7 @@ def main():
         if peaks:
             print(f"VFMADD231PS zmm peak of one core, measured before each shape: median "
                   f"{statistics.median(peaks):.1f} GFLOPS, range {min(peaks):.1f}-{max(peaks):.1f}")
-        cols = ["ort f32"] + [f"{t} {c}" for t in present for c in ("gemm", "pack+gemm")]
+        cols = ["ort f32"] + [f"{t} {c}" for t in present for c in COLUMNS]
         print(f"{'MxKxN':>15} " + " ".join(f"{c:>20}" for c in cols) + f" {'best/ort':>9}  shape")
         for shape in shapes:
             line = f"{'x'.join(map(str, shape)):>15} " + " ".join(f"{med[(shape, c)]:20.1f}" for c in cols)

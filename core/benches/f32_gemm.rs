@@ -8,7 +8,8 @@
 //! Shapes are M x K x N in the convolution's orientation: A = weights `[M = out channels, K]`
 //! packed once beforehand (as Conv packs constant weights at build time), B = activations
 //! `[K, N = pixels]`. "gemm" has B packed beforehand too (constant weights of Gemm/MatMul);
-//! "pack+gemm" packs B on every call, as Conv does with its input. The shapes include
+//! "pack+gemm" packs B on every call, as Conv's im2col path does with its input; "in place"
+//! reads B where it is (`f32_gemm_rows`), as a pointwise Conv does. The shapes include
 //! MobileNetV2's pointwise layers, its first convolution (im2col), the openWakeWord mel model's
 //! STFT convolution (kernel 512, stride 160, 257 filters) and a GEMV.
 
@@ -19,7 +20,9 @@ mod util;
 
 use util::{GemmArgs, tier_kernels, time_per_call};
 
-use mobiquant_core::kernels::f32::{F32Epilogue, F32Lhs, PackedA, f32_gemm, pack_b, pack_b_into};
+use mobiquant_core::kernels::f32::{
+    F32Epilogue, F32Lhs, PackedA, f32_gemm, f32_gemm_rows, pack_b, pack_b_into,
+};
 use mobiquant_core::kernels::{Kernels, Tier};
 
 const SHAPES: [(usize, usize, usize, &str); 15] = [
@@ -52,13 +55,13 @@ fn values(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// (gemm GFLOPS, pack+gemm GFLOPS) of one shape on one tier.
+/// (gemm, pack+gemm, in place) GFLOPS of one shape on one tier.
 fn gflops(
     kernels: &Kernels,
     pool: Option<&rayon::ThreadPool>,
     (m, k, n): (usize, usize, usize),
     budget: Duration,
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     // A = constant weights, packed once (as Conv does at build time).
     let a = PackedA::new(kernels, &values(m * k, 1), (k, 1), m, k).expect("pack A");
     let b = values(k * n, 2);
@@ -92,7 +95,27 @@ fn gflops(
         },
         budget,
     );
-    (flops / gemm / 1e9, flops / both / 1e9)
+    let in_place = time_per_call(
+        || {
+            f32_gemm_rows(
+                kernels,
+                pool,
+                (m, n, k),
+                F32Lhs::Packed(black_box(&a)),
+                (black_box(&b), n),
+                (&mut c, n),
+                epilogue,
+                None,
+            )
+            .expect("gemm");
+        },
+        budget,
+    );
+    (
+        flops / gemm / 1e9,
+        flops / both / 1e9,
+        flops / in_place / 1e9,
+    )
 }
 
 /// GFLOPS of independent VFMADD231PS zmm chains (2 FLOPs x 16 lanes each), if the CPU has AVX-512F.
@@ -146,14 +169,16 @@ fn main() {
         fma_peak_gflops()
     };
     match (peak, csv) {
-        (Some(peak), true) => println!("peak,vfmadd231ps_zmm,0,0,0,{peak:.1},{peak:.1},"),
+        (Some(peak), true) => println!("peak,vfmadd231ps_zmm,0,0,0,{peak:.1},{peak:.1},{peak:.1},"),
         (Some(peak), false) => println!("FMA zmm peak, one core: {peak:.1} GFLOPS"),
         (None, _) => {}
     }
     if !csv {
         println!("threads: {threads}");
-        println!("| tier | kernel | M x K x N | shape | gemm GFLOPS | pack+gemm GFLOPS |");
-        println!("|---|---|---|---|---|---|");
+        println!(
+            "| tier | kernel | M x K x N | shape | gemm GFLOPS | pack+gemm GFLOPS | in place GFLOPS |"
+        );
+        println!("|---|---|---|---|---|---|---|");
     }
     for tier in opts.tiers {
         let Some(kernels) = tier_kernels(tier, csv) else {
@@ -166,16 +191,16 @@ fn main() {
             } else {
                 budget
             };
-            let (g, p) = gflops(kernels, pool.as_ref(), (m, k, n), budget);
+            let (g, p, r) = gflops(kernels, pool.as_ref(), (m, k, n), budget);
             let what = SHAPES
                 .iter()
                 .find(|s| (s.0, s.1, s.2) == (m, k, n))
                 .map_or("", |s| s.3);
             let name = kernels.f32_gemm_name();
             if csv {
-                println!("{tier},{name},{m},{k},{n},{g:.1},{p:.1},{what}");
+                println!("{tier},{name},{m},{k},{n},{g:.1},{p:.1},{r:.1},{what}");
             } else {
-                println!("| {tier} | {name} | {m}x{k}x{n} | {what} | {g:.1} | {p:.1} |");
+                println!("| {tier} | {name} | {m}x{k}x{n} | {what} | {g:.1} | {p:.1} | {r:.1} |");
             }
         }
     }

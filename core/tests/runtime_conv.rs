@@ -166,18 +166,43 @@ fn large_convs_split_into_column_blocks_match_direct_convolution() {
             ..geom(640, 9, 13, 4, 3)
         },
     ];
-    for (i, g) in cases.into_iter().enumerate() {
-        let x = rand_vec(g.n * g.c * g.h * g.w, i as u64);
-        let w = rand_vec(g.oc * (g.c / g.group) * g.kh * g.kw, i as u64 + 10);
-        let b = rand_vec(g.oc, i as u64 + 20);
+    assert_match_direct_convolution(&cases, 0);
+}
+
+/// Runs each 2-D convolution of `cases` with a bias on random values (seeded from `seed`) and
+/// compares it with the direct loop. Sums of up to 9000 products of magnitude <= 1: f32 rounding
+/// alone reaches ~1e-5, hence the 1e-4 tolerance.
+fn assert_match_direct_convolution(cases: &[ConvGeom], seed: u64) {
+    for (i, &g) in cases.iter().enumerate() {
+        let s = seed + i as u64;
+        let x = rand_vec(g.n * g.c * g.h * g.w, s);
+        let w = rand_vec(g.oc * (g.c / g.group) * g.kh * g.kw, s + 10);
+        let b = rand_vec(g.oc, s + 20);
         let got = run_conv(g, false, &x, &w, Some(&b), vec![]);
-        // Sums of up to 9000 products of magnitude <= 1: f32 rounding alone reaches ~1e-5.
         assert_close(
             got.as_f32().unwrap(),
             &naive_conv(g, &x, &w, Some(&b)),
             1e-4,
         );
     }
+}
+
+/// The pointwise path reads each image's input group in place: planes of whole 16-column panels
+/// plus a packed remainder (35 = 2 · 16 + 3, 16, 5 < 16), two images and two groups, more
+/// output channels per group than a row tile, and a depth above one k block.
+#[test]
+fn pointwise_convs_read_in_place_match_direct_convolution() {
+    let cases = [
+        ConvGeom {
+            n: 2,
+            group: 2,
+            ..geom(6, 5, 7, 26, 1)
+        },
+        geom(3, 4, 4, 17, 1),
+        geom(2, 1, 5, 3, 1),
+        geom(300, 3, 13, 7, 1),
+    ];
+    assert_match_direct_convolution(&cases, 30);
 }
 
 #[test]

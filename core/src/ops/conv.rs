@@ -4,12 +4,14 @@
 //!   `kernels::f32::dwconv::DwConv` (a zero-padded, stride-phase-split copy in scratch, one per
 //!   task, then the tier's plane kernel with bias and a `Clip` fused); planes are split across
 //!   tasks;
-//! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group, the input packed into
-//!   scratch;
+//! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group whose B is the input
+//!   group itself (`C/group × H·W`, row-major), read in place by the tile kernels
+//!   (`super::gemm::matmul_rows`; only its last `H·W mod 16` columns are packed): packing it
+//!   cost as much as the product when the output channels are few (MobileNetV2's projections);
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
 //!   per group (`super::gemm::matmul`).
 //!
-//! Both GEMM paths go by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
+//! The im2col path goes by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
 //! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
 //! still in cache. With constant (build-time packed) weights the blocks are shared out between
 //! the pool's threads in one hand-off (`kernels::f32::f32_gemm_blocked`), the scratch holding one
@@ -18,14 +20,16 @@
 //!
 //! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, packed for
 //! the tier's tiles once at build time when they are a constant (per run otherwise), and the
-//! activations the right one, packed per run: NCHW output rows are then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
+//! activations the right one (packed per run by im2col, read in place by the pointwise path):
+//! NCHW output rows are then rows of C. The bias and a `Clip` activation run in the kernel's
+//! epilogue.
 //!
 //! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps (a tap in
 //! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
 //! by the GEMM's whole tiles, so results do not depend on thread count.
 
 use super::gemm::{
-    Dims, Finish, Matrix, matmul, matmul_blocked, pack_constant_lhs, pack_rhs, plan_kernels,
+    Dims, Finish, Matrix, matmul, matmul_blocked, matmul_rows, pack_constant_lhs, plan_kernels,
 };
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
@@ -35,11 +39,11 @@ use super::{
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::dwconv::{DwAxis, DwConv};
-use crate::kernels::f32::{NR, PackedA};
+use crate::kernels::f32::{F32Lhs, NR, PackedA};
 use crate::tensor::DType;
 
 /// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).
@@ -361,31 +365,35 @@ impl Op for Conv {
                     activation: self.activation,
                     post: None,
                 };
-                // Writes the packed B of columns `first..first + cols` (input rows of a
-                // pointwise Conv, or the im2col matrix).
+                // Writes the packed B of columns `first..first + cols` (the im2col matrix).
                 let fill = |first: usize, cols: usize, packed: &mut [f32]| -> Result<()> {
-                    let dims = Dims {
-                        m: cout_g,
-                        n: cols,
-                        k: depth,
-                    };
-                    if self.path == Path::Pointwise {
-                        let xm = Matrix {
-                            data: xg.get(first..).unwrap_or_default(),
-                            row_stride: out_len,
-                            col_stride: 1,
-                        };
-                        pack_rhs(dims, xm, packed).map_err(Error::invalid_argument)
-                    } else {
-                        self.im2col_packed(xg, packed, first..first + cols);
-                        Ok(())
-                    }
+                    self.im2col_packed(xg, packed, first..first + cols);
+                    Ok(())
                 };
                 let dims = Dims {
                     m: cout_g,
                     n: out_len,
                     k: depth,
                 };
+                let a = match &self.packed_w {
+                    Some(packed) => F32Lhs::Packed(packed.get(g).ok_or("packed weights missing")?),
+                    None => Matrix {
+                        data: wg,
+                        row_stride: depth,
+                        col_stride: 1,
+                    }
+                    .lhs(),
+                };
+                if self.path == Path::Pointwise {
+                    // The input group is B (`cin_g × out_len`, row-major): read in place.
+                    let xm = Matrix {
+                        data: xg,
+                        row_stride: out_len,
+                        col_stride: 1,
+                    };
+                    matmul_rows(self.kernels, cx.pool, dims, a, xm, (yg, out_len), finish)?;
+                    continue;
+                }
                 if let Some(packed) = &self.packed_w {
                     // Constant weights: the column blocks (filling included) are shared out
                     // between the pool's threads in one hand-off.
@@ -403,12 +411,6 @@ impl Op for Conv {
                     )?;
                     continue;
                 }
-                let a = Matrix {
-                    data: wg,
-                    row_stride: depth,
-                    col_stride: 1,
-                }
-                .lhs();
                 // Column blocks: packed B of one block is written, then used while in cache.
                 for start in (0..out_len).step_by(block) {
                     let cols = block.min(out_len - start);
@@ -437,9 +439,11 @@ impl Op for Conv {
                 .dw
                 .as_ref()
                 .map_or(0, |dw| dw.scratch_len() * MAX_SCRATCH_TASKS),
+            // The pointwise path reads its input in place.
+            Path::Pointwise => 0,
             // `build` checked that the size does not overflow.
             // One block per task for the shared-out column blocks (constant weights).
-            Path::Pointwise | Path::Im2col => dims
+            Path::Im2col => dims
                 .packed_rhs_len()
                 .unwrap_or(0)
                 .saturating_mul(MAX_SCRATCH_TASKS),

@@ -19,8 +19,8 @@
 use super::{Activation, OpResult};
 use crate::kernels::Kernels;
 use crate::kernels::f32::{
-    F32Epilogue, F32Lhs, FillB, PackedA, PostFn, f32_gemm, f32_gemm_blocked, f32_gemv, pack_b_into,
-    packed_b_len,
+    F32Epilogue, F32Lhs, FillB, PackedA, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows,
+    f32_gemv, pack_b_into, packed_b_len,
 };
 
 /// A read-only matrix with element `(i, j)` at `data[i * row_stride + j * col_stride]`.
@@ -142,6 +142,38 @@ fn single_row<'a, 'c>(
         }
         _ => None,
     }
+}
+
+/// `c = finish(a · b)` with `b` read in place (see [`f32_gemm_rows`]): `b.data[p * b.row_stride +
+/// j]` is element `(p, j)` (`b.col_stride` must be 1). Fails (never panics) if a slice is too
+/// short for the sizes.
+pub(crate) fn matmul_rows(
+    kernels: &Kernels,
+    pool: Option<&rayon::ThreadPool>,
+    dims: Dims,
+    a: F32Lhs<'_>,
+    b: Matrix<'_>,
+    c: (&mut [f32], usize),
+    finish: Finish<'_>,
+) -> OpResult<()> {
+    if b.col_stride != 1 {
+        return Err(format!(
+            "matmul: B read in place needs column stride 1, got {}",
+            b.col_stride
+        ));
+    }
+    with_finish(kernels, finish, |epilogue, post| {
+        f32_gemm_rows(
+            kernels,
+            pool,
+            (dims.m, dims.n, dims.k),
+            a,
+            (b.data, b.row_stride),
+            c,
+            epilogue,
+            post,
+        )
+    })
 }
 
 /// `c = finish(a · B)` where B is produced `block_cols` columns at a time by `fill_b` into

@@ -1,6 +1,9 @@
-//! The safe f32 GEMM entry point: validates every argument, packs A unless it comes packed
-//! ([`F32Lhs`]), then cuts C into tiles of the tier's MR rows × 16 columns and calls the tier's
-//! tile kernel on each.
+//! The safe f32 GEMM entry points: validate every argument, pack A unless it comes packed
+//! ([`F32Lhs`]), then cut C into tiles of the tier's MR rows × 16 columns and call the tier's
+//! tile kernel on each. B comes packed ([`f32_gemm`]), produced block by block
+//! ([`f32_gemm_blocked`]) or row-major, read in place ([`f32_gemm_rows`]: the kernels take a
+//! panel row stride; only a last panel of fewer than 16 columns is packed, so no kernel reads
+//! past B).
 //!
 //! Blocking: the depth is cut into k blocks of at most [`KC`] (equal but the last, a function of k
 //! only); the packed panels are visited in groups of about 128 KiB of one k block (L2-resident)
@@ -24,7 +27,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::pack::{NR, PackedA, pack_a_into, packed_a_len, packed_b_len};
+use super::pack::{NR, PackedA, pack_a_into, pack_b_into, packed_a_len, packed_b_len};
 use super::tile::{F32Tile, KC};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
@@ -41,6 +44,9 @@ thread_local! {
     /// size of the largest strided A this thread multiplied). Packing runs on the calling thread,
     /// before the work is split.
     static PACKED_A: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The packed last panel of fewer than 16 columns of a B that [`f32_gemm_rows`] reads in
+    /// place (reused likewise).
+    static PACKED_TAIL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Elements this thread's packed-A buffer holds without allocating.
@@ -102,7 +108,7 @@ struct Operands<'a> {
     k: usize,
     /// A packed in tiles of the tier's MR rows ([`PackedA`]'s layout).
     a: &'a [f32],
-    b: &'a [f32],
+    b: PanelsB<'a>,
     /// Elements between the starts of two rows of C.
     c_rs: usize,
     epilogue: F32Epilogue<'a>,
@@ -125,18 +131,108 @@ pub fn f32_gemm(
     (m, n, k): (usize, usize, usize),
     a: F32Lhs<'_>,
     b_packed: &[f32],
+    c: (&mut [f32], usize),
+    epilogue: F32Epilogue<'_>,
+    post: Option<PostFn<'_>>,
+) -> Result<()> {
+    let b_len = packed_b_len(k, n).ok_or_else(overflow)?;
+    if b_packed.len() < b_len {
+        return Err(Error::invalid_argument(format!(
+            "f32 gemm {m}x{k}x{n}: packed b holds {} elements of {b_len}",
+            b_packed.len()
+        )));
+    }
+    let b = PanelsB::packed(b_packed, k);
+    product(kernels, pool, (m, n, k), a, b, c, epilogue, post)
+}
+
+/// [`f32_gemm`] with B (`k × n`) read in place, not packed: element `(p, j)` at
+/// `b[p * row_stride + j]` (`row_stride >= n`), e.g. a pointwise Conv's NCHW input. The tile
+/// kernels read its whole 16-column panels where they are; only the last `n % 16` columns are
+/// packed (into a buffer of the calling thread). Bit for bit the result of [`f32_gemm`] on the
+/// packed B. Fails (never panics) when a buffer is too short for the sizes or a size overflows.
+#[allow(clippy::too_many_arguments)]
+pub fn f32_gemm_rows(
+    kernels: &Kernels,
+    pool: Option<&rayon::ThreadPool>,
+    (m, n, k): (usize, usize, usize),
+    a: F32Lhs<'_>,
+    (b, b_rs): (&[f32], usize),
+    c: (&mut [f32], usize),
+    epilogue: F32Epilogue<'_>,
+    post: Option<PostFn<'_>>,
+) -> Result<()> {
+    let b_ok = match (k, n) {
+        (0, _) | (_, 0) => true,
+        _ => (k - 1)
+            .checked_mul(b_rs)
+            .and_then(|x| x.checked_add(n))
+            .is_some_and(|last| last <= b.len()),
+    };
+    if b_rs < n || !b_ok {
+        return Err(Error::invalid_argument(format!(
+            "f32 gemm {m}x{k}x{n}: b of {} elements with row stride {b_rs} is too short",
+            b.len()
+        )));
+    }
+    let full = n / NR * NR;
+    let tail_len = packed_b_len(k, n - full).ok_or_else(overflow)?;
+    with_buffer(&PACKED_TAIL, tail_len, |tail| {
+        if n > full && k > 0 {
+            pack_b_into(&b[full..], b_rs, 1, k, n - full, tail)?;
+        }
+        let b = PanelsB {
+            data: b,
+            panel_stride: NR,
+            row_stride: b_rs,
+            tail,
+        };
+        product(kernels, pool, (m, n, k), a, b, c, epilogue, post)
+    })
+}
+
+/// The size error of the entry points.
+fn overflow() -> Error {
+    Error::invalid_argument("f32 gemm: size overflows")
+}
+
+/// Runs `f` on `len` elements of this thread's `cell` (grown as needed), or of a fresh buffer
+/// when the thread is already using it (a rayon worker that stole a nested call).
+fn with_buffer<R>(
+    cell: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    let mut fresh = Vec::new();
+    cell.with(|cell| {
+        let mut held = cell.try_borrow_mut();
+        let buf = match held.as_deref_mut() {
+            Ok(buf) => buf,
+            Err(_) => &mut fresh,
+        };
+        buf.resize(len, 0.0);
+        f(&mut buf[..len])
+    })
+}
+
+/// The rest of [`f32_gemm`] and [`f32_gemm_rows`] once B is checked: checks C, the bias and A,
+/// packs A unless it comes packed, and runs the product.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    kernels: &Kernels,
+    pool: Option<&rayon::ThreadPool>,
+    (m, n, k): (usize, usize, usize),
+    a: F32Lhs<'_>,
+    b: PanelsB<'_>,
     (c, c_rs): (&mut [f32], usize),
     epilogue: F32Epilogue<'_>,
     post: Option<PostFn<'_>>,
 ) -> Result<()> {
-    let overflow = || Error::invalid_argument("f32 gemm: size overflows");
     let c_len = c_len(m, n, c_rs).ok_or_else(overflow)?;
-    let b_len = packed_b_len(k, n).ok_or_else(overflow)?;
     let bias_ok = epilogue.bias.is_none_or(|b| b.len() >= m);
-    if c.len() < c_len || c_rs < n || b_packed.len() < b_len || !bias_ok {
+    if c.len() < c_len || c_rs < n || !bias_ok {
         return Err(Error::invalid_argument(format!(
-            "f32 gemm {m}x{k}x{n}: buffers too short (packed b {} of {b_len}, c {}, bias {:?})",
-            b_packed.len(),
+            "f32 gemm {m}x{k}x{n}: buffers too short (c {} with row stride {c_rs}, bias {:?})",
             c.len(),
             epilogue.bias.map(<[f32]>::len)
         )));
@@ -152,35 +248,41 @@ pub fn f32_gemm(
             pool,
             (m, n, k),
             p.data(),
-            b_packed,
+            b,
             (c, c_rs),
             epilogue,
             post,
         ),
         F32Lhs::Strided { data, strides } => {
             let len = packed_a_len(m, k, mr).ok_or_else(overflow)?;
-            let mut fresh = Vec::new();
-            PACKED_A.with(|cell| {
-                // A thread already inside `f32_gemm` (a rayon worker that stole this call) packs
-                // into a buffer of its own.
-                let mut held = cell.try_borrow_mut();
-                let buf = match held.as_deref_mut() {
-                    Ok(buf) => buf,
-                    Err(_) => &mut fresh,
-                };
-                buf.resize(len, 0.0);
-                pack_a_into(data, strides, m, k, mr, &mut buf[..len])?;
-                run(
-                    kernels,
-                    pool,
-                    (m, n, k),
-                    &buf[..len],
-                    b_packed,
-                    (c, c_rs),
-                    epilogue,
-                    post,
-                )
+            with_buffer(&PACKED_A, len, |buf| {
+                pack_a_into(data, strides, m, k, mr, buf)?;
+                run(kernels, pool, (m, n, k), buf, b, (c, c_rs), epilogue, post)
             })
+        }
+    }
+}
+
+/// Where the tile kernels read B (`k × n`): whole panels of 16 columns, panel `j` at
+/// `data[j * panel_stride..]` with its rows `row_stride` apart (packed: `16 k` and 16; in place:
+/// 16 and B's row stride), except, when `tail` is not empty, the last panel of fewer than 16
+/// columns, which is packed in `tail` (`16 k` elements).
+#[derive(Clone, Copy)]
+struct PanelsB<'a> {
+    data: &'a [f32],
+    panel_stride: usize,
+    row_stride: usize,
+    tail: &'a [f32],
+}
+
+impl<'a> PanelsB<'a> {
+    /// A B packed by [`pack_b`](super::pack_b) with depth `k`.
+    fn packed(data: &'a [f32], k: usize) -> Self {
+        PanelsB {
+            data,
+            panel_stride: NR * k,
+            row_stride: NR,
+            tail: &[],
         }
     }
 }
@@ -201,7 +303,7 @@ fn run(
     pool: Option<&rayon::ThreadPool>,
     (m, n, k): (usize, usize, usize),
     a: &[f32],
-    b_packed: &[f32],
+    b: PanelsB<'_>,
     (c, c_rs): (&mut [f32], usize),
     epilogue: F32Epilogue<'_>,
     post: Option<PostFn<'_>>,
@@ -213,7 +315,7 @@ fn run(
     let ops = Operands {
         k,
         a,
-        b: b_packed,
+        b,
         c_rs,
         epilogue,
     };
@@ -305,7 +407,6 @@ pub fn f32_gemm_blocked(
     fill_b: FillB<'_>,
     post: Option<PostFn<'_>>,
 ) -> Result<()> {
-    let overflow = || Error::invalid_argument("f32 gemm: size overflows");
     let c_len = c_len(m, n, c_rs).ok_or_else(overflow)?;
     let per_task = packed_b_len(k, block_cols).ok_or_else(overflow)?;
     let mr = kernels.f32_mr;
@@ -360,7 +461,7 @@ pub fn f32_gemm_blocked(
                     pool,
                     (m, cols, k),
                     a.data(),
-                    b,
+                    PanelsB::packed(b, k),
                     (c, c_rs),
                     epilogue,
                     post,
@@ -370,7 +471,7 @@ pub fn f32_gemm_blocked(
             let ops = Operands {
                 k,
                 a: a.data(),
-                b,
+                b: PanelsB::packed(b, k),
                 c_rs,
                 epilogue,
             };
@@ -469,16 +570,22 @@ unsafe fn run_block_raw(
     rows: usize,
     cols: usize,
 ) {
-    let (k, c_rs) = (ops.k, ops.c_rs);
-    let panel_len = NR * k;
+    let (k, c_rs, b) = (ops.k, ops.c_rs, ops.b);
     let group = (PANEL_GROUP_BYTES / 4 / (NR * k_block(k)).max(1)).max(1);
     for g in (0..cols.div_ceil(NR)).step_by(group) {
         let block = TileBlock {
             a: ops.a,
             rows: first_row..first_row + rows,
             k,
-            b: ops.b.as_ptr().wrapping_add((first_panel + g) * panel_len),
-            panel_stride: panel_len,
+            b: b.data
+                .as_ptr()
+                .wrapping_add((first_panel + g) * b.panel_stride),
+            panel_stride: b.panel_stride,
+            b_rs: b.row_stride,
+            tail: match b.tail {
+                [] => std::ptr::null(),
+                tail => tail.as_ptr(),
+            },
             c: c.wrapping_add(g * NR),
             c_rs,
             cols: (group * NR).min(cols - g * NR),
@@ -488,11 +595,14 @@ unsafe fn run_block_raw(
         };
         // SAFETY: rows `first_row..first_row + rows` are below m, `first_row` is a multiple of
         // MR (threads split whole row tiles), and A holds the packed tiles of all m rows
-        // (`f32_gemm` checked or packed it); `f32_gemm` checked the bias covers m rows. B: the group's panels `first_panel + g ..` lie below
-        // `ceil(n / 16)` (`16 (first_panel + g) + block.cols <= 16 first_panel + cols <= n`),
-        // and `f32_gemm` checked that `ops.b` holds all `ceil(n / 16) * 16 * k` packed elements,
-        // `panel_len` apart. C: the group's columns `16 g .. 16 g + block.cols` of the block lie
-        // within its `cols`, which the caller vouches for, with row stride `c_rs`.
+        // (`f32_gemm` checked or packed it); `f32_gemm` checked the bias covers m rows. B: the
+        // group's panels `first_panel + g ..` lie below `ceil(n / 16)` (`16 (first_panel + g) +
+        // block.cols <= 16 first_panel + cols <= n`); the entry point checked that `b.data`
+        // holds every whole panel (`k` rows of 16 `row_stride` apart, panels `panel_stride`
+        // apart: packed, all `ceil(n / 16)` of them) and that a partial last panel, which only
+        // the group ending at column n has, is in `b.tail` when that is not empty. C: the
+        // group's columns `16 g .. 16 g + block.cols` of the block lie within its `cols`, which
+        // the caller vouches for, with row stride `c_rs`.
         unsafe { run_tiles(kernels, &block) };
     }
 }
@@ -512,9 +622,14 @@ pub(crate) struct TileBlock<'a> {
     pub rows: std::ops::Range<usize>,
     /// Depth of the product.
     pub k: usize,
-    /// The first packed panel (`16 k` elements) and the elements between two panels' starts.
+    /// The first panel, the elements between two panels' starts and between two rows of a
+    /// panel (16 when packed, B's row stride when read in place).
     pub b: *const f32,
     pub panel_stride: usize,
+    pub b_rs: usize,
+    /// When not null, the block's last panel if it has fewer than 16 columns, packed (`16 k`
+    /// elements), read instead of the one at `b` (which B read in place does not hold whole).
+    pub tail: *const f32,
     /// Element `(rows.start, 0)` of the block in C, C's row stride, and the block's columns.
     pub c: *mut f32,
     pub c_rs: usize,
@@ -532,8 +647,10 @@ pub(crate) struct TileBlock<'a> {
 ///
 /// # Safety
 /// `t.a` holds the packed tiles of every row of `t.rows` (`rows.end.div_ceil(MR) * MR * k`
-/// elements at least); the bias, when present, covers `t.rows`; panel `j < ceil(cols / 16)` is
-/// readable at `t.b + j * panel_stride` for `16 k` elements; `t.c` is valid for reads and writes
+/// elements at least); the bias, when present, covers `t.rows`; panel `j < ceil(cols / 16)` has
+/// its `k` rows of 16 readable at `t.b + j * panel_stride + p * b_rs` (`p < k`), except a last
+/// panel of fewer than 16 columns when `t.tail` is not null: `t.tail` holds it packed (`16 k`
+/// elements) then; `t.c` is valid for reads and writes
 /// of `c + i * c_rs + j` (`i < rows.len()`, `j < cols`), which nothing else accesses during the
 /// call.
 pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
@@ -556,13 +673,18 @@ pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
                 _ => std::ptr::null(),
             };
             for j in 0..t.cols.div_ceil(NR) {
+                let (b, b_rs) = match t.tail.is_null() || (j + 1) * NR <= t.cols {
+                    true => (t.b.wrapping_add(j * t.panel_stride), t.b_rs),
+                    false => (t.tail, NR),
+                };
                 let tile = F32Tile {
                     m: mr.min(t.rows.end - row),
                     n: NR.min(t.cols - j * NR),
                     k: depth,
                     // wrapping_add: with k = 0 the kernel reads no A, and A may be empty.
                     a: t.a.as_ptr().wrapping_add(row * t.k + k0 * mr),
-                    b: t.b.wrapping_add(j * t.panel_stride + NR * k0),
+                    b: b.wrapping_add(b_rs * k0),
+                    b_rs,
                     c: t.c.wrapping_add((row - t.rows.start) * t.c_rs + j * NR),
                     c_rs: t.c_rs,
                     accumulate: kb > 0,
@@ -573,7 +695,8 @@ pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
                 // SAFETY: `tile.m` is within 1..=MR and `tile.n` within 1..=16 by construction.
                 // A: row tile `row / MR` starts at `row * k` (`row` is a multiple of MR), its k
                 // block at `MR k0` from there, `MR depth` values, inside `t.a` (caller). B: rows
-                // `k0 .. k0 + depth <= k` of panel j, inside its `16 k` readable elements. C: the
+                // `k0 .. k0 + depth <= k` of panel j (in place or, partial, the packed tail),
+                // `b_rs` apart, 16 readable values each (caller). C: the
                 // tile's elements are inside the block the caller vouches for; with
                 // `accumulate`, an earlier k block wrote them. Bias: covers `row .. row + m`
                 // (caller). The table's tier is supported by this CPU.

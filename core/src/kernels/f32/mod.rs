@@ -1,10 +1,13 @@
 //! f32 GEMM: `C = A · B` with A packed in row tiles of the tier's MR rows (once at build time for
 //! constant weights, per call otherwise), B packed in 16-column panels (once at build time when
-//! B is a constant, into scratch otherwise), a per-row bias and a clamp fused in the epilogue.
+//! B is a constant, into scratch otherwise) or read in place when it is a row-major matrix
+//! ([`f32_gemm_rows`]: a pointwise Conv's input), a per-row bias and a clamp fused in the
+//! epilogue.
 //!
 //! - [`pack`]: the packed-B layout (`NR` = 16 on every tier), the packed-A layout ([`PackedA`],
 //!   MR-row tiles, k-major) and their pure packing functions.
-//! - [`gemm`]: the safe entry point ([`f32_gemm`]): validation, tiling, cache blocking, threads.
+//! - [`gemm`]: the safe entry points ([`f32_gemm`], [`f32_gemm_rows`], [`f32_gemm_blocked`]):
+//!   validation, tiling, cache blocking, threads.
 //! - [`gemv`]: the product of one row ([`f32_gemv`]), several panels side by side.
 //! - [`dwconv`]: depthwise convolution, one plane at a time ([`dwconv::DwConv`]), and its per-tier
 //!   plane kernels (`f32_dwconv_plane__<tier>`).
@@ -25,7 +28,9 @@ pub(crate) mod tile;
 mod tests;
 
 pub(crate) use dwconv::F32DwPlaneFn;
-pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked};
+pub use gemm::{
+    F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows,
+};
 pub(crate) use gemv::F32GemvFn;
 pub use gemv::f32_gemv;
 pub use pack::{NR, PackedA, pack_b, pack_b_into, packed_b_len};

@@ -1,8 +1,8 @@
 //! Tests of the f32 GEMM: every supported tier against a naive f64 oracle (within 1e-5 relative
 //! to the sum of absolute products), over edge shapes (every m in 1..=MR + 1, n in 1..=17 and 33,
 //! k = 0, 1, odd, below, at and above one and two k blocks, odd strides, bias and clamps, NaN) and
-//! random shapes; with A strided (packed per call) and packed beforehand, with 1 and 3 threads,
-//! all four bit for bit equal. Tiers the CPU lacks are reported as skipped on stderr, never as
+//! random shapes; with A strided (packed per call) and packed beforehand, B packed and read in
+//! place (odd row stride), with 1 and 3 threads, all bit for bit equal. Tiers the CPU lacks are reported as skipped on stderr, never as
 //! passed.
 
 use proptest::prelude::*;
@@ -70,6 +70,13 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
     let b = values(k * n, seed + 1);
     let bias = values(m, seed + 2);
     let packed = pack_b(&b, n, 1, k, n).unwrap();
+    // B in place with an odd row stride: each row followed by 3 NaNs (none after the last).
+    let b_rs = n + 3;
+    let mut b_wide: Vec<f32> = b
+        .chunks(n.max(1))
+        .flat_map(|row| row.iter().copied().chain([f32::NAN; 3]))
+        .collect();
+    b_wide.truncate(k.saturating_sub(1) * b_rs + n);
     let mut want = vec![0.0f32; m * n];
     let mut tol = vec![0.0f64; m * n];
     for i in 0..m {
@@ -101,7 +108,16 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
     for kernels in tiers() {
         let packed_a = PackedA::new(kernels, &a, (a_rs, a_cs), m, k).unwrap();
         let mut first: Option<Vec<f32>> = None;
-        for (threads, prepacked) in [(1, false), (3, false), (1, true), (3, true)] {
+        let variants = [
+            (1, false, false),
+            (3, false, false),
+            (1, true, false),
+            (3, true, false),
+            (1, false, true),
+            (1, true, true),
+            (3, true, true),
+        ];
+        for (threads, prepacked, in_place) in variants {
             let pool = pool(threads);
             let mut c = vec![f32::NAN; m * n];
             let lhs = match prepacked {
@@ -111,22 +127,35 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
                     strides: (a_rs, a_cs),
                 },
             };
-            f32_gemm(
-                kernels,
-                pool,
-                (m, n, k),
-                lhs,
-                &packed,
-                (&mut c, n),
-                epilogue,
-                None,
-            )
+            let dims = (m, n, k);
+            match in_place {
+                true => f32_gemm_rows(
+                    kernels,
+                    pool,
+                    dims,
+                    lhs,
+                    (&b_wide, b_rs),
+                    (&mut c, n),
+                    epilogue,
+                    None,
+                ),
+                false => f32_gemm(
+                    kernels,
+                    pool,
+                    dims,
+                    lhs,
+                    &packed,
+                    (&mut c, n),
+                    epilogue,
+                    None,
+                ),
+            }
             .unwrap();
             let same = first.get_or_insert_with(|| c.clone());
             prop_assert!(
                 same.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()),
-                "tier {} {m}x{k}x{n}: threads {threads}, A packed beforehand {prepacked}: \
-                 not bit for bit the single-thread strided result",
+                "tier {} {m}x{k}x{n}: threads {threads}, A packed beforehand {prepacked}, B in \
+                 place {in_place}: not bit for bit the single-thread strided result",
                 kernels.tier()
             );
             for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
@@ -340,6 +369,25 @@ fn bad_arguments_are_errors_not_panics() {
             "tier {}",
             kernels.tier()
         );
+        // B read in place: rows `b_rs` apart, the last one `n` long.
+        let rows = |b: &[f32], b_rs, c: &mut [f32]| {
+            let a = F32Lhs::Strided {
+                data: &[1.0; 4],
+                strides: (2, 1),
+            };
+            f32_gemm_rows(kernels, None, (2, 3, 2), a, (b, b_rs), (c, 3), e, None)
+        };
+        assert!(rows(&[1.0; 7], 4, &mut [0.0; 6]).is_ok());
+        assert!(rows(&[1.0; 6], 4, &mut [0.0; 6]).is_err(), "short b");
+        assert!(
+            rows(&[1.0; 6], 2, &mut [0.0; 6]).is_err(),
+            "b row stride below n"
+        );
+        assert!(
+            rows(&[1.0; 7], usize::MAX, &mut [0.0; 6]).is_err(),
+            "overflow"
+        );
+        assert!(rows(&[1.0; 7], 4, &mut [0.0; 5]).is_err(), "short c");
     }
     assert!(pack_b(&[1.0; 5], 3, 1, 2, 3).is_err());
     assert!(pack_b_into(&[1.0; 6], 3, 1, 2, 3, &mut [0.0; 31]).is_err());

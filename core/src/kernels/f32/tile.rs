@@ -9,7 +9,9 @@
 //! (`x < min → min`, `x > max → max`, NaN passes through); `±inf` bounds disable it.
 //!
 //! A is packed ([`PackedA`](super::PackedA)): `A[i, p]` at `a + p * MR + i`, so the kernel reads
-//! one pointer at consecutive addresses (the rows `m..MR` of a tile are not read).
+//! one pointer at consecutive addresses (the rows `m..MR` of a tile are not read). B's panel is
+//! 16 columns at a time, `b_rs` apart: a packed panel (`b_rs` = 16) or, in place, 16 columns of a
+//! row-major B (a pointwise Conv's input), so its 16 values per step are always readable.
 
 /// Depth of a k block at most: an MR × KC A tile (12 KiB at MR = 12) and a 16 × KC B panel
 /// (16 KiB) stay in L1 while a tile runs.
@@ -25,8 +27,11 @@ pub struct F32Tile {
     pub k: usize,
     /// Packed A: `A[i, p]` is at `a + p * MR + i`.
     pub a: *const f32,
-    /// The packed panel: `Bpanel[p, j]` is at `b + 16 * p + j`, `16 * k` elements.
+    /// The panel: `Bpanel[p, j]` is at `b + p * b_rs + j` (`j < 16`, all 16 readable).
     pub b: *const f32,
+    /// Elements between two rows of the panel: 16 when it is packed, the row stride of B when
+    /// the kernel reads B in place (a row-major `k × n` matrix with at least 16 columns left).
+    pub b_rs: usize,
     /// `C[i, j]` is at `c + i * c_rs + j`.
     pub c: *mut f32,
     pub c_rs: usize,

@@ -25,8 +25,8 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
         }
     }
     for p in 0..t.k {
-        // SAFETY: `p < k`, so the panel row `16 p .. 16 p + 16` is inside the `16 k` elements.
-        let b = unsafe { std::slice::from_raw_parts(t.b.add(16 * p), 16) };
+        // SAFETY: `p < k`: the panel row at `p b_rs` has 16 readable values.
+        let b = unsafe { std::slice::from_raw_parts(t.b.add(p * t.b_rs), 16) };
         for (i, acc_row) in acc.iter_mut().enumerate() {
             // SAFETY: `i < m <= MR` and `p < k`: the caller guarantees packed `A[i, p]` is readable.
             let a = unsafe { *t.a.add(p * MR + i) };

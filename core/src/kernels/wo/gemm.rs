@@ -263,6 +263,8 @@ impl Job<'_> {
                 k,
                 b: scratch.as_ptr(),
                 panel_stride: panel_floats,
+                b_rs: NR,
+                tail: std::ptr::null(),
                 c: self.c.0.wrapping_add(g.start * NR),
                 c_rs: n,
                 cols: (g.end * NR).min(n) - g.start * NR,

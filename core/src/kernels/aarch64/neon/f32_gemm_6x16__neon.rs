@@ -37,7 +37,7 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
     }
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
-        // SAFETY: this is step p < k, `b` = panel + 16 p, inside the panel's 16 k elements.
+        // SAFETY: this is step p < k, `b` = panel + p b_rs: the step's 16 readable values.
         let bv = unsafe {
             [
                 vld1q_f32(b),
@@ -53,8 +53,9 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
                 *s = vfmaq_n_f32(*s, bq, ai);
             }
         }
-        // SAFETY: one past the step's row at most, i.e. within or one past the packed blocks.
-        (a, b) = unsafe { (a.add(MR), b.add(16)) };
+        // SAFETY: one step of packed A further, within or one past its k block. B's pointer
+        // may leave B after the last step (in place, rows are `b_rs` apart): it wraps, unread.
+        (a, b) = (unsafe { a.add(MR) }, b.wrapping_add(t.b_rs));
     }
     let (lo, hi) = (vdupq_n_f32(t.min), vdupq_n_f32(t.max));
     for (i, acc_row) in acc.iter().enumerate() {

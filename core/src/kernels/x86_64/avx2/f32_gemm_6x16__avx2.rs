@@ -40,7 +40,7 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
     }
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
-        // SAFETY: this is step p < k, `b` = panel + 16 p, inside the panel's 16 k elements.
+        // SAFETY: this is step p < k, `b` = panel + p b_rs: the step's 16 readable values.
         let (b0, b1) = unsafe { (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8))) };
         for (i, acc_row) in acc.iter_mut().enumerate() {
             // SAFETY: `a` = packed A + MR p and `i < m <= MR`: `A[i, p]` (caller's contract).
@@ -48,8 +48,9 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
             acc_row[0] = _mm256_fmadd_ps(ai, b0, acc_row[0]);
             acc_row[1] = _mm256_fmadd_ps(ai, b1, acc_row[1]);
         }
-        // SAFETY: one past the step's row at most, i.e. within or one past the packed blocks.
-        (a, b) = unsafe { (a.add(MR), b.add(16)) };
+        // SAFETY: one step of packed A further, within or one past its k block. B's pointer
+        // may leave B after the last step (in place, rows are `b_rs` apart): it wraps, unread.
+        (a, b) = (unsafe { a.add(MR) }, b.wrapping_add(t.b_rs));
     }
     let (lo, hi) = (_mm256_set1_ps(t.min), _mm256_set1_ps(t.max));
     for (i, acc_row) in acc.iter().enumerate() {

@@ -36,15 +36,16 @@ unsafe fn tile<const R: usize>(t: &F32Tile) {
     }
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
-        // SAFETY: this is step p < k, `b` = panel + 16 p, inside the panel's 16 k elements.
+        // SAFETY: this is step p < k, `b` = panel + p b_rs: the step's 16 readable values.
         let bv = unsafe { _mm512_loadu_ps(b) };
         for (i, s) in acc.iter_mut().enumerate() {
             // SAFETY: `a` = packed A + MR p and `i < m <= MR`: `A[i, p]` (caller's contract).
             let ai = _mm512_set1_ps(unsafe { *a.add(i) });
             *s = _mm512_fmadd_ps(ai, bv, *s);
         }
-        // SAFETY: one past the step's row at most, i.e. within or one past the packed blocks.
-        (a, b) = unsafe { (a.add(MR), b.add(16)) };
+        // SAFETY: one step of packed A further, within or one past its k block. B's pointer
+        // may leave B after the last step (in place, rows are `b_rs` apart): it wraps, unread.
+        (a, b) = (unsafe { a.add(MR) }, b.wrapping_add(t.b_rs));
     }
     let (lo, hi) = (_mm512_set1_ps(t.min), _mm512_set1_ps(t.max));
     for (i, &s) in acc.iter().enumerate() {
