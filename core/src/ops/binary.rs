@@ -454,6 +454,7 @@ pub(crate) fn eval_f32(op: &str, a: TensorRef<'_>, b: TensorRef<'_>) -> Vec<f32>
         node: &node,
         inputs: vec![Some(&fa), Some(&fb)],
         constants: vec![],
+        constant_layouts: vec![],
         tensor_attr: &|_| Err("none".into()),
     };
     let built = build(&cx, op).unwrap();
