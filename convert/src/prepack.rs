@@ -10,6 +10,10 @@
 //! a tier without a stored packing packs them at plan time, and other readers of the same weights
 //! are unaffected. Depthwise Convs (their own kernel reads the row-major weights) get none.
 //!
+//! The constant 2-D B of Gemm and MatMul is packed in the 16-column panels that every tier reads
+//! (`Layout::PackedF32B`): stored once, as input 3 of Gemm (after the optional C) or input 2 of
+//! MatMul, whenever any tier is given.
+//!
 //! Runs last, after the passes and the runtime-support check: no pass sees the extra inputs.
 //!
 //! Invariant: a stored packing is `pack_a` of the group's rows of the row-major weights, bit for
@@ -19,7 +23,7 @@ use std::collections::HashMap;
 
 use mobiquant_core::graph::ValueId;
 use mobiquant_core::kernels::Tier;
-use mobiquant_core::kernels::f32::{pack_a, packed_a_layout, tier_mr};
+use mobiquant_core::kernels::f32::{NR, pack_a, pack_b, packed_a_layout, packed_b_layout, tier_mr};
 use mobiquant_core::quant::TensorId;
 use mobiquant_core::tensor::Layout;
 use mobiquant_core::{AttrValue, DType, Shape, ValueInfo};
@@ -30,7 +34,7 @@ use crate::ir::{IrModel, IrTensor};
 /// What the packing step did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PackReport {
-    /// Packed tensors written (one per Conv weight and tile height).
+    /// Packed tensors written (one per Conv weight and tile height, one per Gemm/MatMul B).
     pub tensors: usize,
     /// Their bytes (the file grows by this much, plus alignment).
     pub bytes: u64,
@@ -95,6 +99,32 @@ pub fn prepack(
     for g in 0..ir.graphs.len() {
         for n in 0..ir.graphs[g].nodes.len() {
             let node = &ir.graphs[g].nodes[n];
+            // Where the packed B goes: after Gemm's optional C, after MatMul's B.
+            let b_slot = match node.op.as_str() {
+                "Gemm" => Some(3),
+                "MatMul" => Some(2),
+                _ => None,
+            };
+            if let Some(slot) = b_slot.filter(|&s| node.inputs.len() <= s) {
+                if let Some((w_value, trans_b)) = constant_b(ir, node) {
+                    // Key MR 0: the one packing of B.
+                    let v = match done.get(&(w_value, 0)) {
+                        Some(&v) => v,
+                        None => {
+                            let (v, t, bytes) = add_packed_b(ir, w_value, trans_b)?;
+                            layouts.push((t, packed_b_layout()));
+                            report.tensors += 1;
+                            report.bytes += bytes;
+                            done.insert((w_value, 0), v);
+                            v
+                        }
+                    };
+                    let node = &mut ir.graphs[g].nodes[n];
+                    node.inputs.resize(slot, None);
+                    node.inputs.push(Some(v));
+                }
+                continue;
+            }
             if node.op != "Conv" || node.inputs.len() > 3 {
                 continue;
             }
@@ -149,16 +179,65 @@ fn add_packing(
         "{}.packed_f32a_mr{mr}",
         ir.values[w as usize].name
     ));
-    let tensor = IrTensor::from_f32s(name.clone(), dims.to_vec(), &packed);
+    let (v, t, bytes) = add_packed_value(ir, name, &dims, &packed)?;
+    Ok((v, t, layout, bytes))
+}
+
+/// The constant 2-D f32 B of a Gemm or MatMul and its `transB` (MatMul: false), if it has one.
+fn constant_b(ir: &IrModel, node: &mobiquant_core::Node) -> Option<(ValueId, bool)> {
+    let v = (*node.inputs.get(1)?)?;
+    let w = ir.constant(v)?;
+    let trans_b = match node.attribute("transB") {
+        None => false,
+        Some(AttrValue::Int(t)) => *t != 0,
+        Some(_) => return None,
+    };
+    (w.dtype == DType::F32 && w.dims.len() == 2).then_some((v, trans_b))
+}
+
+/// Packs a Gemm's or MatMul's B (value `w`, `[k, n]`, or `[n, k]` when `trans_b`) into the panels of every
+/// tier as a new constant value: (value, tensor, bytes).
+fn add_packed_b(
+    ir: &mut IrModel,
+    w: ValueId,
+    trans_b: bool,
+) -> Result<(ValueId, TensorId, u64), ConvertError> {
+    let failed = |reason: String| ConvertError::InvalidTensor {
+        tensor: ir.values[w as usize].name.clone(),
+        reason: format!("packing B: {reason}"),
+    };
+    let t = ir
+        .constant(w)
+        .ok_or_else(|| failed("not a constant".into()))?;
+    let weights = t.f32s().unwrap_or_default();
+    let (d0, d1) = (t.dims[0] as usize, t.dims[1] as usize);
+    let ((k, n), strides) = match trans_b {
+        false => ((d0, d1), (d1, 1)),
+        true => ((d1, d0), (1, d1)),
+    };
+    let packed = pack_b(&weights, strides.0, strides.1, k, n).map_err(|e| failed(e.to_string()))?;
+    let dims = [n.div_ceil(NR), k, NR].map(|d| d as u64);
+    let name = ir.unique_tensor_name(&format!("{}.packed_f32b", ir.values[w as usize].name));
+    add_packed_value(ir, name, &dims, &packed)
+}
+
+/// Adds a constant value of packed f32 `data` with `dims`: (value, tensor, bytes).
+fn add_packed_value(
+    ir: &mut IrModel,
+    name: String,
+    dims: &[u64],
+    data: &[f32],
+) -> Result<(ValueId, TensorId, u64), ConvertError> {
+    let tensor = IrTensor::from_f32s(name.clone(), dims.to_vec(), data);
     let bytes = tensor.bytes.len() as u64;
     let t = ir.add_tensor(tensor);
     let v = ir.add_value(ValueInfo {
         name,
         dtype: DType::F32,
-        shape: Some(Shape::fixed(&dims)),
+        shape: Some(Shape::fixed(dims)),
         initializer: Some(t),
     });
-    Ok((v, t, layout, bytes))
+    Ok((v, t, bytes))
 }
 
 #[cfg(test)]

@@ -47,6 +47,11 @@ pub enum Layout {
     /// op compares with the running tier's before using the bytes in place (it packs from the
     /// row-major weights otherwise). MR 1..=32, KC 1..=4096, NR 1..=64.
     PackedF32A { mr: u8, kc: u16, nr: u8 },
+    /// f32 GEMM right operands (the constant weights of Gemm) packed in the panels every tier's
+    /// f32 tile reads: dims `[P, K, NR]` (dtype f32) are the packed array itself, panel `j`
+    /// holding for each k step `p` the `NR` values `B[p, NR j ..]` (columns past `N` zero; see
+    /// [`crate::kernels::f32::pack_b`]). Params `[NR, 0, 0]`, NR 1..=64.
+    PackedF32B { nr: u8 },
 }
 
 impl Layout {
@@ -58,6 +63,7 @@ impl Layout {
             Layout::PackedWoC4 { .. } => 2,
             Layout::PackedQs8Dw => 3,
             Layout::PackedF32A { .. } => 4,
+            Layout::PackedF32B { .. } => 5,
         }
     }
 
@@ -76,6 +82,7 @@ impl Layout {
                 kc: kc as u16,
                 nr: nr as u8,
             }),
+            (5, [nr @ 1..=64, 0, 0]) => Some(Layout::PackedF32B { nr: nr as u8 }),
             _ => None,
         }
     }
@@ -88,6 +95,7 @@ impl Layout {
             Layout::PackedWoC4 { bits, group } => [16, bits.into(), group.into()],
             Layout::PackedQs8Dw => [0, 0, 0],
             Layout::PackedF32A { mr, kc, nr } => [mr.into(), kc.into(), nr.into()],
+            Layout::PackedF32B { nr } => [nr.into(), 0, 0],
         }
     }
 
@@ -136,6 +144,13 @@ impl Layout {
                 }
                 _ => None,
             },
+            // 4 * P * K * NR; only for f32 [P, K, NR] whose last dim is the params' NR.
+            Layout::PackedF32B { nr } => match (dtype, dims) {
+                (DType::F32, &[_, _, r]) if r == u64::from(nr) => {
+                    dtype.byte_len(Shape::numel_of(dims)?)
+                }
+                _ => None,
+            },
         }
     }
 
@@ -148,6 +163,7 @@ impl Layout {
             Layout::PackedWoC4 { .. } => "packed-wo8-c4",
             Layout::PackedQs8Dw => "packed-qs8-dw",
             Layout::PackedF32A { .. } => "packed-f32-a",
+            Layout::PackedF32B { .. } => "packed-f32-b",
         }
     }
 }

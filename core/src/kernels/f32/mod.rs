@@ -24,7 +24,10 @@ mod tests;
 
 pub(crate) use dwconv::F32DwPlaneFn;
 pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked};
-pub use pack::{NR, PackedA, pack_a, pack_b, pack_b_into, packed_a_layout, packed_b_len, tier_mr};
+pub use pack::{
+    NR, PackedA, pack_a, pack_b, pack_b_into, packed_a_layout, packed_b_layout, packed_b_len,
+    tier_mr,
+};
 pub(crate) use tile::F32GemmFn;
 
 /// `a * b + c`, fused (one rounding) or not (two): the shared bodies compiled per tier use it

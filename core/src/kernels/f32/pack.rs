@@ -149,6 +149,12 @@ pub fn packed_a_layout(mr: usize) -> Option<Layout> {
     Layout::from_tag(4, [mr.try_into().ok()?, KC as u32, NR as u32])
 }
 
+/// The stored layout (`Layout::PackedF32B`) of right operands packed by [`pack_b`]: one for
+/// every tier.
+pub fn packed_b_layout() -> Layout {
+    Layout::PackedF32B { nr: NR as u8 }
+}
+
 /// Packs A (`m × k`, row-major) in tiles of `mr` rows: the bytes a model stores for one group
 /// of a Conv's weights in `Layout::PackedF32A` (dims `[.., ceil(m / mr), k, mr]`).
 pub fn pack_a(src: &[f32], m: usize, k: usize, mr: usize) -> Result<Vec<f32>> {

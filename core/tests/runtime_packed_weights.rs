@@ -1,11 +1,12 @@
-//! Conv weights stored packed in the model (`Layout::PackedF32A`, extra inputs 3..): outputs
-//! are bit for bit those of packing at plan time; the packing of the running tier is the one read
-//! (in place), packings of other tile heights are skipped, and a packing for this tier whose dims
-//! disagree with the weights is a typed error at plan time.
+//! Weights stored packed in the model: Conv's (`Layout::PackedF32A`, extra inputs 3..) and
+//! Gemm's B (`Layout::PackedF32B`, input 3). Outputs are bit for bit those of packing at plan
+//! time; the packing of the running tier is the one read (in place), packings of other tile
+//! heights are skipped, and a packing whose dims disagree with the weights is a typed error at
+//! plan time.
 
 mod runtime_util;
 
-use mobiquant_core::kernels::f32::{pack_a, packed_a_layout, tier_mr};
+use mobiquant_core::kernels::f32::{NR, pack_a, pack_b, packed_a_layout, packed_b_layout, tier_mr};
 use mobiquant_core::kernels::kernels;
 use mobiquant_core::tensor::Layout;
 use mobiquant_core::*;
@@ -32,6 +33,32 @@ fn packing(w: &[f32], oc: usize, group: usize, depth: usize, mr: usize) -> (Vec<
     (dims, data)
 }
 
+/// A constant value holding `data` stored in `layout` with `dims`.
+fn packed_constant(
+    gb: &mut GraphBuilder,
+    name: &str,
+    dims: &[u64],
+    layout: Layout,
+    data: &[f32],
+) -> u32 {
+    let t =
+        gb.b.add_tensor(
+            name,
+            DType::F32,
+            dims,
+            layout,
+            Quantization::None,
+            &f32_bytes(data),
+        )
+        .unwrap();
+    gb.b.add_value(ValueInfo {
+        name: name.into(),
+        dtype: DType::F32,
+        shape: Some(Shape::fixed(dims)),
+        initializer: Some(t),
+    })
+}
+
 /// A model with one Conv (bias, Relu-free) and the given stored packings as inputs 3..
 fn conv_model(
     geom: (usize, usize, usize, usize, usize, usize),
@@ -46,23 +73,13 @@ fn conv_model(
     let bv = gb.const_f32(&[oc as u64], b);
     let mut inputs = vec![Some(x), Some(wv), Some(bv)];
     for (i, (dims, data, layout)) in packings.iter().enumerate() {
-        let name = format!("packed{i}");
-        let t =
-            gb.b.add_tensor(
-                name.clone(),
-                DType::F32,
-                dims,
-                *layout,
-                Quantization::None,
-                &f32_bytes(data),
-            )
-            .unwrap();
-        inputs.push(Some(gb.b.add_value(ValueInfo {
-            name,
-            dtype: DType::F32,
-            shape: Some(Shape::fixed(dims)),
-            initializer: Some(t),
-        })));
+        inputs.push(Some(packed_constant(
+            &mut gb,
+            &format!("packed{i}"),
+            dims,
+            *layout,
+            data,
+        )));
     }
     let attrs = vec![
         int("group", group as i64),
@@ -173,4 +190,116 @@ fn packed_f32a_layout_is_validated() {
         )
         .is_err()
     );
+}
+
+/// Gemm(A [3, k], B, C [n]) with `transB`, and B stored packed as input 3 when given.
+fn gemm_model(
+    (k, n, trans_b): (usize, usize, bool),
+    b: &[f32],
+    packed: Option<(&[u64], &[f32])>,
+) -> std::result::Result<Tensor, Error> {
+    let mut gb = GraphBuilder::new();
+    let a = gb.input_f32("a", &[3, k as u64]);
+    let bdims = if trans_b {
+        [n as u64, k as u64]
+    } else {
+        [k as u64, n as u64]
+    };
+    let bv = gb.const_f32(&bdims, b);
+    let cv = gb.const_f32(&[n as u64], &rand_vec(n, 5));
+    let mut inputs = vec![Some(a), Some(bv), Some(cv)];
+    let b_layout = packed_b_layout();
+    inputs.extend(packed.map(|(d, x)| Some(packed_constant(&mut gb, "pb", d, b_layout, x))));
+    let y = gb.node_typed(
+        "Gemm",
+        &inputs,
+        vec![int("transB", trans_b as i64)],
+        DType::F32,
+    );
+    gb.output(y);
+    let model = gb.finish();
+    run1(&model, &[("a", &[3, k], &rand_vec(3 * k, 9))])
+}
+
+#[test]
+fn stored_gemm_b_is_bit_exact_and_read_in_place() {
+    for (i, &(k, n, trans_b)) in [
+        (7, 5, false),
+        (16, 16, true),
+        (300, 37, true),
+        (1, 33, false),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let b = rand_vec(k * n, 50 + i as u64);
+        let (rs, cs) = if trans_b { (1, k) } else { (n, 1) };
+        let packed = pack_b(&b, rs, cs, k, n).unwrap();
+        let dims = [n.div_ceil(NR) as u64, k as u64, NR as u64];
+        let plain = gemm_model((k, n, trans_b), &b, None).unwrap();
+        let stored = gemm_model((k, n, trans_b), &b, Some((&dims, &packed))).unwrap();
+        assert_eq!(bits(&stored), bits(&plain), "{k}x{n} transB {trans_b}");
+        // Zeroed stored panels: only C is left, so the stored bytes are what runs.
+        let zeros = vec![0.0; packed.len()];
+        let out = gemm_model((k, n, trans_b), &b, Some((&dims, &zeros))).unwrap();
+        let c = rand_vec(n, 5);
+        for (j, v) in out.view().as_f32().unwrap().iter().enumerate() {
+            assert_eq!(*v, c[j % n], "{k}x{n} element {j}");
+        }
+        // One panel too many: a typed error.
+        let bad = [dims[0] + 1, dims[1], dims[2]];
+        let long = vec![0.0; packed.len() + NR * k];
+        let err = gemm_model((k, n, trans_b), &b, Some((&bad, &long))).unwrap_err();
+        assert!(err.to_string().contains("stored packed B"), "{err}");
+    }
+    assert_eq!(
+        Layout::from_tag(5, packed_b_layout().params()),
+        Some(packed_b_layout())
+    );
+    for bad in [[0, 0, 0], [65, 0, 0], [16, 1, 0], [16, 0, 1]] {
+        assert_eq!(Layout::from_tag(5, bad), None, "{bad:?}");
+    }
+    assert_eq!(
+        packed_b_layout().byte_len(DType::F32, &[2, 3, 16]),
+        Some(384)
+    );
+    assert_eq!(packed_b_layout().byte_len(DType::F32, &[2, 3, 8]), None);
+    assert_eq!(packed_b_layout().byte_len(DType::I8, &[2, 3, 16]), None);
+}
+
+/// MatMul(A [2, 3, k], B [k, n]) with B stored packed as input 2 when given.
+fn matmul_model(
+    (k, n): (usize, usize),
+    b: &[f32],
+    packed: Option<(&[u64], &[f32])>,
+) -> std::result::Result<Tensor, Error> {
+    let mut gb = GraphBuilder::new();
+    let a = gb.input_f32("a", &[2, 3, k as u64]);
+    let bv = gb.const_f32(&[k as u64, n as u64], b);
+    let mut inputs = vec![Some(a), Some(bv)];
+    let b_layout = packed_b_layout();
+    inputs.extend(packed.map(|(d, x)| Some(packed_constant(&mut gb, "pb", d, b_layout, x))));
+    let y = gb.node_typed("MatMul", &inputs, vec![], DType::F32);
+    gb.output(y);
+    let model = gb.finish();
+    run1(&model, &[("a", &[2, 3, k], &rand_vec(6 * k, 3))])
+}
+
+#[test]
+fn stored_matmul_b_is_bit_exact_and_read_in_place() {
+    for (k, n) in [(5, 7), (40, 33)] {
+        let b = rand_vec(k * n, 70);
+        let packed = pack_b(&b, n, 1, k, n).unwrap();
+        let dims = [n.div_ceil(NR) as u64, k as u64, NR as u64];
+        let plain = matmul_model((k, n), &b, None).unwrap();
+        let stored = matmul_model((k, n), &b, Some((&dims, &packed))).unwrap();
+        assert_eq!(bits(&stored), bits(&plain), "{k}x{n}");
+        let zeros = vec![0.0; packed.len()];
+        let out = matmul_model((k, n), &b, Some((&dims, &zeros))).unwrap();
+        assert!(out.view().as_f32().unwrap().iter().all(|&v| v == 0.0));
+        let bad = [dims[0], dims[1] + 1, dims[2]];
+        let long = vec![0.0; packed.len() + NR * dims[0] as usize];
+        let err = matmul_model((k, n), &b, Some((&bad, &long))).unwrap_err();
+        assert!(err.to_string().contains("stored packed B"), "{err}");
+    }
 }
