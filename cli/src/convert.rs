@@ -14,7 +14,7 @@ pub fn run(input: &Path, output: &Path, options: &ConvertOptions) -> Result<(), 
     let bytes = std::fs::metadata(output).map(|m| m.len()).unwrap_or(0);
     let (i, p) = (&report.import, &report.passes);
     println!(
-        "converted {} (ONNX opset {}) -> {} ({bytes} bytes)\n  import: {} nodes in {} graph(s), {} Constant nodes stored as tensors\n  shapes: {} node outputs static, {} symbolic, {} unknown (kept as declared){}\n  passes: {} nodes folded to constants ({} left as nodes: outputs too large), {} If inlined, {} BatchNormalization folded into Conv, {} decomposed, {} written-out hard-swish, {} LayerNorm and {} GELU recognized, {} constant Mul/Add/Sub/Div folded into the Conv/Gemm/MatMul before and {} into the Conv after, {} activations fused, {} Identity/Dropout and {} dead nodes removed\n  nodes: {} -> {}",
+        "converted {} (ONNX opset {}) -> {} ({bytes} bytes)\n  import: {} nodes in {} graph(s), {} Constant nodes stored as tensors\n  shapes: {} node outputs static, {} symbolic, {} unknown (kept as declared){}\n  passes: {} nodes folded to constants ({} left as nodes: outputs too large), {} If inlined, {} BatchNormalization folded into Conv, {} decomposed, {} written-out hard-swish, {} LayerNorm and {} GELU recognized, {} constant Mul/Add/Sub/Div folded into the Conv/Gemm/MatMul before and {} into the Conv after, {} activations fused, {} Identity/Dropout and {} dead nodes removed\n  nodes: {} -> {}\n  packed: {} weight packings stored for Conv, Gemm and MatMul ({} bytes)",
         input.display(),
         i.opset,
         output.display(),
@@ -44,6 +44,8 @@ pub fn run(input: &Path, output: &Path, options: &ConvertOptions) -> Result<(), 
         p.dead_nodes_removed,
         i.nodes,
         if options.optimize { p.nodes } else { i.nodes },
+        report.prepack.tensors,
+        report.prepack.bytes,
     );
     Ok(())
 }

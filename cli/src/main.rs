@@ -40,6 +40,13 @@ enum Command {
         /// Skip the graph passes (BatchNormalization folding, activation fusion, ...).
         #[arg(long)]
         no_optimize: bool,
+        /// Store the Conv weights packed for these tiers' f32 kernels, comma-separated tier names
+        /// (`neon`, `avx2`, `avx512vnni`, ...; `host` = this CPU's best tier; `none` = store no
+        /// packing). One packing per distinct tile height: neon's serves every arm64 tier and
+        /// avx2/avxvnni. Each packing adds the Conv weights' size to the file (the row-major
+        /// weights stay). Default: none.
+        #[arg(long, value_name = "TIERS", default_value = "none", value_parser = parse_tiers)]
+        pack_for: std::vec::Vec<mobiquant_core::kernels::Tier>,
     },
     /// Run a model once on .npy inputs and write each output to DIR/<output name>.npy.
     Run {
@@ -87,6 +94,19 @@ fn parse_state(text: &str) -> Result<(String, String), String> {
     }
 }
 
+fn parse_tiers(text: &str) -> Result<Vec<mobiquant_core::kernels::Tier>, String> {
+    use mobiquant_core::kernels::Tier;
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|name| match name.trim() {
+            "host" => Ok(Tier::best()),
+            name => Tier::from_name(name).ok_or_else(|| format!("unknown tier {name:?}")),
+        })
+        .collect()
+}
+
 fn parse_input(text: &str) -> Result<(String, PathBuf), String> {
     match text.split_once('=') {
         Some((name, path)) if !name.is_empty() && !path.is_empty() => {
@@ -104,10 +124,12 @@ fn main() -> ExitCode {
             output,
             states,
             no_optimize,
+            pack_for,
         } => {
             let options = mobiquant_convert::ConvertOptions {
                 import: mobiquant_convert::import::ImportOptions { states },
                 optimize: !no_optimize,
+                pack_for,
             };
             convert::run(&model, &output, &options).map_err(Into::into)
         }

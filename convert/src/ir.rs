@@ -13,7 +13,8 @@ use mobiquant_core::{
     AttrValue, DType, Graph, ModelBuilder, ModelInfo, Node, Quantization, ValueInfo,
 };
 
-/// A constant tensor held in memory until the model is written.
+/// A constant tensor held in memory until the model is written (row-major unless the writer is
+/// told otherwise, [`IrModel::into_builder_with`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct IrTensor {
     pub name: String,
@@ -132,8 +133,17 @@ impl IrModel {
         uses
     }
 
-    /// Writes the model into a builder, keeping only what is referenced.
+    /// Writes the model into a builder, keeping only what is referenced; every tensor row-major.
     pub fn into_builder(self) -> mobiquant_core::Result<ModelBuilder> {
+        self.into_builder_with(&[])
+    }
+
+    /// [`IrModel::into_builder`], writing the tensors listed in `layouts` in the given layout
+    /// (their bytes already arranged for it, e.g. by [`crate::prepack`]).
+    pub fn into_builder_with(
+        self,
+        layouts: &[(TensorId, Layout)],
+    ) -> mobiquant_core::Result<ModelBuilder> {
         let mut value_map: Vec<Option<ValueId>> = vec![None; self.values.len()];
         let mut tensor_map: Vec<Option<TensorId>> = vec![None; self.tensors.len()];
         let mut builder = ModelBuilder::new(self.info.clone());
@@ -143,11 +153,15 @@ impl IrModel {
                     return Ok(id);
                 }
                 let x = &self.tensors[t as usize];
+                let layout = layouts
+                    .iter()
+                    .find(|(id, _)| *id == t)
+                    .map_or(Layout::RowMajor, |(_, l)| *l);
                 let id = builder.add_tensor(
                     x.name.clone(),
                     x.dtype,
                     &x.dims,
-                    Layout::RowMajor,
+                    layout,
                     Quantization::None,
                     &x.bytes,
                 )?;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use mobiquant_convert::npy::NpyArray;
 use mobiquant_convert::{ConvertOptions, import, onnx};
+use mobiquant_core::kernels::Tier;
 use mobiquant_core::{Model, Session, SessionOptions, Tensor, TensorRef};
 
 const RELATIVE_TOLERANCE: f32 = 1e-4;
@@ -114,6 +115,9 @@ fn check_model(onnx_path: &Path, cases: &Path) -> Result<usize, String> {
         import: import::ImportOptions {
             states: states(&name),
         },
+        // Stored packings for arm64 (and AVX2) and AVX-512 tile heights, so that the runtime
+        // reads them in place on those tiers (the default stores none).
+        pack_for: vec![Tier::Neon, Tier::Avx512Vnni],
         ..ConvertOptions::default()
     };
     let (builder, _) = mobiquant_convert::convert(&source, &options).map_err(|e| e.to_string())?;

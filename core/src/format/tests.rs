@@ -12,7 +12,11 @@ use crate::tensor::{DType, Dim, Layout, Shape, TensorInfo};
 
 /// Lays out metadata and data as a file without any validation, with correct checksums.
 fn assemble_unchecked(meta: &Metadata, data: &[u8]) -> Vec<u8> {
-    let meta_bytes = metadata::encode(meta);
+    assemble_encoded(&metadata::encode(meta), data)
+}
+
+/// [`assemble_unchecked`] of metadata already encoded (and possibly patched).
+fn assemble_encoded(meta_bytes: &[u8], data: &[u8]) -> Vec<u8> {
     let data_offset = (HEADER_LEN + meta_bytes.len() as u64).next_multiple_of(DATA_ALIGN);
     let header = Header {
         version_major: VERSION_MAJOR,
@@ -23,10 +27,10 @@ fn assemble_unchecked(meta: &Metadata, data: &[u8]) -> Vec<u8> {
         metadata_len: meta_bytes.len() as u64,
         data_offset,
         data_len: data.len() as u64,
-        metadata_crc32: crc32fast::hash(&meta_bytes),
+        metadata_crc32: crc32fast::hash(meta_bytes),
     };
     let mut file = header.encode().to_vec();
-    file.extend_from_slice(&meta_bytes);
+    file.extend_from_slice(meta_bytes);
     file.resize(data_offset as usize, 0);
     file.extend_from_slice(data);
     file
@@ -179,6 +183,76 @@ fn rejects_wrong_byte_length() {
     let (mut meta, data) = sample();
     meta.tensors[0].byte_len = 7;
     assert_rejected(&meta, &data, "needs 8");
+}
+
+/// The sample with a `packed-f32-a` tensor (MR 2, dims `dims`, `len` bytes) added at offset 256.
+fn with_packed_f32a(dims: &[u64], len: u64) -> (Metadata, Vec<u8>) {
+    let (mut meta, mut data) = sample();
+    data.resize(320, 0);
+    let layout = Layout::PackedF32A {
+        mr: 2,
+        kc: 256,
+        nr: 16,
+    };
+    meta.tensors.push(TensorInfo {
+        name: "packed".into(),
+        dtype: DType::F32,
+        dims: dims.to_vec(),
+        layout,
+        quantization: Quantization::None,
+        offset: 256,
+        byte_len: len,
+        crc32: crc32fast::hash(&data[256..256 + len.min(64) as usize]),
+    });
+    (meta, data)
+}
+
+#[test]
+fn packed_f32a_tensors_are_validated() {
+    let (meta, data) = with_packed_f32a(&[1, 2, 4, 2], 64);
+    let model = load(&meta, &data).unwrap();
+    assert_eq!(model.tensor(4).unwrap().bytes().len(), 64);
+    let (meta, data) = with_packed_f32a(&[1, 2, 4, 2], 60);
+    assert_rejected(&meta, &data, "needs 64");
+    // The last dim is not the params' MR.
+    let (meta, data) = with_packed_f32a(&[1, 2, 2, 4], 64);
+    assert_rejected(&meta, &data, "does not fit the packed-f32-a layout");
+    let (meta, data) = with_packed_f32a(&[2, 16, 2], 64);
+    assert_rejected(&meta, &data, "does not fit the packed-f32-a layout");
+    let (meta, data) = with_packed_f32a(&[u64::MAX, 2, 1, 2], 64);
+    assert_rejected(&meta, &data, "overflows");
+    // Past the end of the data section.
+    let (mut meta, data) = with_packed_f32a(&[1, 2, 4, 2], 64);
+    meta.tensors[4].dims = vec![1, 4, 4, 2];
+    meta.tensors[4].byte_len = 128;
+    assert_rejected(&meta, &data, "outside");
+    // A quantized packed-f32-a tensor.
+    let (mut meta, data) = with_packed_f32a(&[1, 2, 4, 2], 64);
+    meta.tensors[4].quantization = Quantization::PerTensor {
+        scale: 1.0,
+        zero_point: 0,
+    };
+    assert!(load(&meta, &data).is_err());
+}
+
+#[test]
+fn packed_f32a_with_unknown_params_is_unsupported() {
+    let (meta, data) = with_packed_f32a(&[1, 2, 4, 2], 64);
+    let encoded = metadata::encode(&meta);
+    // name "packed", dtype, rank, 4 dims, then the u16 tag, u16 reserved and u32 params.
+    let name = b"\x06\x00\x00\x00packed";
+    let at = encoded.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    let tag = at + 2 + 4 * 8;
+    assert_eq!(&encoded[tag..tag + 2], &4u16.to_le_bytes());
+    for (param, bad) in [(0, 0u32), (0, 33), (1, 0), (1, 5000), (2, 0), (2, 65)] {
+        let mut patched = encoded.clone();
+        let p = tag + 4 + 4 * param;
+        patched[p..p + 4].copy_from_slice(&bad.to_le_bytes());
+        match Model::from_bytes(&assemble_encoded(&patched, &data)) {
+            Err(Error::UnsupportedModel { .. }) => {}
+            other => panic!("param {param} = {bad}: {:?}", other.map(|_| ())),
+        }
+    }
 }
 
 #[test]

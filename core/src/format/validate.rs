@@ -44,8 +44,11 @@ fn check_tensors(tensors: &[TensorInfo], data_len: u64) -> Result<()> {
         }
         let expected = t.layout.byte_len(t.dtype, &t.dims).ok_or_else(|| {
             invalid(format!(
-                "tensor '{}': shape {:?} of {} overflows",
-                t.name, t.dims, t.dtype
+                "tensor '{}': shape {:?} of {} overflows or does not fit the {} layout",
+                t.name,
+                t.dims,
+                t.dtype,
+                t.layout.name()
             ))
         })?;
         if t.byte_len != expected {

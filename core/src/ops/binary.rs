@@ -468,6 +468,7 @@ fn build_for(op: &str, a: (DType, &[usize]), b: (DType, &[usize])) -> OpResult<B
         node: &node,
         inputs: vec![Some(&fa), Some(&fb)],
         constants: vec![],
+        constant_layouts: vec![],
         tensor_attr: &|_| Err("none".into()),
     };
     build(&cx, op)

@@ -19,10 +19,12 @@
 //! block's product is split between the threads.
 //!
 //! In the GEMMs, the weights (`[OC, C/group · taps]`, row-major) are the left operand, packed for
-//! the tier's tiles once at build time when they are a constant (per run otherwise), and the
-//! activations the right one (packed per run by im2col, read in place by the pointwise path):
-//! NCHW output rows are then rows of C. The bias and a `Clip` activation run in the kernel's
-//! epilogue.
+//! the tier's tiles: when they are a constant, read in place from a packing the converter stored
+//! (extra constant inputs 3.. of the node in `Layout::PackedF32A`, one per tile height; the one
+//! whose parameters equal the running tier's is used, the others are never touched), else packed
+//! once at build time; per run when they are not a constant. The activations are the right
+//! operand (packed per run by im2col, read in place by the pointwise path): NCHW output rows are
+//! then rows of C. The bias and a `Clip` activation run in the kernel's epilogue.
 //!
 //! Invariant: all three compute, per output element, `bias + Σ w·x` over the same taps (a tap in
 //! the padding adds `w · 0`); work is split across threads only by output channel (depthwise) or
@@ -43,8 +45,23 @@ use crate::error::Result;
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::dwconv::{DwAxis, DwConv};
-use crate::kernels::f32::{F32Lhs, NR, PackedA};
+use crate::kernels::f32::{F32Lhs, NR, PackedA, packed_a_layout};
 use crate::tensor::DType;
+
+/// The first input of a Conv node that may hold a stored packing of its weights.
+const FIRST_PACKED_INPUT: usize = 3;
+
+/// Where the GEMM paths find their packed weights.
+#[derive(Debug)]
+enum PackedWeights {
+    /// W is not a constant: the GEMM packs it on each run.
+    PerRun,
+    /// Packed for `kernels` at build time, one per group.
+    Built(Vec<PackedA<'static>>),
+    /// Stored in the model as input `.0` (`Layout::PackedF32A` for `kernels`, dims
+    /// `[groups, tiles, depth, MR]`), read in place.
+    Stored(usize),
+}
 
 /// Bytes of packed B per column block of the GEMM paths (within a core's L2 with A and C).
 const BLOCK_BYTES: usize = 512 * 1024;
@@ -83,9 +100,8 @@ struct Conv {
     dw: Option<DwConv>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
-    /// The GEMM paths' weights packed for `kernels` at build time, one per group, when W is a
-    /// constant (else they are packed by the GEMM on each run).
-    packed_w: Option<Vec<PackedA>>,
+    /// The GEMM paths' packed weights.
+    packed_w: PackedWeights,
 }
 
 impl Conv {
@@ -375,8 +391,25 @@ impl Op for Conv {
                     n: out_len,
                     k: depth,
                 };
-                let a = match &self.packed_w {
-                    Some(packed) => F32Lhs::Packed(packed.get(g).ok_or("packed weights missing")?),
+                let stored;
+                let packed = match &self.packed_w {
+                    PackedWeights::PerRun => None,
+                    PackedWeights::Built(packed) => {
+                        Some(packed.get(g).ok_or("packed weights missing")?)
+                    }
+                    PackedWeights::Stored(i) => {
+                        let all = inputs.f32(*i)?;
+                        let per_group = all.len() / self.groups;
+                        let data = all
+                            .get(g * per_group..(g + 1) * per_group)
+                            .ok_or("stored packed weights too short")?;
+                        stored = PackedA::from_packed(self.kernels, data, cout_g, depth)
+                            .map_err(|e| e.to_string())?;
+                        Some(&stored)
+                    }
+                };
+                let a = match packed {
+                    Some(packed) => F32Lhs::Packed(packed),
                     None => Matrix {
                         data: wg,
                         row_stride: depth,
@@ -394,16 +427,15 @@ impl Op for Conv {
                     matmul_rows(self.kernels, cx.pool, dims, a, xm, (yg, out_len), finish)?;
                     continue;
                 }
-                if let Some(packed) = &self.packed_w {
+                if let Some(packed) = packed {
                     // Constant weights: the column blocks (filling included) are shared out
                     // between the pool's threads in one hand-off.
-                    let a = packed.get(g).ok_or("packed weights missing")?;
                     let scratch = &mut cx.scratch[..];
                     matmul_blocked(
                         self.kernels,
                         cx.pool,
                         dims,
-                        a,
+                        packed,
                         (yg, out_len),
                         finish,
                         (block, scratch),
@@ -522,10 +554,13 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
             _ => None,
         },
         kernels: plan_kernels()?,
-        packed_w: None,
+        packed_w: PackedWeights::PerRun,
     };
     checked_numel(&[op.depth(), window.output_len().div_ceil(NR), NR])?;
     let packed_w = match (cx.constant(1), path) {
+        (Some(_), Path::Pointwise | Path::Im2col) if let Some(i) = stored_packing(cx, &op)? => {
+            PackedWeights::Stored(i)
+        }
         (Some(w), Path::Pointwise | Path::Im2col) => {
             let w = w.as_f32().map_err(|e| e.to_string())?;
             let (cout_g, depth) = (op.out_per_group(), op.depth());
@@ -544,13 +579,38 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
                     pack_constant_lhs(op.kernels, dims, a)
                 })
                 .collect::<OpResult<Vec<_>>>()?;
-            Some(packed)
+            PackedWeights::Built(packed)
         }
-        _ => None,
+        _ => PackedWeights::PerRun,
     };
     let op = Conv { packed_w, ..op };
     Ok(Built {
         op: Box::new(op),
         output: Fact::new(DType::F32, out),
     })
+}
+
+/// The input holding a stored packing of `op`'s weights for its tier (`Layout::PackedF32A` with
+/// the tier's MR, KC and NR), if the node has one; packings for other tile heights are skipped.
+/// A packing for this tier whose dims disagree with the weights is an error.
+fn stored_packing(cx: &NodeContext<'_>, op: &Conv) -> OpResult<Option<usize>> {
+    let mr = op.kernels.f32_mr;
+    let want = packed_a_layout(mr);
+    for i in FIRST_PACKED_INPUT..cx.inputs.len() {
+        let (Some(t), Some(layout)) = (cx.constant(i), cx.constant_layout(i)) else {
+            continue;
+        };
+        if Some(layout) != want {
+            continue;
+        }
+        let dims = [op.groups, op.out_per_group().div_ceil(mr), op.depth(), mr];
+        if t.shape() != dims {
+            return Err(format!(
+                "stored packed weights (input {i}) have dims {:?}, these weights pack into {dims:?}",
+                t.shape()
+            ));
+        }
+        return Ok(Some(i));
+    }
+    Ok(None)
 }

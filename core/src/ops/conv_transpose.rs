@@ -79,7 +79,7 @@ struct ConvTranspose {
     kernels: &'static Kernels,
     /// Wᵀ of each group packed for `kernels` at build time when W is a constant (else the GEMM
     /// packs it on each call).
-    packed_w: Option<Vec<PackedA>>,
+    packed_w: Option<Vec<PackedA<'static>>>,
 }
 
 impl ConvTranspose {

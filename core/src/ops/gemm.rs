@@ -75,7 +75,11 @@ pub(crate) fn pack_constant_rhs(dims: Dims, b: Matrix<'_>) -> OpResult<Vec<f32>>
 }
 
 /// Packs a constant left operand `a` (`m × k`) once, at build time, for the tier of `kernels`.
-pub(crate) fn pack_constant_lhs(kernels: &Kernels, dims: Dims, a: Matrix<'_>) -> OpResult<PackedA> {
+pub(crate) fn pack_constant_lhs(
+    kernels: &Kernels,
+    dims: Dims,
+    a: Matrix<'_>,
+) -> OpResult<PackedA<'static>> {
     PackedA::new(
         kernels,
         a.data,

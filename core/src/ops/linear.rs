@@ -1,9 +1,11 @@
 //! Gemm (alpha, beta, transA, transB, optional C, fused activation) and MatMul (batched, with
 //! broadcasting of batch dimensions and 1-D promotion), both through [`super::gemm::matmul`].
 //!
-//! Invariant: a constant B (the weights, transposed or not) is packed for the GEMM kernels once at
-//! build time; a non-constant B is packed into scratch at run time (reading it through strides, so
-//! a transposed B costs no extra pass).
+//! Invariant: a constant B (the weights, transposed or not) is read in place from the packing the
+//! converter stored (`Layout::PackedF32B`, the same on every tier: input 3 of Gemm, input 2 of
+//! MatMul), or packed for the GEMM kernels once at build time when there is none; a non-constant
+//! B is packed into scratch at run time (reading it through strides, so a transposed B costs no
+//! extra pass).
 
 use super::gemm::{Dims, Finish, Matrix, matmul, pack_constant_rhs, pack_rhs, plan_kernels};
 use super::strided::{broadcast_shapes, broadcast_strides, for_each_row};
@@ -13,7 +15,7 @@ use super::{
 };
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
-use crate::kernels::f32::PostFn;
+use crate::kernels::f32::{NR, PostFn, packed_b_layout};
 use crate::tensor::DType;
 
 #[derive(Debug)]
@@ -21,8 +23,8 @@ struct Gemm {
     dims: Dims,
     trans_a: bool,
     trans_b: bool,
-    /// B packed for the GEMM at build time, when B is a constant.
-    packed_b: Option<Vec<f32>>,
+    /// Where B comes packed from.
+    packed_b: PackedB,
     kernels: &'static Kernels,
     alpha: f32,
     beta: f32,
@@ -63,19 +65,13 @@ impl Op for Gemm {
                 col_stride: 1,
             }
         };
-        let b: &[f32] = match &self.packed_b {
-            Some(packed) => packed,
-            None => {
-                let len = rhs_scratch_len(&self.packed_b, self.dims)?;
-                let scratch = cx.scratch.get_mut(..len).ok_or("scratch too small")?;
-                pack_rhs(
-                    self.dims,
-                    rhs(inputs.f32(1)?, self.dims, self.trans_b),
-                    scratch,
-                )?;
-                scratch
-            }
-        };
+        let b = packed_rhs(
+            &self.packed_b,
+            inputs,
+            inputs.f32(1)?,
+            (self.dims, self.trans_b),
+            cx.scratch,
+        )?;
         let c = match self.c_strides {
             Some(_) => inputs.f32(2)?,
             None => &[],
@@ -121,16 +117,89 @@ impl Op for Gemm {
     }
 
     fn scratch_len(&self) -> usize {
-        // The build checked that the size does not overflow.
-        rhs_scratch_len(&self.packed_b, self.dims).unwrap_or(0)
+        self.packed_b.scratch_len(self.dims)
     }
 }
 
-/// Scratch a product needs: room to pack B at run time, unless B was packed at build time.
-fn rhs_scratch_len(packed_b: &Option<Vec<f32>>, dims: Dims) -> OpResult<usize> {
+/// Where Gemm finds its packed B.
+#[derive(Debug)]
+enum PackedB {
+    /// B is not a constant: packed into scratch on each run.
+    PerRun,
+    /// Packed at build time.
+    Built(Vec<f32>),
+    /// Stored in the model as input `.0` (`Layout::PackedF32B`, dims `[ceil(n / NR), k, NR]`),
+    /// read in place.
+    Stored(usize),
+}
+
+/// The input of a Gemm node holding B stored packed (`Layout::PackedF32B`), if any.
+const GEMM_PACKED_B_INPUT: usize = 3;
+/// The same for MatMul.
+const MATMUL_PACKED_B_INPUT: usize = 2;
+
+/// The packed B of a constant B: the stored packing (input `at`, which must have the dims of B's
+/// packing) or one made now; `PerRun` when B is not a constant or `eligible` is false.
+fn constant_packed_b(
+    cx: &NodeContext<'_>,
+    at: usize,
+    dims: Dims,
+    trans_b: bool,
+    eligible: bool,
+) -> OpResult<PackedB> {
+    let Some(w) = cx.constant(1).filter(|_| eligible) else {
+        return Ok(PackedB::PerRun);
+    };
+    let stored = cx
+        .constant(at)
+        .filter(|_| cx.constant_layout(at) == Some(packed_b_layout()));
+    if let Some(t) = stored {
+        let want = [dims.n.div_ceil(NR), dims.k, NR];
+        if t.shape() != want {
+            return Err(format!(
+                "stored packed B has dims {:?}, B packs into {want:?}",
+                t.shape()
+            ));
+        }
+        return Ok(PackedB::Stored(at));
+    }
+    let w = w.as_f32().map_err(|e| e.to_string())?;
+    Ok(PackedB::Built(pack_constant_rhs(
+        dims,
+        rhs(w, dims, trans_b),
+    )?))
+}
+
+/// B packed, from where `packed_b` says, or into `scratch` from `b` (a `[k, n]` or, with
+/// `trans_b`, `[n, k]` matrix).
+fn packed_rhs<'a>(
+    packed_b: &'a PackedB,
+    inputs: &'a dyn Inputs,
+    b: &[f32],
+    (dims, trans_b): (Dims, bool),
+    scratch: &'a mut [f32],
+) -> OpResult<&'a [f32]> {
     match packed_b {
-        Some(_) => Ok(0),
-        None => dims.packed_rhs_len(),
+        PackedB::Built(packed) => Ok(packed),
+        PackedB::Stored(i) => inputs.f32(*i),
+        PackedB::PerRun => {
+            let scratch = scratch
+                .get_mut(..dims.packed_rhs_len()?)
+                .ok_or("scratch too small")?;
+            pack_rhs(dims, rhs(b, dims, trans_b), scratch)?;
+            Ok(scratch)
+        }
+    }
+}
+
+impl PackedB {
+    /// f32 elements of scratch a product with this B needs (room to pack B on each run).
+    fn scratch_len(&self, dims: Dims) -> usize {
+        match self {
+            // The build checked that the size does not overflow.
+            PackedB::PerRun => dims.packed_rhs_len().unwrap_or(0),
+            PackedB::Built(_) | PackedB::Stored(_) => 0,
+        }
     }
 }
 
@@ -173,13 +242,7 @@ pub(crate) fn build_gemm(cx: &NodeContext<'_>) -> OpResult<Built> {
     };
     let dims = Dims { m, n, k };
     dims.packed_rhs_len()?;
-    let packed_b = match cx.constant(1) {
-        Some(w) => {
-            let w = w.as_f32().map_err(|e| e.to_string())?;
-            Some(pack_constant_rhs(dims, rhs(w, dims, trans_b))?)
-        }
-        None => None,
-    };
+    let packed_b = constant_packed_b(cx, GEMM_PACKED_B_INPUT, dims, trans_b, true)?;
     let op = Gemm {
         dims,
         trans_a,
@@ -204,8 +267,9 @@ struct MatMul {
     batch_shape: Vec<usize>,
     a_batch_strides: Vec<isize>,
     b_batch_strides: Vec<isize>,
-    /// B packed at build time, when it is a constant 2-D matrix (shared by every batch).
-    packed_b: Option<Vec<f32>>,
+    /// Where B comes packed from when it is a constant of rank 2 or less (shared by every
+    /// batch); `PerRun` otherwise.
+    packed_b: PackedB,
     kernels: &'static Kernels,
 }
 
@@ -219,11 +283,7 @@ impl Op for MatMul {
         let Dims { m, n, k } = self.dims;
         let (a, b) = (inputs.f32(0)?, inputs.f32(1)?);
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
-        let packed_len = rhs_scratch_len(&self.packed_b, self.dims)?;
-        let scratch = cx
-            .scratch
-            .get_mut(..packed_len)
-            .ok_or("scratch too small")?;
+        let scratch = &mut cx.scratch[..];
         let mut result = Ok(());
         for_each_row(
             &self.batch_shape,
@@ -240,11 +300,8 @@ impl Op for MatMul {
                             row_stride: k,
                             col_stride: 1,
                         };
-                        let packed = match &self.packed_b {
-                            Some(packed) => Ok(&packed[..]),
-                            None => pack_rhs(self.dims, rhs(b, self.dims, false), scratch)
-                                .map(|()| &*scratch),
-                        };
+                        let packed =
+                            packed_rhs(&self.packed_b, inputs, b, (self.dims, false), scratch);
                         let finish = Finish {
                             row_bias: None,
                             activation: Activation::Identity,
@@ -270,8 +327,7 @@ impl Op for MatMul {
     }
 
     fn scratch_len(&self) -> usize {
-        // The build checked that the size does not overflow.
-        rhs_scratch_len(&self.packed_b, self.dims).unwrap_or(0)
+        self.packed_b.scratch_len(self.dims)
     }
 }
 
@@ -318,13 +374,7 @@ pub(crate) fn build_matmul(cx: &NodeContext<'_>) -> OpResult<Built> {
     };
     let dims = Dims { m, n, k };
     dims.packed_rhs_len()?;
-    let packed_b = match cx.constant(1) {
-        Some(w) if b.shape.len() <= 2 => {
-            let w = w.as_f32().map_err(|e| e.to_string())?;
-            Some(pack_constant_rhs(dims, rhs(w, dims, false))?)
-        }
-        _ => None,
-    };
+    let packed_b = constant_packed_b(cx, MATMUL_PACKED_B_INPUT, dims, false, b.shape.len() <= 2)?;
     let op = MatMul {
         dims,
         packed_b,

@@ -236,6 +236,9 @@ pub struct NodeContext<'a> {
     /// For inputs that are model constants, their data (zero-copy from the model): ops may
     /// prepare weights from it once at build time.
     pub constants: Vec<Option<TensorRef<'a>>>,
+    /// The stored layout of each constant input (`None` for the others): a kernel-packed
+    /// constant is seen in `constants` as its packed array (see [`crate::tensor::Layout`]).
+    pub constant_layouts: Vec<Option<crate::tensor::Layout>>,
     /// Resolves an `AttrValue::Tensor` to a tensor (for `Constant`).
     pub tensor_attr: &'a dyn Fn(u32) -> OpResult<Tensor>,
 }
@@ -249,6 +252,11 @@ impl NodeContext<'_> {
     /// The data of input `i` when it is a model constant.
     pub(crate) fn constant(&self, i: usize) -> Option<TensorRef<'_>> {
         self.constants.get(i).copied().flatten()
+    }
+
+    /// The stored layout of input `i` when it is a model constant.
+    pub(crate) fn constant_layout(&self, i: usize) -> Option<crate::tensor::Layout> {
+        self.constant_layouts.get(i).copied().flatten()
     }
 
     pub(crate) fn opt_input(&self, i: usize) -> Option<&Fact> {

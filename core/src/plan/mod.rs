@@ -462,10 +462,12 @@ impl<'m> Planner<'m> {
             node.inputs.iter().map(|i| i.map(|v| v as usize)).collect();
         let mut facts = Vec::with_capacity(inputs.len());
         let mut constants = Vec::with_capacity(inputs.len());
+        let mut constant_layouts = Vec::with_capacity(inputs.len());
         for &i in &inputs {
             let Some(v) = i else {
                 facts.push(None);
                 constants.push(None);
+                constant_layouts.push(None);
                 continue;
             };
             let known = self.known[v].as_ref().ok_or_else(|| {
@@ -475,12 +477,14 @@ impl<'m> Planner<'m> {
                 )
             })?;
             facts.push(Some(&known.fact));
-            constants.push(match known.slot {
-                Slot::Constant(tid) => self.model.tensor(tid).and_then(|t| {
-                    TensorRef::from_bytes(t.info.dtype, &known.fact.shape, t.bytes()).ok()
-                }),
+            let stored = match known.slot {
+                Slot::Constant(tid) => self.model.tensor(tid),
                 _ => None,
-            });
+            };
+            constants.push(stored.and_then(|t| {
+                TensorRef::from_bytes(t.info.dtype, &known.fact.shape, t.bytes()).ok()
+            }));
+            constant_layouts.push(stored.map(|t| t.info.layout));
         }
         let model = self.model;
         let tensor_attr = |tid: u32| -> ops::OpResult<Tensor> {
@@ -494,6 +498,7 @@ impl<'m> Planner<'m> {
             node,
             inputs: facts,
             constants,
+            constant_layouts,
             tensor_attr: &tensor_attr,
         };
         let planned = ops::build(&cx).map_err(|e| match e {

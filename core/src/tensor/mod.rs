@@ -39,6 +39,19 @@ pub enum Layout {
     /// requantization scale, then the taps (`docs/kernels.md`; [`crate::kernels::qs8::dwconv::pack`]).
     /// Params: `[0, 0, 0]`.
     PackedQs8Dw,
+    /// f32 GEMM left operands (the constant weights of Conv) packed for the f32 tile kernels of
+    /// one tile height: dims `[G, T, K, MR]` (dtype f32) are the packed array itself, per group
+    /// `g` the `T = ceil(M / MR)` row tiles of [`crate::kernels::f32::PackedA`] (tile `t`, k step
+    /// `p`, row `i` at `((g T + t) K + p) MR + i`; rows past `M` zero). Params `[MR, KC, NR]`:
+    /// the tile height, k-block depth and panel width of the kernel it was packed for, which an
+    /// op compares with the running tier's before using the bytes in place (it packs from the
+    /// row-major weights otherwise). MR 1..=32, KC 1..=4096, NR 1..=64.
+    PackedF32A { mr: u8, kc: u16, nr: u8 },
+    /// f32 GEMM right operands (the constant weights of Gemm) packed in the panels every tier's
+    /// f32 tile reads: dims `[P, K, NR]` (dtype f32) are the packed array itself, panel `j`
+    /// holding for each k step `p` the `NR` values `B[p, NR j ..]` (columns past `N` zero; see
+    /// [`crate::kernels::f32::pack_b`]). Params `[NR, 0, 0]`, NR 1..=64.
+    PackedF32B { nr: u8 },
 }
 
 impl Layout {
@@ -49,6 +62,8 @@ impl Layout {
             Layout::PackedQs8C8 => 1,
             Layout::PackedWoC4 { .. } => 2,
             Layout::PackedQs8Dw => 3,
+            Layout::PackedF32A { .. } => 4,
+            Layout::PackedF32B { .. } => 5,
         }
     }
 
@@ -62,6 +77,12 @@ impl Layout {
                 group: group as u8,
             }),
             (3, [0, 0, 0]) => Some(Layout::PackedQs8Dw),
+            (4, [mr @ 1..=32, kc @ 1..=4096, nr @ 1..=64]) => Some(Layout::PackedF32A {
+                mr: mr as u8,
+                kc: kc as u16,
+                nr: nr as u8,
+            }),
+            (5, [nr @ 1..=64, 0, 0]) => Some(Layout::PackedF32B { nr: nr as u8 }),
             _ => None,
         }
     }
@@ -73,6 +94,8 @@ impl Layout {
             Layout::PackedQs8C8 => [16, 8, 0],
             Layout::PackedWoC4 { bits, group } => [16, bits.into(), group.into()],
             Layout::PackedQs8Dw => [0, 0, 0],
+            Layout::PackedF32A { mr, kc, nr } => [mr.into(), kc.into(), nr.into()],
+            Layout::PackedF32B { nr } => [nr.into(), 0, 0],
         }
     }
 
@@ -114,6 +137,20 @@ impl Layout {
                 }
                 _ => None,
             },
+            // 4 * G * T * K * MR; only for f32 [G, T, K, MR] whose last dim is the params' MR.
+            Layout::PackedF32A { mr, .. } => match (dtype, dims) {
+                (DType::F32, &[_, _, _, r]) if r == u64::from(mr) => {
+                    dtype.byte_len(Shape::numel_of(dims)?)
+                }
+                _ => None,
+            },
+            // 4 * P * K * NR; only for f32 [P, K, NR] whose last dim is the params' NR.
+            Layout::PackedF32B { nr } => match (dtype, dims) {
+                (DType::F32, &[_, _, r]) if r == u64::from(nr) => {
+                    dtype.byte_len(Shape::numel_of(dims)?)
+                }
+                _ => None,
+            },
         }
     }
 
@@ -125,6 +162,8 @@ impl Layout {
             Layout::PackedWoC4 { bits: 4, .. } => "packed-wo4-c4",
             Layout::PackedWoC4 { .. } => "packed-wo8-c4",
             Layout::PackedQs8Dw => "packed-qs8-dw",
+            Layout::PackedF32A { .. } => "packed-f32-a",
+            Layout::PackedF32B { .. } => "packed-f32-b",
         }
     }
 }

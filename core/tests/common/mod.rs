@@ -111,6 +111,25 @@ pub fn rich_model(big: usize) -> ModelBuilder {
         &[9; 4],
     )
     .unwrap();
+    // Kernel-packed f32 weights (Conv's packed A for MR 6, Gemm's packed B).
+    b.add_tensor(
+        "packed_a",
+        DType::F32,
+        &[1, 1, 2, 6],
+        mobiquant_core::kernels::f32::packed_a_layout(6).unwrap(),
+        Quantization::None,
+        &f32_bytes(&[0.5; 12]),
+    )
+    .unwrap();
+    b.add_tensor(
+        "packed_b",
+        DType::F32,
+        &[1, 1, 16],
+        mobiquant_core::kernels::f32::packed_b_layout(),
+        Quantization::None,
+        &f32_bytes(&[0.25; 16]),
+    )
+    .unwrap();
     if big > 0 {
         b.add_constant("big", DType::U8, &[big as u64], &vec![0xA5; big])
             .unwrap();

@@ -75,7 +75,7 @@ pub enum F32Lhs<'a> {
         strides: (usize, usize),
     },
     /// `A` packed beforehand for this tier (constant weights, packed once at build time).
-    Packed(&'a PackedA),
+    Packed(&'a PackedA<'a>),
 }
 
 /// What the kernel applies to each tile after the sum: `clamp(sum + bias[row], min, max)`, with

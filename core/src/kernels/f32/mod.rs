@@ -33,7 +33,10 @@ pub use gemm::{
 };
 pub(crate) use gemv::F32GemvFn;
 pub use gemv::f32_gemv;
-pub use pack::{NR, PackedA, pack_b, pack_b_into, packed_b_len};
+pub use pack::{
+    NR, PackedA, pack_a, pack_b, pack_b_into, packed_a_layout, packed_b_layout, packed_b_len,
+    tier_mr,
+};
 pub(crate) use tile::F32GemmFn;
 
 /// `a * b + c`, fused (one rounding) or not (two): the shared bodies compiled per tier use it

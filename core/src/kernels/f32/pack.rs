@@ -12,11 +12,18 @@
 //! holds, for each `p < k`, the `MR` values `A[MR t .. MR t + MR, p]` contiguously, so that
 //! element `(i, p)` is at `t * MR * k + MR * p + i` with `t = i / MR` (rows past `m` are zero).
 //! A k block `k0..` of a tile is then one contiguous run, read by the tile kernel with one pointer.
-//! The layout depends on the tier only through `MR`; constant weights are packed once at build
-//! time, other left operands by [`f32_gemm`](super::f32_gemm) on each call.
+//! The layout depends on the tier only through `MR`; constant weights are packed at convert time
+//! and stored in the model (`Layout::PackedF32A`, parameters [`packed_a_layout`]) or, when the
+//! stored packing does not match the running tier, once at build time; other left operands are
+//! packed by [`f32_gemm`](super::f32_gemm) on each call. A [`PackedA`] owns its elements or
+//! borrows them in place from the model ([`PackedA::from_packed`]).
 
+use std::borrow::Cow;
+
+use super::tile::KC;
 use crate::error::{Error, Result};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, Tier};
+use crate::tensor::Layout;
 
 /// Columns per packed panel, on every tier.
 pub const NR: usize = 16;
@@ -115,16 +122,51 @@ pub fn pack_b(
     Ok(dst)
 }
 
-/// A left operand (`m × k`) packed for the tile kernels of one `MR` (see the module docs).
+/// A left operand (`m × k`) packed for the tile kernels of one `MR` (see the module docs), owned
+/// or borrowed (from a model's stored packing).
 #[derive(Clone)]
-pub struct PackedA {
-    data: Vec<f32>,
+pub struct PackedA<'d> {
+    data: Cow<'d, [f32]>,
     m: usize,
     k: usize,
     mr: usize,
 }
 
-impl PackedA {
+/// The tile height of the f32 GEMM of `tier`, on every architecture (the converter packs for
+/// tiers it does not run on); a test checks it against each available tier's kernel.
+pub fn tier_mr(tier: Tier) -> usize {
+    match tier {
+        Tier::Reference => 4,
+        Tier::Neon | Tier::Dotprod | Tier::I8mm | Tier::Avx2 | Tier::AvxVnni => 6,
+        Tier::Avx512Vnni => 12,
+    }
+}
+
+/// The stored layout (`Layout::PackedF32A`) of left operands packed for tiles of `mr` rows by
+/// this build's kernels (its k-block depth and panel width), or `None` for an `mr` the layout
+/// cannot describe.
+pub fn packed_a_layout(mr: usize) -> Option<Layout> {
+    Layout::from_tag(4, [mr.try_into().ok()?, KC as u32, NR as u32])
+}
+
+/// The stored layout (`Layout::PackedF32B`) of right operands packed by [`pack_b`]: one for
+/// every tier.
+pub fn packed_b_layout() -> Layout {
+    Layout::PackedF32B { nr: NR as u8 }
+}
+
+/// Packs A (`m × k`, row-major) in tiles of `mr` rows: the bytes a model stores for one group
+/// of a Conv's weights in `Layout::PackedF32A` (dims `[.., ceil(m / mr), k, mr]`).
+pub fn pack_a(src: &[f32], m: usize, k: usize, mr: usize) -> Result<Vec<f32>> {
+    let len = packed_a_len(m, k, mr)
+        .filter(|_| mr > 0)
+        .ok_or_else(|| Error::invalid_argument("f32 pack: size overflows"))?;
+    let mut data = vec![0.0; len];
+    pack_a_into(src, (k, 1), m, k, mr, &mut data)?;
+    Ok(data)
+}
+
+impl PackedA<'static> {
     /// Packs A (`m × k`), element `(i, p)` read at `src[i * row_stride + p * col_stride]`, for the
     /// f32 GEMM of `kernels`. Fails, without panicking, on a short `src` or an overflowing size.
     pub fn new(
@@ -133,13 +175,45 @@ impl PackedA {
         (row_stride, col_stride): (usize, usize),
         m: usize,
         k: usize,
-    ) -> Result<PackedA> {
+    ) -> Result<PackedA<'static>> {
         let mr = kernels.f32_mr;
         let len = packed_a_len(m, k, mr)
             .ok_or_else(|| Error::invalid_argument("f32 pack: size overflows"))?;
         let mut data = vec![0.0; len];
         pack_a_into(src, (row_stride, col_stride), m, k, mr, &mut data)?;
-        Ok(PackedA { data, m, k, mr })
+        Ok(PackedA {
+            data: Cow::Owned(data),
+            m,
+            k,
+            mr,
+        })
+    }
+}
+
+impl<'d> PackedA<'d> {
+    /// A (`m × k`) already packed for the f32 GEMM of `kernels` (a stored `Layout::PackedF32A`
+    /// group), borrowed in place. Fails unless `data` holds exactly the packed length for the
+    /// tier's MR; the values are used as they are (rows past `m` are never read).
+    pub fn from_packed(
+        kernels: &Kernels,
+        data: &'d [f32],
+        m: usize,
+        k: usize,
+    ) -> Result<PackedA<'d>> {
+        let mr = kernels.f32_mr;
+        if packed_a_len(m, k, mr) != Some(data.len()) {
+            return Err(Error::invalid_argument(format!(
+                "f32 pack: {} elements given, {m}x{k} in tiles of {mr} rows needs {:?}",
+                data.len(),
+                packed_a_len(m, k, mr)
+            )));
+        }
+        Ok(PackedA {
+            data: Cow::Borrowed(data),
+            m,
+            k,
+            mr,
+        })
     }
 
     /// `(m, k, MR)`.
@@ -152,7 +226,7 @@ impl PackedA {
     }
 }
 
-impl std::fmt::Debug for PackedA {
+impl std::fmt::Debug for PackedA<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PackedA {}x{} (MR {})", self.m, self.k, self.mr)
     }

@@ -65,7 +65,7 @@ struct Job<'a> {
     m: usize,
     a: &'a [f32],
     /// A packed for the f32 tile kernels (`m > 1` only).
-    a_packed: Option<PackedA>,
+    a_packed: Option<PackedA<'static>>,
     w: WoPacked<'a>,
     epilogue: WoEpilogue<'a>,
     c: OutPtr,
