@@ -124,6 +124,38 @@ unsafe fn dot<const R: usize, const P: usize>(
     sums
 }
 
+/// `dot::<1, 1>` for a tile of one row (GEMV) with four accumulator pairs (k-blocks `kb % 4`)
+/// summed at the end: two chains would wait on VPDPBUSD's latency at every k-block. (i32
+/// addition wraps and is associative: the same sums.)
+///
+/// # Safety
+/// As `dot::<1, 1>` with `row0 = 0` and zero start values.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn dot_row(a: *const u8, kp: usize, w: *const u8) -> [__m512i; 2] {
+    let mut sums = [[_mm512_setzero_si512(); 2]; 4];
+    let blocks = kp / KR;
+    // SAFETY: as in `dot`: k-block kb < kp / 8 of the panel and row 0 of the tile's k-block kb.
+    let step = |s: &mut [__m512i; 2], kb: usize| unsafe {
+        let x = _mm512_set1_epi64(a.add(kb * KR * MR).cast::<i64>().read_unaligned());
+        let w = w.add(kb * KBLOCK_LEN);
+        s[0] = _mm512_dpbusd_epi32(s[0], x, _mm512_loadu_si512(w.cast()));
+        s[1] = _mm512_dpbusd_epi32(s[1], x, _mm512_loadu_si512(w.add(64).cast()));
+    };
+    for kb in (0..blocks / 4).map(|i| 4 * i) {
+        for (j, s) in sums.iter_mut().enumerate() {
+            step(s, kb + j);
+        }
+    }
+    for kb in blocks / 4 * 4..blocks {
+        step(&mut sums[0], kb);
+    }
+    let add = |x: [__m512i; 2], y: [__m512i; 2]| {
+        [_mm512_add_epi32(x[0], y[0]), _mm512_add_epi32(x[1], y[1])]
+    };
+    add(add(sums[0], sums[1]), add(sums[2], sums[3]))
+}
+
 /// The 16 column sums of one row's accumulators: lane `j` = lanes `2j` + `2j + 1` of `s[0]`
 /// followed by `s[1]`.
 #[target_feature(enable = "avx512f")]
@@ -147,7 +179,12 @@ unsafe fn accumulate<const R: usize>(a: *const u8, kp: usize, panel: *const u8, 
     // SAFETY: the caller's contract is `dot`'s; the column sums are 64 bytes of the panel
     // header; rows r < R <= MR of `acc` hold 16 i32.
     unsafe {
-        let sums = dot::<R, 1>(a, 0, kp, [tile::panel_weights(panel)], [[zero; 2]]);
+        let w = tile::panel_weights(panel);
+        let sums = if R == 1 {
+            [[dot_row(a, kp, w)]; R]
+        } else {
+            dot::<R, 1>(a, 0, kp, [w], [[zero; 2]])
+        };
         let colsum = _mm512_loadu_si512(panel.add(COLSUM_OFFSET).cast());
         let shift = _mm512_slli_epi32::<7>(colsum);
         for (r, [s]) in sums.iter().enumerate() {
