@@ -325,7 +325,7 @@ fn edge_shapes_all_tiers() {
     let mut count = 0;
     for k in [0, 1, 7, 8, 9, 16, 17, 31] {
         for m in 1..=MAX_MR + 1 {
-            for n in (1..=NR + 1).chain([2 * NR + 1]) {
+            for n in (1..=NR + 1).chain([2 * NR, 2 * NR + 1, 3 * NR]) {
                 let i = count;
                 let case = Case {
                     m,
