@@ -35,6 +35,7 @@ LeakyRelu Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Mean Min Mul Neg No
 Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd
 ReduceSum ReduceSumSquare Relu Reshape Resize Round Shape Sigmoid Sign Sin Sinh Size Slice Softmax
 Softplus Softsign Split Sqrt Squeeze Sub Sum Tan Tanh Tile Transpose Trilu Unsqueeze Where Xor
+Elu Selu Celu ThresholdedRelu Mish Swish PRelu Mod
 """.split()
 
 ACCEPT, REWRITE, REFUSE = "accept", "rewrite", "refuse"
@@ -76,6 +77,17 @@ DECISIONS = {
     ("Unsqueeze", 13): AXES_MOVED,
     ("Split", 13): (ACCEPT, "`split` moved from attribute to input; the importer moves it (normalize.rs)"),
     ("Split", 18): (ACCEPT, "adds num_outputs (uneven last part); implemented"),
+    ("Mod", 13): (
+        ACCEPT,
+        "doc rewritten: fmod 0 is Python's % (integers), fmod 1 is C fmod (floats), as version 10 "
+        "and as implemented",
+    ),
+    ("Mod", 28): (
+        ACCEPT,
+        "defines fmod 0 on floats as A - floor(A/B)*B with signed-zero and infinity cases; "
+        "implemented (also for earlier versions, where it was undefined)",
+    ),
+    ("PRelu", 16): (ACCEPT, "doc whitespace only"),
     ("Pad", 18): (ACCEPT, "adds the optional `axes` input; implemented"),
     ("Pad", 19): (ACCEPT, "adds mode `wrap`; implemented"),
     ("LSTM", 14): (ACCEPT, "adds layout (default 0, the version-7 behaviour); layout 1 is refused by the builder"),

@@ -232,6 +232,71 @@ fn unary_ops_by_hand() {
 }
 
 #[test]
+fn parametric_activations_match_their_formulas() {
+    let x: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.15).collect();
+    let s = [x.len()];
+    // Written here in f64 from the ONNX definitions.
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let softplus = |v: f64| (1.0 + v.exp()).ln();
+    type Formula = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(&str, Vec<Attribute>, Formula)> = vec![
+        (
+            "Elu",
+            vec![float("alpha", 0.7)],
+            Box::new(|v| if v > 0.0 { v } else { 0.7 * (v.exp() - 1.0) }),
+        ),
+        (
+            "Selu",
+            vec![float("alpha", 2.0), float("gamma", 3.0)],
+            Box::new(|v| 3.0 * if v > 0.0 { v } else { 2.0 * (v.exp() - 1.0) }),
+        ),
+        (
+            "Selu",
+            vec![],
+            Box::new(|v| {
+                1.050_701_0 * if v > 0.0 { v } else { 1.673_263_2 * (v.exp() - 1.0) }
+            }),
+        ),
+        (
+            "Celu",
+            vec![float("alpha", 2.0)],
+            Box::new(|v| v.max(0.0) + (2.0 * ((v / 2.0).exp() - 1.0)).min(0.0)),
+        ),
+        (
+            "ThresholdedRelu",
+            vec![float("alpha", 0.3)],
+            Box::new(|v| if v > 0.3f32 as f64 { v } else { 0.0 }),
+        ),
+        ("Mish", vec![], Box::new(move |v| v * softplus(v).tanh())),
+        (
+            "Swish",
+            vec![float("alpha", 1.5)],
+            Box::new(move |v| v * sigmoid(1.5 * v)),
+        ),
+    ];
+    for (op, attrs, f) in cases {
+        let got = run_op(op, &[(&s, &x)], attrs).unwrap();
+        let want: Vec<f32> = x.iter().map(|&v| f(v as f64) as f32).collect();
+        assert_close(got.as_f32().unwrap(), &want, 1e-6);
+    }
+}
+
+#[test]
+fn prelu_and_mod_by_hand() {
+    let x = [-2.0f32, -1.0, 0.0, 3.0, -4.0, 5.0];
+    let slope = [0.5f32, -1.0];
+    let got = run_op("PRelu", &[(&[3, 2], &x), (&[2], &slope)], vec![]).unwrap();
+    assert_eq!(got.as_f32().unwrap(), [-1.0, 1.0, 0.0, 3.0, -2.0, 5.0]);
+    // The slope must broadcast to the input, not widen it.
+    assert!(run_op("PRelu", &[(&[2], &slope), (&[3, 2], &x)], vec![]).is_err());
+    let d = [3.0f32];
+    let m = run_op("Mod", &[(&[6], &x), (&[1], &d)], vec![int("fmod", 1)]).unwrap();
+    assert_eq!(m.as_f32().unwrap(), [-2.0, -1.0, 0.0, 0.0, -1.0, 2.0]);
+    let m = run_op("Mod", &[(&[6], &x), (&[1], &d)], vec![]).unwrap();
+    assert_eq!(m.as_f32().unwrap(), [1.0, 2.0, 0.0, 0.0, 2.0, 2.0]);
+}
+
+#[test]
 fn clip_takes_bounds_as_inputs_and_they_are_optional() {
     let x = [-3.0f32, 0.5, 9.0];
     let got = run_op("Clip", &[(&[3], &x), (&[], &[0.0]), (&[], &[6.0])], vec![]).unwrap();

@@ -147,6 +147,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // doc states integral, signed zero, NaN and infinite inputs are returned as is
         (13, Verdict::Accepted),
     ]),
+    ("Celu", &[
+        // implemented
+        (12, Verdict::Accepted),
+        // type constraints only
+        (28, Verdict::Accepted),
+    ]),
     ("Clip", &[
         // implemented
         (11, Verdict::Accepted),
@@ -238,6 +244,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         (12, Verdict::Accepted),
         // type constraints only
         (13, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Elu", &[
+        // implemented
+        (6, Verdict::Accepted),
         // type constraints only
         (22, Verdict::Accepted),
     ]),
@@ -483,6 +495,20 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (13, Verdict::Accepted),
     ]),
+    ("Mish", &[
+        // implemented
+        (18, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Mod", &[
+        // implemented
+        (10, Verdict::Accepted),
+        // doc rewritten: fmod 0 is Python's % (integers), fmod 1 is C fmod (floats), as version 10 and as implemented
+        (13, Verdict::Accepted),
+        // defines fmod 0 on floats as A - floor(A/B)*B with signed-zero and infinity cases; implemented (also for earlier versions, where it was undefined)
+        (28, Verdict::Accepted),
+    ]),
     ("Mul", &[
         // implemented
         (7, Verdict::Accepted),
@@ -504,6 +530,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
     ("Or", &[
         // implemented
         (7, Verdict::Accepted),
+    ]),
+    ("PRelu", &[
+        // implemented
+        (9, Verdict::Accepted),
+        // doc whitespace only
+        (16, Verdict::Accepted),
     ]),
     ("Pad", &[
         // implemented
@@ -677,6 +709,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (22, Verdict::Accepted),
     ]),
+    ("Selu", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
     ("Shape", &[
         // implemented
         (1, Verdict::Accepted),
@@ -801,6 +839,10 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (13, Verdict::Accepted),
     ]),
+    ("Swish", &[
+        // implemented
+        (24, Verdict::Accepted),
+    ]),
     ("Tan", &[
         // implemented
         (7, Verdict::Accepted),
@@ -812,6 +854,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         (6, Verdict::Accepted),
         // type constraints only
         (13, Verdict::Accepted),
+    ]),
+    ("ThresholdedRelu", &[
+        // implemented
+        (10, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
     ]),
     ("Tile", &[
         // implemented
@@ -867,20 +915,20 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
 #[cfg(test)]
 pub const OTHER_OPS: &[&str] = &[
     "AffineGrid", "Attention", "Bernoulli", "BitCast", "BitShift", "BitwiseAnd", "BitwiseNot",
-    "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "Celu", "CenterCropPad",
-    "Col2Im", "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv",
-    "DepthToSpace", "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "Elu", "EyeLike",
-    "GatherND", "GlobalLpPool", "GlobalMaxPool", "GridSample", "GroupNormalization",
-    "HammingWindow", "HannWindow", "ImageDecoder", "InstanceNormalization", "LRN",
-    "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
-    "MaxUnpool", "MeanVarianceNormalization", "MelWeightMatrix", "Mish", "Mod", "Multinomial",
-    "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero", "OneHot", "Optional",
-    "OptionalGetElement", "OptionalHasElement", "PRelu", "QLinearConv", "QLinearMatMul",
-    "QuantizeLinear", "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike",
-    "RandomUniform", "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign",
-    "RotaryEmbedding", "STFT", "Scan", "Scatter", "ScatterElements", "ScatterND", "Selu",
-    "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase", "SequenceInsert",
-    "SequenceLength", "SequenceMap", "Shrink", "SoftmaxCrossEntropyLoss", "SpaceToDepth",
-    "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit", "SwiGLU", "Swish",
-    "TensorScatter", "TfIdfVectorizer", "ThresholdedRelu", "TopK", "Unique", "Upsample",
+    "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "CenterCropPad", "Col2Im",
+    "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv", "DepthToSpace",
+    "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "EyeLike", "GatherND",
+    "GlobalLpPool", "GlobalMaxPool", "GridSample", "GroupNormalization", "HammingWindow",
+    "HannWindow", "ImageDecoder", "InstanceNormalization", "LRN", "LinearAttention", "Loop",
+    "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool", "MaxUnpool",
+    "MeanVarianceNormalization", "MelWeightMatrix", "Multinomial", "NegativeLogLikelihoodLoss",
+    "NonMaxSuppression", "NonZero", "OneHot", "Optional", "OptionalGetElement",
+    "OptionalHasElement", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "RMSNormalization",
+    "RNN", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+    "RegexFullMatch", "ReverseSequence", "RoiAlign", "RotaryEmbedding", "STFT", "Scan", "Scatter",
+    "ScatterElements", "ScatterND", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
+    "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink",
+    "SoftmaxCrossEntropyLoss", "SpaceToDepth", "SplitToSequence", "StringConcat",
+    "StringNormalizer", "StringSplit", "SwiGLU", "TensorScatter", "TfIdfVectorizer", "TopK",
+    "Unique", "Upsample",
 ];

@@ -385,7 +385,9 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Max" | "Min" if cx.inputs.len() != 2 => binary::build_variadic(cx, op),
         "Sum" | "Mean" => binary::build_variadic(cx, op),
         "Pow" if cx.inputs.iter().flatten().any(|f| f.dtype != DType::F32) => pow::build(cx),
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" => binary::build(cx, op),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "PRelu" | "Mod" => {
+            binary::build(cx, op)
+        }
         "Expand" => layout::build_expand(cx),
         "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),
         "CumSum" => axis::build_cumsum(cx),
@@ -393,7 +395,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Abs" | "Neg" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round"
         | "Sign" | "Sin" | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh"
-        | "Acosh" | "Atanh" | "Softplus" | "Softsign" => unary::build(cx, op),
+        | "Acosh" | "Atanh" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu"
+        | "ThresholdedRelu" | "Mish" | "Swish" => unary::build(cx, op),
         "Clip" => unary::build_clip(cx),
         "IsNaN" | "IsInf" => unary::build_classify(cx),
         "Softmax" | "LogSoftmax" => reduce::build_softmax(cx),

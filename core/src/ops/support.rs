@@ -128,7 +128,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
     };
     const F32: &[DType] = &[DType::F32];
     match op {
-        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => same(NUMERIC),
+        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "PRelu" | "Mod" => same(NUMERIC),
         "Sum" | "Mean" => same(F32),
         "Range" => same(&[DType::F32, DType::I64, DType::I32]),
         "Pow" => {
@@ -140,7 +140,8 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Sin"
         | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh" | "Acosh"
-        | "Atanh" | "Softplus" | "Softsign" | "Softmax" | "LogSoftmax" | "GlobalAveragePool"
+        | "Atanh" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu" | "ThresholdedRelu" | "Mish"
+        | "Swish" | "Softmax" | "LogSoftmax" | "GlobalAveragePool"
         | "MaxPool" | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => {
