@@ -35,7 +35,8 @@ LeakyRelu Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Mean Min Mul Neg No
 Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd
 ReduceSum ReduceSumSquare Relu Reshape Resize Round Shape Sigmoid Sign Sin Sinh Size Slice Softmax
 Softplus Softsign Split Sqrt Squeeze Sub Sum Tan Tanh Tile Transpose Trilu Unsqueeze Where Xor
-Elu Selu Celu ThresholdedRelu Mish Swish PRelu Mod
+Elu Selu Celu ThresholdedRelu Mish Swish PRelu Mod DepthToSpace SpaceToDepth GroupNormalization
+InstanceNormalization
 """.split()
 
 ACCEPT, REWRITE, REFUSE = "accept", "rewrite", "refuse"
@@ -86,6 +87,13 @@ DECISIONS = {
         ACCEPT,
         "defines fmod 0 on floats as A - floor(A/B)*B with signed-zero and infinity cases; "
         "implemented (also for earlier versions, where it was undefined)",
+    ),
+    ("DepthToSpace", 13): (ACCEPT, "doc formatting only"),
+    ("SpaceToDepth", 28): (ACCEPT, "adds `mode` (DCR default, CRD), as DepthToSpace's; implemented"),
+    ("GroupNormalization", 21): (
+        ACCEPT,
+        "scale and bias per channel instead of per group, and `stash_type`; both lengths are "
+        "implemented (told apart by length), statistics in f64",
     ),
     ("PRelu", 16): (ACCEPT, "doc whitespace only"),
     ("Pad", 18): (ACCEPT, "adds the optional `axes` input; implemented"),

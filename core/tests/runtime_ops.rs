@@ -254,7 +254,12 @@ fn parametric_activations_match_their_formulas() {
             "Selu",
             vec![],
             Box::new(|v| {
-                1.050_701_0 * if v > 0.0 { v } else { 1.673_263_2 * (v.exp() - 1.0) }
+                1.050_701_0
+                    * if v > 0.0 {
+                        v
+                    } else {
+                        1.673_263_2 * (v.exp() - 1.0)
+                    }
             }),
         ),
         (
@@ -595,4 +600,97 @@ fn matmul_with_constant_b_needs_no_scratch() {
     let model = gb.finish();
     let got = run1(&model, &[("x", &[2, 3], &[1.0, 0.0, -1.0, 2.0, 1.0, 0.5])]).unwrap();
     assert_eq!(got.as_f32().unwrap(), &[-4.0, -4.0, 7.5, 11.0]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn depth_space_moves_match_naive(n in 1usize..3, cb in 1usize..4, h in 1usize..4, w in 1usize..4, b in 1usize..4, crd in any::<bool>(), seed in any::<u64>()) {
+        let mode = if crd { "CRD" } else { "DCR" };
+        let c = cb * b * b;
+        // Input channel of output channel c' at block offset (i, j).
+        let src_c = |co: usize, i: usize, j: usize| if crd { co * b * b + i * b + j } else { (i * b + j) * cb + co };
+        let x = rand_vec(n * c * h * w, seed);
+        let got = run_op("DepthToSpace", &[(&[n, c, h, w], &x)], vec![int("blocksize", b as i64), string("mode", mode)]).unwrap();
+        prop_assert_eq!(got.shape(), &[n, cb, h * b, w * b]);
+        let mut want = Vec::new();
+        for ni in 0..n { for co in 0..cb { for r in 0..h * b { for q in 0..w * b {
+            let ci = src_c(co, r % b, q % b);
+            want.push(x[((ni * c + ci) * h + r / b) * w + q / b]);
+        }}}}
+        prop_assert_eq!(got.as_f32().unwrap(), want.as_slice());
+        // SpaceToDepth of an [n, cb, h·b, w·b] input: output channel src_c(c, i, j) (CRD: c·b² + i·b + j).
+        let (hh, ww) = (h * b, w * b);
+        let x2 = rand_vec(n * cb * hh * ww, seed ^ 5);
+        let got = run_op("SpaceToDepth", &[(&[n, cb, hh, ww], &x2)], vec![int("blocksize", b as i64), string("mode", mode)]).unwrap();
+        prop_assert_eq!(got.shape(), &[n, c, h, w]);
+        let y = got.as_f32().unwrap();
+        for ni in 0..n { for ci in 0..cb { for i in 0..b { for j in 0..b { for r in 0..h { for q in 0..w {
+            let co = src_c(ci, i, j);
+            prop_assert_eq!(y[((ni * c + co) * h + r) * w + q], x2[((ni * cb + ci) * hh + r * b + i) * ww + q * b + j]);
+        }}}}}}
+    }
+
+    #[test]
+    fn group_and_instance_norm_match_naive(n in 1usize..3, g in 1usize..4, cg in 1usize..4, s in 1usize..6, per_channel in any::<bool>(), instance in any::<bool>(), seed in any::<u64>()) {
+        let (g, cg) = if instance { (g * cg, 1) } else { (g, cg) };
+        let c = g * cg;
+        let params = if per_channel || instance { c } else { g };
+        let x = rand_vec(n * c * s, seed);
+        let scale = rand_vec(params, seed ^ 1);
+        let bias = rand_vec(params, seed ^ 2);
+        let (op, attrs) = if instance {
+            ("InstanceNormalization", vec![float("epsilon", 1e-3)])
+        } else {
+            ("GroupNormalization", vec![int("num_groups", g as i64), float("epsilon", 1e-3)])
+        };
+        let got = run_op(op, &[(&[n, c, s], &x), (&[params], &scale), (&[params], &bias)], attrs).unwrap();
+        let mut want = vec![0.0f32; x.len()];
+        for ni in 0..n {
+            for gi in 0..g {
+                let at = (ni * c + gi * cg) * s;
+                let xs = &x[at..at + cg * s];
+                let mean = xs.iter().map(|&v| v as f64).sum::<f64>() / xs.len() as f64;
+                let var = xs.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+                for k in 0..cg * s {
+                    let p = if params == c { gi * cg + k / s } else { gi };
+                    want[at + k] = ((xs[k] as f64 - mean) / (var + 1e-3f32 as f64).sqrt()) as f32 * scale[p] + bias[p];
+                }
+            }
+        }
+        assert_close(got.as_f32().unwrap(), &want, 1e-5);
+    }
+}
+
+#[test]
+fn depth_to_space_by_hand_and_bad_nodes_are_errors() {
+    // [1, 4, 1, 1] with blocksize 2: DCR puts channel i·2 + j at (i, j).
+    let x = [1.0f32, 2.0, 3.0, 4.0];
+    let got = run_op(
+        "DepthToSpace",
+        &[(&[1, 4, 1, 1], &x)],
+        vec![int("blocksize", 2)],
+    )
+    .unwrap();
+    assert_eq!(got.shape(), &[1, 1, 2, 2]);
+    assert_eq!(got.as_f32().unwrap(), [1.0, 2.0, 3.0, 4.0]);
+    for attrs in [
+        vec![int("blocksize", 3)],
+        vec![int("blocksize", 0)],
+        vec![int("blocksize", 2), string("mode", "XYZ")],
+    ] {
+        assert!(matches!(
+            run_op("DepthToSpace", &[(&[1, 4, 1, 1], &x)], attrs),
+            Err(Error::InvalidNode { .. })
+        ));
+    }
+    assert!(
+        run_op(
+            "GroupNormalization",
+            &[(&[1, 4, 1], &x), (&[3], &x[..3]), (&[3], &x[..3])],
+            vec![int("num_groups", 2)]
+        )
+        .is_err()
+    );
 }

@@ -229,6 +229,14 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (14, Verdict::Accepted),
     ]),
+    ("DepthToSpace", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc formatting only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (28, Verdict::Accepted),
+    ]),
     ("Div", &[
         // implemented
         (7, Verdict::Accepted),
@@ -347,6 +355,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (16, Verdict::Accepted),
     ]),
+    ("GroupNormalization", &[
+        // implemented
+        (18, Verdict::Accepted),
+        // scale and bias per channel instead of per group, and `stash_type`; both lengths are implemented (told apart by length), statistics in f64
+        (21, Verdict::Accepted),
+    ]),
     ("HardSigmoid", &[
         // implemented
         (6, Verdict::Accepted),
@@ -402,6 +416,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         (24, Verdict::Accepted),
         // type constraints only
         (25, Verdict::Accepted),
+    ]),
+    ("InstanceNormalization", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
     ]),
     ("IsInf", &[
         // implemented
@@ -797,6 +817,14 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (22, Verdict::Accepted),
     ]),
+    ("SpaceToDepth", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds `mode` (DCR default, CRD), as DepthToSpace's; implemented
+        (28, Verdict::Accepted),
+    ]),
     ("Split", &[
         // implemented
         (11, Verdict::Accepted),
@@ -916,19 +944,17 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
 pub const OTHER_OPS: &[&str] = &[
     "AffineGrid", "Attention", "Bernoulli", "BitCast", "BitShift", "BitwiseAnd", "BitwiseNot",
     "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "CenterCropPad", "Col2Im",
-    "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv", "DepthToSpace",
+    "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv",
     "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "EyeLike", "GatherND",
-    "GlobalLpPool", "GlobalMaxPool", "GridSample", "GroupNormalization", "HammingWindow",
-    "HannWindow", "ImageDecoder", "InstanceNormalization", "LRN", "LinearAttention", "Loop",
-    "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool", "MaxUnpool",
-    "MeanVarianceNormalization", "MelWeightMatrix", "Multinomial", "NegativeLogLikelihoodLoss",
-    "NonMaxSuppression", "NonZero", "OneHot", "Optional", "OptionalGetElement",
-    "OptionalHasElement", "QLinearConv", "QLinearMatMul", "QuantizeLinear", "RMSNormalization",
-    "RNN", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
-    "RegexFullMatch", "ReverseSequence", "RoiAlign", "RotaryEmbedding", "STFT", "Scan", "Scatter",
-    "ScatterElements", "ScatterND", "SequenceAt", "SequenceConstruct", "SequenceEmpty",
-    "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink",
-    "SoftmaxCrossEntropyLoss", "SpaceToDepth", "SplitToSequence", "StringConcat",
-    "StringNormalizer", "StringSplit", "SwiGLU", "TensorScatter", "TfIdfVectorizer", "TopK",
-    "Unique", "Upsample",
+    "GlobalLpPool", "GlobalMaxPool", "GridSample", "HammingWindow", "HannWindow", "ImageDecoder",
+    "LRN", "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
+    "MaxUnpool", "MeanVarianceNormalization", "MelWeightMatrix", "Multinomial",
+    "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero", "OneHot", "Optional",
+    "OptionalGetElement", "OptionalHasElement", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
+    "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike", "RandomUniform",
+    "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign", "RotaryEmbedding", "STFT",
+    "Scan", "Scatter", "ScatterElements", "ScatterND", "SequenceAt", "SequenceConstruct",
+    "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink",
+    "SoftmaxCrossEntropyLoss", "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit",
+    "SwiGLU", "TensorScatter", "TfIdfVectorizer", "TopK", "Unique", "Upsample",
 ];

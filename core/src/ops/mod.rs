@@ -29,6 +29,7 @@ mod conv_transpose;
 mod elems;
 mod fill;
 mod gemm;
+mod group_norm;
 mod gru;
 mod layer_norm;
 mod layout;
@@ -43,6 +44,7 @@ mod reduce;
 mod reduce_axes;
 mod resize;
 mod shape_ops;
+mod space_depth;
 mod split;
 mod strided;
 mod support;
@@ -392,6 +394,10 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),
         "CumSum" => axis::build_cumsum(cx),
         "Trilu" => trilu::build(cx),
+        "DepthToSpace" => space_depth::build_depth_to_space(cx),
+        "SpaceToDepth" => space_depth::build_space_to_depth(cx),
+        "GroupNormalization" => group_norm::build(cx, false),
+        "InstanceNormalization" => group_norm::build(cx, true),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Abs" | "Neg" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round"
         | "Sign" | "Sin" | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh"

@@ -140,9 +140,9 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Sin"
         | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh" | "Acosh"
-        | "Atanh" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu" | "ThresholdedRelu" | "Mish"
-        | "Swish" | "Softmax" | "LogSoftmax" | "GlobalAveragePool"
-        | "MaxPool" | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
+        | "Atanh" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu" | "ThresholdedRelu"
+        | "Mish" | "Swish" | "Softmax" | "LogSoftmax" | "GlobalAveragePool" | "MaxPool"
+        | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => {
             only(&[4], &[DType::I32])?;
@@ -161,7 +161,9 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
             only(&[1], &[DType::I64])?;
             any()
         }
-        "LayerNormalization" => only(&[0, 1, 2], F32),
+        "LayerNormalization" | "GroupNormalization" | "InstanceNormalization" => {
+            only(&[0, 1, 2], F32)
+        }
         "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => only(&[0], F32),
         "Cast" | "CastLike" => {
@@ -188,7 +190,7 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "ConstantOfShape" => first_output_in(&[DType::F32, DType::I64, DType::I32, DType::Bool]),
         "Pad" | "Split" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity"
         | "Transpose" | "Slice" | "Concat" | "Gather" | "Shape" | "Size" | "Constant"
-        | "Expand" | "Tile" | "GatherElements" => any(),
+        | "Expand" | "Tile" | "GatherElements" | "DepthToSpace" | "SpaceToDepth" => any(),
         _ => Err("no implementation".into()),
     }
 }
