@@ -36,7 +36,7 @@ Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean R
 ReduceSum ReduceSumSquare Relu Reshape Resize Round Shape Sigmoid Sign Sin Sinh Size Slice Softmax
 Softplus Softsign Split Sqrt Squeeze Sub Sum Tan Tanh Tile Transpose Trilu Unsqueeze Where Xor
 Elu Selu Celu ThresholdedRelu Mish Swish PRelu Mod DepthToSpace SpaceToDepth GroupNormalization
-InstanceNormalization
+InstanceNormalization GatherND ScatterND ScatterElements
 """.split()
 
 ACCEPT, REWRITE, REFUSE = "accept", "rewrite", "refuse"
@@ -95,6 +95,15 @@ DECISIONS = {
         "scale and bias per channel instead of per group, and `stash_type`; both lengths are "
         "implemented (told apart by length), statistics in f64",
     ),
+    ("GatherND", 12): (ACCEPT, "adds batch_dims (default 0, the version-11 behaviour); implemented"),
+    ("GatherND", 13): (ACCEPT, "doc formatting of the examples only"),
+    ("ScatterND", 16): (ACCEPT, "adds reduction none (default), add, mul; implemented (f32 for add, mul)"),
+    ("ScatterND", 18): (ACCEPT, "adds reductions max and min; implemented (f32)"),
+    ("ScatterElements", 16): (
+        ACCEPT,
+        "adds reduction none (default), add, mul; implemented (f32 for add, mul)",
+    ),
+    ("ScatterElements", 18): (ACCEPT, "adds reductions max and min; implemented (f32)"),
     ("PRelu", 16): (ACCEPT, "doc whitespace only"),
     ("Pad", 18): (ACCEPT, "adds the optional `axes` input; implemented"),
     ("Pad", 19): (ACCEPT, "adds mode `wrap`; implemented"),

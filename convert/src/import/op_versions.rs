@@ -327,6 +327,14 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // doc reworded or given examples; same meaning
         (13, Verdict::Accepted),
     ]),
+    ("GatherND", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds batch_dims (default 0, the version-11 behaviour); implemented
+        (12, Verdict::Accepted),
+        // doc formatting of the examples only
+        (13, Verdict::Accepted),
+    ]),
     ("Gelu", &[
         // implemented
         (20, Verdict::Accepted),
@@ -729,6 +737,26 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (22, Verdict::Accepted),
     ]),
+    ("ScatterElements", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds reduction none (default), add, mul; implemented (f32 for add, mul)
+        (16, Verdict::Accepted),
+        // adds reductions max and min; implemented (f32)
+        (18, Verdict::Accepted),
+    ]),
+    ("ScatterND", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds reduction none (default), add, mul; implemented (f32 for add, mul)
+        (16, Verdict::Accepted),
+        // adds reductions max and min; implemented (f32)
+        (18, Verdict::Accepted),
+    ]),
     ("Selu", &[
         // implemented
         (6, Verdict::Accepted),
@@ -945,16 +973,16 @@ pub const OTHER_OPS: &[&str] = &[
     "AffineGrid", "Attention", "Bernoulli", "BitCast", "BitShift", "BitwiseAnd", "BitwiseNot",
     "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "CenterCropPad", "Col2Im",
     "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv",
-    "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "EyeLike", "GatherND",
-    "GlobalLpPool", "GlobalMaxPool", "GridSample", "HammingWindow", "HannWindow", "ImageDecoder",
-    "LRN", "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
+    "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "EyeLike", "GlobalLpPool",
+    "GlobalMaxPool", "GridSample", "HammingWindow", "HannWindow", "ImageDecoder", "LRN",
+    "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
     "MaxUnpool", "MeanVarianceNormalization", "MelWeightMatrix", "Multinomial",
     "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero", "OneHot", "Optional",
     "OptionalGetElement", "OptionalHasElement", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
     "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike", "RandomUniform",
     "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign", "RotaryEmbedding", "STFT",
-    "Scan", "Scatter", "ScatterElements", "ScatterND", "SequenceAt", "SequenceConstruct",
-    "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink",
-    "SoftmaxCrossEntropyLoss", "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit",
-    "SwiGLU", "TensorScatter", "TfIdfVectorizer", "TopK", "Unique", "Upsample",
+    "Scan", "Scatter", "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase",
+    "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink", "SoftmaxCrossEntropyLoss",
+    "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit", "SwiGLU", "TensorScatter",
+    "TfIdfVectorizer", "TopK", "Unique", "Upsample",
 ];

@@ -43,6 +43,7 @@ mod recurrent;
 mod reduce;
 mod reduce_axes;
 mod resize;
+mod scatter;
 mod shape_ops;
 mod space_depth;
 mod split;
@@ -394,6 +395,9 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),
         "CumSum" => axis::build_cumsum(cx),
         "Trilu" => trilu::build(cx),
+        "GatherND" => scatter::build_gather_nd(cx),
+        "ScatterND" => return Ok(Planned::Run(scatter::build_scatter_nd(cx)?)),
+        "ScatterElements" => return Ok(Planned::Run(scatter::build_scatter_elements(cx)?)),
         "DepthToSpace" => space_depth::build_depth_to_space(cx),
         "SpaceToDepth" => space_depth::build_space_to_depth(cx),
         "GroupNormalization" => group_norm::build(cx, false),

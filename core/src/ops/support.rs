@@ -191,6 +191,10 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Pad" | "Split" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity"
         | "Transpose" | "Slice" | "Concat" | "Gather" | "Shape" | "Size" | "Constant"
         | "Expand" | "Tile" | "GatherElements" | "DepthToSpace" | "SpaceToDepth" => any(),
+        "GatherND" | "ScatterND" | "ScatterElements" => {
+            only(&[1], &[DType::I64, DType::I32])?;
+            any()
+        }
         _ => Err("no implementation".into()),
     }
 }
