@@ -694,3 +694,73 @@ fn depth_to_space_by_hand_and_bad_nodes_are_errors() {
         .is_err()
     );
 }
+
+/// TopK of `x` (shape `shape`) with a constant K: (values, indices).
+fn top_k(shape: &[usize], x: &[f32], k: i64, attrs: Vec<Attribute>) -> Result<(Tensor, Tensor)> {
+    let mut gb = GraphBuilder::new();
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let xi = gb.input_f32("x", &dims);
+    let ki = gb.const_i64(&[k]);
+    let out = gb.node_outputs("TopK", &[Some(xi), Some(ki)], attrs, DType::F32, 2);
+    // `node_outputs` gives every output one dtype; Indices are i64.
+    let indices = gb.b.add_value(ValueInfo {
+        name: "indices".into(),
+        dtype: DType::I64,
+        shape: None,
+        initializer: None,
+    });
+    gb.graph.nodes.last_mut().unwrap().outputs[1] = indices;
+    gb.output(out[0]);
+    gb.output(indices);
+    let mut s = Session::new(gb.finish(), SessionOptions::default())?;
+    let mut outs = s.run(&[("x", TensorRef::from_f32(shape, x)?)])?;
+    assert_eq!(outs.len(), 2, "TopK gives Values and Indices");
+    let indices = outs.remove(1);
+    Ok((outs.remove(0), indices))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn top_k_matches_a_naive_stable_sort(outer in 1usize..3, n in 1usize..9, inner in 1usize..3, k_frac in 0usize..=8, largest in any::<bool>(), seed in any::<u64>()) {
+        let k = k_frac * n / 8;
+        // Few distinct values, so that ties are common.
+        let x: Vec<f32> = rand_vec(outer * n * inner, seed).iter().map(|v| (v * 3.0).round()).collect();
+        let (values, indices) = top_k(&[outer, n, inner], &x, k as i64, vec![int("axis", 1), int("largest", largest as i64)]).unwrap();
+        prop_assert_eq!(values.shape(), &[outer, k, inner]);
+        let (mut want_v, mut want_i) = (vec![0.0f32; outer * k * inner], vec![0i64; outer * k * inner]);
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut idx: Vec<usize> = (0..n).collect();
+                // A stable sort keeps equal values in index order.
+                idx.sort_by(|&a, &b| {
+                    let (va, vb) = (x[(o * n + a) * inner + i], x[(o * n + b) * inner + i]);
+                    if largest { vb.partial_cmp(&va).unwrap() } else { va.partial_cmp(&vb).unwrap() }
+                });
+                for r in 0..k {
+                    want_v[(o * k + r) * inner + i] = x[(o * n + idx[r]) * inner + i];
+                    want_i[(o * k + r) * inner + i] = idx[r] as i64;
+                }
+            }
+        }
+        prop_assert_eq!(values.as_f32().unwrap(), want_v.as_slice());
+        prop_assert_eq!(indices.view().as_i64().unwrap(), want_i.as_slice());
+    }
+}
+
+#[test]
+fn top_k_by_hand_and_k_out_of_range_is_invalid() {
+    let x = [1.0f32, f32::NAN, 3.0, 3.0, -1.0];
+    let (v, i) = top_k(&[5], &x, 3, vec![]).unwrap();
+    assert!(v.as_f32().unwrap()[0].is_nan());
+    assert_eq!(&v.as_f32().unwrap()[1..], [3.0, 3.0]);
+    assert_eq!(i.view().as_i64().unwrap(), [1, 2, 3]);
+    let (v, i) = top_k(&[5], &x, 2, vec![int("largest", 0)]).unwrap();
+    assert_eq!(v.as_f32().unwrap(), [-1.0, 1.0]);
+    assert_eq!(i.view().as_i64().unwrap(), [4, 0]);
+    assert!(matches!(
+        top_k(&[5], &x, 6, vec![]),
+        Err(Error::InvalidNode { .. })
+    ));
+}

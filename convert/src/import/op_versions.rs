@@ -923,6 +923,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (13, Verdict::Accepted),
     ]),
+    ("TopK", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
+    ]),
     ("Transpose", &[
         // implemented
         (1, Verdict::Accepted),
@@ -984,5 +990,5 @@ pub const OTHER_OPS: &[&str] = &[
     "Scan", "Scatter", "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase",
     "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink", "SoftmaxCrossEntropyLoss",
     "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit", "SwiGLU", "TensorScatter",
-    "TfIdfVectorizer", "TopK", "Unique", "Upsample",
+    "TfIdfVectorizer", "Unique", "Upsample",
 ];

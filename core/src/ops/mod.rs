@@ -7,7 +7,7 @@
 //! computes: it never parses attributes and never allocates.
 //!
 //! Most ops have one output ([`Planned::Run`], run by [`Op::run`]). An op that computes several
-//! outputs in one pass (Split, LSTM, GRU: [`runs_once`]) is built once for all of a node's outputs
+//! outputs in one pass (Split, LSTM, GRU, TopK: [`runs_once`]) is built once for all of a node's outputs
 //! ([`Planned::Multi`]) and run once by [`Op::run_multi`], which receives one [`Outputs`]: a
 //! tensor per output that something reads and `None` for the others, which the op skips.
 //!
@@ -49,6 +49,7 @@ mod space_depth;
 mod split;
 mod strided;
 mod support;
+mod topk;
 mod trilu;
 mod unary;
 mod window;
@@ -425,6 +426,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Split" => return Ok(Planned::Multi(split::build(cx)?)),
         "LSTM" => return Ok(Planned::Multi(lstm::build(cx)?)),
         "GRU" => return Ok(Planned::Multi(gru::build(cx)?)),
+        "TopK" => return Ok(Planned::Multi(topk::build(cx)?)),
         "LayerNormalization" => return Ok(Planned::Run(layer_norm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),

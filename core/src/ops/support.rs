@@ -29,7 +29,7 @@ pub fn max_outputs(op: &str) -> usize {
     match op {
         "Split" | "If" => usize::MAX,
         "LSTM" | "LayerNormalization" => 3,
-        "GRU" => 2,
+        "GRU" | "TopK" => 2,
         _ => 1,
     }
 }
@@ -37,7 +37,7 @@ pub fn max_outputs(op: &str) -> usize {
 /// The multi-output ops whose builder returns one op for all of a node's outputs
 /// (`Planned::Multi`), run once per node.
 pub fn runs_once(op: &str) -> bool {
-    matches!(op, "Split" | "LSTM" | "GRU")
+    matches!(op, "Split" | "LSTM" | "GRU" | "TopK")
 }
 
 /// The inputs of `op` that set an output shape (or a fold the planner needs), which the runtime
@@ -49,7 +49,7 @@ pub(crate) fn plan_time_inputs(op: &str) -> &'static [usize] {
         | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1" | "ReduceL2"
         | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => &[1],
         "Slice" => &[1, 2, 3, 4],
-        "Tile" => &[1],
+        "Tile" | "TopK" => &[1],
         "Pad" => &[1, 3],
         "Resize" => &[2, 3],
         "ConstantOfShape" => &[0],
@@ -156,6 +156,10 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "CumSum" => {
             only(&[0], &[DType::F32, DType::I64, DType::I32])?;
             only(&[1], &[DType::I64, DType::I32])
+        }
+        "TopK" => {
+            only(&[0], &[DType::F32, DType::I64, DType::I32])?;
+            only(&[1], &[DType::I64])
         }
         "Trilu" => {
             only(&[1], &[DType::I64])?;
