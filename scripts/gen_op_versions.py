@@ -23,9 +23,8 @@ import onnx.defs as defs
 MIN_OPSET = 11
 OUT = Path(__file__).resolve().parent.parent / "convert/src/import/op_versions.rs"
 
-# The ops MobiQuant implements (core/src/ops/mod.rs `build`, plus `If`, which the planner runs,
-# and `Dropout`, which the converter removes). A convert unit test checks this list against the
-# runtime's `op_support`.
+# The ops MobiQuant implements (core/src/ops/mod.rs `build`, plus `If`, which the planner runs).
+# A convert unit test checks this list against the runtime's `op_support`.
 OPS = """
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization Cast
 CastLike Ceil Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum Div Dropout
@@ -143,8 +142,9 @@ DECISIONS = {
     ),
     ("Dropout", 12): (
         ACCEPT,
-        "ratio and training_mode become inputs; the converter removes Dropout as the inference "
-        "identity",
+        "ratio and training_mode become inputs; inference (training_mode false, or ratio 0) is the "
+        "identity with an all-true mask, implemented (the converter removes Dropout when the mask "
+        "is unread); training-mode Dropout with a ratio above 0 is random and refused",
     ),
     ("Range", 27): (
         ACCEPT,

@@ -764,3 +764,48 @@ fn top_k_by_hand_and_k_out_of_range_is_invalid() {
         Err(Error::InvalidNode { .. })
     ));
 }
+
+/// Dropout of `x` with optional constant ratio and training_mode, reading Y and the mask.
+fn dropout(x: &[f32], ratio: Option<f32>, training: Option<bool>) -> Result<(Tensor, Tensor)> {
+    let mut gb = GraphBuilder::new();
+    let xi = gb.input_f32("x", &[x.len() as u64]);
+    let r = ratio.map(|r| gb.const_f32(&[], &[r]));
+    let t = training.map(|t| {
+        gb.b.add_constant("t", DType::Bool, &[], &[u8::from(t)])
+            .unwrap()
+    });
+    let out = gb.node_outputs("Dropout", &[Some(xi), r, t], vec![], DType::F32, 2);
+    // `node_outputs` gives every output one dtype; the mask is bool.
+    let mask = gb.b.add_value(ValueInfo {
+        name: "mask".into(),
+        dtype: DType::Bool,
+        shape: None,
+        initializer: None,
+    });
+    gb.graph.nodes.last_mut().unwrap().outputs[1] = mask;
+    gb.output(out[0]);
+    gb.output(mask);
+    let mut s = Session::new(gb.finish(), SessionOptions::default())?;
+    let mut outs = s.run(&[("x", TensorRef::from_f32(&[x.len()], x)?)])?;
+    let mask = outs.remove(1);
+    Ok((outs.remove(0), mask))
+}
+
+#[test]
+fn dropout_at_inference_copies_and_masks_nothing() {
+    let x = [1.0f32, -2.0, 3.5];
+    for (ratio, training) in [
+        (None, None),
+        (Some(0.3), Some(false)),
+        (Some(0.0), Some(true)),
+    ] {
+        let (y, mask) = dropout(&x, ratio, training).unwrap();
+        assert_eq!(y.as_f32().unwrap(), x);
+        assert_eq!(mask.dtype(), DType::Bool);
+        assert_eq!(mask.view().bytes(), [1, 1, 1]);
+    }
+    assert!(matches!(
+        dropout(&x, Some(0.5), Some(true)),
+        Err(Error::UnsupportedOp { .. })
+    ));
+}

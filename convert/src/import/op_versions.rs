@@ -248,7 +248,7 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
     ("Dropout", &[
         // implemented
         (10, Verdict::Accepted),
-        // ratio and training_mode become inputs; the converter removes Dropout as the inference identity
+        // ratio and training_mode become inputs; inference (training_mode false, or ratio 0) is the identity with an all-true mask, implemented (the converter removes Dropout when the mask is unread); training-mode Dropout with a ratio above 0 is random and refused
         (12, Verdict::Accepted),
         // type constraints only
         (13, Verdict::Accepted),

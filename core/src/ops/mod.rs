@@ -7,7 +7,7 @@
 //! computes: it never parses attributes and never allocates.
 //!
 //! Most ops have one output ([`Planned::Run`], run by [`Op::run`]). An op that computes several
-//! outputs in one pass (Split, LSTM, GRU, TopK: [`runs_once`]) is built once for all of a node's outputs
+//! outputs in one pass (Split, LSTM, GRU, TopK, Dropout: [`runs_once`]) is built once for all of a node's outputs
 //! ([`Planned::Multi`]) and run once by [`Op::run_multi`], which receives one [`Outputs`]: a
 //! tensor per output that something reads and `None` for the others, which the op skips.
 //!
@@ -26,6 +26,7 @@ mod cast;
 mod compare;
 mod conv;
 mod conv_transpose;
+mod dropout;
 mod elems;
 mod fill;
 mod gemm;
@@ -427,6 +428,7 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "LSTM" => return Ok(Planned::Multi(lstm::build(cx)?)),
         "GRU" => return Ok(Planned::Multi(gru::build(cx)?)),
         "TopK" => return Ok(Planned::Multi(topk::build(cx)?)),
+        "Dropout" => return Ok(Planned::Multi(dropout::build(cx)?)),
         "LayerNormalization" => return Ok(Planned::Run(layer_norm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),

@@ -29,7 +29,7 @@ pub fn max_outputs(op: &str) -> usize {
     match op {
         "Split" | "If" => usize::MAX,
         "LSTM" | "LayerNormalization" => 3,
-        "GRU" | "TopK" => 2,
+        "GRU" | "TopK" | "Dropout" => 2,
         _ => 1,
     }
 }
@@ -37,7 +37,7 @@ pub fn max_outputs(op: &str) -> usize {
 /// The multi-output ops whose builder returns one op for all of a node's outputs
 /// (`Planned::Multi`), run once per node.
 pub fn runs_once(op: &str) -> bool {
-    matches!(op, "Split" | "LSTM" | "GRU" | "TopK")
+    matches!(op, "Split" | "LSTM" | "GRU" | "TopK" | "Dropout")
 }
 
 /// The inputs of `op` that set an output shape (or a fold the planner needs), which the runtime
@@ -195,6 +195,11 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Pad" | "Split" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity"
         | "Transpose" | "Slice" | "Concat" | "Gather" | "Shape" | "Size" | "Constant"
         | "Expand" | "Tile" | "GatherElements" | "DepthToSpace" | "SpaceToDepth" => any(),
+        "Dropout" => {
+            only(&[1], &[DType::F32])?;
+            only(&[2], &[DType::Bool])?;
+            any()
+        }
         "GatherND" | "ScatterND" | "ScatterElements" => {
             only(&[1], &[DType::I64, DType::I32])?;
             any()
