@@ -35,7 +35,7 @@ Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean R
 ReduceSum ReduceSumSquare Relu Reshape Resize Round Shape Sigmoid Sign Sin Sinh Size Slice Softmax
 Softplus Softsign Split Sqrt Squeeze Sub Sum Tan Tanh Tile Transpose Trilu Unsqueeze Where Xor
 Elu Selu Celu ThresholdedRelu Mish Swish PRelu Mod DepthToSpace SpaceToDepth GroupNormalization
-InstanceNormalization GatherND ScatterND ScatterElements TopK
+InstanceNormalization GatherND ScatterND ScatterElements TopK GlobalMaxPool LpNormalization
 """.split()
 
 ACCEPT, REWRITE, REFUSE = "accept", "rewrite", "refuse"

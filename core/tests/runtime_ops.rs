@@ -809,3 +809,41 @@ fn dropout_at_inference_copies_and_masks_nothing() {
         Err(Error::UnsupportedOp { .. })
     ));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn lp_normalization_and_global_max_pool_match_naive(a in 1usize..4, b in 1usize..5, c in 1usize..4, axis in 0usize..3, l1 in any::<bool>(), zero_row in any::<bool>(), seed in any::<u64>()) {
+        let shape = [a, b, c];
+        let mut x = rand_vec(a * b * c, seed);
+        if zero_row {
+            // A zero slice along every axis through element 0 (its norm is 0: output 0).
+            x[0] = 0.0;
+        }
+        let got = run_op("LpNormalization", &[(&shape, &x)], vec![int("axis", axis as i64), int("p", if l1 { 1 } else { 2 })]).unwrap();
+        let strides = [b * c, c, 1];
+        let mut want = vec![0.0f32; x.len()];
+        for (e, w) in want.iter_mut().enumerate() {
+            let pos = (e / strides[axis]) % shape[axis];
+            let base = e - pos * strides[axis];
+            let along = (0..shape[axis]).map(|j| x[base + j * strides[axis]] as f64);
+            let norm = if l1 { along.map(f64::abs).sum::<f64>() } else { along.map(|v| v * v).sum::<f64>().sqrt() };
+            *w = if norm == 0.0 { 0.0 } else { x[e] / norm as f32 };
+        }
+        assert_close(got.as_f32().unwrap(), &want, 1e-6);
+        let got = run_op("GlobalMaxPool", &[(&shape, &x)], vec![]).unwrap();
+        prop_assert_eq!(got.shape(), &[a, b, 1]);
+        let want: Vec<f32> = x.chunks(c).map(|p| p.iter().copied().fold(f32::NEG_INFINITY, f32::max)).collect();
+        prop_assert_eq!(got.as_f32().unwrap(), want.as_slice());
+    }
+}
+
+#[test]
+fn global_max_pool_propagates_nan() {
+    let x = [1.0f32, f32::NAN, 3.0, -1.0, -2.0, -0.5];
+    let got = run_op("GlobalMaxPool", &[(&[1, 2, 3], &x)], vec![]).unwrap();
+    let y = got.as_f32().unwrap();
+    assert!(y[0].is_nan());
+    assert_eq!(y[1], -0.5);
+}

@@ -351,6 +351,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (22, Verdict::Accepted),
     ]),
+    ("GlobalMaxPool", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
     ("Greater", &[
         // implemented
         (9, Verdict::Accepted),
@@ -486,6 +492,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         (11, Verdict::Rewritten),
         // one axis, default -1: the form MobiQuant implements
         (13, Verdict::Accepted),
+    ]),
+    ("LpNormalization", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
     ]),
     ("MatMul", &[
         // implemented
@@ -980,15 +992,14 @@ pub const OTHER_OPS: &[&str] = &[
     "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "CenterCropPad", "Col2Im",
     "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv",
     "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "EyeLike", "GlobalLpPool",
-    "GlobalMaxPool", "GridSample", "HammingWindow", "HannWindow", "ImageDecoder", "LRN",
-    "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
-    "MaxUnpool", "MeanVarianceNormalization", "MelWeightMatrix", "Multinomial",
-    "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero", "OneHot", "Optional",
-    "OptionalGetElement", "OptionalHasElement", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
-    "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike", "RandomUniform",
-    "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign", "RotaryEmbedding", "STFT",
-    "Scan", "Scatter", "SequenceAt", "SequenceConstruct", "SequenceEmpty", "SequenceErase",
-    "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink", "SoftmaxCrossEntropyLoss",
-    "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit", "SwiGLU", "TensorScatter",
-    "TfIdfVectorizer", "Unique", "Upsample",
+    "GridSample", "HammingWindow", "HannWindow", "ImageDecoder", "LRN", "LinearAttention", "Loop",
+    "LpPool", "MatMulInteger", "MaxRoiPool", "MaxUnpool", "MeanVarianceNormalization",
+    "MelWeightMatrix", "Multinomial", "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero",
+    "OneHot", "Optional", "OptionalGetElement", "OptionalHasElement", "QLinearConv",
+    "QLinearMatMul", "QuantizeLinear", "RMSNormalization", "RNN", "RandomNormal",
+    "RandomNormalLike", "RandomUniform", "RandomUniformLike", "RegexFullMatch", "ReverseSequence",
+    "RoiAlign", "RotaryEmbedding", "STFT", "Scan", "Scatter", "SequenceAt", "SequenceConstruct",
+    "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink",
+    "SoftmaxCrossEntropyLoss", "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit",
+    "SwiGLU", "TensorScatter", "TfIdfVectorizer", "Unique", "Upsample",
 ];

@@ -412,7 +412,9 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Clip" => unary::build_clip(cx),
         "IsNaN" | "IsInf" => unary::build_classify(cx),
         "Softmax" | "LogSoftmax" => reduce::build_softmax(cx),
-        "GlobalAveragePool" => reduce::build_global_average_pool(cx),
+        "GlobalAveragePool" => reduce::build_global_pool(cx, false),
+        "GlobalMaxPool" => reduce::build_global_pool(cx, true),
+        "LpNormalization" => reduce::build_lp_normalization(cx),
         "Cast" | "CastLike" => return Ok(Planned::Run(cast::build(cx)?)),
         "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             return Ok(Planned::Run(compare::build_compare(cx, op)?));

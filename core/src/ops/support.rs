@@ -141,8 +141,10 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Sin"
         | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh" | "Acosh"
         | "Atanh" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu" | "ThresholdedRelu"
-        | "Mish" | "Swish" | "Softmax" | "LogSoftmax" | "GlobalAveragePool" | "MaxPool"
-        | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
+        | "Mish" | "Swish" | "Softmax" | "LogSoftmax" | "GlobalAveragePool" | "GlobalMaxPool"
+        | "LpNormalization" | "MaxPool" | "AveragePool" | "BatchNormalization" => {
+            only(&[0, 1, 2, 3, 4], F32)
+        }
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => {
             only(&[4], &[DType::I32])?;
