@@ -44,11 +44,7 @@ impl Axis {
         // pad, from an output_shape beyond the natural size, shifts the output right).
         let stride = self.stride as isize;
         let lead = self.pad - (k * self.dilation) as isize;
-        let first = if lead > 0 {
-            (lead + stride - 1) / stride
-        } else {
-            0
-        };
+        let first = if lead > 0 { (lead + stride - 1) / stride } else { 0 };
         let last = self.output as isize - 1 + lead;
         let end = if last < 0 {
             0
@@ -56,10 +52,7 @@ impl Axis {
             (last / stride + 1).min(self.input as isize)
         };
         let first = first.min(end);
-        (
-            first as usize..end as usize,
-            (first * stride - lead).max(0) as usize,
-        )
+        (first as usize..end as usize, (first * stride - lead).max(0) as usize)
     }
 }
 
