@@ -23,18 +23,19 @@ import onnx.defs as defs
 MIN_OPSET = 11
 OUT = Path(__file__).resolve().parent.parent / "convert/src/import/op_versions.rs"
 
-# The ops MobiQuant implements (core/src/ops/mod.rs `build`, plus `If`, which the planner runs,
-# and `Dropout`, which the converter removes). A convert unit test checks this list against the
-# runtime's `op_support`.
+# The ops MobiQuant implements (core/src/ops/mod.rs `build`, plus `If`, which the planner runs).
+# A convert unit test checks this list against the runtime's `op_support`.
 OPS = """
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization Cast
 CastLike Ceil Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum Div Dropout
 Equal Erf Exp Expand Flatten Floor GRU Gather GatherElements Gelu Gemm GlobalAveragePool Greater
 GreaterOrEqual HardSigmoid HardSwish Hardmax Identity If IsInf IsNaN LSTM LayerNormalization
-LeakyRelu Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Mean Min Mul Neg Not Or PRelu Pad Pow Range
+LeakyRelu Less LessOrEqual Log LogSoftmax MatMul Max MaxPool Mean Min Mul Neg Not Or Pad Pow Range
 Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean ReduceMin ReduceProd
 ReduceSum ReduceSumSquare Relu Reshape Resize Round Shape Sigmoid Sign Sin Sinh Size Slice Softmax
 Softplus Softsign Split Sqrt Squeeze Sub Sum Tan Tanh Tile Transpose Trilu Unsqueeze Where Xor
+Elu Selu Celu ThresholdedRelu Mish Swish PRelu Mod DepthToSpace SpaceToDepth GroupNormalization
+InstanceNormalization GatherND ScatterND ScatterElements TopK GlobalMaxPool LpNormalization
 """.split()
 
 ACCEPT, REWRITE, REFUSE = "accept", "rewrite", "refuse"
@@ -76,6 +77,33 @@ DECISIONS = {
     ("Unsqueeze", 13): AXES_MOVED,
     ("Split", 13): (ACCEPT, "`split` moved from attribute to input; the importer moves it (normalize.rs)"),
     ("Split", 18): (ACCEPT, "adds num_outputs (uneven last part); implemented"),
+    ("Mod", 13): (
+        ACCEPT,
+        "doc rewritten: fmod 0 is Python's % (integers), fmod 1 is C fmod (floats), as version 10 "
+        "and as implemented",
+    ),
+    ("Mod", 28): (
+        ACCEPT,
+        "defines fmod 0 on floats as A - floor(A/B)*B with signed-zero and infinity cases; "
+        "implemented (also for earlier versions, where it was undefined)",
+    ),
+    ("DepthToSpace", 13): (ACCEPT, "doc formatting only"),
+    ("SpaceToDepth", 28): (ACCEPT, "adds `mode` (DCR default, CRD), as DepthToSpace's; implemented"),
+    ("GroupNormalization", 21): (
+        ACCEPT,
+        "scale and bias per channel instead of per group, and `stash_type`; both lengths are "
+        "implemented (told apart by length), statistics in f64",
+    ),
+    ("GatherND", 12): (ACCEPT, "adds batch_dims (default 0, the version-11 behaviour); implemented"),
+    ("GatherND", 13): (ACCEPT, "doc formatting of the examples only"),
+    ("ScatterND", 16): (ACCEPT, "adds reduction none (default), add, mul; implemented (f32 for add, mul)"),
+    ("ScatterND", 18): (ACCEPT, "adds reductions max and min; implemented (f32)"),
+    ("ScatterElements", 16): (
+        ACCEPT,
+        "adds reduction none (default), add, mul; implemented (f32 for add, mul)",
+    ),
+    ("ScatterElements", 18): (ACCEPT, "adds reductions max and min; implemented (f32)"),
+    ("PRelu", 16): (ACCEPT, "doc whitespace only"),
     ("Pad", 18): (ACCEPT, "adds the optional `axes` input; implemented"),
     ("Pad", 19): (ACCEPT, "adds mode `wrap`; implemented"),
     ("LSTM", 14): (ACCEPT, "adds layout (default 0, the version-7 behaviour); layout 1 is refused by the builder"),
@@ -114,8 +142,9 @@ DECISIONS = {
     ),
     ("Dropout", 12): (
         ACCEPT,
-        "ratio and training_mode become inputs; the converter removes Dropout as the inference "
-        "identity",
+        "ratio and training_mode become inputs; inference (training_mode false, or ratio 0) is the "
+        "identity with an all-true mask, implemented (the converter removes Dropout when the mask "
+        "is unread); training-mode Dropout with a ratio above 0 is random and refused",
     ),
     ("Range", 27): (
         ACCEPT,
@@ -133,7 +162,6 @@ EMPTY_REDUCTION = (
 DECISIONS.update(
     {
         ("Abs", 13): REWORDED,
-        ("PRelu", 16): (ACCEPT, "adds bfloat16; doc reflowed, same meaning"),
         ("Gather", 13): REWORDED,
         ("GatherElements", 13): REWORDED,
         ("Gemm", 13): REWORDED,

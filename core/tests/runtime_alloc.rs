@@ -221,4 +221,53 @@ fn steady_state_runs_do_not_allocate() {
         }
     });
     assert_eq!(n, 0, "run_in_place (LSTM, Split) allocated {n} times");
+
+    // DepthToSpace, GroupNormalization, SpaceToDepth, PRelu, Mish, ScatterElements, GatherND.
+    let mut gb = GraphBuilder::new();
+    let x = gb.input_f32("x", &[1, 8, 2, 2]);
+    let d2s = gb.node("DepthToSpace", &[x], vec![int("blocksize", 2)]);
+    let gamma = gb.const_f32(&[2], &rand_vec(2, 13));
+    let beta = gb.const_f32(&[2], &rand_vec(2, 14));
+    let gn = gb.node(
+        "GroupNormalization",
+        &[d2s, gamma, beta],
+        vec![int("num_groups", 2)],
+    );
+    let s2d = gb.node("SpaceToDepth", &[gn], vec![int("blocksize", 2)]);
+    let slope = gb.const_f32(&[8, 1, 1], &rand_vec(8, 15));
+    let prelu = gb.node("PRelu", &[s2d, slope], vec![]);
+    let mish = gb.node("Mish", &[prelu], vec![]);
+    let flat = gb.const_i64(&[1, 0, 1, 0, 0, 1, 1, 0].repeat(4));
+    let shape = gb.const_i64(&[1, 8, 2, 2]);
+    let idx = gb.node_typed("Reshape", &[Some(flat), Some(shape)], vec![], DType::I64);
+    let scat = gb.node_typed(
+        "ScatterElements",
+        &[Some(mish), Some(idx), Some(prelu)],
+        vec![int("axis", 3), string("reduction", "add")],
+        DType::F32,
+    );
+    let rows = gb.const_i64(&[0, 3, 0, 5]);
+    let rows_shape = gb.const_i64(&[2, 2]);
+    let rows = gb.node_typed(
+        "Reshape",
+        &[Some(rows), Some(rows_shape)],
+        vec![],
+        DType::I64,
+    );
+    let g = gb.node_typed("GatherND", &[Some(scat), Some(rows)], vec![], DType::F32);
+    gb.output(g);
+    let mut s = Session::new(gb.finish(), SessionOptions::default()).unwrap();
+    let data = rand_vec(32, 16);
+    let input = TensorRef::from_f32(&[1, 8, 2, 2], &data).unwrap();
+    s.run_in_place(&[("x", input)]).unwrap();
+    assert_eq!(s.output(0).unwrap().shape(), [2, 2, 2]);
+    let n = allocations_during(|| {
+        for _ in 0..3 {
+            s.run_in_place(&[("x", input)]).unwrap();
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "run_in_place (DepthToSpace, GroupNormalization, ScatterElements, ...) allocated {n} times"
+    );
 }

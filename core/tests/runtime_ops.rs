@@ -232,6 +232,76 @@ fn unary_ops_by_hand() {
 }
 
 #[test]
+fn parametric_activations_match_their_formulas() {
+    let x: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.15).collect();
+    let s = [x.len()];
+    // Written here in f64 from the ONNX definitions.
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let softplus = |v: f64| (1.0 + v.exp()).ln();
+    type Formula = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(&str, Vec<Attribute>, Formula)> = vec![
+        (
+            "Elu",
+            vec![float("alpha", 0.7)],
+            Box::new(|v| if v > 0.0 { v } else { 0.7 * (v.exp() - 1.0) }),
+        ),
+        (
+            "Selu",
+            vec![float("alpha", 2.0), float("gamma", 3.0)],
+            Box::new(|v| 3.0 * if v > 0.0 { v } else { 2.0 * (v.exp() - 1.0) }),
+        ),
+        (
+            "Selu",
+            vec![],
+            Box::new(|v| {
+                1.050_701_0
+                    * if v > 0.0 {
+                        v
+                    } else {
+                        1.673_263_2 * (v.exp() - 1.0)
+                    }
+            }),
+        ),
+        (
+            "Celu",
+            vec![float("alpha", 2.0)],
+            Box::new(|v| v.max(0.0) + (2.0 * ((v / 2.0).exp() - 1.0)).min(0.0)),
+        ),
+        (
+            "ThresholdedRelu",
+            vec![float("alpha", 0.3)],
+            Box::new(|v| if v > 0.3f32 as f64 { v } else { 0.0 }),
+        ),
+        ("Mish", vec![], Box::new(move |v| v * softplus(v).tanh())),
+        (
+            "Swish",
+            vec![float("alpha", 1.5)],
+            Box::new(move |v| v * sigmoid(1.5 * v)),
+        ),
+    ];
+    for (op, attrs, f) in cases {
+        let got = run_op(op, &[(&s, &x)], attrs).unwrap();
+        let want: Vec<f32> = x.iter().map(|&v| f(v as f64) as f32).collect();
+        assert_close(got.as_f32().unwrap(), &want, 1e-6);
+    }
+}
+
+#[test]
+fn prelu_and_mod_by_hand() {
+    let x = [-2.0f32, -1.0, 0.0, 3.0, -4.0, 5.0];
+    let slope = [0.5f32, -1.0];
+    let got = run_op("PRelu", &[(&[3, 2], &x), (&[2], &slope)], vec![]).unwrap();
+    assert_eq!(got.as_f32().unwrap(), [-1.0, 1.0, 0.0, 3.0, -2.0, 5.0]);
+    // The slope must broadcast to the input, not widen it.
+    assert!(run_op("PRelu", &[(&[2], &slope), (&[3, 2], &x)], vec![]).is_err());
+    let d = [3.0f32];
+    let m = run_op("Mod", &[(&[6], &x), (&[1], &d)], vec![int("fmod", 1)]).unwrap();
+    assert_eq!(m.as_f32().unwrap(), [-2.0, -1.0, 0.0, 0.0, -1.0, 2.0]);
+    let m = run_op("Mod", &[(&[6], &x), (&[1], &d)], vec![]).unwrap();
+    assert_eq!(m.as_f32().unwrap(), [1.0, 2.0, 0.0, 0.0, 2.0, 2.0]);
+}
+
+#[test]
 fn clip_takes_bounds_as_inputs_and_they_are_optional() {
     let x = [-3.0f32, 0.5, 9.0];
     let got = run_op("Clip", &[(&[3], &x), (&[], &[0.0]), (&[], &[6.0])], vec![]).unwrap();
@@ -530,4 +600,250 @@ fn matmul_with_constant_b_needs_no_scratch() {
     let model = gb.finish();
     let got = run1(&model, &[("x", &[2, 3], &[1.0, 0.0, -1.0, 2.0, 1.0, 0.5])]).unwrap();
     assert_eq!(got.as_f32().unwrap(), &[-4.0, -4.0, 7.5, 11.0]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn depth_space_moves_match_naive(n in 1usize..3, cb in 1usize..4, h in 1usize..4, w in 1usize..4, b in 1usize..4, crd in any::<bool>(), seed in any::<u64>()) {
+        let mode = if crd { "CRD" } else { "DCR" };
+        let c = cb * b * b;
+        // Input channel of output channel c' at block offset (i, j).
+        let src_c = |co: usize, i: usize, j: usize| if crd { co * b * b + i * b + j } else { (i * b + j) * cb + co };
+        let x = rand_vec(n * c * h * w, seed);
+        let got = run_op("DepthToSpace", &[(&[n, c, h, w], &x)], vec![int("blocksize", b as i64), string("mode", mode)]).unwrap();
+        prop_assert_eq!(got.shape(), &[n, cb, h * b, w * b]);
+        let mut want = Vec::new();
+        for ni in 0..n { for co in 0..cb { for r in 0..h * b { for q in 0..w * b {
+            let ci = src_c(co, r % b, q % b);
+            want.push(x[((ni * c + ci) * h + r / b) * w + q / b]);
+        }}}}
+        prop_assert_eq!(got.as_f32().unwrap(), want.as_slice());
+        // SpaceToDepth of an [n, cb, h·b, w·b] input: output channel src_c(c, i, j) (CRD: c·b² + i·b + j).
+        let (hh, ww) = (h * b, w * b);
+        let x2 = rand_vec(n * cb * hh * ww, seed ^ 5);
+        let got = run_op("SpaceToDepth", &[(&[n, cb, hh, ww], &x2)], vec![int("blocksize", b as i64), string("mode", mode)]).unwrap();
+        prop_assert_eq!(got.shape(), &[n, c, h, w]);
+        let y = got.as_f32().unwrap();
+        for ni in 0..n { for ci in 0..cb { for i in 0..b { for j in 0..b { for r in 0..h { for q in 0..w {
+            let co = src_c(ci, i, j);
+            prop_assert_eq!(y[((ni * c + co) * h + r) * w + q], x2[((ni * cb + ci) * hh + r * b + i) * ww + q * b + j]);
+        }}}}}}
+    }
+
+    #[test]
+    fn group_and_instance_norm_match_naive(n in 1usize..3, g in 1usize..4, cg in 1usize..4, s in 1usize..6, per_channel in any::<bool>(), instance in any::<bool>(), seed in any::<u64>()) {
+        let (g, cg) = if instance { (g * cg, 1) } else { (g, cg) };
+        let c = g * cg;
+        let params = if per_channel || instance { c } else { g };
+        let x = rand_vec(n * c * s, seed);
+        let scale = rand_vec(params, seed ^ 1);
+        let bias = rand_vec(params, seed ^ 2);
+        let (op, attrs) = if instance {
+            ("InstanceNormalization", vec![float("epsilon", 1e-3)])
+        } else {
+            ("GroupNormalization", vec![int("num_groups", g as i64), float("epsilon", 1e-3)])
+        };
+        let got = run_op(op, &[(&[n, c, s], &x), (&[params], &scale), (&[params], &bias)], attrs).unwrap();
+        let mut want = vec![0.0f32; x.len()];
+        for ni in 0..n {
+            for gi in 0..g {
+                let at = (ni * c + gi * cg) * s;
+                let xs = &x[at..at + cg * s];
+                let mean = xs.iter().map(|&v| v as f64).sum::<f64>() / xs.len() as f64;
+                let var = xs.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / xs.len() as f64;
+                for k in 0..cg * s {
+                    let p = if params == c { gi * cg + k / s } else { gi };
+                    want[at + k] = ((xs[k] as f64 - mean) / (var + 1e-3f32 as f64).sqrt()) as f32 * scale[p] + bias[p];
+                }
+            }
+        }
+        assert_close(got.as_f32().unwrap(), &want, 1e-5);
+    }
+}
+
+#[test]
+fn depth_to_space_by_hand_and_bad_nodes_are_errors() {
+    // [1, 4, 1, 1] with blocksize 2: DCR puts channel i·2 + j at (i, j).
+    let x = [1.0f32, 2.0, 3.0, 4.0];
+    let got = run_op(
+        "DepthToSpace",
+        &[(&[1, 4, 1, 1], &x)],
+        vec![int("blocksize", 2)],
+    )
+    .unwrap();
+    assert_eq!(got.shape(), &[1, 1, 2, 2]);
+    assert_eq!(got.as_f32().unwrap(), [1.0, 2.0, 3.0, 4.0]);
+    for attrs in [
+        vec![int("blocksize", 3)],
+        vec![int("blocksize", 0)],
+        vec![int("blocksize", 2), string("mode", "XYZ")],
+    ] {
+        assert!(matches!(
+            run_op("DepthToSpace", &[(&[1, 4, 1, 1], &x)], attrs),
+            Err(Error::InvalidNode { .. })
+        ));
+    }
+    assert!(
+        run_op(
+            "GroupNormalization",
+            &[(&[1, 4, 1], &x), (&[3], &x[..3]), (&[3], &x[..3])],
+            vec![int("num_groups", 2)]
+        )
+        .is_err()
+    );
+}
+
+/// TopK of `x` (shape `shape`) with a constant K: (values, indices).
+fn top_k(shape: &[usize], x: &[f32], k: i64, attrs: Vec<Attribute>) -> Result<(Tensor, Tensor)> {
+    let mut gb = GraphBuilder::new();
+    let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let xi = gb.input_f32("x", &dims);
+    let ki = gb.const_i64(&[k]);
+    let out = gb.node_outputs("TopK", &[Some(xi), Some(ki)], attrs, DType::F32, 2);
+    // `node_outputs` gives every output one dtype; Indices are i64.
+    let indices = gb.b.add_value(ValueInfo {
+        name: "indices".into(),
+        dtype: DType::I64,
+        shape: None,
+        initializer: None,
+    });
+    gb.graph.nodes.last_mut().unwrap().outputs[1] = indices;
+    gb.output(out[0]);
+    gb.output(indices);
+    let mut s = Session::new(gb.finish(), SessionOptions::default())?;
+    let mut outs = s.run(&[("x", TensorRef::from_f32(shape, x)?)])?;
+    assert_eq!(outs.len(), 2, "TopK gives Values and Indices");
+    let indices = outs.remove(1);
+    Ok((outs.remove(0), indices))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn top_k_matches_a_naive_stable_sort(outer in 1usize..3, n in 1usize..9, inner in 1usize..3, k_frac in 0usize..=8, largest in any::<bool>(), seed in any::<u64>()) {
+        let k = k_frac * n / 8;
+        // Few distinct values, so that ties are common.
+        let x: Vec<f32> = rand_vec(outer * n * inner, seed).iter().map(|v| (v * 3.0).round()).collect();
+        let (values, indices) = top_k(&[outer, n, inner], &x, k as i64, vec![int("axis", 1), int("largest", largest as i64)]).unwrap();
+        prop_assert_eq!(values.shape(), &[outer, k, inner]);
+        let (mut want_v, mut want_i) = (vec![0.0f32; outer * k * inner], vec![0i64; outer * k * inner]);
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut idx: Vec<usize> = (0..n).collect();
+                // A stable sort keeps equal values in index order.
+                idx.sort_by(|&a, &b| {
+                    let (va, vb) = (x[(o * n + a) * inner + i], x[(o * n + b) * inner + i]);
+                    if largest { vb.partial_cmp(&va).unwrap() } else { va.partial_cmp(&vb).unwrap() }
+                });
+                for r in 0..k {
+                    want_v[(o * k + r) * inner + i] = x[(o * n + idx[r]) * inner + i];
+                    want_i[(o * k + r) * inner + i] = idx[r] as i64;
+                }
+            }
+        }
+        prop_assert_eq!(values.as_f32().unwrap(), want_v.as_slice());
+        prop_assert_eq!(indices.view().as_i64().unwrap(), want_i.as_slice());
+    }
+}
+
+#[test]
+fn top_k_by_hand_and_k_out_of_range_is_invalid() {
+    let x = [1.0f32, f32::NAN, 3.0, 3.0, -1.0];
+    let (v, i) = top_k(&[5], &x, 3, vec![]).unwrap();
+    assert!(v.as_f32().unwrap()[0].is_nan());
+    assert_eq!(&v.as_f32().unwrap()[1..], [3.0, 3.0]);
+    assert_eq!(i.view().as_i64().unwrap(), [1, 2, 3]);
+    let (v, i) = top_k(&[5], &x, 2, vec![int("largest", 0)]).unwrap();
+    assert_eq!(v.as_f32().unwrap(), [-1.0, 1.0]);
+    assert_eq!(i.view().as_i64().unwrap(), [4, 0]);
+    assert!(matches!(
+        top_k(&[5], &x, 6, vec![]),
+        Err(Error::InvalidNode { .. })
+    ));
+}
+
+/// Dropout of `x` with optional constant ratio and training_mode, reading Y and the mask.
+fn dropout(x: &[f32], ratio: Option<f32>, training: Option<bool>) -> Result<(Tensor, Tensor)> {
+    let mut gb = GraphBuilder::new();
+    let xi = gb.input_f32("x", &[x.len() as u64]);
+    let r = ratio.map(|r| gb.const_f32(&[], &[r]));
+    let t = training.map(|t| {
+        gb.b.add_constant("t", DType::Bool, &[], &[u8::from(t)])
+            .unwrap()
+    });
+    let out = gb.node_outputs("Dropout", &[Some(xi), r, t], vec![], DType::F32, 2);
+    // `node_outputs` gives every output one dtype; the mask is bool.
+    let mask = gb.b.add_value(ValueInfo {
+        name: "mask".into(),
+        dtype: DType::Bool,
+        shape: None,
+        initializer: None,
+    });
+    gb.graph.nodes.last_mut().unwrap().outputs[1] = mask;
+    gb.output(out[0]);
+    gb.output(mask);
+    let mut s = Session::new(gb.finish(), SessionOptions::default())?;
+    let mut outs = s.run(&[("x", TensorRef::from_f32(&[x.len()], x)?)])?;
+    let mask = outs.remove(1);
+    Ok((outs.remove(0), mask))
+}
+
+#[test]
+fn dropout_at_inference_copies_and_masks_nothing() {
+    let x = [1.0f32, -2.0, 3.5];
+    for (ratio, training) in [
+        (None, None),
+        (Some(0.3), Some(false)),
+        (Some(0.0), Some(true)),
+    ] {
+        let (y, mask) = dropout(&x, ratio, training).unwrap();
+        assert_eq!(y.as_f32().unwrap(), x);
+        assert_eq!(mask.dtype(), DType::Bool);
+        assert_eq!(mask.view().bytes(), [1, 1, 1]);
+    }
+    assert!(matches!(
+        dropout(&x, Some(0.5), Some(true)),
+        Err(Error::UnsupportedOp { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn lp_normalization_and_global_max_pool_match_naive(a in 1usize..4, b in 1usize..5, c in 1usize..4, axis in 0usize..3, l1 in any::<bool>(), zero_row in any::<bool>(), seed in any::<u64>()) {
+        let shape = [a, b, c];
+        let mut x = rand_vec(a * b * c, seed);
+        if zero_row {
+            // A zero slice along every axis through element 0 (its norm is 0: output 0).
+            x[0] = 0.0;
+        }
+        let got = run_op("LpNormalization", &[(&shape, &x)], vec![int("axis", axis as i64), int("p", if l1 { 1 } else { 2 })]).unwrap();
+        let strides = [b * c, c, 1];
+        let mut want = vec![0.0f32; x.len()];
+        for (e, w) in want.iter_mut().enumerate() {
+            let pos = (e / strides[axis]) % shape[axis];
+            let base = e - pos * strides[axis];
+            let along = (0..shape[axis]).map(|j| x[base + j * strides[axis]] as f64);
+            let norm = if l1 { along.map(f64::abs).sum::<f64>() } else { along.map(|v| v * v).sum::<f64>().sqrt() };
+            *w = if norm == 0.0 { 0.0 } else { x[e] / norm as f32 };
+        }
+        assert_close(got.as_f32().unwrap(), &want, 1e-6);
+        let got = run_op("GlobalMaxPool", &[(&shape, &x)], vec![]).unwrap();
+        prop_assert_eq!(got.shape(), &[a, b, 1]);
+        let want: Vec<f32> = x.chunks(c).map(|p| p.iter().copied().fold(f32::NEG_INFINITY, f32::max)).collect();
+        prop_assert_eq!(got.as_f32().unwrap(), want.as_slice());
+    }
+}
+
+#[test]
+fn global_max_pool_propagates_nan() {
+    let x = [1.0f32, f32::NAN, 3.0, -1.0, -2.0, -0.5];
+    let got = run_op("GlobalMaxPool", &[(&[1, 2, 3], &x)], vec![]).unwrap();
+    let y = got.as_f32().unwrap();
+    assert!(y[0].is_nan());
+    assert_eq!(y[1], -0.5);
 }

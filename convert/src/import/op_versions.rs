@@ -147,6 +147,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // doc states integral, signed zero, NaN and infinite inputs are returned as is
         (13, Verdict::Accepted),
     ]),
+    ("Celu", &[
+        // implemented
+        (12, Verdict::Accepted),
+        // type constraints only
+        (28, Verdict::Accepted),
+    ]),
     ("Clip", &[
         // implemented
         (11, Verdict::Accepted),
@@ -223,6 +229,14 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (14, Verdict::Accepted),
     ]),
+    ("DepthToSpace", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // doc formatting only
+        (13, Verdict::Accepted),
+        // type constraints only
+        (28, Verdict::Accepted),
+    ]),
     ("Div", &[
         // implemented
         (7, Verdict::Accepted),
@@ -234,10 +248,16 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
     ("Dropout", &[
         // implemented
         (10, Verdict::Accepted),
-        // ratio and training_mode become inputs; the converter removes Dropout as the inference identity
+        // ratio and training_mode become inputs; inference (training_mode false, or ratio 0) is the identity with an all-true mask, implemented (the converter removes Dropout when the mask is unread); training-mode Dropout with a ratio above 0 is random and refused
         (12, Verdict::Accepted),
         // type constraints only
         (13, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Elu", &[
+        // implemented
+        (6, Verdict::Accepted),
         // type constraints only
         (22, Verdict::Accepted),
     ]),
@@ -307,6 +327,14 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // doc reworded or given examples; same meaning
         (13, Verdict::Accepted),
     ]),
+    ("GatherND", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // adds batch_dims (default 0, the version-11 behaviour); implemented
+        (12, Verdict::Accepted),
+        // doc formatting of the examples only
+        (13, Verdict::Accepted),
+    ]),
     ("Gelu", &[
         // implemented
         (20, Verdict::Accepted),
@@ -323,6 +351,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (22, Verdict::Accepted),
     ]),
+    ("GlobalMaxPool", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
     ("Greater", &[
         // implemented
         (9, Verdict::Accepted),
@@ -334,6 +368,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         (12, Verdict::Accepted),
         // type constraints only
         (16, Verdict::Accepted),
+    ]),
+    ("GroupNormalization", &[
+        // implemented
+        (18, Verdict::Accepted),
+        // scale and bias per channel instead of per group, and `stash_type`; both lengths are implemented (told apart by length), statistics in f64
+        (21, Verdict::Accepted),
     ]),
     ("HardSigmoid", &[
         // implemented
@@ -391,6 +431,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (25, Verdict::Accepted),
     ]),
+    ("InstanceNormalization", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
     ("IsInf", &[
         // implemented
         (10, Verdict::Accepted),
@@ -447,6 +493,12 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // one axis, default -1: the form MobiQuant implements
         (13, Verdict::Accepted),
     ]),
+    ("LpNormalization", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
     ("MatMul", &[
         // implemented
         (9, Verdict::Accepted),
@@ -483,6 +535,20 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (13, Verdict::Accepted),
     ]),
+    ("Mish", &[
+        // implemented
+        (18, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
+    ("Mod", &[
+        // implemented
+        (10, Verdict::Accepted),
+        // doc rewritten: fmod 0 is Python's % (integers), fmod 1 is C fmod (floats), as version 10 and as implemented
+        (13, Verdict::Accepted),
+        // defines fmod 0 on floats as A - floor(A/B)*B with signed-zero and infinity cases; implemented (also for earlier versions, where it was undefined)
+        (28, Verdict::Accepted),
+    ]),
     ("Mul", &[
         // implemented
         (7, Verdict::Accepted),
@@ -508,7 +574,7 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
     ("PRelu", &[
         // implemented
         (9, Verdict::Accepted),
-        // adds bfloat16; doc reflowed, same meaning
+        // doc whitespace only
         (16, Verdict::Accepted),
     ]),
     ("Pad", &[
@@ -683,6 +749,32 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (22, Verdict::Accepted),
     ]),
+    ("ScatterElements", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds reduction none (default), add, mul; implemented (f32 for add, mul)
+        (16, Verdict::Accepted),
+        // adds reductions max and min; implemented (f32)
+        (18, Verdict::Accepted),
+    ]),
+    ("ScatterND", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds reduction none (default), add, mul; implemented (f32 for add, mul)
+        (16, Verdict::Accepted),
+        // adds reductions max and min; implemented (f32)
+        (18, Verdict::Accepted),
+    ]),
+    ("Selu", &[
+        // implemented
+        (6, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
     ("Shape", &[
         // implemented
         (1, Verdict::Accepted),
@@ -765,6 +857,14 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (22, Verdict::Accepted),
     ]),
+    ("SpaceToDepth", &[
+        // implemented
+        (1, Verdict::Accepted),
+        // type constraints only
+        (13, Verdict::Accepted),
+        // adds `mode` (DCR default, CRD), as DepthToSpace's; implemented
+        (28, Verdict::Accepted),
+    ]),
     ("Split", &[
         // implemented
         (11, Verdict::Accepted),
@@ -807,6 +907,10 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (13, Verdict::Accepted),
     ]),
+    ("Swish", &[
+        // implemented
+        (24, Verdict::Accepted),
+    ]),
     ("Tan", &[
         // implemented
         (7, Verdict::Accepted),
@@ -819,11 +923,23 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
         // type constraints only
         (13, Verdict::Accepted),
     ]),
+    ("ThresholdedRelu", &[
+        // implemented
+        (10, Verdict::Accepted),
+        // type constraints only
+        (22, Verdict::Accepted),
+    ]),
     ("Tile", &[
         // implemented
         (6, Verdict::Accepted),
         // type constraints only
         (13, Verdict::Accepted),
+    ]),
+    ("TopK", &[
+        // implemented
+        (11, Verdict::Accepted),
+        // type constraints only
+        (24, Verdict::Accepted),
     ]),
     ("Transpose", &[
         // implemented
@@ -873,20 +989,17 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
 #[cfg(test)]
 pub const OTHER_OPS: &[&str] = &[
     "AffineGrid", "Attention", "Bernoulli", "BitCast", "BitShift", "BitwiseAnd", "BitwiseNot",
-    "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "Celu", "CenterCropPad",
-    "Col2Im", "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv",
-    "DepthToSpace", "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "Elu", "EyeLike",
-    "GatherND", "GlobalLpPool", "GlobalMaxPool", "GridSample", "GroupNormalization",
-    "HammingWindow", "HannWindow", "ImageDecoder", "InstanceNormalization", "LRN",
-    "LinearAttention", "Loop", "LpNormalization", "LpPool", "MatMulInteger", "MaxRoiPool",
-    "MaxUnpool", "MeanVarianceNormalization", "MelWeightMatrix", "Mish", "Mod", "Multinomial",
-    "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero", "OneHot", "Optional",
-    "OptionalGetElement", "OptionalHasElement", "QLinearConv", "QLinearMatMul", "QuantizeLinear",
-    "RMSNormalization", "RNN", "RandomNormal", "RandomNormalLike", "RandomUniform",
-    "RandomUniformLike", "RegexFullMatch", "ReverseSequence", "RoiAlign", "RotaryEmbedding", "STFT",
-    "Scan", "Scatter", "ScatterElements", "ScatterND", "Selu", "SequenceAt", "SequenceConstruct",
+    "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "CenterCropPad", "Col2Im",
+    "Compress", "ConcatFromSequence", "ConvInteger", "CumProd", "DFT", "DeformConv",
+    "DequantizeLinear", "Det", "DynamicQuantizeLinear", "Einsum", "EyeLike", "GlobalLpPool",
+    "GridSample", "HammingWindow", "HannWindow", "ImageDecoder", "LRN", "LinearAttention", "Loop",
+    "LpPool", "MatMulInteger", "MaxRoiPool", "MaxUnpool", "MeanVarianceNormalization",
+    "MelWeightMatrix", "Multinomial", "NegativeLogLikelihoodLoss", "NonMaxSuppression", "NonZero",
+    "OneHot", "Optional", "OptionalGetElement", "OptionalHasElement", "QLinearConv",
+    "QLinearMatMul", "QuantizeLinear", "RMSNormalization", "RNN", "RandomNormal",
+    "RandomNormalLike", "RandomUniform", "RandomUniformLike", "RegexFullMatch", "ReverseSequence",
+    "RoiAlign", "RotaryEmbedding", "STFT", "Scan", "Scatter", "SequenceAt", "SequenceConstruct",
     "SequenceEmpty", "SequenceErase", "SequenceInsert", "SequenceLength", "SequenceMap", "Shrink",
-    "SoftmaxCrossEntropyLoss", "SpaceToDepth", "SplitToSequence", "StringConcat",
-    "StringNormalizer", "StringSplit", "SwiGLU", "Swish", "TensorScatter", "TfIdfVectorizer",
-    "ThresholdedRelu", "TopK", "Unique", "Upsample",
+    "SoftmaxCrossEntropyLoss", "SplitToSequence", "StringConcat", "StringNormalizer", "StringSplit",
+    "SwiGLU", "TensorScatter", "TfIdfVectorizer", "Unique", "Upsample",
 ];

@@ -31,8 +31,7 @@ pub fn resolve(op: &str, opset: i64) -> Result<Take, String> {
     let Some((_, versions)) = OP_VERSIONS.iter().find(|(name, _)| *name == op) else {
         return Ok(Take::Unknown);
     };
-    let Some(&(version, verdict)) = versions.iter().rev().find(|(since, _)| *since <= opset)
-    else {
+    let Some(&(version, verdict)) = versions.iter().rev().find(|(since, _)| *since <= opset) else {
         let first = versions.first().map_or(0, |v| v.0);
         return Err(format!(
             "{op} does not exist in opset {opset} (it was added in opset {first})"
@@ -51,17 +50,13 @@ mod tests {
     use super::*;
     use mobiquant_core::{Support, op_support};
 
-    /// Converter-only ops: the passes remove them, the runtime has no implementation.
-    const CONVERTER_ONLY: &[&str] = &["Dropout"];
-
     #[test]
     fn table_matches_the_runtime() {
         for (op, versions) in OP_VERSIONS {
             assert!(!versions.is_empty(), "{op}");
             assert!(versions.windows(2).all(|w| w[0].0 < w[1].0), "{op}");
-            let supported = op_support(op, &[], &[]) == Support::Supported;
             assert!(
-                supported != CONVERTER_ONLY.contains(op),
+                op_support(op, &[], &[]) == Support::Supported,
                 "{op}: in the table, but op_support says {:?}",
                 op_support(op, &[], &[])
             );

@@ -61,6 +61,29 @@ pub enum Activation {
     Softplus,
     /// `x / (1 + |x|)`.
     Softsign,
+    /// `x` for `x > 0`, else `alpha · (eˣ − 1)`.
+    Elu {
+        alpha: f32,
+    },
+    /// `gamma · x` for `x > 0`, else `gamma · alpha · (eˣ − 1)`.
+    Selu {
+        alpha: f32,
+        gamma: f32,
+    },
+    /// `max(0, x) + min(0, alpha · (e^(x/alpha) − 1))`.
+    Celu {
+        alpha: f32,
+    },
+    /// `x` for `x > alpha`, else 0.
+    ThresholdedRelu {
+        alpha: f32,
+    },
+    /// `x · tanh(softplus(x))`.
+    Mish,
+    /// `x · sigmoid(alpha · x)`.
+    Swish {
+        alpha: f32,
+    },
 }
 
 impl Activation {
@@ -131,13 +154,31 @@ impl Activation {
             | Activation::GeluTanh
             | Activation::Reciprocal
             | Activation::Softsign => self.vector().map_or(x, |op| op.apply(x)),
-            Activation::Softplus => {
+            Activation::Softplus => softplus(x),
+            Activation::Elu { alpha } => {
                 if x > 0.0 {
-                    x + (-x).exp().ln_1p()
+                    x
                 } else {
-                    x.exp().ln_1p()
+                    alpha * x.exp_m1()
                 }
             }
+            Activation::Selu { alpha, gamma } => {
+                if x > 0.0 {
+                    gamma * x
+                } else {
+                    gamma * alpha * x.exp_m1()
+                }
+            }
+            Activation::Celu { alpha } => x.max(0.0) + (alpha * (x / alpha).exp_m1()).min(0.0),
+            Activation::ThresholdedRelu { alpha } => {
+                if x > alpha {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            Activation::Mish => x * softplus(x).tanh(),
+            Activation::Swish { alpha } => x * UnaryOp::Sigmoid.apply(alpha * x),
         }
     }
 
@@ -187,6 +228,15 @@ impl Activation {
             "Tanh" => Activation::Tanh,
             other => return Err(format!("unknown fused activation '{other}'")),
         })
+    }
+}
+
+/// `ln(1 + eˣ)`, written so that it never overflows.
+fn softplus(x: f32) -> f32 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
     }
 }
 

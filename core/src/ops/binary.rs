@@ -1,12 +1,13 @@
 //! Element-wise arithmetic with ONNX broadcasting: the binary ops Add, Sub, Mul, Div, Pow, Max,
-//! Min (f32; all but Pow also i64, i32, u8, i8; Pow on other dtypes is `pow`'s), PRelu (`x < 0 ?
-//! slope·x : x`, f32, i64 and i32, with the slope broadcast to the input's shape, never the
-//! other way) and the variadic ones Sum, Mean (f32) and Max, Min of one or more than two inputs
-//! (the same dtypes as binary Max and Min).
+//! Min, PRelu, Mod (f32; all but Pow also i64, i32, u8, i8; Pow on other dtypes is `pow`'s) and
+//! the variadic ones Sum, Mean (f32) and Max, Min of one or more than two inputs (the same dtypes
+//! as binary Max and Min).
 //!
 //! Integer arithmetic is done in i64 and converted back, so it wraps on overflow as the C types
-//! do; integer division truncates toward zero and division by zero gives 0 (ONNX leaves it
-//! undefined).
+//! do; integer division truncates toward zero and division (or Mod) by zero gives 0 (ONNX leaves
+//! it undefined). PRelu's slope broadcasts to the input's shape, never the other way. Mod with
+//! fmod = 0 gives the remainder the divisor's sign (`a − floor(a / b) · b`, on f32 with opset
+//! 28's signed-zero and infinity cases), with fmod = 1 the dividend's (C `fmod`).
 
 use super::broadcast::collapse;
 use super::elems::{Num, dispatch, view, view_mut};
@@ -32,7 +33,12 @@ enum Kind {
     Pow,
     Max,
     Min,
+    /// `a` where `a ≥ 0` (or NaN), else `a · b` (the slope).
     PRelu,
+    /// ONNX Mod with fmod = 0: the remainder takes the divisor's sign.
+    Mod,
+    /// ONNX Mod with fmod = 1: the remainder takes the dividend's sign (C `fmod`).
+    Fmod,
 }
 
 impl Kind {
@@ -53,6 +59,18 @@ impl Kind {
                     a * b
                 } else {
                     a
+                }
+            }
+            Kind::Fmod => a % b,
+            // a − floor(a / b) · b (opset 28), a zero result taking the divisor's sign.
+            Kind::Mod => {
+                let r = a % b;
+                if r == 0.0 {
+                    0.0f32.copysign(b)
+                } else if (r < 0.0) != (b < 0.0) {
+                    r + b
+                } else {
+                    r
                 }
             }
         }
@@ -76,6 +94,12 @@ impl Kind {
                     a
                 }
             }
+            Kind::Mod => match a.checked_rem(b) {
+                Some(r) if r != 0 && (r < 0) != (b < 0) => r + b,
+                Some(r) => r,
+                None => 0,
+            },
+            Kind::Fmod => a.checked_rem(b).unwrap_or(0),
         }
     }
 }
@@ -100,7 +124,7 @@ impl Kind {
             Kind::Div => Some(BinaryOp::Div),
             Kind::Max => Some(BinaryOp::Max),
             Kind::Min => Some(BinaryOp::Min),
-            Kind::Pow | Kind::PRelu => None,
+            Kind::Pow | Kind::PRelu | Kind::Mod | Kind::Fmod => None,
         }
     }
 }
@@ -254,6 +278,8 @@ impl Op for Binary {
                 // One instance per kind, so that the element loops have no branch on it.
                 match kind {
                     Kind::PRelu => self.apply_scalar(a, b, y, |x, z| Kind::PRelu.f32(x, z)),
+                    Kind::Mod => self.apply_scalar(a, b, y, |x, z| Kind::Mod.f32(x, z)),
+                    Kind::Fmod => self.apply_scalar(a, b, y, |x, z| Kind::Fmod.f32(x, z)),
                     _ => self.apply_scalar(a, b, y, |x, z| Kind::Pow.f32(x, z)),
                 }
             }
@@ -293,6 +319,8 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         "Max" => Kind::Max,
         "Min" => Kind::Min,
         "PRelu" => Kind::PRelu,
+        "Mod" if cx.int("fmod", 0)? != 0 => Kind::Fmod,
+        "Mod" => Kind::Mod,
         other => return Err(format!("{other} is not a binary op")),
     };
     if cx.inputs.len() != 2 {
@@ -521,6 +549,39 @@ mod tests {
             eval_f32("Sub", tc, tb),
             [-9.0, -19.0, -8.0, -18.0, -7.0, -17.0]
         );
+    }
+
+    #[test]
+    fn integer_mod_follows_the_divisor_and_fmod_the_dividend() {
+        for a in -9i64..=9 {
+            for b in -4i64..=4 {
+                // Naive forms: floor division for Mod, truncation for fmod.
+                let (want_mod, want_fmod) = if b == 0 {
+                    (0, 0)
+                } else {
+                    let floor = (a as f64 / b as f64).floor() as i64;
+                    (a - floor * b, a - (a / b) * b)
+                };
+                assert_eq!(Kind::Mod.i64(a, b), want_mod, "{a} mod {b}");
+                assert_eq!(Kind::Fmod.i64(a, b), want_fmod, "{a} fmod {b}");
+            }
+        }
+        assert_eq!(Kind::Mod.i64(i64::MIN, -1), 0);
+    }
+
+    #[test]
+    fn float_mod_edge_cases() {
+        assert_eq!(Kind::Mod.f32(-7.0, 3.0), 2.0);
+        assert_eq!(Kind::Mod.f32(7.0, -3.0), -2.0);
+        assert_eq!(Kind::Fmod.f32(-7.0, 3.0), -1.0);
+        // A zero result takes the divisor's sign; a finite dividend against an infinite divisor
+        // of the other sign gives the divisor.
+        assert!(Kind::Mod.f32(6.0, -3.0).is_sign_negative());
+        assert!(Kind::Mod.f32(-0.0, 3.0).is_sign_positive());
+        assert_eq!(Kind::Mod.f32(-2.0, f32::INFINITY), f32::INFINITY);
+        assert_eq!(Kind::Mod.f32(2.0, f32::INFINITY), 2.0);
+        assert!(Kind::Mod.f32(2.0, 0.0).is_nan());
+        assert!(Kind::Mod.f32(f32::INFINITY, 2.0).is_nan());
     }
 
     #[test]

@@ -65,13 +65,7 @@ impl Op for LayerNorm {
         }
         for_each_chunk(cx.pool, y, chunk, |row, ys| {
             let xs = &x[row * inner..][..inner];
-            let mean = xs.iter().map(|&v| f64::from(v)).sum::<f64>() / inner as f64;
-            let var = xs
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / inner as f64;
-            let inv = 1.0 / (var + self.epsilon).sqrt();
+            let (mean, inv) = moments(xs, self.epsilon);
             match out {
                 Output::Mean => ys[0] = mean as f32,
                 Output::InvStdDev => ys[0] = inv as f32,
@@ -86,6 +80,19 @@ impl Op for LayerNorm {
         });
         Ok(())
     }
+}
+
+/// The mean of `xs` and `1 / √(variance + epsilon)` (population variance), in f64; shared by
+/// every normalization op (LayerNormalization, GroupNormalization, InstanceNormalization).
+pub(super) fn moments(xs: &[f32], epsilon: f64) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = xs
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean, 1.0 / (var + epsilon).sqrt())
 }
 
 pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {

@@ -198,7 +198,12 @@ impl Op for Strided {
     }
 }
 
-fn strided(x: &Fact, out_shape: Vec<usize>, offset: isize, strides: Vec<isize>) -> OpResult<Built> {
+pub(crate) fn strided(
+    x: &Fact,
+    out_shape: Vec<usize>,
+    offset: isize,
+    strides: Vec<isize>,
+) -> OpResult<Built> {
     check_rank(&out_shape)?;
     checked_numel(&out_shape)?;
     let elem_size = elem_size(x.dtype).ok_or(format!("dtype {} is not supported", x.dtype))?;

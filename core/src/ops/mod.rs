@@ -7,7 +7,7 @@
 //! computes: it never parses attributes and never allocates.
 //!
 //! Most ops have one output ([`Planned::Run`], run by [`Op::run`]). An op that computes several
-//! outputs in one pass (Split, LSTM, GRU: [`runs_once`]) is built once for all of a node's outputs
+//! outputs in one pass (Split, LSTM, GRU, TopK, Dropout: [`runs_once`]) is built once for all of a node's outputs
 //! ([`Planned::Multi`]) and run once by [`Op::run_multi`], which receives one [`Outputs`]: a
 //! tensor per output that something reads and `None` for the others, which the op skips.
 //!
@@ -26,9 +26,11 @@ mod cast;
 mod compare;
 mod conv;
 mod conv_transpose;
+mod dropout;
 mod elems;
 mod fill;
 mod gemm;
+mod group_norm;
 mod gru;
 mod layer_norm;
 mod layout;
@@ -42,10 +44,13 @@ mod recurrent;
 mod reduce;
 mod reduce_axes;
 mod resize;
+mod scatter;
 mod shape_ops;
+mod space_depth;
 mod split;
 mod strided;
 mod support;
+mod topk;
 mod trilu;
 mod unary;
 mod window;
@@ -393,19 +398,31 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Max" | "Min" if cx.inputs.len() != 2 => binary::build_variadic(cx, op),
         "Sum" | "Mean" => binary::build_variadic(cx, op),
         "Pow" if cx.inputs.iter().flatten().any(|f| f.dtype != DType::F32) => pow::build(cx),
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "PRelu" => binary::build(cx, op),
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "PRelu" | "Mod" => {
+            binary::build(cx, op)
+        }
         "Expand" => layout::build_expand(cx),
         "ArgMax" | "ArgMin" | "Hardmax" => axis::build_select(cx, op),
         "CumSum" => axis::build_cumsum(cx),
         "Trilu" => trilu::build(cx),
+        "GatherND" => scatter::build_gather_nd(cx),
+        "ScatterND" => return Ok(Planned::Run(scatter::build_scatter_nd(cx)?)),
+        "ScatterElements" => return Ok(Planned::Run(scatter::build_scatter_elements(cx)?)),
+        "DepthToSpace" => space_depth::build_depth_to_space(cx),
+        "SpaceToDepth" => space_depth::build_space_to_depth(cx),
+        "GroupNormalization" => group_norm::build(cx, false),
+        "InstanceNormalization" => group_norm::build(cx, true),
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Abs" | "Neg" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round"
         | "Sign" | "Sin" | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh"
-        | "Acosh" | "Atanh" | "Softplus" | "Softsign" => unary::build(cx, op),
+        | "Acosh" | "Atanh" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu"
+        | "ThresholdedRelu" | "Mish" | "Swish" => unary::build(cx, op),
         "Clip" => unary::build_clip(cx),
         "IsNaN" | "IsInf" => unary::build_classify(cx),
         "Softmax" | "LogSoftmax" => reduce::build_softmax(cx),
-        "GlobalAveragePool" => reduce::build_global_average_pool(cx),
+        "GlobalAveragePool" => reduce::build_global_pool(cx, false),
+        "GlobalMaxPool" => reduce::build_global_pool(cx, true),
+        "LpNormalization" => reduce::build_lp_normalization(cx),
         "Cast" | "CastLike" => return Ok(Planned::Run(cast::build(cx)?)),
         "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
             return Ok(Planned::Run(compare::build_compare(cx, op)?));
@@ -420,6 +437,8 @@ pub fn build(cx: &NodeContext<'_>) -> Result<Planned, BuildError> {
         "Split" => return Ok(Planned::Multi(split::build(cx)?)),
         "LSTM" => return Ok(Planned::Multi(lstm::build(cx)?)),
         "GRU" => return Ok(Planned::Multi(gru::build(cx)?)),
+        "TopK" => return Ok(Planned::Multi(topk::build(cx)?)),
+        "Dropout" => return Ok(Planned::Multi(dropout::build(cx)?)),
         "LayerNormalization" => return Ok(Planned::Run(layer_norm::build(cx)?)),
         "Resize" => return Ok(Planned::Run(resize::build(cx)?)),
         "ConvTranspose" => return Ok(Planned::Run(conv_transpose::build(cx)?)),

@@ -1,5 +1,6 @@
-//! Ops that reduce along axes: Softmax and LogSoftmax (one axis, opset-13 semantics) and
-//! GlobalAveragePool.
+//! Ops that reduce along axes: Softmax and LogSoftmax (one axis, opset-13 semantics),
+//! LpNormalization (p 1 or 2, one axis: `x / ‖x‖ₚ`, 0 where the norm is 0, as ONNX's
+//! reference), GlobalAveragePool and GlobalMaxPool (NaN propagates).
 //!
 //! Invariant: Softmax and LogSoftmax subtract the maximum of each slice before exponentiating,
 //! so they never overflow for finite inputs.
@@ -109,11 +110,13 @@ fn lane_sum(x: &[f32]) -> f32 {
 }
 
 #[derive(Debug)]
-struct GlobalAveragePool {
+struct GlobalPool {
     plane: usize,
+    /// GlobalMaxPool (else the average).
+    max: bool,
 }
 
-impl Op for GlobalAveragePool {
+impl Op for GlobalPool {
     fn run(
         &self,
         inputs: &dyn Inputs,
@@ -123,13 +126,23 @@ impl Op for GlobalAveragePool {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         for (y, plane) in y.iter_mut().zip(x.chunks_exact(self.plane)) {
-            *y = lane_sum(plane) / self.plane as f32;
+            *y = if self.max {
+                plane.iter().fold(
+                    f32::NEG_INFINITY,
+                    |m, &v| {
+                        if v.is_nan() || v > m { v } else { m }
+                    },
+                )
+            } else {
+                lane_sum(plane) / self.plane as f32
+            };
         }
         Ok(())
     }
 }
 
-pub(crate) fn build_global_average_pool(cx: &NodeContext<'_>) -> OpResult<Built> {
+/// GlobalAveragePool, or GlobalMaxPool when `max`.
+pub(crate) fn build_global_pool(cx: &NodeContext<'_>, max: bool) -> OpResult<Built> {
     let x = cx.f32_input(0)?;
     if x.shape.len() < 3 {
         return Err(format!(
@@ -144,8 +157,74 @@ pub(crate) fn build_global_average_pool(cx: &NodeContext<'_>) -> OpResult<Built>
     let mut out = x.shape[..2].to_vec();
     out.resize(x.shape.len(), 1);
     Ok(Built {
-        op: Box::new(GlobalAveragePool { plane }),
+        op: Box::new(GlobalPool { plane, max }),
         output: Fact::new(x.dtype, out),
+    })
+}
+
+/// LpNormalization: each slice along the axis divided by its L1 or L2 norm (accumulated in f64).
+#[derive(Debug)]
+struct LpNorm {
+    len: usize,
+    inner: usize,
+    l1: bool,
+}
+
+impl Op for LpNorm {
+    fn run(
+        &self,
+        inputs: &dyn Inputs,
+        mut output: TensorMut<'_>,
+        _: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let x = inputs.f32(0)?;
+        let y = output.as_f32_mut().map_err(|e| e.to_string())?;
+        let (len, inner) = (self.len, self.inner);
+        if x.len() != y.len() {
+            return Err("input does not match the planned shape".into());
+        }
+        if len * inner == 0 {
+            return Ok(());
+        }
+        for (xs, ys) in x
+            .chunks_exact(len * inner)
+            .zip(y.chunks_exact_mut(len * inner))
+        {
+            for i in 0..inner {
+                let along = (0..len).map(|j| f64::from(xs[j * inner + i]));
+                let norm = if self.l1 {
+                    along.map(f64::abs).sum::<f64>()
+                } else {
+                    along.map(|v| v * v).sum::<f64>().sqrt()
+                } as f32;
+                for j in 0..len {
+                    ys[j * inner + i] = if norm == 0.0 {
+                        0.0
+                    } else {
+                        xs[j * inner + i] / norm
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn build_lp_normalization(cx: &NodeContext<'_>) -> OpResult<Built> {
+    let x = cx.f32_input(0)?;
+    let axis = normalize_axis(cx.int("axis", -1)?, x.shape.len())?;
+    let l1 = match cx.int("p", 2)? {
+        1 => true,
+        2 => false,
+        p => return Err(format!("p must be 1 or 2, got {p}")),
+    };
+    Ok(Built {
+        op: Box::new(LpNorm {
+            len: x.shape[axis],
+            inner: x.shape[axis + 1..].iter().product(),
+            l1,
+        }),
+        output: Fact::new(x.dtype, x.shape.clone()),
     })
 }
 

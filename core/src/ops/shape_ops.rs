@@ -106,11 +106,7 @@ impl Op for Gather {
         let mut chunks = y.chunks_exact_mut(block.max(1));
         for o in 0..self.outer {
             for i in indices.clone() {
-                let j = if i < 0 { i + n } else { i };
-                if !(0..n).contains(&j) {
-                    return Err(format!("index {i} is out of range for an axis of size {n}"));
-                }
-                let at = (o * self.axis_len + j as usize) * block;
+                let at = (o * self.axis_len + resolve_index(i, n)?) * block;
                 let src = x.get(at..at + block).ok_or("input too short")?;
                 if let Some(dst) = chunks.next() {
                     dst.copy_from_slice(src);
@@ -167,12 +163,7 @@ impl Op for GatherElements {
     ) -> OpResult<()> {
         let x = inputs.req(0)?.bytes();
         let indices = inputs.req(1)?;
-        let index = |k: usize| -> Option<i64> {
-            match indices.dtype() {
-                DType::I64 => indices.as_i64().ok()?.get(k).copied(),
-                _ => indices.as_i32().ok()?.get(k).map(|&v| i64::from(v)),
-            }
-        };
+        let index = |k: usize| read_index(&indices, k);
         let y = output.bytes_mut();
         let (n, size) = (self.axis_len as i64, self.size);
         let inner = self.shape.last().copied().unwrap_or(1);
@@ -185,12 +176,14 @@ impl Op for GatherElements {
                     failure = Some("indices too short".to_string());
                     return;
                 };
-                let j = if i < 0 { i + n } else { i };
-                if !(0..n).contains(&j) {
-                    failure = Some(format!("index {i} is out of range for an axis of size {n}"));
-                    return;
-                }
-                let at = (base + c as isize * step) as usize + j as usize * self.axis_stride;
+                let j = match resolve_index(i, n) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        failure = Some(e);
+                        return;
+                    }
+                };
+                let at = (base + c as isize * step) as usize + j * self.axis_stride;
                 match (
                     x.get(at * size..(at + 1) * size),
                     y.get_mut(k * size..(k + 1) * size),
@@ -201,6 +194,27 @@ impl Op for GatherElements {
             }
         });
         failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Element `k` of an i64 or i32 index tensor, widened to i64 (`None` past the end or for
+/// another dtype).
+pub(super) fn read_index(indices: &crate::exec::TensorRef<'_>, k: usize) -> Option<i64> {
+    match indices.dtype() {
+        DType::I64 => indices.as_i64().ok()?.get(k).copied(),
+        DType::I32 => indices.as_i32().ok()?.get(k).map(|&v| i64::from(v)),
+        _ => None,
+    }
+}
+
+/// Index `i` into an axis of `n` elements, negative counting from the end; an error naming both
+/// when it is out of range.
+pub(super) fn resolve_index(i: i64, n: i64) -> OpResult<usize> {
+    let j = if i < 0 { i + n } else { i };
+    if (0..n).contains(&j) {
+        Ok(j as usize)
+    } else {
+        Err(format!("index {i} is out of range for an axis of size {n}"))
     }
 }
 

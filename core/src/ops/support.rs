@@ -29,7 +29,7 @@ pub fn max_outputs(op: &str) -> usize {
     match op {
         "Split" | "If" => usize::MAX,
         "LSTM" | "LayerNormalization" => 3,
-        "GRU" => 2,
+        "GRU" | "TopK" | "Dropout" => 2,
         _ => 1,
     }
 }
@@ -37,7 +37,7 @@ pub fn max_outputs(op: &str) -> usize {
 /// The multi-output ops whose builder returns one op for all of a node's outputs
 /// (`Planned::Multi`), run once per node.
 pub fn runs_once(op: &str) -> bool {
-    matches!(op, "Split" | "LSTM" | "GRU")
+    matches!(op, "Split" | "LSTM" | "GRU" | "TopK" | "Dropout")
 }
 
 /// The inputs of `op` that set an output shape (or a fold the planner needs), which the runtime
@@ -49,7 +49,7 @@ pub(crate) fn plan_time_inputs(op: &str) -> &'static [usize] {
         | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1" | "ReduceL2"
         | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => &[1],
         "Slice" => &[1, 2, 3, 4],
-        "Tile" => &[1],
+        "Tile" | "TopK" => &[1],
         "Pad" => &[1, 3],
         "Resize" => &[2, 3],
         "ConstantOfShape" => &[0],
@@ -128,9 +128,8 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
     };
     const F32: &[DType] = &[DType::F32];
     match op {
-        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" => same(NUMERIC),
+        "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "PRelu" | "Mod" => same(NUMERIC),
         "Sum" | "Mean" => same(F32),
-        "PRelu" => same(&[DType::F32, DType::I64, DType::I32]),
         "Range" => same(&[DType::F32, DType::I64, DType::I32]),
         "Pow" => {
             only(&[0], &[DType::F32, DType::I64, DType::I32])?;
@@ -141,8 +140,11 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Exp" | "Log"
         | "Sqrt" | "Erf" | "Gelu" | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Sin"
         | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh" | "Asinh" | "Acosh"
-        | "Atanh" | "Softplus" | "Softsign" | "Softmax" | "LogSoftmax" | "GlobalAveragePool"
-        | "MaxPool" | "AveragePool" | "BatchNormalization" => only(&[0, 1, 2, 3, 4], F32),
+        | "Atanh" | "Softplus" | "Softsign" | "Elu" | "Selu" | "Celu" | "ThresholdedRelu"
+        | "Mish" | "Swish" | "Softmax" | "LogSoftmax" | "GlobalAveragePool" | "GlobalMaxPool"
+        | "LpNormalization" | "MaxPool" | "AveragePool" | "BatchNormalization" => {
+            only(&[0, 1, 2, 3, 4], F32)
+        }
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => only(&[0, 1, 2], F32),
         "LSTM" => {
             only(&[4], &[DType::I32])?;
@@ -157,11 +159,17 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
             only(&[0], &[DType::F32, DType::I64, DType::I32])?;
             only(&[1], &[DType::I64, DType::I32])
         }
+        "TopK" => {
+            only(&[0], &[DType::F32, DType::I64, DType::I32])?;
+            only(&[1], &[DType::I64])
+        }
         "Trilu" => {
             only(&[1], &[DType::I64])?;
             any()
         }
-        "LayerNormalization" => only(&[0, 1, 2], F32),
+        "LayerNormalization" | "GroupNormalization" | "InstanceNormalization" => {
+            only(&[0, 1, 2], F32)
+        }
         "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd" | "ReduceL1"
         | "ReduceL2" | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => only(&[0], F32),
         "Cast" | "CastLike" => {
@@ -188,7 +196,16 @@ fn check(op: &str, inputs: &[Option<DType>], outputs: &[DType]) -> Result<(), St
         "ConstantOfShape" => first_output_in(&[DType::F32, DType::I64, DType::I32, DType::Bool]),
         "Pad" | "Split" | "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity"
         | "Transpose" | "Slice" | "Concat" | "Gather" | "Shape" | "Size" | "Constant"
-        | "Expand" | "Tile" | "GatherElements" => any(),
+        | "Expand" | "Tile" | "GatherElements" | "DepthToSpace" | "SpaceToDepth" => any(),
+        "Dropout" => {
+            only(&[1], &[DType::F32])?;
+            only(&[2], &[DType::Bool])?;
+            any()
+        }
+        "GatherND" | "ScatterND" | "ScatterElements" => {
+            only(&[1], &[DType::I64, DType::I32])?;
+            any()
+        }
         _ => Err("no implementation".into()),
     }
 }

@@ -122,6 +122,23 @@ pub(crate) fn build(cx: &NodeContext<'_>, op: &str) -> OpResult<Built> {
         "Atanh" => Activation::Atanh,
         "Softplus" => Activation::Softplus,
         "Softsign" => Activation::Softsign,
+        "Elu" => Activation::Elu {
+            alpha: cx.float("alpha", 1.0)?,
+        },
+        "Selu" => Activation::Selu {
+            alpha: cx.float("alpha", 1.673_263_2)?,
+            gamma: cx.float("gamma", 1.050_701)?,
+        },
+        "Celu" => Activation::Celu {
+            alpha: cx.float("alpha", 1.0)?,
+        },
+        "ThresholdedRelu" => Activation::ThresholdedRelu {
+            alpha: cx.float("alpha", 1.0)?,
+        },
+        "Mish" => Activation::Mish,
+        "Swish" => Activation::Swish {
+            alpha: cx.float("alpha", 1.0)?,
+        },
         other => return Err(format!("{other} is not a unary op")),
     };
     Ok(Built {

@@ -7,7 +7,7 @@
 //! [`FOLD_LIMIT`] elements), makes Reshape-like ops views that share their input's bytes,
 //! flattens `If` bodies into the step list with branch and jump steps,
 //! and places every intermediate in one arena by liveness ([`memory`]). A node of an op that
-//! computes several outputs at once (`ops::runs_once`: Split, LSTM, GRU) becomes one step
+//! computes several outputs at once (`ops::runs_once`: Split, LSTM, GRU, TopK, Dropout) becomes one step
 //! writing one arena block that holds each of its read outputs at its own 64-aligned offset
 //! (outputs nothing reads get no bytes and are not computed); the block lives as long as its
 //! longest-lived output.
