@@ -205,14 +205,25 @@ impl Conv {
 
     /// Writes columns `block` (output positions `(oy, ox)` numbered row-major) of the im2col
     /// matrix of one group of one image, row `(c, ky, kx)`, in the packed-B layout of a
-    /// `block.len()`-column matrix (16-column panels; see `kernels::f32::pack`). Columns past the
-    /// block are left as they are: the GEMM never stores them.
+    /// `block.len()`-column matrix (16-column panels; see `kernels::f32::pack`). The lanes of a
+    /// last partial panel past the block are zeroed: the GEMM never stores their sums, but
+    /// whatever the scratch held there (subnormals from an earlier op) would still enter its
+    /// multiply-adds, and subnormal operands slow them down many times over.
     fn im2col_packed(&self, x: &[f32], packed: &mut [f32], block: Range<usize>) {
         const ZEROS: [f32; NR] = [0.0; NR];
         let Window { h, w } = self.window;
         let (plane_in, depth) = (self.window.input_len(), self.depth());
         if block.is_empty() || w.output == 0 {
             return;
+        }
+        let used = block.len() % NR;
+        if used != 0 {
+            let last = block.len() / NR * NR * depth;
+            if let Some(panel) = packed.get_mut(last..last + NR * depth) {
+                for row in panel.chunks_exact_mut(NR) {
+                    row[used..].fill(0.0);
+                }
+            }
         }
         for r in 0..depth {
             let c = r / self.window.kernel_len();
@@ -613,4 +624,55 @@ fn stored_packing(cx: &NodeContext<'_>, op: &Conv) -> OpResult<Option<usize>> {
         return Ok(Some(i));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 1-D Conv of 2 channels, kernel 3, padding 1 over 5 positions (im2col path).
+    fn conv_1d() -> Conv {
+        let axis = |input, kernel, pad| Axis {
+            input,
+            kernel,
+            stride: 1,
+            dilation: 1,
+            pad_begin: pad,
+            pad_end: pad,
+            output: input,
+        };
+        Conv {
+            batch: 1,
+            in_channels: 2,
+            out_channels: 1,
+            groups: 1,
+            window: Window {
+                h: axis(1, 1, 0),
+                w: axis(5, 3, 1),
+            },
+            has_bias: false,
+            activation: Activation::Identity,
+            path: Path::Im2col,
+            dw: None,
+            kernels: plan_kernels().unwrap(),
+            packed_w: PackedWeights::PerRun,
+        }
+    }
+
+    #[test]
+    fn im2col_zeroes_the_lanes_past_a_partial_last_panel() {
+        let conv = conv_1d();
+        let x: Vec<f32> = (1..=10).map(|v| v as f32).collect();
+        // Scratch as an earlier op may leave it: subnormals everywhere.
+        let mut packed = vec![f32::from_bits(1); NR * conv.depth()];
+        conv.im2col_packed(&x, &mut packed, 0..5);
+        for (r, row) in packed.chunks_exact(NR).enumerate() {
+            let (c, kx) = (r / 3, r % 3);
+            for (o, &v) in row[..5].iter().enumerate() {
+                let ix = (o + kx).checked_sub(1).filter(|&i| i < 5);
+                assert_eq!(v, ix.map_or(0.0, |i| x[c * 5 + i]), "row {r}, column {o}");
+            }
+            assert!(row[5..].iter().all(|&v| v == 0.0), "row {r}: {row:?}");
+        }
+    }
 }
