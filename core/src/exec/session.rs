@@ -28,7 +28,7 @@ use super::shared::{SharedPlans, make_plan, remember};
 use super::tensor::{Tensor, TensorMut, TensorRef};
 use crate::error::{Error, Result};
 use crate::format::Model;
-use crate::kernels::f32::gemm::{packed_a_capacity, reserve_packed_a};
+use crate::kernels::f32::gemm::{buffer_capacities, reserve_buffers};
 use crate::ops::{Outputs, RunContext};
 use crate::plan::{self, Plan, Slot, Step};
 use crate::tensor::DType;
@@ -96,11 +96,10 @@ const MIN_POOLED_ARENA_BYTES: usize = 64 * 1024;
 /// plan: the next run may land on another worker, which must not allocate then.
 fn even_out_workers(pool: &rayon::ThreadPool) {
     let most = pool
-        .broadcast(|_| packed_a_capacity())
+        .broadcast(|_| buffer_capacities())
         .into_iter()
-        .max()
-        .unwrap_or(0);
-    pool.broadcast(|_| reserve_packed_a(most));
+        .fold([0; 2], |most, each| [0, 1].map(|i| most[i].max(each[i])));
+    pool.broadcast(|_| reserve_buffers(most));
 }
 
 impl Session {

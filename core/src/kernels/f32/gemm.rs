@@ -49,20 +49,26 @@ thread_local! {
     static PACKED_TAIL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Elements this thread's packed-A buffer holds without allocating.
-pub(crate) fn packed_a_capacity() -> usize {
-    PACKED_A.with(|cell| cell.try_borrow().map_or(0, |buf| buf.capacity()))
+/// The per-thread buffers of this module, in the order [`buffer_capacities`] and
+/// [`reserve_buffers`] use.
+const BUFFERS: [&std::thread::LocalKey<RefCell<Vec<f32>>>; 2] = [&PACKED_A, &PACKED_TAIL];
+
+/// Elements each of this thread's buffers (packed A, packed B tail) holds without allocating.
+pub(crate) fn buffer_capacities() -> [usize; 2] {
+    BUFFERS.map(|key| key.with(|cell| cell.try_borrow().map_or(0, |buf| buf.capacity())))
 }
 
-/// Grows this thread's packed-A buffer to hold `len` elements, so that packing up to that many
+/// Grows this thread's buffers to hold `lens` elements each, so that using up to that many
 /// later allocates nothing (a session evens its workers out with it after planning).
-pub(crate) fn reserve_packed_a(len: usize) {
-    PACKED_A.with(|cell| {
-        if let Ok(mut buf) = cell.try_borrow_mut() {
-            let more = len.saturating_sub(buf.len());
-            buf.reserve_exact(more);
-        }
-    });
+pub(crate) fn reserve_buffers(lens: [usize; 2]) {
+    for (key, len) in BUFFERS.into_iter().zip(lens) {
+        key.with(|cell| {
+            if let Ok(mut buf) = cell.try_borrow_mut() {
+                let more = len.saturating_sub(buf.len());
+                buf.reserve_exact(more);
+            }
+        });
+    }
 }
 
 /// The left operand of [`f32_gemm`].
