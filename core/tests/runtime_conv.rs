@@ -373,10 +373,17 @@ fn mismatched_weights_are_a_node_error() {
 
 /// Convs large enough that their column blocks are shared out between threads (im2col and
 /// pointwise, with a bias and a fused activation the kernel cannot clamp, which then runs on row
-/// segments): every thread count gives the same bits, close to the direct convolution.
+/// segments): every thread count gives the same bits, close to the direct convolution. 40x40
+/// planes make several blocks; 14x14 ones (196 columns of depth 576) one block, which the
+/// threads split into narrower ones.
 #[test]
 fn column_blocks_shared_between_threads_give_the_same_result() {
-    let (c, oc, hw) = (48, 40, 40);
+    for (c, oc, hw) in [(48, 40, 40), (64, 96, 14)] {
+        blocks_shared_between_threads(c, oc, hw);
+    }
+}
+
+fn blocks_shared_between_threads(c: usize, oc: usize, hw: usize) {
     let x = rand_vec(c * hw * hw, 21);
     let w3 = rand_vec(oc * c * 9, 22);
     let w1 = rand_vec(oc * oc, 23);

@@ -393,9 +393,10 @@ pub type FillB<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync)
 /// B (`k × n`) is never whole: it is produced `block_cols` columns at a time by `fill_b` (an
 /// im2col, a copy of a slice of the input) into a task's part of `scratch`, then multiplied while
 /// it is in cache. With a pool, tasks claim blocks one by one, each filling and multiplying its
-/// own: one hand-off per call, and the filling is parallel too. Without one, for
-/// a small product, or with fewer blocks than threads, one task does every block in order,
-/// splitting each block's product between the threads as [`f32_gemm`] does.
+/// own: one hand-off per call, and the filling is parallel too; with fewer blocks than threads,
+/// the blocks are narrowed (whole panels) to one per thread. Without a pool, for a small
+/// product, or for one too narrow to narrow, one task does every block in order, splitting each
+/// block's product between the threads as [`f32_gemm`] does.
 ///
 /// `a` is packed for these sizes; `block_cols` is a positive multiple of [`NR`]; `scratch` holds
 /// at least one block's packed B (tasks = `scratch.len()` / that, at most). `post` sees segments
@@ -435,9 +436,18 @@ pub fn f32_gemm_blocked(
     if m == 0 || n == 0 {
         return Ok(());
     }
-    let blocks = n.div_ceil(block_cols);
     let pool = pool.filter(|_| m.saturating_mul(n).saturating_mul(k) >= MIN_PARALLEL_MACS);
     let threads = pool.map_or(1, |p| p.current_num_threads());
+    // Fewer blocks than threads: narrower blocks (whole panels, two at least), so that every
+    // thread fills and multiplies columns of its own. Splitting one block's rows instead has the
+    // other threads read the B that one core just wrote, and loses to one thread on small Convs.
+    let block_cols = if threads > 1 && n.div_ceil(block_cols) < threads && n >= threads * 2 * NR {
+        n.div_ceil(threads).next_multiple_of(NR).min(block_cols)
+    } else {
+        block_cols
+    };
+    let per_task = packed_b_len(k, block_cols).ok_or_else(overflow)?;
+    let blocks = n.div_ceil(block_cols);
     let tasks = threads.min(blocks).min(scratch.len() / per_task).max(1);
     // Tasks claim blocks one at a time: a thread that is descheduled (or a slower core) holds
     // up one block, not a fixed share.
