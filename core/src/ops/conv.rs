@@ -205,10 +205,8 @@ impl Conv {
 
     /// Writes columns `block` (output positions `(oy, ox)` numbered row-major) of the im2col
     /// matrix of one group of one image, row `(c, ky, kx)`, in the packed-B layout of a
-    /// `block.len()`-column matrix (16-column panels; see `kernels::f32::pack`). The lanes of a
-    /// last partial panel past the block are zeroed: the GEMM never stores their sums, but
-    /// whatever the scratch held there (subnormals from an earlier op) would still enter its
-    /// multiply-adds, and subnormal operands slow them down many times over.
+    /// `block.len()`-column matrix (16-column panels; see `kernels::f32::pack`), the lanes of a
+    /// last partial panel past the block zeroed as that layout (and `FillB`) requires.
     fn im2col_packed(&self, x: &[f32], packed: &mut [f32], block: Range<usize>) {
         const ZEROS: [f32; NR] = [0.0; NR];
         let Window { h, w } = self.window;

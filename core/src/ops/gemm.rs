@@ -10,9 +10,6 @@
 //! and a `Clip` activation run inside the kernel; any other activation, and Gemm's alpha/beta/C,
 //! run on each finished row on the same thread, while it is still in cache.
 //!
-//! A product of one row (Gemm or MatMul with M = 1, A contiguous) takes the GEMV kernel
-//! ([`f32_gemv`]), which gives the tile kernels' bits with several independent chains.
-//!
 //! Invariant: results do not depend on the thread count: each C element is accumulated by one
 //! kernel call in the same K order.
 
@@ -20,7 +17,7 @@ use super::{Activation, OpResult};
 use crate::kernels::Kernels;
 use crate::kernels::f32::{
     F32Epilogue, F32Lhs, FillB, PackedA, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows,
-    f32_gemv, pack_b_into, packed_b_len,
+    pack_b_into, packed_b_len,
 };
 
 /// A read-only matrix with element `(i, j)` at `data[i * row_stride + j * col_stride]`.
@@ -113,14 +110,6 @@ pub(crate) fn matmul(
     finish: Finish<'_>,
 ) -> OpResult<()> {
     with_finish(kernels, finish, |epilogue, post| {
-        if let Some((x, y)) = single_row(dims, a, &mut *c.0) {
-            // One row: the GEMV kernel, the same bits as the tile kernels' row.
-            f32_gemv(kernels, pool, x, b_packed, y, epilogue)?;
-            if let Some(post) = post {
-                post(0, y);
-            }
-            return Ok(());
-        }
         f32_gemm(
             kernels,
             pool,
@@ -132,20 +121,6 @@ pub(crate) fn matmul(
             post,
         )
     })
-}
-
-/// A one-row product's contiguous `x` (`k` values) and `y` (`n` values), when it is one.
-fn single_row<'a, 'c>(
-    dims: Dims,
-    a: F32Lhs<'a>,
-    c: &'c mut [f32],
-) -> Option<(&'a [f32], &'c mut [f32])> {
-    match a {
-        F32Lhs::Strided { data, strides } if dims.m == 1 && (strides.1 == 1 || dims.k <= 1) => {
-            Some((data.get(..dims.k)?, c.get_mut(..dims.n)?))
-        }
-        _ => None,
-    }
 }
 
 /// `c = finish(a · b)` with `b` read in place (see [`f32_gemm_rows`]): `b.data[p * b.row_stride +

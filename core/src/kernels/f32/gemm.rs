@@ -1,6 +1,8 @@
 //! The safe f32 GEMM entry points: validate every argument, pack A unless it comes packed
 //! ([`F32Lhs`]), then cut C into tiles of the tier's MR rows × 16 columns and call the tier's
-//! tile kernel on each. B comes packed ([`f32_gemm`]), produced block by block
+//! tile kernel on each (a product of one row with a contiguous A takes the GEMV kernel,
+//! [`f32_gemv`], the same bits with several independent chains). B comes packed
+//! ([`f32_gemm`]), produced block by block
 //! ([`f32_gemm_blocked`]) or row-major, read in place ([`f32_gemm_rows`]: the kernels take a
 //! panel row stride; only a last panel of fewer than 16 columns is packed, so no kernel reads
 //! past B).
@@ -18,8 +20,9 @@
 //!
 //! [`f32_gemm_blocked`] is the same product with B produced block by block (an im2col): its
 //! column blocks, filling included, are claimed one by one by tasks started in one hand-off, each
-//! task filling its own scratch block; with one task (no pool, a small product, or fewer blocks than
-//! threads) the blocks run in order and each block's product is split as [`f32_gemm`] splits it.
+//! task filling its own scratch block (fewer blocks than threads are first narrowed to one per
+//! thread); with one task (no pool, a small product, or one too narrow to narrow) the blocks run
+//! in order and each block's product is split as [`f32_gemm`] splits it.
 //! The per-element kernel calls are those of [`f32_gemm`].
 
 use rayon::prelude::*;
@@ -27,6 +30,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::gemv::f32_gemv;
 use super::pack::{NR, PackedA, pack_a_into, pack_b_into, packed_a_len, packed_b_len};
 use super::tile::{F32Tile, KC};
 use crate::error::{Error, Result};
@@ -148,8 +152,31 @@ pub fn f32_gemm(
             b_packed.len()
         )));
     }
+    if let Some((x, y)) = single_row((m, n, k), a, &mut *c.0) {
+        // One row: the GEMV kernel, the same bits as the tile kernels' row.
+        f32_gemv(kernels, pool, x, b_packed, y, epilogue)?;
+        if let Some(post) = post {
+            post(0, y);
+        }
+        return Ok(());
+    }
     let b = PanelsB::packed(b_packed, k);
     product(kernels, pool, (m, n, k), a, b, c, epilogue, post)
+}
+
+/// A one-row product's contiguous `x` (`k` values) and `y` (`n` values), when it is one (a
+/// too-short slice is left to the full product's checks).
+fn single_row<'a, 'c>(
+    (m, n, k): (usize, usize, usize),
+    a: F32Lhs<'a>,
+    c: &'c mut [f32],
+) -> Option<(&'a [f32], &'c mut [f32])> {
+    match a {
+        F32Lhs::Strided { data, strides } if m == 1 && (strides.1 == 1 || k <= 1) => {
+            Some((data.get(..k)?, c.get_mut(..n)?))
+        }
+        _ => None,
+    }
 }
 
 /// [`f32_gemm`] with B (`k × n`) read in place, not packed: element `(p, j)` at
@@ -386,7 +413,10 @@ fn run(
 }
 
 /// Produces the packed B of one column block: `(first column, columns, destination)`, the
-/// destination holding exactly [`packed_b_len`]`(k, columns)` elements.
+/// destination holding exactly [`packed_b_len`]`(k, columns)` elements, in the layout
+/// [`pack_b`](super::pack_b) writes: the lanes of a last partial panel past `columns` zero too
+/// (the tiles multiply them though they never store their sums, and stale scratch there may hold
+/// subnormals, which slow the multiply-adds many times over).
 pub type FillB<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) -> Result<()> + Sync);
 
 /// `c = clamp(a · B + bias)`, then `post(row, segment)` on every row segment of every block, where

@@ -181,7 +181,7 @@ pub fn f32_gemv(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::f32::{F32Lhs, f32_gemm, pack_b};
+    use crate::kernels::f32::{F32Lhs, PackedA, f32_gemm, pack_b};
     use crate::kernels::testing::{Rng, tiers};
 
     fn values(n: usize, rng: &mut Rng) -> Vec<f32> {
@@ -213,10 +213,10 @@ mod tests {
                     ] {
                         let ep = F32Epilogue { bias, min, max };
                         let mut want = vec![f32::NAN; n];
-                        let lhs = F32Lhs::Strided {
-                            data: &x,
-                            strides: (k, 1),
-                        };
+                        // A packed beforehand: `f32_gemm` then takes the tile kernels (a
+                        // contiguous one-row A would take this GEMV).
+                        let a = PackedA::new(kernels, &x, (k, 1), 1, k).unwrap();
+                        let lhs = F32Lhs::Packed(&a);
                         f32_gemm(
                             kernels,
                             None,
