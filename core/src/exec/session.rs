@@ -10,7 +10,7 @@
 //! still spinning worker steals) rather than handing each op's work in from outside and
 //! sleeping until it is done; the calling thread waits once per run. A plan with less than
 //! `MIN_POOLED_ARENA_BYTES` of activations runs on the calling thread without the pool. After
-//! a run of a new plan every worker gets the per-thread GEMM buffer the run grew, so later runs
+//! a run of a new plan every worker gets the per-thread GEMM buffers the run grew, so later runs
 //! allocate nothing on whichever worker they land.
 //!
 //! Input policy: names must match the model's inputs exactly (unknown, missing and repeated names

@@ -190,6 +190,17 @@ struct ScatterNd {
     reduction: Reduction,
 }
 
+/// The output's bytes, holding a copy of the data (input 0) that the updates then go into.
+fn copy_data<'y>(inputs: &dyn Inputs, output: &'y mut TensorMut<'_>) -> OpResult<&'y mut [u8]> {
+    let x = inputs.req(0)?.bytes();
+    let y = output.bytes_mut();
+    if x.len() != y.len() {
+        return Err("data does not match the planned shape".into());
+    }
+    y.copy_from_slice(x);
+    Ok(y)
+}
+
 impl Op for ScatterNd {
     fn run(
         &self,
@@ -197,12 +208,8 @@ impl Op for ScatterNd {
         mut output: TensorMut<'_>,
         _: &mut RunContext<'_>,
     ) -> OpResult<()> {
-        let (x, indices, updates) = (inputs.req(0)?.bytes(), inputs.req(1)?, inputs.req(2)?);
-        let y = output.bytes_mut();
-        if x.len() != y.len() {
-            return Err("data does not match the planned shape".into());
-        }
-        y.copy_from_slice(x);
+        let (indices, updates) = (inputs.req(1)?, inputs.req(2)?);
+        let y = copy_data(inputs, &mut output)?;
         let bytes = self.block * self.size;
         for t in 0..self.tuples {
             let at = tuple_offset(&indices, t, &self.dims, &self.strides)? * self.size;
@@ -267,13 +274,8 @@ impl Op for ScatterElements {
         mut output: TensorMut<'_>,
         _: &mut RunContext<'_>,
     ) -> OpResult<()> {
-        let (x, indices, updates) = (inputs.req(0)?.bytes(), inputs.req(1)?, inputs.req(2)?);
-        let updates = updates.bytes();
-        let y = output.bytes_mut();
-        if x.len() != y.len() {
-            return Err("data does not match the planned shape".into());
-        }
-        y.copy_from_slice(x);
+        let (indices, updates) = (inputs.req(1)?, inputs.req(2)?.bytes());
+        let y = copy_data(inputs, &mut output)?;
         let size = self.size;
         let inner = self.shape.last().copied().unwrap_or(1);
         let step = self.strides.last().copied().unwrap_or(0);
