@@ -28,9 +28,7 @@ pub(crate) mod tile;
 mod tests;
 
 pub(crate) use dwconv::F32DwPlaneFn;
-pub use gemm::{
-    F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows,
-};
+pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows};
 pub(crate) use gemv::F32GemvFn;
 pub use gemv::f32_gemv;
 pub use pack::{
