@@ -437,3 +437,77 @@ fn blocks_shared_between_threads(c: usize, oc: usize, hw: usize) {
         .collect();
     assert_close(one[0].as_f32().unwrap(), &want, 1e-4);
 }
+
+/// Depthwise Convs on small planes take the channel-block path (blocks of 16 channels): 37
+/// channels (two whole blocks and a partial one), two images, stride 1 and 2, 3x3 and 5x5, with
+/// the weights and bias constants (packed at build time) or graph inputs (packed per run), a
+/// fused HardSwish applied after the block; against the direct loop, and 2 and 3 threads against
+/// one, bit for bit.
+#[test]
+fn depthwise_channel_blocks_match_direct_convolution_at_any_thread_count() {
+    let c = 37;
+    for (hw, k, stride, constant) in [
+        (7, 3, 1, true),
+        (14, 3, 2, false),
+        (9, 5, 1, false),
+        (14, 5, 2, true),
+    ] {
+        let g = ConvGeom {
+            n: 2,
+            group: c,
+            stride: (stride, stride),
+            pads: (k / 2, k / 2, k / 2, k / 2),
+            ..geom(c, hw, hw, c, k)
+        };
+        let x = rand_vec(2 * c * hw * hw, 31);
+        let w = rand_vec(c * k * k, 32);
+        let b = rand_vec(c, 33);
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[2, c as u64, hw as u64, hw as u64]);
+        let (ws, bs) = ([c as u64, 1, k as u64, k as u64], [c as u64]);
+        let (wi, bi) = if constant {
+            (gb.const_f32(&ws, &w), gb.const_f32(&bs, &b))
+        } else {
+            (gb.input_f32("w", &ws), gb.input_f32("b", &bs))
+        };
+        let p = (k / 2) as i64;
+        let attrs = vec![
+            int("group", c as i64),
+            ints("strides", &[stride as i64, stride as i64]),
+            ints("pads", &[p, p, p, p]),
+            string("activation", "HardSwish"),
+        ];
+        let y = gb.node("Conv", &[xi, wi, bi], attrs);
+        gb.output(y);
+        let model = gb.finish();
+        let xs = [2, c, hw, hw];
+        let (wsz, bsz) = ([c, 1, k, k], [c]);
+        let mut inputs = vec![("x", TensorRef::from_f32(&xs, &x).unwrap())];
+        if !constant {
+            inputs.push(("w", TensorRef::from_f32(&wsz, &w).unwrap()));
+            inputs.push(("b", TensorRef::from_f32(&bsz, &b).unwrap()));
+        }
+        let run = |threads: usize| {
+            let options = SessionOptions {
+                threads,
+                ..Default::default()
+            };
+            let mut session = Session::new(model.clone(), options).unwrap();
+            session.run(&inputs).unwrap()
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert_eq!(
+                one,
+                run(threads),
+                "{hw}x{hw} k{k} s{stride}: {threads} threads"
+            );
+        }
+        let hard_swish = |v: f32| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
+        let want: Vec<f32> = naive_conv(g, &x, &w, Some(&b))
+            .into_iter()
+            .map(hard_swish)
+            .collect();
+        assert_close(one[0].as_f32().unwrap(), &want, 1e-5);
+    }
+}

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::f32::{F32DwPlaneFn, F32GemmFn, F32GemvFn};
+use super::f32::{F32DwChannelsFn, F32DwPlaneFn, F32GemmFn, F32GemvFn};
 use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
@@ -138,6 +138,8 @@ pub struct Kernels {
     pub(crate) f32_gemv: F32GemvFn,
     /// The depthwise-convolution plane kernel (`f32_dwconv_plane__<tier>`).
     pub(crate) f32_dwconv_plane: F32DwPlaneFn,
+    /// The depthwise-convolution channel-block kernel (`f32_dwconv_16c__<tier>`).
+    pub(crate) f32_dwconv_channels: F32DwChannelsFn,
     /// The weight-only GEMV kernel (`wo_gemv_1x16c4__<tier>`) and panel dequantizer
     /// (`wo_dequant_16c4__<tier>`, feeding `f32_gemm`).
     pub(crate) wo_gemv: WoGemvFn,
@@ -195,6 +197,7 @@ macro_rules! kernel_table {
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
         f32_gemv: $f32_gemv:path,
         f32_dwconv_plane: $dwconv_plane:path,
+        f32_dwconv_channels: $dwconv_channels:path,
         wo: [$wo_gemv:path, $wo_dequant:path],
         qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
         x8_lut: [$($lutmod:ident)::*] $x8_lut:ident,
@@ -214,6 +217,7 @@ macro_rules! kernel_table {
             f32_mr: $($f32mod::)+MR,
             f32_gemv: $f32_gemv,
             f32_dwconv_plane: $dwconv_plane,
+            f32_dwconv_channels: $dwconv_channels,
             wo_gemv: $wo_gemv,
             wo_dequant: $wo_dequant,
             qs8_dwconv: $($dwmod::)+$qs8_dw,

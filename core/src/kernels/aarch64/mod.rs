@@ -37,6 +37,7 @@ mod i8mm;
 mod neon;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::channels::dwconv_channels_kernel;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::f32::gemv::f32_gemv_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
@@ -55,6 +56,7 @@ kernel_table!(
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
+    f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
     x8_lut: [neon] x8_lut__neon,
@@ -75,6 +77,7 @@ kernel_table!(
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
+    f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
     x8_lut: [neon] x8_lut__neon,
@@ -91,6 +94,7 @@ kernel_table!(
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
+    f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
     x8_lut: [neon] x8_lut__neon,
@@ -104,6 +108,13 @@ dwconv_plane_kernel!(
     Scalar<true>,
     Scalar<true>,
     group: 8
+);
+dwconv_channels_kernel!(
+    f32_dwconv_16c__neon,
+    ["neon"],
+    std::arch::aarch64::float32x4_t,
+    vecs: 4,
+    pixels: 4
 );
 vmath_kernels!(F32_VMATH_NEON, "neon");
 f32_gemv_kernel!(f32_gemv_4p__neon, ["neon"], fused: true, group: 4);

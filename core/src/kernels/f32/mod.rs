@@ -10,7 +10,8 @@
 //!   validation, tiling, cache blocking, threads.
 //! - [`gemv`]: the product of one row ([`f32_gemv`]), several panels side by side.
 //! - [`dwconv`]: depthwise convolution, one plane at a time ([`dwconv::DwConv`]), and its per-tier
-//!   plane kernels (`f32_dwconv_plane__<tier>`).
+//!   plane kernels (`f32_dwconv_plane__<tier>`), or a block of 16 channels at a time
+//!   ([`dwconv::DwChannels`], `f32_dwconv_16c__<tier>`).
 //! - `tile`: the contract with the per-tier tile kernels (`f32_gemm_<MR>x16__<tier>`).
 //!
 //! Invariants: one packed-B layout serves every tier, the packed-A layout differs only by MR;
@@ -27,7 +28,7 @@ pub(crate) mod tile;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use dwconv::F32DwPlaneFn;
+pub(crate) use dwconv::{F32DwChannelsFn, F32DwPlaneFn};
 pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows};
 pub(crate) use gemv::F32GemvFn;
 pub use gemv::f32_gemv;

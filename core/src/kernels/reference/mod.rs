@@ -9,6 +9,7 @@ mod qs8_dwconv_16w__reference;
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::channels::dwconv_channels_kernel;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::f32::gemv::f32_gemv_kernel;
 use super::vmath::vmath_kernels;
@@ -25,6 +26,7 @@ kernel_table!(
     f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
     f32_gemv: f32_gemv_4p__reference,
     f32_dwconv_plane: f32_dwconv_plane__reference,
+    f32_dwconv_channels: f32_dwconv_16c__reference,
     wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference],
     qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference,
     x8_lut: [] x8_lut__reference,
@@ -52,6 +54,7 @@ dwconv_plane_kernel!(
     Scalar<false>,
     group: 4
 );
+dwconv_channels_kernel!(f32_dwconv_16c__reference, [], Scalar<false>, vecs: 16, pixels: 1);
 
 /// The reference tier's row quantizer: the shared scalar code, without extra CPU features.
 ///

@@ -2,6 +2,8 @@
 //! [-127, 127]), SADALP into i32.
 
 #[allow(non_snake_case)]
+mod f32_dwconv_16c__neon;
+#[allow(non_snake_case)]
 mod f32_dwconv_4w__neon;
 #[allow(non_snake_case)]
 pub(in crate::kernels) mod f32_gemm_6x16__neon;

@@ -2,6 +2,8 @@
 //! saturate).
 
 #[allow(non_snake_case)]
+mod f32_dwconv_16c__avx2;
+#[allow(non_snake_case)]
 mod f32_dwconv_8w__avx2;
 #[allow(non_snake_case)]
 pub(super) mod f32_gemm_6x16__avx2;

@@ -1,6 +1,8 @@
 //! The AVX-512 VNNI tier: u8 x s8 dot products of 4 bytes with VPDPBUSD on zmm registers.
 
 #[allow(non_snake_case)]
+mod f32_dwconv_16c__avx512f;
+#[allow(non_snake_case)]
 mod f32_dwconv_16w__avx512f;
 #[allow(non_snake_case)]
 pub(super) mod f32_gemm_12x16__avx512f;
