@@ -134,6 +134,9 @@ pub struct Kernels {
     pub(crate) f32_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) f32_mr: usize,
+    /// The tier's pair kernel (`f32_gemm_<MR>x32__<tier>`: the same MR, two panels, bit for bit
+    /// two `f32_gemm` tiles), if it has one; the driver then takes panels two at a time.
+    pub(crate) f32_gemm_pair: Option<F32GemmFn>,
     /// The f32 GEMV kernel for one row (`f32_gemv_<G>p__<tier>`), bit for bit `f32_gemm`'s row.
     pub(crate) f32_gemv: F32GemvFn,
     /// The depthwise-convolution plane kernel (`f32_dwconv_plane__<tier>`).
@@ -195,6 +198,7 @@ macro_rules! kernel_table {
         $params:path,
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
+        $(f32_pair: [$($pairmod:ident)::+] :: $f32_pair:ident,)?
         f32_gemv: $f32_gemv:path,
         f32_dwconv_plane: $dwconv_plane:path,
         f32_dwconv_channels: $dwconv_channels:path,
@@ -215,6 +219,9 @@ macro_rules! kernel_table {
             f32_gemm: $($f32mod::)+$f32_gemm,
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
+            f32_gemm_pair: $crate::kernels::dispatch::kernel_table!(
+                @pair [$($f32mod)::+] $([$($pairmod)::+] $f32_pair)?
+            ),
             f32_gemv: $f32_gemv,
             f32_dwconv_plane: $dwconv_plane,
             f32_dwconv_channels: $dwconv_channels,
@@ -227,6 +234,14 @@ macro_rules! kernel_table {
             vmath: $vmath,
         };
     };
+    (@pair [$($f32mod:ident)::+]) => {
+        None
+    };
+    // A pair kernel shares its 16-column kernel's packed A, so their MR must agree.
+    (@pair [$($f32mod:ident)::+] [$($pairmod:ident)::+] $f32_pair:ident) => {{
+        const _: () = assert!($($pairmod::)+MR == $($f32mod::)+MR);
+        Some($($pairmod::)+$f32_pair as $crate::kernels::f32::F32GemmFn)
+    }};
 }
 pub(crate) use kernel_table;
 

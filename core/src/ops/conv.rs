@@ -444,10 +444,14 @@ impl Conv {
         }
     }
 
-    /// Output columns per GEMM block of the GEMM paths: its packed B stays in L2.
+    /// Output columns per GEMM block of the GEMM paths: its packed B stays in L2. Whole pairs
+    /// of panels, at least one (a tier's pair kernel then leaves no panel of a block alone but
+    /// the output's last), unless one block holds the whole output.
     fn block_cols(&self) -> usize {
-        let cols = BLOCK_BYTES / 4 / self.depth().max(1) / NR * NR;
-        cols.clamp(NR, self.window.output_len().next_multiple_of(NR).max(NR))
+        const PAIR: usize = 2 * NR;
+        let cols = BLOCK_BYTES / 4 / self.depth().max(1) / PAIR * PAIR;
+        let whole = self.window.output_len().next_multiple_of(NR).max(NR);
+        cols.max(PAIR).min(whole)
     }
 }
 

@@ -12,7 +12,8 @@
 //! - [`dwconv`]: depthwise convolution, one plane at a time ([`dwconv::DwConv`]), and its per-tier
 //!   plane kernels (`f32_dwconv_plane__<tier>`), or a block of 16 channels at a time
 //!   ([`dwconv::DwChannels`], `f32_dwconv_16c__<tier>`).
-//! - `tile`: the contract with the per-tier tile kernels (`f32_gemm_<MR>x16__<tier>`).
+//! - `tile`: the contract with the per-tier tile kernels (`f32_gemm_<MR>x16__<tier>`, and the
+//!   optional pair kernels over two panels, `f32_gemm_<MR>x32__<tier>`).
 //!
 //! Invariants: one packed-B layout serves every tier, the packed-A layout differs only by MR;
 //! every element of C is accumulated in increasing k order by one chain of kernel calls (one per

@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 
-use super::tile::KC;
+use super::tile::{F32Tile, KC};
 use super::*;
 use crate::kernels::Kernels;
 use crate::kernels::testing::{report, tiers};
@@ -177,10 +177,15 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
 #[test]
 fn edge_shapes_match_the_oracle_on_every_tier() {
     let max_mr = tiers().iter().map(|k| k.f32_mr).max().unwrap_or(4);
+    // Every width of a tile the tiers have (two panels with a pair kernel) and one more.
+    let widest = match tiers().iter().any(|k| k.f32_gemm_pair.is_some()) {
+        true => 2 * NR,
+        false => NR,
+    };
     let mut cases = 0;
     for k in [0, 1, 2, 7, 16, 17, 100, KC - 1, KC, KC + 1, 2 * KC + 3] {
         for m in 1..=max_mr + 1 {
-            for n in (1..=17).chain([33]) {
+            for n in (1..=widest + 1).chain([49]) {
                 let (a_rs, a_cs) = if (m + n) % 2 == 0 {
                     (k.max(1) + 3, 1)
                 } else {
@@ -209,6 +214,143 @@ fn edge_shapes_match_the_oracle_on_every_tier() {
     }
     report(&format!(
         "f32 gemm: {cases} edge-shape tier runs within tolerance"
+    ));
+}
+
+/// One tile call with C (`m × n`, row stride `c_rs`) starting from `init`; returns C.
+#[allow(clippy::too_many_arguments)]
+fn call_tile(
+    kernel: F32GemmFn,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    (b, b_rs): (&[f32], usize),
+    (b2, b2_rs): (&[f32], usize),
+    init: &[f32],
+    c_rs: usize,
+    accumulate: bool,
+    bias: Option<&[f32]>,
+    (min, max): (f32, f32),
+) -> Vec<f32> {
+    let mut c = init.to_vec();
+    let tile = F32Tile {
+        m,
+        n,
+        k,
+        a: a.as_ptr(),
+        b: b.as_ptr(),
+        b_rs,
+        b2: b2.as_ptr(),
+        b2_rs,
+        c: c.as_mut_ptr(),
+        c_rs,
+        accumulate,
+        bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        min,
+        max,
+    };
+    // SAFETY: the callers size `a` (MR k), both panels (k rows of 16, their row strides apart),
+    // `init` (m rows of `c_rs >= n`) and the bias (m) for these sizes, `m` and `n` fit the
+    // kernel, and `tiers()` only yields tables this CPU supports.
+    unsafe { kernel(&tile) };
+    c
+}
+
+#[test]
+fn pair_tiles_are_two_tiles_bit_for_bit() {
+    let mut runs = 0;
+    for kernels in tiers() {
+        let Some(pair) = kernels.f32_gemm_pair else {
+            continue;
+        };
+        let mr = kernels.f32_mr;
+        for k in [0, 1, 2, 7, KC - 1, KC, KC + 1] {
+            let mut a = values(mr * k, k as u64);
+            // NaN and infinities in A and B: they must land in the same elements either way.
+            if k > 2 {
+                a[mr + 1] = f32::NAN;
+                a[2 * mr] = f32::INFINITY;
+            }
+            // B in place: 37 columns (two panels and 5 more), odd row stride 41 (4 NaNs after
+            // each row); its second panel 16 columns further. Packed: the panels one after the
+            // other (`16 k` apart). The tail: a separate packed panel.
+            let b_rs = 41;
+            // (One row at k = 0, unread, so that the panels' pointers exist.)
+            let mut wide = values(k.max(1) * b_rs, k as u64 + 1);
+            for row in wide.chunks_mut(b_rs) {
+                row[37..].fill(f32::NAN);
+            }
+            if k > 1 {
+                wide[b_rs + 20] = f32::NAN;
+            }
+            let packed = pack_b(&wide, b_rs, 1, k, 32).unwrap();
+            let tail = pack_b(&wide[16..], b_rs, 1, k, 16).unwrap();
+            let second = 16 * k;
+            let layouts: [(&str, (&[f32], usize), (&[f32], usize)); 3] = [
+                ("in place", (&wide, b_rs), (&wide[16..], b_rs)),
+                ("packed", (&packed, 16), (&packed[second..], 16)),
+                ("in place + packed tail", (&wide, b_rs), (&tail, 16)),
+            ];
+            for m in 1..=mr {
+                for n in 17..=32 {
+                    let c_rs = n + 3;
+                    let init = values(m * c_rs, (m * n) as u64);
+                    let bias = values(m, n as u64);
+                    for (what, b, b2) in layouts {
+                        for (accumulate, bias, clamp) in [
+                            (false, None, (f32::NEG_INFINITY, f32::INFINITY)),
+                            (true, Some(&bias[..]), (-0.5, 0.75)),
+                            (true, None, (0.0, 6.0)),
+                        ] {
+                            let dims = (m, n, k);
+                            let got = call_tile(
+                                pair, dims, &a, b, b2, &init, c_rs, accumulate, bias, clamp,
+                            );
+                            let left = call_tile(
+                                kernels.f32_gemm,
+                                (m, 16, k),
+                                &a,
+                                b,
+                                (&[], 0),
+                                &init,
+                                c_rs,
+                                accumulate,
+                                bias,
+                                clamp,
+                            );
+                            let want = call_tile(
+                                kernels.f32_gemm,
+                                (m, n - 16, k),
+                                &a,
+                                b2,
+                                (&[], 0),
+                                &left[16..],
+                                c_rs,
+                                accumulate,
+                                bias,
+                                clamp,
+                            );
+                            // `want` is C from column 16 on, so compare it shifted.
+                            let same = got[16..]
+                                .iter()
+                                .zip(&want)
+                                .chain(got[..16].iter().zip(&left[..16]))
+                                .all(|(x, y)| x.to_bits() == y.to_bits());
+                            assert!(
+                                same,
+                                "tier {} pair tile {m}x{k}x{n}, B {what}, accumulate {accumulate}, \
+                                 bias {}, clamp {clamp:?}: not bit for bit two tiles",
+                                kernels.tier(),
+                                bias.is_some()
+                            );
+                            runs += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report(&format!(
+        "f32 pair tiles: {runs} tier runs bit for bit two tiles"
     ));
 }
 

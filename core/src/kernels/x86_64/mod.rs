@@ -84,6 +84,7 @@ kernel_table!(
     qs8_row_params__avx512vnni,
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
+    f32_pair: [avx512vnni::f32_gemm_12x32__avx512f]::f32_gemm_12x32__avx512f,
     f32_gemv: f32_gemv_8p__avx512f,
     f32_dwconv_plane: f32_dwconv_plane__avx512f,
     f32_dwconv_channels: f32_dwconv_16c__avx512f,

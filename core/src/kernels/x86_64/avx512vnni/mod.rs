@@ -7,6 +7,8 @@ mod f32_dwconv_16w__avx512f;
 #[allow(non_snake_case)]
 pub(super) mod f32_gemm_12x16__avx512f;
 #[allow(non_snake_case)]
+pub(super) mod f32_gemm_12x32__avx512f;
+#[allow(non_snake_case)]
 mod qs8_gemm_8x16c8__avx512vnni;
 
 pub(super) use qs8_gemm_8x16c8__avx512vnni::{A_PACKING, MR, qs8_gemm_8x16c8__avx512vnni};
