@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 
 use super::f32::{F32DwChannelsFn, F32DwPlaneFn, F32GemmFn, F32GemvFn};
+use super::qs8::dwconv::channels::Qs8DwChannelsFn;
 use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
 use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
@@ -151,6 +152,10 @@ pub struct Kernels {
     pub(crate) qs8_dwconv: Qs8DwPlaneFn,
     /// Its name, for reports and benchmarks.
     pub(crate) qs8_dwconv_name: &'static str,
+    /// The int8 depthwise channel-block kernel of small planes (`qs8_dwconv_16c__<tier>`).
+    pub(crate) qs8_dwconv_channels: Qs8DwChannelsFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) qs8_dwconv_channels_name: &'static str,
     /// The 256-entry byte table lookup (`x8_lut__<tier>`).
     pub(crate) x8_lut: LutFn,
     /// Its name, for reports and benchmarks.
@@ -173,6 +178,11 @@ impl Kernels {
     /// The name of the int8 depthwise plane kernel, e.g. `qs8_dwconv_32w__avx512vnni`.
     pub fn qs8_dwconv_name(&self) -> &'static str {
         self.qs8_dwconv_name
+    }
+
+    /// The name of the int8 depthwise channel-block kernel, e.g. `qs8_dwconv_16c__avx512vnni`.
+    pub fn qs8_dwconv_channels_name(&self) -> &'static str {
+        self.qs8_dwconv_channels_name
     }
 
     /// The name of the table lookup kernel, e.g. `x8_lut__avx2`.
@@ -204,6 +214,7 @@ macro_rules! kernel_table {
         f32_dwconv_channels: $dwconv_channels:path,
         wo: [$wo_gemv:path, $wo_dequant:path],
         qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
+        qs8_dwconv_channels: [$($dwcmod:ident)::+] :: $qs8_dwc:ident,
         x8_lut: [$($lutmod:ident)::*] $x8_lut:ident,
         vmath: $vmath:expr
     ) => {
@@ -229,6 +240,8 @@ macro_rules! kernel_table {
             wo_dequant: $wo_dequant,
             qs8_dwconv: $($dwmod::)+$qs8_dw,
             qs8_dwconv_name: stringify!($qs8_dw),
+            qs8_dwconv_channels: $($dwcmod::)+$qs8_dwc,
+            qs8_dwconv_channels_name: stringify!($qs8_dwc),
             x8_lut: $($lutmod::)*$x8_lut,
             x8_lut_name: stringify!($x8_lut),
             vmath: $vmath,
@@ -305,6 +318,7 @@ mod tests {
                     assert_eq!(k.tier(), tier);
                     assert!(k.qs8_gemm_name().ends_with(&format!("__{}", tier.name())));
                     assert!(k.qs8_dwconv_name().starts_with("qs8_dwconv_"));
+                    assert!(k.qs8_dwconv_channels_name().starts_with("qs8_dwconv_16c__"));
                     assert!(k.qs8_mr >= 1 && k.qs8_mr <= crate::kernels::qs8::tile::MAX_MR);
                 }
                 Err(e) => assert!(e.to_string().contains("lacks"), "{e}"),

@@ -59,6 +59,7 @@ kernel_table!(
     f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    qs8_dwconv_channels: [neon]::qs8_dwconv_16c__neon,
     x8_lut: [neon] x8_lut__neon,
     vmath: F32_VMATH_NEON
 );
@@ -80,6 +81,7 @@ kernel_table!(
     f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    qs8_dwconv_channels: [neon]::qs8_dwconv_16c__neon,
     x8_lut: [neon] x8_lut__neon,
     vmath: F32_VMATH_NEON
 );
@@ -97,6 +99,7 @@ kernel_table!(
     f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    qs8_dwconv_channels: [neon]::qs8_dwconv_16c__neon,
     x8_lut: [neon] x8_lut__neon,
     vmath: F32_VMATH_NEON
 );

@@ -4,6 +4,8 @@
 #[allow(non_snake_case)]
 mod f32_gemm_4x16__reference;
 #[allow(non_snake_case)]
+mod qs8_dwconv_16c__reference;
+#[allow(non_snake_case)]
 mod qs8_dwconv_16w__reference;
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__reference;
@@ -29,6 +31,7 @@ kernel_table!(
     f32_dwconv_channels: f32_dwconv_16c__reference,
     wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference],
     qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference,
+    qs8_dwconv_channels: [qs8_dwconv_16c__reference]::qs8_dwconv_16c__reference,
     x8_lut: [] x8_lut__reference,
     vmath: F32_VMATH_REFERENCE
 );

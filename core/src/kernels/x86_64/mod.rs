@@ -28,6 +28,7 @@ kernel_table!(
     f32_dwconv_channels: f32_dwconv_16c__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
+    qs8_dwconv_channels: [avx2]::qs8_dwconv_16c__avx2,
     x8_lut: [avx2] x8_lut__avx2,
     vmath: F32_VMATH_AVX2
 );
@@ -68,6 +69,7 @@ kernel_table!(
     f32_dwconv_channels: f32_dwconv_16c__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
+    qs8_dwconv_channels: [avx2]::qs8_dwconv_16c__avx2,
     x8_lut: [avx2] x8_lut__avx2,
     vmath: F32_VMATH_AVX2
 );
@@ -93,6 +95,7 @@ kernel_table!(
         avx512vnni::wo_dequant_16c4__avx512f
     ],
     qs8_dwconv: [avx512vnni]::qs8_dwconv_32w__avx512vnni,
+    qs8_dwconv_channels: [avx512vnni]::qs8_dwconv_16c__avx512vnni,
     x8_lut: [avx512vnni] x8_lut__avx512,
     vmath: F32_VMATH_AVX512F
 );

@@ -19,3 +19,7 @@ pub(super) use qs8_dwconv_16w__neon::qs8_dwconv_16w__neon;
 mod x8_lut__neon;
 
 pub(super) use x8_lut__neon::x8_lut__neon;
+#[allow(non_snake_case)]
+mod qs8_dwconv_16c__neon;
+
+pub(super) use qs8_dwconv_16c__neon::qs8_dwconv_16c__neon;

@@ -19,3 +19,7 @@ pub(super) use qs8_dwconv_16w__avx2::qs8_dwconv_16w__avx2;
 mod x8_lut__avx2;
 
 pub(super) use x8_lut__avx2::x8_lut__avx2;
+#[allow(non_snake_case)]
+mod qs8_dwconv_16c__avx2;
+
+pub(super) use qs8_dwconv_16c__avx2::qs8_dwconv_16c__avx2;

@@ -26,3 +26,7 @@ mod x8_lut__avx512;
 pub(super) use x8_lut__avx512::x8_lut__avx512;
 #[cfg(test)]
 pub(super) use x8_lut__avx512::{x8_lut__avx512bw, x8_lut__avx512vbmi};
+#[allow(non_snake_case)]
+mod qs8_dwconv_16c__avx512vnni;
+
+pub(super) use qs8_dwconv_16c__avx512vnni::qs8_dwconv_16c__avx512vnni;
