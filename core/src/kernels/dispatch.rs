@@ -17,7 +17,7 @@ use super::f32::{F32DwChannelsFn, F32DwPlaneFn, F32GemmFn, F32GemvFn};
 use super::qs8::dwconv::channels::Qs8DwChannelsFn;
 use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
-use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
+use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn, WeightOrder};
 use super::vmath::Vmath;
 use super::wo::{WoDequantFn, WoGemvFn};
 
@@ -123,6 +123,12 @@ pub struct Kernels {
     pub(crate) qs8_mr: usize,
     /// How that kernel wants its activation tile laid out.
     pub(crate) qs8_a_packing: APacking,
+    /// The weight order that kernel reads (`C8` = the stored one; others are made once by
+    /// `Qs8Prepared::new`).
+    pub(crate) qs8_weight_order: WeightOrder,
+    /// Panels that kernel computes together (the GEMM driver's panel groups hold at least
+    /// this many).
+    pub(crate) qs8_pass_panels: usize,
     /// Whether that kernel wants activations as u8 (s8 + 128) rather than s8.
     pub(crate) qs8_unsigned_a: bool,
     /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
@@ -170,7 +176,7 @@ impl Kernels {
         self.tier
     }
 
-    /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_8x16c8__avx512vnni`.
+    /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_6x16c4__avx512vnni`.
     pub fn qs8_gemm_name(&self) -> &'static str {
         self.qs8_gemm_name
     }
@@ -197,8 +203,8 @@ impl Kernels {
 }
 
 /// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function and
-/// taking its tile height and activation packing from the `MR` and `A_PACKING` beside it (so
-/// that the table and the kernel cannot disagree).
+/// taking its tile height, activation packing, weight order and panels per pass from the `MR`,
+/// `A_PACKING`, `WEIGHT_ORDER` and `PASS_PANELS` beside it (so that the table and the kernel cannot disagree).
 macro_rules! kernel_table {
     (
         $table:ident,
@@ -224,6 +230,8 @@ macro_rules! kernel_table {
             qs8_gemm_name: stringify!($qs8_gemm),
             qs8_mr: $module::MR,
             qs8_a_packing: $module::A_PACKING,
+            qs8_weight_order: $module::WEIGHT_ORDER,
+            qs8_pass_panels: $module::PASS_PANELS,
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
             qs8_row_params: $params,
@@ -320,6 +328,7 @@ mod tests {
                     assert!(k.qs8_dwconv_name().starts_with("qs8_dwconv_"));
                     assert!(k.qs8_dwconv_channels_name().starts_with("qs8_dwconv_16c__"));
                     assert!(k.qs8_mr >= 1 && k.qs8_mr <= crate::kernels::qs8::tile::MAX_MR);
+                    assert!(k.qs8_pass_panels >= 1);
                 }
                 Err(e) => assert!(e.to_string().contains("lacks"), "{e}"),
             }

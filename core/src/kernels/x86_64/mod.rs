@@ -81,7 +81,7 @@ quantize_row_kernel!(
 kernel_table!(
     AVX512VNNI,
     Tier::Avx512Vnni,
-    avx512vnni::qs8_gemm_8x16c8__avx512vnni,
+    avx512vnni::qs8_gemm_6x16c4__avx512vnni,
     qs8_quantize_row__avx512vnni,
     qs8_row_params__avx512vnni,
     unsigned_a: true,

@@ -10,7 +10,9 @@ pub(in crate::kernels) mod f32_gemm_6x16__neon;
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__neon;
 
-pub(super) use qs8_gemm_4x16c8__neon::{A_PACKING, MR, qs8_gemm_4x16c8__neon};
+pub(super) use qs8_gemm_4x16c8__neon::{
+    A_PACKING, MR, PASS_PANELS, WEIGHT_ORDER, qs8_gemm_4x16c8__neon,
+};
 #[allow(non_snake_case)]
 mod qs8_dwconv_16w__neon;
 

@@ -10,7 +10,9 @@ pub(super) mod f32_gemm_6x16__avx2;
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__avx2;
 
-pub(super) use qs8_gemm_4x16c8__avx2::{A_PACKING, MR, qs8_gemm_4x16c8__avx2};
+pub(super) use qs8_gemm_4x16c8__avx2::{
+    A_PACKING, MR, PASS_PANELS, WEIGHT_ORDER, qs8_gemm_4x16c8__avx2,
+};
 #[allow(non_snake_case)]
 pub(super) mod qs8_dwconv_16w__avx2;
 

@@ -9,9 +9,11 @@ pub(super) mod f32_gemm_12x16__avx512f;
 #[allow(non_snake_case)]
 pub(super) mod f32_gemm_12x32__avx512f;
 #[allow(non_snake_case)]
-mod qs8_gemm_8x16c8__avx512vnni;
+mod qs8_gemm_6x16c4__avx512vnni;
 
-pub(super) use qs8_gemm_8x16c8__avx512vnni::{A_PACKING, MR, qs8_gemm_8x16c8__avx512vnni};
+pub(super) use qs8_gemm_6x16c4__avx512vnni::{
+    A_PACKING, MR, PASS_PANELS, WEIGHT_ORDER, qs8_gemm_6x16c4__avx512vnni,
+};
 #[allow(non_snake_case)]
 mod wo_gemv_1x16c4__avx512f;
 
