@@ -33,6 +33,7 @@
 use super::gemm::{
     Dims, Finish, Matrix, matmul, matmul_blocked, matmul_rows, pack_constant_lhs, plan_kernels,
 };
+use super::im2col::ShiftedTaps;
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
@@ -41,7 +42,7 @@ use super::{
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::dwconv::{DwAxis, DwConv};
@@ -98,6 +99,8 @@ struct Conv {
     path: Path,
     /// The plane window of the depthwise path.
     dw: Option<DwConv>,
+    /// The im2col path's taps as shifts of the input plane, when they are (its fast fill).
+    shifted: Option<ShiftedTaps>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
     /// The GEMM paths' packed weights.
@@ -392,8 +395,19 @@ impl Op for Conv {
                 };
                 // Writes the packed B of columns `first..first + cols` (the im2col matrix).
                 let fill = |first: usize, cols: usize, packed: &mut [f32]| -> Result<()> {
-                    self.im2col_packed(xg, packed, first..first + cols);
-                    Ok(())
+                    let block = first..first + cols;
+                    match &self.shifted {
+                        Some(taps) => taps
+                            .fill(xg, cin_g, packed, block)
+                            .then_some(())
+                            .ok_or_else(|| {
+                                Error::invalid_argument("Conv: im2col block outside its buffers")
+                            }),
+                        None => {
+                            self.im2col_packed(xg, packed, block);
+                            Ok(())
+                        }
+                    }
                 };
                 let dims = Dims {
                     m: cout_g,
@@ -562,6 +576,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
             Path::Depthwise => Some(depthwise_window(&window).ok_or("depthwise layout overflows")?),
             _ => None,
         },
+        shifted: match path {
+            Path::Im2col => ShiftedTaps::new(&window),
+            _ => None,
+        },
         kernels: plan_kernels()?,
         packed_w: PackedWeights::PerRun,
     };
@@ -652,6 +670,7 @@ mod tests {
             activation: Activation::Identity,
             path: Path::Im2col,
             dw: None,
+            shifted: None,
             kernels: plan_kernels().unwrap(),
             packed_w: PackedWeights::PerRun,
         }
