@@ -293,8 +293,49 @@ fn shifted_tap_convs_match_direct_convolution_with_any_thread_count() {
             false,
         ),
     ];
-    for (i, (g, one_d)) in cases.into_iter().enumerate() {
-        let s = 40 + i as u64;
+    assert_direct_with_one_and_three_threads(&cases, 40);
+}
+
+/// Unpadded 1-D windows at a width stride of 3 or more take the framed im2col fill: an STFT
+/// (one channel, 64 taps, stride 20, several blocks of columns: 17 · 64 · 40 MACs), two channels
+/// with dilation, and a 2-D input with a one-row kernel.
+#[test]
+fn framed_convs_match_direct_convolution_with_any_thread_count() {
+    let stft = ConvGeom {
+        kh: 1,
+        kw: 64,
+        stride: (1, 20),
+        ..geom(1, 1, 840, 17, 64)
+    };
+    let cases = [
+        (stft, true),
+        (
+            ConvGeom {
+                c: 2,
+                kh: 1,
+                dilation: (1, 2),
+                stride: (1, 3),
+                ..geom(2, 1, 50, 7, 5)
+            },
+            true,
+        ),
+        (
+            ConvGeom {
+                kh: 1,
+                stride: (1, 4),
+                ..geom(3, 5, 23, 9, 3)
+            },
+            false,
+        ),
+    ];
+    assert_direct_with_one_and_three_threads(&cases, 50);
+}
+
+/// Runs each case (1-D when its flag is set) with a bias on random values (seeded from `seed`)
+/// with 1 and 3 threads: the same bits, close to the direct convolution.
+fn assert_direct_with_one_and_three_threads(cases: &[(ConvGeom, bool)], seed: u64) {
+    for (i, &(g, one_d)) in cases.iter().enumerate() {
+        let s = seed + i as u64;
         let x = rand_vec(g.n * g.c * g.h * g.w, s);
         let w = rand_vec(g.oc * (g.c / g.group) * g.kh * g.kw, s + 10);
         let b = rand_vec(g.oc, s + 20);

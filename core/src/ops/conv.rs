@@ -33,7 +33,7 @@
 use super::gemm::{
     Dims, Finish, Matrix, matmul, matmul_blocked, matmul_rows, pack_constant_lhs, plan_kernels,
 };
-use super::im2col::ShiftedTaps;
+use super::im2col::FastIm2col;
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
@@ -99,8 +99,8 @@ struct Conv {
     path: Path,
     /// The plane window of the depthwise path.
     dw: Option<DwConv>,
-    /// The im2col path's taps as shifts of the input plane, when they are (its fast fill).
-    shifted: Option<ShiftedTaps>,
+    /// The im2col path's fast fill, when its window has one.
+    fast_im2col: Option<FastIm2col>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
     /// The GEMM paths' packed weights.
@@ -396,8 +396,8 @@ impl Op for Conv {
                 // Writes the packed B of columns `first..first + cols` (the im2col matrix).
                 let fill = |first: usize, cols: usize, packed: &mut [f32]| -> Result<()> {
                     let block = first..first + cols;
-                    match &self.shifted {
-                        Some(taps) => taps
+                    match &self.fast_im2col {
+                        Some(fast) => fast
                             .fill(xg, cin_g, packed, block)
                             .then_some(())
                             .ok_or_else(|| {
@@ -576,8 +576,8 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
             Path::Depthwise => Some(depthwise_window(&window).ok_or("depthwise layout overflows")?),
             _ => None,
         },
-        shifted: match path {
-            Path::Im2col => ShiftedTaps::new(&window),
+        fast_im2col: match path {
+            Path::Im2col => FastIm2col::new(&window),
             _ => None,
         },
         kernels: plan_kernels()?,
@@ -670,7 +670,7 @@ mod tests {
             activation: Activation::Identity,
             path: Path::Im2col,
             dw: None,
-            shifted: None,
+            fast_im2col: None,
             kernels: plan_kernels().unwrap(),
             packed_w: PackedWeights::PerRun,
         }

@@ -1,21 +1,59 @@
-//! The im2col fill of Conv's GEMM path for windows whose taps are plain shifts of the input
-//! plane: stride 1 on both axes and output rows as wide as input rows (the width padding sums
-//! to the kernel's span minus one: "same" 1×k and k×k, or k×1 with none). Output position
-//! `j = oy · W + ox` then reads, at tap `(ky, kx)`, input position `j + shift` of its channel
-//! plane with `shift = (ky · dh - pad_top) · W + kx · dw - pad_left`, whenever the tap lands
-//! inside the plane; a 16-column panel row of the im2col matrix is 16 consecutive input values
-//! with the lanes whose tap falls in the padding (above, below, or wrapped around a row end)
-//! masked to zero. The general fill (`Conv::im2col_packed`) walks each output row instead, which
-//! costs more than the product when planes are a few columns wide (openWakeWord's embedding).
+//! Fast im2col fills of Conv's GEMM path for two kinds of windows, where the general fill
+//! (`Conv::im2col_packed`, which walks each output row and handles padding per row) costs more
+//! than the product:
+//! - [`ShiftedTaps`]: stride 1 on both axes and output rows as wide as input rows (the width
+//!   padding sums to the kernel's span minus one: "same" 1×k and k×k, or k×1 with none). Output
+//!   position `j = oy · W + ox` then reads, at tap `(ky, kx)`, input position `j + shift` of its
+//!   channel plane with `shift = (ky · dh - pad_top) · W + kx · dw - pad_left`, whenever the tap
+//!   lands inside the plane; a 16-column panel row of the im2col matrix is 16 consecutive input
+//!   values with the lanes whose tap falls in the padding (above, below, or wrapped around a row
+//!   end) masked to zero. openWakeWord's embedding (1×3 and 3×1 on planes 2 to 32 wide).
+//! - [`Frames`]: a 1-D window (kernel height 1) with no padding and a width stride of 3 or more: each output
+//!   position's taps of a channel are one frame of the input row (`ox · stride + kx · dilation`),
+//!   all inside it, so the fill copies frame by frame into the lanes of a panel with no
+//!   bounds per tap. openWakeWord's mel spectrogram (an STFT: 512 taps, stride 160).
 //!
-//! Invariant: the fill writes exactly the packed-B layout of the block's im2col matrix (row
+//! Invariant: both write exactly the packed-B layout of the block's im2col matrix (row
 //! `c · taps + ky · KW + kx`, 16-column panels, lanes past the block zero), the same values as
-//! the general fill, bit for bit: a kept lane is the input value's bits, a masked one `+0.0`.
+//! the general fill, bit for bit: a kept value is the input's bits, a padding tap `+0.0`.
 
 use std::ops::Range;
 
 use super::window::Window;
 use crate::kernels::f32::NR;
+
+/// A window with a fast fill, and which.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FastIm2col {
+    Shifted(ShiftedTaps),
+    Frames(Frames),
+}
+
+impl FastIm2col {
+    /// The fast fill of `window`, if it has one.
+    pub(crate) fn new(window: &Window) -> Option<Self> {
+        ShiftedTaps::new(window)
+            .map(FastIm2col::Shifted)
+            .or_else(|| Frames::new(window).map(FastIm2col::Frames))
+    }
+
+    /// Writes columns `block` (output positions) of the im2col matrix of `channels` input planes
+    /// `x` in the packed-B layout of a `block.len()`-column matrix into `packed` (at least
+    /// `ceil(block.len() / 16) · 16 · channels · taps` values). Returns `false`, with `packed`
+    /// partly written, when `x` or `packed` is too short or `block` runs past the output.
+    pub(crate) fn fill(
+        &self,
+        x: &[f32],
+        channels: usize,
+        packed: &mut [f32],
+        block: Range<usize>,
+    ) -> bool {
+        match self {
+            FastIm2col::Shifted(taps) => taps.fill(x, channels, packed, block),
+            FastIm2col::Frames(frames) => frames.fill(x, channels, packed, block),
+        }
+    }
+}
 
 /// The geometry of a window whose taps are shifts of the flattened input plane.
 #[derive(Clone, Copy, Debug)]
@@ -31,17 +69,8 @@ impl ShiftedTaps {
             .then_some(ShiftedTaps { window: *window })
     }
 
-    /// Writes columns `block` (output positions) of the im2col matrix of `channels` input planes
-    /// `x` in the packed-B layout of a `block.len()`-column matrix into `packed` (at least
-    /// `ceil(block.len() / 16) · 16 · channels · taps` values). Returns `false`, with `packed`
-    /// partly written, when `x` or `packed` is too short or `block` runs past the output.
-    pub(crate) fn fill(
-        &self,
-        x: &[f32],
-        channels: usize,
-        packed: &mut [f32],
-        block: Range<usize>,
-    ) -> bool {
+    /// [`FastIm2col::fill`] for this window.
+    fn fill(&self, x: &[f32], channels: usize, packed: &mut [f32], block: Range<usize>) -> bool {
         let Window { h, w } = self.window;
         let (plane, taps) = (self.window.input_len(), self.window.kernel_len());
         let depth = channels * taps;
@@ -109,21 +138,93 @@ impl ShiftedTaps {
     }
 }
 
+/// The geometry of a 1-D window without padding: the taps of an output position are a frame of
+/// its input row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frames {
+    window: Window,
+}
+
+impl Frames {
+    /// The framed form of `window`, when it has one (kernel height 1 at stride 1, no padding)
+    /// and the general fill is slower: at a width stride of 3 or more, where that one gathers
+    /// each panel row through an iterator (at strides 1 and 2 it copies or shuffles whole panel
+    /// rows, faster than this fill's one store per value).
+    pub(crate) fn new(window: &Window) -> Option<Self> {
+        let (h, w) = (window.h, window.w);
+        let unpadded = [h, w].iter().all(|a| a.pad_begin == 0 && a.pad_end == 0);
+        let framed = h.kernel == 1 && h.stride == 1 && w.stride >= 3 && unpadded;
+        framed.then_some(Frames { window: *window })
+    }
+
+    /// [`FastIm2col::fill`] for this window.
+    fn fill(&self, x: &[f32], channels: usize, packed: &mut [f32], block: Range<usize>) -> bool {
+        let w = self.window.w;
+        let plane = self.window.input_len();
+        let depth = channels * w.kernel;
+        // The last tap of the last output position of a row, inside the row (no padding).
+        let span = (w.kernel - 1) * w.dilation + 1;
+        if block.end > self.window.output_len() || x.len() < channels * plane || depth == 0 {
+            return block.end <= self.window.output_len() && depth == 0;
+        }
+        let mut panels = packed.chunks_exact_mut(NR * depth);
+        for first in block.clone().step_by(NR) {
+            let Some(panel) = panels.next() else {
+                return false;
+            };
+            let lanes = NR.min(block.end - first);
+            if lanes < NR {
+                for row in panel.chunks_exact_mut(NR) {
+                    row[lanes..].fill(0.0);
+                }
+            }
+            for l in 0..lanes {
+                let (oy, ox) = ((first + l) / w.output, (first + l) % w.output);
+                let start = oy * w.input + ox * w.stride;
+                for c in 0..channels {
+                    let Some(frame) = x.get(c * plane + start..).and_then(|f| f.get(..span)) else {
+                        return false;
+                    };
+                    let rows = panel[c * w.kernel * NR..].chunks_exact_mut(NR);
+                    match w.dilation {
+                        // The common case as its own loop: no step between taps to compute.
+                        1 => rows.zip(frame).for_each(|(row, &v)| row[l] = v),
+                        d => rows
+                            .zip(frame.iter().step_by(d))
+                            .for_each(|(row, &v)| row[l] = v),
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ops::window::Axis;
 
     fn axis(input: usize, kernel: usize, dilation: usize, pads: (usize, usize)) -> Axis {
+        strided_axis(input, kernel, 1, dilation, pads)
+    }
+
+    fn strided_axis(
+        input: usize,
+        kernel: usize,
+        stride: usize,
+        dilation: usize,
+        pads: (usize, usize),
+    ) -> Axis {
         let span = (kernel - 1) * dilation + 1;
         Axis {
             input,
             kernel,
-            stride: 1,
+            stride,
             dilation,
             pad_begin: pads.0,
             pad_end: pads.1,
-            output: input + pads.0 + pads.1 + 1 - span,
+            output: (input + pads.0 + pads.1 - span) / stride + 1,
         }
     }
 
@@ -144,7 +245,7 @@ mod tests {
     /// bit (lanes past the block must be +0.0). Inputs hold NaN and infinities, which a masked
     /// lane must not let through; the scratch starts as garbage.
     fn check(window: &Window, channels: usize, block: Range<usize>) {
-        let taps = ShiftedTaps::new(window).expect("shifted taps");
+        let fast = FastIm2col::new(window).expect("a fast fill");
         let plane = window.input_len();
         let x: Vec<f32> = (0..channels * plane)
             .map(|i| match i % 7 {
@@ -155,7 +256,7 @@ mod tests {
             .collect();
         let depth = channels * window.kernel_len();
         let mut packed = vec![f32::from_bits(0x7fc0_1234); block.len().div_ceil(NR) * NR * depth];
-        assert!(taps.fill(&x, channels, &mut packed, block.clone()));
+        assert!(fast.fill(&x, channels, &mut packed, block.clone()));
         for (i, &got) in packed.iter().enumerate() {
             let (panel, row, lane) = (i / (NR * depth), i / NR % depth, i % NR);
             let column = block.start + panel * NR + lane;
@@ -208,8 +309,39 @@ mod tests {
         }
     }
 
+    /// Unpadded windows of one kernel row: widths, kernels, strides and dilations such that the
+    /// frames overlap, abut or skip input, 1-D and over several rows, whole outputs and blocks
+    /// starting and ending inside output rows.
     #[test]
-    fn only_stride_one_windows_as_wide_as_their_input_are_shifts() {
+    fn frames_fill_matches_the_im2col_definition() {
+        for h_in in [1, 3] {
+            for w_in in [1, 5, 16, 40] {
+                for (kw, stride, dilation) in
+                    [(1, 3, 1), (3, 3, 1), (4, 4, 1), (5, 3, 2), (9, 7, 1)]
+                {
+                    if w_in < (kw - 1) * dilation + 1 {
+                        continue;
+                    }
+                    let window = Window {
+                        h: axis(h_in, 1, 1, (0, 0)),
+                        w: strided_axis(w_in, kw, stride, dilation, (0, 0)),
+                    };
+                    assert!(matches!(
+                        FastIm2col::new(&window),
+                        Some(FastIm2col::Frames(_))
+                    ));
+                    let n = window.output_len();
+                    for channels in [1, 3] {
+                        check(&window, channels, 0..n);
+                        check(&window, channels, n / 3..n - n / 4);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_fills_take_only_their_windows() {
         let same = Window {
             h: axis(4, 3, 1, (1, 1)),
             w: axis(6, 3, 1, (1, 1)),
@@ -229,6 +361,19 @@ mod tests {
             ..same
         };
         assert!(ShiftedTaps::new(&strided).is_none());
+        // Neither frames: a padded or two-row window takes the general fill.
+        assert!(FastIm2col::new(&strided).is_none());
+        let unpadded = Window {
+            h: axis(4, 2, 1, (0, 0)),
+            w: strided_axis(9, 3, 3, 1, (0, 0)),
+        };
+        assert!(FastIm2col::new(&unpadded).is_none());
+        // One row at width stride 2: the general fill's shuffles are faster.
+        let stride_two = Window {
+            h: axis(1, 1, 1, (0, 0)),
+            w: strided_axis(9, 3, 2, 1, (0, 0)),
+        };
+        assert!(FastIm2col::new(&stride_two).is_none());
     }
 
     #[test]
@@ -244,5 +389,15 @@ mod tests {
         assert!(!taps.fill(&x, 2, &mut packed, 0..41));
         assert!(!taps.fill(&x[..79], 2, &mut packed, 0..40));
         assert!(!taps.fill(&x, 2, &mut packed[..2 * NR * 6], 0..40));
+        let frames = Window {
+            h: axis(2, 1, 1, (0, 0)),
+            w: strided_axis(20, 3, 3, 1, (0, 0)),
+        };
+        let frames = FastIm2col::new(&frames).unwrap();
+        let mut packed = vec![0.0; 2 * NR * 6];
+        assert!(frames.fill(&x, 2, &mut packed, 0..12));
+        assert!(!frames.fill(&x, 2, &mut packed, 0..13));
+        assert!(!frames.fill(&x[..79], 2, &mut packed, 0..12));
+        assert!(!frames.fill(&x, 2, &mut packed[..NR * 6 - 1], 0..12));
     }
 }
