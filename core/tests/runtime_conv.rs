@@ -234,30 +234,13 @@ fn shifted_tap_convs_match_direct_convolution_with_any_thread_count() {
         pads,
         ..geom(24, 12, 5, 30, k)
     };
+    let wide = |w: usize, g: ConvGeom| ConvGeom { w, ..g };
     let cases = [
         (one_by(3, (0, 1, 0, 1)), false),
-        (
-            ConvGeom {
-                w: 2,
-                ..one_by(3, (0, 1, 0, 1))
-            },
-            false,
-        ),
-        (
-            ConvGeom {
-                w: 4,
-                ..one_by(3, (0, 2, 0, 0))
-            },
-            false,
-        ),
+        (wide(2, one_by(3, (0, 1, 0, 1))), false),
+        (wide(4, one_by(3, (0, 2, 0, 0))), false),
         (by_one(3, (0, 0, 0, 0)), false),
-        (
-            ConvGeom {
-                w: 33,
-                ..by_one(3, (1, 0, 2, 0))
-            },
-            false,
-        ),
+        (wide(33, by_one(3, (1, 0, 2, 0))), false),
         (
             ConvGeom {
                 dilation: (2, 2),
@@ -287,8 +270,7 @@ fn shifted_tap_convs_match_direct_convolution_with_any_thread_count() {
             ConvGeom {
                 c: 3000,
                 h: 3,
-                w: 11,
-                ..one_by(3, (0, 1, 0, 1))
+                ..wide(11, one_by(3, (0, 1, 0, 1)))
             },
             false,
         ),
@@ -341,16 +323,8 @@ fn assert_direct_with_one_and_three_threads(cases: &[(ConvGeom, bool)], seed: u6
         let b = rand_vec(g.oc, s + 20);
         let (model, shape) = conv_model(g, one_d, &w, Some(&b), vec![]);
         let input = TensorRef::from_f32(&shape, &x).unwrap();
-        let run = |threads: usize| {
-            let options = SessionOptions {
-                threads,
-                ..Default::default()
-            };
-            let mut session = Session::new(model.clone(), options).unwrap();
-            session.run(&[("x", input)]).unwrap()
-        };
-        let one = run(1);
-        assert_eq!(one, run(3), "case {i}: {g:?}");
+        let one = run_with_threads(&model, input, 1);
+        assert_eq!(one, run_with_threads(&model, input, 3), "case {i}: {g:?}");
         let want = naive_conv(g, &x, &w, Some(&b));
         assert_close(one[0].as_f32().unwrap(), &want, 1e-4);
     }
@@ -556,17 +530,13 @@ fn blocks_shared_between_threads(c: usize, oc: usize, hw: usize) {
     let model = gb.finish();
     let shape = [1, c, hw, hw];
     let input = TensorRef::from_f32(&shape, &x).unwrap();
-    let run = |threads: usize| {
-        let options = SessionOptions {
-            threads,
-            ..Default::default()
-        };
-        let mut session = Session::new(model.clone(), options).unwrap();
-        session.run(&[("x", input)]).unwrap()
-    };
-    let one = run(1);
+    let one = run_with_threads(&model, input, 1);
     for threads in [2, 3] {
-        assert_eq!(one, run(threads), "{threads} threads");
+        assert_eq!(
+            one,
+            run_with_threads(&model, input, threads),
+            "{threads} threads"
+        );
     }
     let hard_swish = |v: f32| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
     let g = ConvGeom {
@@ -587,4 +557,18 @@ fn blocks_shared_between_threads(c: usize, oc: usize, hw: usize) {
         .map(hard_swish)
         .collect();
     assert_close(one[0].as_f32().unwrap(), &want, 1e-4);
+}
+
+/// Runs `model` on `x` in a session of `threads` threads.
+fn run_with_threads(
+    model: &std::sync::Arc<Model>,
+    x: TensorRef<'_>,
+    threads: usize,
+) -> Vec<Tensor> {
+    let options = SessionOptions {
+        threads,
+        ..Default::default()
+    };
+    let mut session = Session::new(model.clone(), options).unwrap();
+    session.run(&[("x", x)]).unwrap()
 }

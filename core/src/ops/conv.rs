@@ -9,7 +9,8 @@
 //!   (`super::gemm::matmul_rows`; only its last `H·W mod 16` columns are packed): packing it
 //!   cost as much as the product when the output channels are few (MobileNetV2's projections);
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
-//!   per group (`super::gemm::matmul`).
+//!   per group (`super::gemm::matmul`); windows whose taps are shifts of the input plane or
+//!   frames of an input row are filled by `super::im2col` (`FastIm2col`), others row by row here.
 //!
 //! The im2col path goes by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
 //! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
