@@ -11,7 +11,8 @@
 //!   (`super::gemm::matmul_rows`; only its last `H·W mod 16` columns are packed): packing it
 //!   cost as much as the product when the output channels are few (MobileNetV2's projections);
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
-//!   per group (`super::gemm::matmul`).
+//!   per group (`super::gemm::matmul`); windows whose taps are shifts of the input plane or
+//!   frames of an input row are filled by `super::im2col` (`FastIm2col`), others row by row here.
 //!
 //! The im2col path goes by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
 //! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
@@ -35,6 +36,7 @@
 use super::gemm::{
     Dims, Finish, Matrix, matmul, matmul_blocked, matmul_rows, pack_constant_lhs, plan_kernels,
 };
+use super::im2col::FastIm2col;
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
@@ -43,7 +45,7 @@ use super::{
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
 use crate::kernels::f32::dwconv::channels::BLOCK;
@@ -156,6 +158,8 @@ struct Conv {
     dw: Option<DwConv>,
     /// The depthwise path by channel blocks, which replaces the plane window when present.
     dw_blocks: Option<DwBlocks>,
+    /// The im2col path's fast fill, when its window has one.
+    fast_im2col: Option<FastIm2col>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
     /// The GEMM paths' packed weights.
@@ -528,8 +532,19 @@ impl Op for Conv {
                 };
                 // Writes the packed B of columns `first..first + cols` (the im2col matrix).
                 let fill = |first: usize, cols: usize, packed: &mut [f32]| -> Result<()> {
-                    self.im2col_packed(xg, packed, first..first + cols);
-                    Ok(())
+                    let block = first..first + cols;
+                    match &self.fast_im2col {
+                        Some(fast) => fast
+                            .fill(xg, cin_g, packed, block)
+                            .then_some(())
+                            .ok_or_else(|| {
+                                Error::invalid_argument("Conv: im2col block outside its buffers")
+                            }),
+                        None => {
+                            self.im2col_packed(xg, packed, block);
+                            Ok(())
+                        }
+                    }
                 };
                 let dims = Dims {
                     m: cout_g,
@@ -708,6 +723,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
             }
             _ => None,
         },
+        fast_im2col: match path {
+            Path::Im2col => FastIm2col::new(&window),
+            _ => None,
+        },
         kernels: plan_kernels()?,
         packed_w: PackedWeights::PerRun,
     };
@@ -799,6 +818,7 @@ mod tests {
             path: Path::Im2col,
             dw: None,
             dw_blocks: None,
+            fast_im2col: None,
             kernels: plan_kernels().unwrap(),
             packed_w: PackedWeights::PerRun,
         }
