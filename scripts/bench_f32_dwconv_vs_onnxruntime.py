@@ -7,7 +7,8 @@ Each repeat runs `cargo bench -p mobiquant-core --bench f32_dwconv -- --csv` and
 on every shape (Intel AMX blocked with shared/tools/no_amx.py, as for the other comparisons; the
 Conv has a fused-activation-free graph, bias included), so both see the same machine load; the
 table gives the median over repeats of GMAC/s (OH*OW*C*K*K per second / 1e9) and of the ratio
-best tier / onnxruntime.
+best tier / onnxruntime, for its row kernels and for its channel blocks (`<tier>-16c`; the
+Conv op takes the faster of the two per shape, `DwChannels::wins`).
 
     python3 scripts/bench_f32_dwconv_vs_onnxruntime.py [--repeats R]
 """
@@ -92,20 +93,24 @@ def main():
 
     # The tier the runtime picks (Tier::best: the most specialised one the CPU has), first.
     order = ["avx512vnni", "avxvnni", "avx2", "i8mm", "dotprod", "neon", "reference"]
-    tiers = sorted({key[0] for key in mq_runs[0]}, key=order.index)
+    # Each tier's row kernels (`<tier>`) and channel blocks (`<tier>-16c`), side by side.
+    tiers = sorted({key[0] for key in mq_runs[0]},
+                   key=lambda t: (order.index(t.removesuffix("-16c")), t.endswith("-16c")))
     best = tiers[0]
+    blocks = best + "-16c"
     med = statistics.median
     print(f"onnxruntime {ort.__version__} f32 Conv group=C (AMX blocked), 1 thread, "
           f"median of {args.repeats} interleaved repeats")
     print("f32 depthwise, padding K/2, bias: GMAC/s (OH*OW*C*K*K/s/1e9)")
-    header = f"{'HxWxC/stride kK':>18} {'ort':>8}" + "".join(f" {t:>11}" for t in tiers) + f" {best + '/ort':>16}"
+    header = f"{'HxWxC/stride kK':>18} {'ort':>8}" + "".join(f" {t:>11}" for t in tiers) + f" {best + '/ort':>16} {blocks + '/ort':>20}"
     print(header)
     for key in shapes:
         name = f"{'x'.join(map(str, key[:3]))}/{key[3]} k{key[4]}"
         line = f"{name:>18} {med(r[key] for r in ort_runs):8.2f}"
         for t in tiers:
             line += f" {med(r[(t, *key)] for r in mq_runs):11.2f}"
-        line += f" {med(m[(best, *key)] / o[key] for m, o in zip(mq_runs, ort_runs)):16.2f}"
+        for t, width in ((best, 16), (blocks, 20)):
+            line += f" {med(m[(t, *key)] / o[key] for m, o in zip(mq_runs, ort_runs)):{width}.2f}"
         print(line)
 
 

@@ -283,6 +283,7 @@ def main():
         "}",
         "",
         "/// (op, [(since_version, verdict)]), ops sorted by name, versions ascending.",
+        "#[rustfmt::skip] // one line per version and its reason, as generated",
         "pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[",
     ]
     for op, entries in rows:
@@ -298,6 +299,7 @@ def main():
     out.append("")
     out.append("/// The other default-domain ONNX ops (MobiQuant implements none of them).")
     out.append("#[cfg(test)]")
+    out.append("#[rustfmt::skip] // packed lines, as generated")
     out.append("pub const OTHER_OPS: &[&str] = &[")
     line = "   "
     for name in other:

@@ -11,6 +11,12 @@ bash scripts/fetch-models.sh > /dev/null
 export MOBIQUANT_REQUIRE_TEST_DATA=1
 # The converter's op-version table must match the pinned onnx package's schemas.
 python3 scripts/gen_op_versions.py --check
+# Formatting is part of the build (generated tables carry #[rustfmt::skip]).
+if cargo fmt --version > /dev/null 2>&1; then
+    cargo fmt --all --check
+else
+    echo "rustfmt is not installed: formatting NOT checked"
+fi
 echo "=== host tests (x86-64) ==="
 cargo test --workspace --release
 bash scripts/test-aarch64.sh

@@ -239,7 +239,9 @@ fn opset11_softmax_family_flattens_at_axis() {
     let hard = |r: &[f32]| {
         let m = r.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let first = r.iter().position(|&v| v == m).unwrap();
-        (0..r.len()).map(|i| f32::from(u8::from(i == first))).collect::<Vec<_>>()
+        (0..r.len())
+            .map(|i| f32::from(u8::from(i == first)))
+            .collect::<Vec<_>>()
     };
     assert_eq!(got(2), rows(4, &hard), "Hardmax axis -1");
     assert_eq!(out[0].view().shape(), &[2, 3, 4]);
@@ -252,7 +254,10 @@ fn ops_newer_than_the_model_opset_are_refused() {
     match convert(&path) {
         Err(ConvertError::UnsupportedOp { node, op, reason }) => {
             assert_eq!((node.as_str(), op.as_str()), ("gelu", "Gelu"));
-            assert!(reason.contains("opset 19") && reason.contains("opset 20"), "{reason}");
+            assert!(
+                reason.contains("opset 19") && reason.contains("opset 20"),
+                "{reason}"
+            );
         }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("Gelu at opset 19 was accepted"),

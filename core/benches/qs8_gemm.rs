@@ -21,7 +21,7 @@ use util::{
 
 use mobiquant_core::DType;
 use mobiquant_core::kernels::qs8::{
-    ActQuant, QInput, QOutput, Qs8Mode, Qs8Packed, Qs8Weights, pack_qs8, qs8_gemm,
+    ActQuant, QInput, QOutput, Qs8Mode, Qs8Packed, Qs8Prepared, Qs8Weights, pack_qs8, qs8_gemm,
 };
 use mobiquant_core::kernels::{Kernels, Tier, kernels_for};
 
@@ -113,7 +113,7 @@ impl Problem {
     }
 
     /// One static (s8 -> s8) GEMM into `out`.
-    fn run_static(&self, kernels: &Kernels, threads: usize, w: &Qs8Packed, out: &mut [i8]) {
+    fn run_static(&self, kernels: &Kernels, threads: usize, w: &Qs8Prepared, out: &mut [i8]) {
         let input = QInput::S8 {
             data: black_box(&self.a),
             stride: self.k,
@@ -133,6 +133,7 @@ impl Problem {
         let ops = 2.0 * (self.m * self.n * self.k) as f64;
         let mut buffer = Vec::new();
         let w = Qs8Packed::from_bytes(aligned(&mut buffer, &self.static_w)).expect("packed");
+        let w = Qs8Prepared::new(kernels, w);
         let mut out = vec![0i8; self.m * self.n];
         let t_static = timed(
             cpu,
@@ -141,6 +142,7 @@ impl Problem {
         );
         let mut buffer = Vec::new();
         let w = Qs8Packed::from_bytes(aligned(&mut buffer, &self.dynamic_w)).expect("packed");
+        let w = Qs8Prepared::new(kernels, w);
         let mut out = vec![0f32; self.m * self.n];
         let t_dynamic = timed(
             cpu,
@@ -214,7 +216,10 @@ fn trace(args: &[String]) {
     let dims = parse_shape(args.get(1).expect("--trace TIER MxKxN"));
     let problem = Problem::new(dims);
     let kernels = kernels_for(tier).expect("tier");
-    let w = Qs8Packed::from_bytes(&problem.static_w).expect("packed");
+    let w = Qs8Prepared::new(
+        kernels,
+        Qs8Packed::from_bytes(&problem.static_w).expect("packed"),
+    );
     let mut out = vec![0i8; problem.m * problem.n];
     problem.run_static(kernels, 1, &w, &mut out);
     println!(

@@ -16,6 +16,18 @@ fn run_conv(
     b: Option<&[f32]>,
     extra: Vec<Attribute>,
 ) -> Tensor {
+    let (model, shape) = conv_model(g, one_d, w, b, extra);
+    run1(&model, &[("x", &shape, x)]).unwrap()
+}
+
+/// A model with one Conv of geometry `g` (1-D when `one_d`) and the shape of its input.
+fn conv_model(
+    g: ConvGeom,
+    one_d: bool,
+    w: &[f32],
+    b: Option<&[f32]>,
+    extra: Vec<Attribute>,
+) -> (std::sync::Arc<Model>, Vec<usize>) {
     let mut gb = GraphBuilder::new();
     let (xs, ws): (Vec<u64>, Vec<u64>) = if one_d {
         (
@@ -63,9 +75,7 @@ fn run_conv(
     attrs.extend(extra);
     let y = gb.node_typed("Conv", &inputs, attrs, DType::F32);
     gb.output(y);
-    let model = gb.finish();
-    let shape: Vec<usize> = xs.iter().map(|&d| d as usize).collect();
-    run1(&model, &[("x", &shape, x)]).unwrap()
+    (gb.finish(), xs.iter().map(|&d| d as usize).collect())
 }
 
 fn geometry() -> impl Strategy<Value = (ConvGeom, bool)> {
@@ -203,6 +213,121 @@ fn pointwise_convs_read_in_place_match_direct_convolution() {
         geom(300, 3, 13, 7, 1),
     ];
     assert_match_direct_convolution(&cases, 30);
+}
+
+/// Stride-1 convolutions whose output rows are as wide as their input rows take the shifted-tap
+/// im2col fill: openWakeWord's 1x3 ("same" width padding) and 3x1 (none) shapes on planes
+/// narrower and wider than a panel, height padding, dilation, a 3x3 "same" window, two groups,
+/// two images, a 1-D "same" window, and a depth that cuts the output into blocks of 16 columns
+/// starting inside output rows. Each matches the direct convolution, with 1 and 3 threads alike.
+#[test]
+fn shifted_tap_convs_match_direct_convolution_with_any_thread_count() {
+    let one_by = |k: usize, pads| ConvGeom {
+        kh: 1,
+        kw: k,
+        pads,
+        ..geom(20, 9, 20, 13, k)
+    };
+    let by_one = |k: usize, pads| ConvGeom {
+        kh: k,
+        kw: 1,
+        pads,
+        ..geom(24, 12, 5, 30, k)
+    };
+    let wide = |w: usize, g: ConvGeom| ConvGeom { w, ..g };
+    let cases = [
+        (one_by(3, (0, 1, 0, 1)), false),
+        (wide(2, one_by(3, (0, 1, 0, 1))), false),
+        (wide(4, one_by(3, (0, 2, 0, 0))), false),
+        (by_one(3, (0, 0, 0, 0)), false),
+        (wide(33, by_one(3, (1, 0, 2, 0))), false),
+        (
+            ConvGeom {
+                dilation: (2, 2),
+                pads: (2, 2, 2, 2),
+                ..geom(6, 7, 9, 5, 3)
+            },
+            false,
+        ),
+        (
+            ConvGeom {
+                n: 2,
+                oc: 14,
+                group: 2,
+                ..one_by(3, (1, 1, 0, 1))
+            },
+            false,
+        ),
+        (
+            ConvGeom {
+                h: 1,
+                ..one_by(5, (0, 2, 0, 2))
+            },
+            true,
+        ),
+        // Depth 3 · 3000: blocks of 16 columns in rows of 11.
+        (
+            ConvGeom {
+                c: 3000,
+                h: 3,
+                ..wide(11, one_by(3, (0, 1, 0, 1)))
+            },
+            false,
+        ),
+    ];
+    assert_direct_with_one_and_three_threads(&cases, 40);
+}
+
+/// Unpadded 1-D windows at a width stride of 3 or more take the framed im2col fill: an STFT
+/// (one channel, 64 taps, stride 20, several blocks of columns: 17 · 64 · 40 MACs), two channels
+/// with dilation, and a 2-D input with a one-row kernel.
+#[test]
+fn framed_convs_match_direct_convolution_with_any_thread_count() {
+    let stft = ConvGeom {
+        kh: 1,
+        kw: 64,
+        stride: (1, 20),
+        ..geom(1, 1, 840, 17, 64)
+    };
+    let cases = [
+        (stft, true),
+        (
+            ConvGeom {
+                c: 2,
+                kh: 1,
+                dilation: (1, 2),
+                stride: (1, 3),
+                ..geom(2, 1, 50, 7, 5)
+            },
+            true,
+        ),
+        (
+            ConvGeom {
+                kh: 1,
+                stride: (1, 4),
+                ..geom(3, 5, 23, 9, 3)
+            },
+            false,
+        ),
+    ];
+    assert_direct_with_one_and_three_threads(&cases, 50);
+}
+
+/// Runs each case (1-D when its flag is set) with a bias on random values (seeded from `seed`)
+/// with 1 and 3 threads: the same bits, close to the direct convolution.
+fn assert_direct_with_one_and_three_threads(cases: &[(ConvGeom, bool)], seed: u64) {
+    for (i, &(g, one_d)) in cases.iter().enumerate() {
+        let s = seed + i as u64;
+        let x = rand_vec(g.n * g.c * g.h * g.w, s);
+        let w = rand_vec(g.oc * (g.c / g.group) * g.kh * g.kw, s + 10);
+        let b = rand_vec(g.oc, s + 20);
+        let (model, shape) = conv_model(g, one_d, &w, Some(&b), vec![]);
+        let input = TensorRef::from_f32(&shape, &x).unwrap();
+        let one = run_with_threads(&model, input, 1);
+        assert_eq!(one, run_with_threads(&model, input, 3), "case {i}: {g:?}");
+        let want = naive_conv(g, &x, &w, Some(&b));
+        assert_close(one[0].as_f32().unwrap(), &want, 1e-4);
+    }
 }
 
 #[test]
@@ -405,17 +530,13 @@ fn blocks_shared_between_threads(c: usize, oc: usize, hw: usize) {
     let model = gb.finish();
     let shape = [1, c, hw, hw];
     let input = TensorRef::from_f32(&shape, &x).unwrap();
-    let run = |threads: usize| {
-        let options = SessionOptions {
-            threads,
-            ..Default::default()
-        };
-        let mut session = Session::new(model.clone(), options).unwrap();
-        session.run(&[("x", input)]).unwrap()
-    };
-    let one = run(1);
+    let one = run_with_threads(&model, input, 1);
     for threads in [2, 3] {
-        assert_eq!(one, run(threads), "{threads} threads");
+        assert_eq!(
+            one,
+            run_with_threads(&model, input, threads),
+            "{threads} threads"
+        );
     }
     let hard_swish = |v: f32| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
     let g = ConvGeom {
@@ -436,4 +557,92 @@ fn blocks_shared_between_threads(c: usize, oc: usize, hw: usize) {
         .map(hard_swish)
         .collect();
     assert_close(one[0].as_f32().unwrap(), &want, 1e-4);
+}
+
+/// Depthwise Convs on small planes take the channel-block path (blocks of 16 channels): 37
+/// channels (two whole blocks and a partial one), two images, stride 1 and 2, 3x3 and 5x5, with
+/// the weights and bias constants (packed at build time) or graph inputs (packed per run), a
+/// fused HardSwish applied after the block; against the direct loop, and 2 and 3 threads against
+/// one, bit for bit.
+#[test]
+fn depthwise_channel_blocks_match_direct_convolution_at_any_thread_count() {
+    let c = 37;
+    for (hw, k, stride, constant) in [
+        (7, 3, 1, true),
+        (14, 3, 2, false),
+        (9, 5, 1, false),
+        (14, 5, 2, true),
+    ] {
+        let g = ConvGeom {
+            n: 2,
+            group: c,
+            stride: (stride, stride),
+            pads: (k / 2, k / 2, k / 2, k / 2),
+            ..geom(c, hw, hw, c, k)
+        };
+        let x = rand_vec(2 * c * hw * hw, 31);
+        let w = rand_vec(c * k * k, 32);
+        let b = rand_vec(c, 33);
+        let mut gb = GraphBuilder::new();
+        let xi = gb.input_f32("x", &[2, c as u64, hw as u64, hw as u64]);
+        let (ws, bs) = ([c as u64, 1, k as u64, k as u64], [c as u64]);
+        let (wi, bi) = if constant {
+            (gb.const_f32(&ws, &w), gb.const_f32(&bs, &b))
+        } else {
+            (gb.input_f32("w", &ws), gb.input_f32("b", &bs))
+        };
+        let p = (k / 2) as i64;
+        let attrs = vec![
+            int("group", c as i64),
+            ints("strides", &[stride as i64, stride as i64]),
+            ints("pads", &[p, p, p, p]),
+            string("activation", "HardSwish"),
+        ];
+        let y = gb.node("Conv", &[xi, wi, bi], attrs);
+        gb.output(y);
+        let model = gb.finish();
+        let xs = [2, c, hw, hw];
+        let (wsz, bsz) = ([c, 1, k, k], [c]);
+        let mut inputs = vec![("x", TensorRef::from_f32(&xs, &x).unwrap())];
+        if !constant {
+            inputs.push(("w", TensorRef::from_f32(&wsz, &w).unwrap()));
+            inputs.push(("b", TensorRef::from_f32(&bsz, &b).unwrap()));
+        }
+        let run = |threads: usize| {
+            let options = SessionOptions {
+                threads,
+                ..Default::default()
+            };
+            let mut session = Session::new(model.clone(), options).unwrap();
+            session.run(&inputs).unwrap()
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert_eq!(
+                one,
+                run(threads),
+                "{hw}x{hw} k{k} s{stride}: {threads} threads"
+            );
+        }
+        let hard_swish = |v: f32| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
+        let want: Vec<f32> = naive_conv(g, &x, &w, Some(&b))
+            .into_iter()
+            .map(hard_swish)
+            .collect();
+        assert_close(one[0].as_f32().unwrap(), &want, 1e-5);
+    }
+}
+
+/// Runs `model` on `x` in a session of `threads` threads.
+fn run_with_threads(
+    model: &std::sync::Arc<Model>,
+    x: TensorRef<'_>,
+    threads: usize,
+) -> Vec<Tensor> {
+    let options = SessionOptions {
+        threads,
+        ..Default::default()
+    };
+    let mut session = Session::new(model.clone(), options).unwrap();
+    session.run(&[("x", x)]).unwrap()
 }

@@ -463,7 +463,13 @@ impl Importer<'_> {
             attributes,
         };
         Ok([
-            one(".flatten", "Flatten", vec![x], flat, vec![int("axis", axis)]),
+            one(
+                ".flatten",
+                "Flatten",
+                vec![x],
+                flat,
+                vec![int("axis", axis)],
+            ),
             one("", &node.op, vec![flat], rows, vec![int("axis", -1)]),
             one(".shape", "Shape", vec![x], shape, vec![]),
             one(".reshape", "Reshape", vec![rows, shape], y, vec![]),

@@ -22,6 +22,7 @@ pub enum Verdict {
 }
 
 /// (op, [(since_version, verdict)]), ops sorted by name, versions ascending.
+#[rustfmt::skip] // one line per version and its reason, as generated
 pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
     ("Abs", &[
         // implemented
@@ -987,6 +988,7 @@ pub const OP_VERSIONS: &[(&str, &[(i64, Verdict)])] = &[
 
 /// The other default-domain ONNX ops (MobiQuant implements none of them).
 #[cfg(test)]
+#[rustfmt::skip] // packed lines, as generated
 pub const OTHER_OPS: &[&str] = &[
     "AffineGrid", "Attention", "Bernoulli", "BitCast", "BitShift", "BitwiseAnd", "BitwiseNot",
     "BitwiseOr", "BitwiseXor", "BlackmanWindow", "CausalConvWithState", "CenterCropPad", "Col2Im",

@@ -157,7 +157,7 @@ impl Header {
             ));
         }
         let metadata_end = HEADER_LEN + self.metadata_len;
-        if self.data_offset % DATA_ALIGN != 0 || self.data_offset < metadata_end {
+        if !self.data_offset.is_multiple_of(DATA_ALIGN) || self.data_offset < metadata_end {
             return Err(bad(
                 40,
                 format!(

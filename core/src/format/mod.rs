@@ -20,5 +20,7 @@ pub use metadata::{ModelInfo, limits};
 pub use model::{LoadOptions, Model};
 pub use writer::ModelBuilder;
 
+pub(crate) use storage::Storage;
+
 #[cfg(test)]
 mod tests;

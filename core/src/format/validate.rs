@@ -235,13 +235,13 @@ fn check_values(meta: &Metadata) -> Result<()> {
                 v.name, v.dtype, t.name, t.dtype
             )));
         }
-        if let Some(shape) = &v.shape {
-            if shape.as_fixed().as_deref() != Some(&t.dims[..]) {
-                return Err(invalid(format!(
-                    "value '{}' has shape {shape} but its tensor '{}' has shape {:?}",
-                    v.name, t.name, t.dims
-                )));
-            }
+        if let Some(shape) = &v.shape
+            && shape.as_fixed().as_deref() != Some(&t.dims[..])
+        {
+            return Err(invalid(format!(
+                "value '{}' has shape {shape} but its tensor '{}' has shape {:?}",
+                v.name, t.name, t.dims
+            )));
         }
     }
     Ok(())

@@ -13,10 +13,11 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
-use super::f32::{F32DwPlaneFn, F32GemmFn, F32GemvFn};
+use super::f32::{F32DwChannelsFn, F32DwPlaneFn, F32GemmFn, F32GemvFn};
+use super::qs8::dwconv::channels::Qs8DwChannelsFn;
 use super::qs8::dwconv::plane::Qs8DwPlaneFn;
 use super::qs8::lut::LutFn;
-use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn};
+use super::qs8::{APacking, Qs8TileFn, QuantizeRowFn, RowParamsFn, WeightOrder};
 use super::vmath::Vmath;
 use super::wo::{WoDequantFn, WoGemvFn};
 
@@ -122,6 +123,12 @@ pub struct Kernels {
     pub(crate) qs8_mr: usize,
     /// How that kernel wants its activation tile laid out.
     pub(crate) qs8_a_packing: APacking,
+    /// The weight order that kernel reads (`C8` = the stored one; others are made once by
+    /// `Qs8Prepared::new`).
+    pub(crate) qs8_weight_order: WeightOrder,
+    /// Panels that kernel computes together (the GEMM driver's panel groups hold at least
+    /// this many).
+    pub(crate) qs8_pass_panels: usize,
     /// Whether that kernel wants activations as u8 (s8 + 128) rather than s8.
     pub(crate) qs8_unsigned_a: bool,
     /// Dynamic quantization of one f32 row to int8 (`qs8_quantize_row__<tier>`).
@@ -134,10 +141,15 @@ pub struct Kernels {
     pub(crate) f32_gemm_name: &'static str,
     /// Rows of that kernel's tile.
     pub(crate) f32_mr: usize,
+    /// The tier's pair kernel (`f32_gemm_<MR>x32__<tier>`: the same MR, two panels, bit for bit
+    /// two `f32_gemm` tiles), if it has one; the driver then takes panels two at a time.
+    pub(crate) f32_gemm_pair: Option<F32GemmFn>,
     /// The f32 GEMV kernel for one row (`f32_gemv_<G>p__<tier>`), bit for bit `f32_gemm`'s row.
     pub(crate) f32_gemv: F32GemvFn,
     /// The depthwise-convolution plane kernel (`f32_dwconv_plane__<tier>`).
     pub(crate) f32_dwconv_plane: F32DwPlaneFn,
+    /// The depthwise-convolution channel-block kernel (`f32_dwconv_16c__<tier>`).
+    pub(crate) f32_dwconv_channels: F32DwChannelsFn,
     /// The weight-only GEMV kernel (`wo_gemv_1x16c4__<tier>`) and panel dequantizer
     /// (`wo_dequant_16c4__<tier>`, feeding `f32_gemm`).
     pub(crate) wo_gemv: WoGemvFn,
@@ -146,6 +158,10 @@ pub struct Kernels {
     pub(crate) qs8_dwconv: Qs8DwPlaneFn,
     /// Its name, for reports and benchmarks.
     pub(crate) qs8_dwconv_name: &'static str,
+    /// The int8 depthwise channel-block kernel of small planes (`qs8_dwconv_16c__<tier>`).
+    pub(crate) qs8_dwconv_channels: Qs8DwChannelsFn,
+    /// Its name, for reports and benchmarks.
+    pub(crate) qs8_dwconv_channels_name: &'static str,
     /// The 256-entry byte table lookup (`x8_lut__<tier>`).
     pub(crate) x8_lut: LutFn,
     /// Its name, for reports and benchmarks.
@@ -160,7 +176,7 @@ impl Kernels {
         self.tier
     }
 
-    /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_8x16c8__avx512vnni`.
+    /// The name of the int8 GEMM kernel, e.g. `qs8_gemm_6x16c4__avx512vnni`.
     pub fn qs8_gemm_name(&self) -> &'static str {
         self.qs8_gemm_name
     }
@@ -168,6 +184,11 @@ impl Kernels {
     /// The name of the int8 depthwise plane kernel, e.g. `qs8_dwconv_32w__avx512vnni`.
     pub fn qs8_dwconv_name(&self) -> &'static str {
         self.qs8_dwconv_name
+    }
+
+    /// The name of the int8 depthwise channel-block kernel, e.g. `qs8_dwconv_16c__avx512vnni`.
+    pub fn qs8_dwconv_channels_name(&self) -> &'static str {
+        self.qs8_dwconv_channels_name
     }
 
     /// The name of the table lookup kernel, e.g. `x8_lut__avx2`.
@@ -182,8 +203,8 @@ impl Kernels {
 }
 
 /// Defines a `static $table: Kernels` for `$tier`, naming each kernel after its function and
-/// taking its tile height and activation packing from the `MR` and `A_PACKING` beside it (so
-/// that the table and the kernel cannot disagree).
+/// taking its tile height, activation packing, weight order and panels per pass from the `MR`,
+/// `A_PACKING`, `WEIGHT_ORDER` and `PASS_PANELS` beside it (so that the table and the kernel cannot disagree).
 macro_rules! kernel_table {
     (
         $table:ident,
@@ -193,10 +214,13 @@ macro_rules! kernel_table {
         $params:path,
         unsigned_a: $unsigned:expr,
         f32: [$($f32mod:ident)::+] :: $f32_gemm:ident,
+        $(f32_pair: [$($pairmod:ident)::+] :: $f32_pair:ident,)?
         f32_gemv: $f32_gemv:path,
         f32_dwconv_plane: $dwconv_plane:path,
+        f32_dwconv_channels: $dwconv_channels:path,
         wo: [$wo_gemv:path, $wo_dequant:path],
         qs8_dwconv: [$($dwmod:ident)::+] :: $qs8_dw:ident,
+        qs8_dwconv_channels: [$($dwcmod:ident)::+] :: $qs8_dwc:ident,
         x8_lut: [$($lutmod:ident)::*] $x8_lut:ident,
         vmath: $vmath:expr
     ) => {
@@ -206,23 +230,39 @@ macro_rules! kernel_table {
             qs8_gemm_name: stringify!($qs8_gemm),
             qs8_mr: $module::MR,
             qs8_a_packing: $module::A_PACKING,
+            qs8_weight_order: $module::WEIGHT_ORDER,
+            qs8_pass_panels: $module::PASS_PANELS,
             qs8_unsigned_a: $unsigned,
             qs8_quantize_row: $quantize,
             qs8_row_params: $params,
             f32_gemm: $($f32mod::)+$f32_gemm,
             f32_gemm_name: stringify!($f32_gemm),
             f32_mr: $($f32mod::)+MR,
+            f32_gemm_pair: $crate::kernels::dispatch::kernel_table!(
+                @pair [$($f32mod)::+] $([$($pairmod)::+] $f32_pair)?
+            ),
             f32_gemv: $f32_gemv,
             f32_dwconv_plane: $dwconv_plane,
+            f32_dwconv_channels: $dwconv_channels,
             wo_gemv: $wo_gemv,
             wo_dequant: $wo_dequant,
             qs8_dwconv: $($dwmod::)+$qs8_dw,
             qs8_dwconv_name: stringify!($qs8_dw),
+            qs8_dwconv_channels: $($dwcmod::)+$qs8_dwc,
+            qs8_dwconv_channels_name: stringify!($qs8_dwc),
             x8_lut: $($lutmod::)*$x8_lut,
             x8_lut_name: stringify!($x8_lut),
             vmath: $vmath,
         };
     };
+    (@pair [$($f32mod:ident)::+]) => {
+        None
+    };
+    // A pair kernel shares its 16-column kernel's packed A, so their MR must agree.
+    (@pair [$($f32mod:ident)::+] [$($pairmod:ident)::+] $f32_pair:ident) => {{
+        const _: () = assert!($($pairmod::)+MR == $($f32mod::)+MR);
+        Some($($pairmod::)+$f32_pair as $crate::kernels::f32::F32GemmFn)
+    }};
 }
 pub(crate) use kernel_table;
 
@@ -286,7 +326,9 @@ mod tests {
                     assert_eq!(k.tier(), tier);
                     assert!(k.qs8_gemm_name().ends_with(&format!("__{}", tier.name())));
                     assert!(k.qs8_dwconv_name().starts_with("qs8_dwconv_"));
+                    assert!(k.qs8_dwconv_channels_name().starts_with("qs8_dwconv_16c__"));
                     assert!(k.qs8_mr >= 1 && k.qs8_mr <= crate::kernels::qs8::tile::MAX_MR);
+                    assert!(k.qs8_pass_panels >= 1);
                 }
                 Err(e) => assert!(e.to_string().contains("lacks"), "{e}"),
             }

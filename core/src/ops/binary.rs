@@ -12,6 +12,7 @@
 use super::broadcast::collapse;
 use super::elems::{Num, dispatch, view, view_mut};
 use super::gemm::plan_kernels;
+use super::parallel::for_each_span;
 use super::strided::{broadcast_shapes, broadcast_strides, for_each_row, strided_copy};
 use super::{
     Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext, check_rank, checked_numel,
@@ -154,6 +155,42 @@ fn zip_row<T: Copy>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) -> b
     true
 }
 
+/// Whether both operands have the output's length or one element (a broadcast scalar): the op
+/// is then one row over the whole tensor.
+fn covers_whole<T>(a: &[T], b: &[T], out: &[T]) -> bool {
+    [1, out.len()].contains(&a.len()) && [1, out.len()].contains(&b.len())
+}
+
+/// `row(a, b, out)` over a whole tensor (see [`covers_whole`], else `None`), split across the
+/// pool.
+fn whole_tensor(
+    pool: Option<&rayon::ThreadPool>,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    row: impl Fn(&[f32], &[f32], &mut [f32]) -> bool + Sync + Send,
+) -> Option<OpResult<()>> {
+    if !covers_whole(a, b, out) {
+        return None;
+    }
+    /// The operand's part for output elements `at..at + len` (all of a broadcast scalar); a
+    /// full operand has the output's length, which holds the span.
+    fn part(x: &[f32], at: usize, len: usize) -> &[f32] {
+        match x.len() {
+            1 => x,
+            _ => &x[at..at + len],
+        }
+    }
+    let done = for_each_span(pool, out, |at, ys| {
+        row(part(a, at, ys.len()), part(b, at, ys.len()), ys)
+    });
+    Some(if done {
+        Ok(())
+    } else {
+        Err("operand lengths do not fit the output".into())
+    })
+}
+
 impl Binary {
     /// Computes `out` row by row: `row(a, b, out)` for rows whose operands are contiguous or
     /// one broadcast element (the whole tensor at once when both operands are), `f` element by
@@ -166,8 +203,7 @@ impl Binary {
         mut row: impl FnMut(&[T], &[T], &mut [T]) -> bool,
         f: impl Fn(T, T) -> T,
     ) -> OpResult<()> {
-        let n = out.len();
-        if [1, n].contains(&a.len()) && [1, n].contains(&b.len()) {
+        if covers_whole(a, b, out) {
             return if row(a, b, out) {
                 Ok(())
             } else {
@@ -253,7 +289,7 @@ impl Op for Binary {
         &self,
         inputs: &dyn Inputs,
         mut output: TensorMut<'_>,
-        _: &mut RunContext<'_>,
+        cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
         let (a, b) = (inputs.req(0)?, inputs.req(1)?);
         let kind = self.kind;
@@ -264,6 +300,11 @@ impl Op for Binary {
                 let y = output.as_f32_mut().map_err(e)?;
                 if let Some(op) = kind.vector() {
                     let k = self.kernels;
+                    if let Some(whole) = whole_tensor(cx.pool, a, b, y, |ra, rb, ys| {
+                        f32_vbinary(k, op, ra, rb, ys).is_ok()
+                    }) {
+                        return whole;
+                    }
                     return self.apply(
                         a,
                         b,

@@ -3,13 +3,16 @@
 //! - depthwise (one input channel per group, more than one group): one plane at a time through
 //!   `kernels::f32::dwconv::DwConv` (a zero-padded, stride-phase-split copy in scratch, one per
 //!   task, then the tier's plane kernel with bias and a `Clip` fused); planes are split across
-//!   tasks;
+//!   tasks; small planes (`DwChannels::wins`) go by blocks of 16 channels instead
+//!   (`kernels::f32::dwconv::DwChannels`, weights packed at build time when constant), blocks
+//!   split across tasks;
 //! - pointwise (1×1 kernel, stride 1, no padding): one GEMM per group whose B is the input
 //!   group itself (`C/group × H·W`, row-major), read in place by the tile kernels
 //!   (`super::gemm::matmul_rows`; only its last `H·W mod 16` columns are packed): packing it
 //!   cost as much as the product when the output channels are few (MobileNetV2's projections);
 //! - general: im2col written straight into the GEMM's packed-B layout in scratch, then one GEMM
-//!   per group (`super::gemm::matmul`).
+//!   per group (`super::gemm::matmul`); windows whose taps are shifts of the input plane or
+//!   frames of an input row are filled by `super::im2col` (`FastIm2col`), others row by row here.
 //!
 //! The im2col path goes by blocks of output columns (`BLOCK_BYTES` of packed B, an L2's worth):
 //! a block is packed (or im2col'ed), then multiplied into its columns of the output while it is
@@ -33,6 +36,7 @@
 use super::gemm::{
     Dims, Finish, Matrix, matmul, matmul_blocked, matmul_rows, pack_constant_lhs, plan_kernels,
 };
+use super::im2col::FastIm2col;
 use super::parallel::{MAX_SCRATCH_TASKS, for_each_task, task_count};
 use super::window::{Axis, Window, window};
 use super::{
@@ -41,10 +45,11 @@ use super::{
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
-use crate::kernels::f32::dwconv::{DwAxis, DwConv};
+use crate::kernels::f32::dwconv::channels::BLOCK;
+use crate::kernels::f32::dwconv::{DwAxis, DwChannels, DwConv};
 use crate::kernels::f32::{F32Lhs, NR, PackedA, packed_a_layout};
 use crate::tensor::DType;
 
@@ -73,17 +78,70 @@ enum Path {
     Im2col,
 }
 
-/// The depthwise path's plane window (input layout, tap offsets, row or flat run).
-fn depthwise_window(window: &Window) -> Option<DwConv> {
-    let axis = |a: &Axis| DwAxis {
+/// An axis of the window, as the depthwise kernels take it.
+fn dw_axis(a: &Axis) -> DwAxis {
+    DwAxis {
         input: a.input,
         kernel: a.kernel,
         stride: a.stride,
         dilation: a.dilation,
         pad_begin: a.pad_begin,
         output: a.output,
+    }
+}
+
+/// The depthwise path's plane window (input layout, tap offsets, row or flat run).
+fn depthwise_window(window: &Window) -> Option<DwConv> {
+    DwConv::new(dw_axis(&window.h), dw_axis(&window.w))
+}
+
+/// The depthwise path's channel-block plan, when it wins on this window.
+#[derive(Debug)]
+struct DwBlocks {
+    geometry: DwChannels,
+    /// Every block's packed weights and bias, one block after the other, when both are
+    /// constants; otherwise each block is packed per run into the task's scratch.
+    packed: Option<Vec<f32>>,
+}
+
+/// The channel-block plan of a depthwise Conv of `channels` channels (one output per input
+/// channel), `None` when the window is better served plane by plane.
+fn depthwise_blocks(
+    cx: &NodeContext<'_>,
+    window: &Window,
+    channels: usize,
+    has_bias: bool,
+) -> OpResult<Option<DwBlocks>> {
+    let Some(geometry) =
+        DwChannels::new(dw_axis(&window.h), dw_axis(&window.w)).filter(DwChannels::wins)
+    else {
+        return Ok(None);
     };
-    DwConv::new(axis(&window.h), axis(&window.w))
+    let weights = cx.constant(1).map(|w| w.as_f32()).transpose();
+    let bias = match has_bias {
+        true => cx.constant(2).map(|b| b.as_f32().map(Some)).transpose(),
+        false => Ok(Some(None)),
+    };
+    let packed = match (
+        weights.map_err(|e| e.to_string())?,
+        bias.map_err(|e| e.to_string())?,
+    ) {
+        (Some(w), Some(b)) => {
+            let len = geometry.packed_block_len();
+            let mut packed = vec![0.0; channels.div_ceil(BLOCK) * len];
+            let w = w
+                .get(..channels * geometry.taps())
+                .ok_or("weights too short")?;
+            for (i, block) in packed.chunks_exact_mut(len).enumerate() {
+                if !geometry.pack_block(w, b, i * BLOCK, block) {
+                    return Err("depthwise weights do not match the channels".into());
+                }
+            }
+            Some(packed)
+        }
+        _ => None,
+    };
+    Ok(Some(DwBlocks { geometry, packed }))
 }
 
 #[derive(Debug)]
@@ -98,6 +156,10 @@ struct Conv {
     path: Path,
     /// The plane window of the depthwise path.
     dw: Option<DwConv>,
+    /// The depthwise path by channel blocks, which replaces the plane window when present.
+    dw_blocks: Option<DwBlocks>,
+    /// The im2col path's fast fill, when its window has one.
+    fast_im2col: Option<FastIm2col>,
     /// The f32 GEMM tier, chosen at build time.
     kernels: &'static Kernels,
     /// The GEMM paths' packed weights.
@@ -157,6 +219,9 @@ impl Conv {
             .as_clamp()
             .is_none()
             .then_some(self.activation);
+        if let Some(blocks) = &self.dw_blocks {
+            return self.depthwise_blocks(blocks, x, w, bias, y, clamp, pass, cx);
+        }
         let tasks = task_count(cx.pool, planes, y.len() * taps, MAX_SCRATCH_TASKS);
         let per_task = dw.scratch_len();
         let scratch = cx
@@ -199,6 +264,77 @@ impl Conv {
         );
         if failed.into_inner() {
             return Err("depthwise plane out of bounds".into());
+        }
+        Ok(())
+    }
+
+    /// The depthwise path by blocks of [`BLOCK`] channels (one output channel per input channel;
+    /// lengths checked by [`Conv::depthwise`]), the blocks of each image split across tasks.
+    #[allow(clippy::too_many_arguments)]
+    fn depthwise_blocks(
+        &self,
+        blocks: &DwBlocks,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        y: &mut [f32],
+        clamp: (f32, f32),
+        pass: Option<Activation>,
+        cx: &mut RunContext<'_>,
+    ) -> OpResult<()> {
+        let g = &blocks.geometry;
+        let (plane_in, out_len, taps) = (g.input_len(), g.output_len(), g.taps());
+        let channels = self.out_channels;
+        let packed_len = g.packed_block_len();
+        let per_task = packed_len + g.scratch_len();
+        let (w, bias) = (&w[..channels * taps], bias.map(|b| &b[..channels]));
+        let failed = AtomicBool::new(false);
+        for (xn, yn) in x
+            .chunks_exact(channels * plane_in)
+            .zip(y.chunks_exact_mut(channels * out_len))
+        {
+            let units = channels.div_ceil(BLOCK);
+            let tasks = task_count(cx.pool, units, yn.len() * taps, MAX_SCRATCH_TASKS);
+            let scratch = cx
+                .scratch
+                .get_mut(..tasks * per_task)
+                .ok_or("scratch too small")?;
+            for_each_task(
+                cx.pool,
+                tasks,
+                yn,
+                BLOCK * out_len,
+                scratch,
+                per_task,
+                |first, out, scratch| {
+                    let (own, scratch) = scratch.split_at_mut(packed_len);
+                    for (i, out) in out.chunks_mut(BLOCK * out_len).enumerate() {
+                        let (block, c0) = (first + i, (first + i) * BLOCK);
+                        let xb =
+                            xn.get(c0 * plane_in..c0 * plane_in + out.len() / out_len * plane_in);
+                        let packed = match &blocks.packed {
+                            Some(p) => p.get(block * packed_len..(block + 1) * packed_len),
+                            None => g.pack_block(w, bias, c0, own).then_some(&*own),
+                        };
+                        let done = match (xb, packed) {
+                            (Some(xb), Some(packed)) => {
+                                g.block(self.kernels, xb, packed, clamp, out, scratch)
+                            }
+                            _ => false,
+                        };
+                        if !done {
+                            failed.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        if let Some(act) = pass {
+                            act.apply_slice(self.kernels, out);
+                        }
+                    }
+                },
+            );
+        }
+        if failed.into_inner() {
+            return Err("depthwise channel block out of bounds".into());
         }
         Ok(())
     }
@@ -312,10 +448,14 @@ impl Conv {
         }
     }
 
-    /// Output columns per GEMM block of the GEMM paths: its packed B stays in L2.
+    /// Output columns per GEMM block of the GEMM paths: its packed B stays in L2. Whole pairs
+    /// of panels, at least one (a tier's pair kernel then leaves no panel of a block alone but
+    /// the output's last), unless one block holds the whole output.
     fn block_cols(&self) -> usize {
-        let cols = BLOCK_BYTES / 4 / self.depth().max(1) / NR * NR;
-        cols.clamp(NR, self.window.output_len().next_multiple_of(NR).max(NR))
+        const PAIR: usize = 2 * NR;
+        let cols = BLOCK_BYTES / 4 / self.depth().max(1) / PAIR * PAIR;
+        let whole = self.window.output_len().next_multiple_of(NR).max(NR);
+        cols.max(PAIR).min(whole)
     }
 }
 
@@ -392,8 +532,19 @@ impl Op for Conv {
                 };
                 // Writes the packed B of columns `first..first + cols` (the im2col matrix).
                 let fill = |first: usize, cols: usize, packed: &mut [f32]| -> Result<()> {
-                    self.im2col_packed(xg, packed, first..first + cols);
-                    Ok(())
+                    let block = first..first + cols;
+                    match &self.fast_im2col {
+                        Some(fast) => fast
+                            .fill(xg, cin_g, packed, block)
+                            .then_some(())
+                            .ok_or_else(|| {
+                                Error::invalid_argument("Conv: im2col block outside its buffers")
+                            }),
+                        None => {
+                            self.im2col_packed(xg, packed, block);
+                            Ok(())
+                        }
+                    }
                 };
                 let dims = Dims {
                     m: cout_g,
@@ -476,10 +627,14 @@ impl Op for Conv {
             k: self.depth(),
         };
         match self.path {
-            Path::Depthwise => self
-                .dw
-                .as_ref()
-                .map_or(0, |dw| dw.scratch_len() * MAX_SCRATCH_TASKS),
+            Path::Depthwise => match (&self.dw_blocks, &self.dw) {
+                (Some(b), _) => {
+                    (b.geometry.packed_block_len() + b.geometry.scratch_len()) * MAX_SCRATCH_TASKS
+                }
+                (None, dw) => dw
+                    .as_ref()
+                    .map_or(0, |dw| dw.scratch_len() * MAX_SCRATCH_TASKS),
+            },
             // The pointwise path reads its input in place.
             Path::Pointwise => 0,
             // `build` checked that the size does not overflow.
@@ -560,6 +715,16 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         path,
         dw: match path {
             Path::Depthwise => Some(depthwise_window(&window).ok_or("depthwise layout overflows")?),
+            _ => None,
+        },
+        dw_blocks: match path {
+            Path::Depthwise if out_channels == in_channels => {
+                depthwise_blocks(cx, &window, out_channels, has_bias)?
+            }
+            _ => None,
+        },
+        fast_im2col: match path {
+            Path::Im2col => FastIm2col::new(&window),
             _ => None,
         },
         kernels: plan_kernels()?,
@@ -652,6 +817,8 @@ mod tests {
             activation: Activation::Identity,
             path: Path::Im2col,
             dw: None,
+            dw_blocks: None,
+            fast_im2col: None,
             kernels: plan_kernels().unwrap(),
             packed_w: PackedWeights::PerRun,
         }

@@ -258,13 +258,13 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
         }
     };
     let kernel: Vec<usize> = wf.shape[2..].to_vec();
-    if let Some(k) = cx.ints("kernel_shape")? {
-        if k.iter().map(|&d| d as usize).ne(kernel.iter().copied()) {
-            return Err(BuildError::Invalid(format!(
-                "kernel_shape {k:?} vs W {:?}",
-                wf.shape
-            )));
-        }
+    if let Some(k) = cx.ints("kernel_shape")?
+        && k.iter().map(|&d| d as usize).ne(kernel.iter().copied())
+    {
+        return Err(BuildError::Invalid(format!(
+            "kernel_shape {k:?} vs W {:?}",
+            wf.shape
+        )));
     }
     let strides = list("strides", 1)?;
     let dilations = list("dilations", 1)?;

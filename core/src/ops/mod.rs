@@ -32,6 +32,7 @@ mod fill;
 mod gemm;
 mod group_norm;
 mod gru;
+mod im2col;
 mod layer_norm;
 mod layout;
 mod linear;

@@ -133,13 +133,13 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> Result<Built, BuildError> {
             axes.len()
         )));
     }
-    if let Some(c) = cx.opt_input(2) {
-        if c.dtype != x.dtype || c.shape.iter().product::<usize>() != 1 {
-            return Err(BuildError::Invalid(format!(
-                "constant_value must be one {} element, got {} {:?}",
-                x.dtype, c.dtype, c.shape
-            )));
-        }
+    if let Some(c) = cx.opt_input(2)
+        && (c.dtype != x.dtype || c.shape.iter().product::<usize>() != 1)
+    {
+        return Err(BuildError::Invalid(format!(
+            "constant_value must be one {} element, got {} {:?}",
+            x.dtype, c.dtype, c.shape
+        )));
     }
     let mut begin = vec![0i64; rank];
     let mut out = x.shape.clone();

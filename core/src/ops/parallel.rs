@@ -5,6 +5,7 @@
 //! disjoint, so results do not depend on the number of threads.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -50,6 +51,25 @@ pub(crate) fn for_each_chunk<T, F>(
             .enumerate()
             .for_each(|(i, c)| f(i, c)),
     }
+}
+
+/// Calls `f(offset, chunk)` over `out` split into one chunk per thread (a whole number of 64-byte
+/// lines of f32 each), in parallel when a pool is given and `out` is large enough (else once over
+/// all of it); false when any call returned false. For element-wise ops, whose results do not
+/// depend on where the output is split.
+pub(crate) fn for_each_span<F>(pool: Option<&rayon::ThreadPool>, out: &mut [f32], f: F) -> bool
+where
+    F: Fn(usize, &mut [f32]) -> bool + Sync + Send,
+{
+    let threads = pool.map_or(1, rayon::ThreadPool::current_num_threads);
+    let span = out.len().div_ceil(threads).next_multiple_of(16);
+    let failed = AtomicBool::new(false);
+    for_each_chunk(pool, out, span, |i, chunk| {
+        if !f(i * span, chunk) {
+            failed.store(true, Ordering::Relaxed);
+        }
+    });
+    !failed.into_inner()
 }
 
 /// How many tasks to split `units` units of `work` total into: 1 without a pool or when the work

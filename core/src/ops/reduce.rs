@@ -250,7 +250,7 @@ mod tests {
             );
             // Small integers add exactly in any order.
             let ints: Vec<f32> = (0..len).map(|i| (i % 7) as f32 - 3.0).collect();
-            let exact: i32 = (0..len).map(|i| (i % 7) as i32 - 3).sum();
+            let exact: i32 = (0..len).map(|i| (i % 7) - 3).sum();
             assert_eq!(lane_sum(&ints), exact as f32, "len {len}");
         }
         assert!(lane_sum(&[1.0, f32::NAN, 2.0]).is_nan());

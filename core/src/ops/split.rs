@@ -70,7 +70,7 @@ fn part_sizes(cx: &NodeContext<'_>, n: usize, count: usize) -> Result<Vec<usize>
                 .filter(|&p| p == count && p > 0)
                 .ok_or_else(|| format!("num_outputs must equal the {count} outputs"))?;
             let each = n.div_ceil(parts);
-            if cx.attr_value("num_outputs").is_none() && n % parts != 0 {
+            if cx.attr_value("num_outputs").is_none() && !n.is_multiple_of(parts) {
                 return Err(BuildError::Invalid(format!(
                     "axis of {n} does not split into {parts} equal parts"
                 )));

@@ -4,6 +4,7 @@
 
 use super::elems::{Num, dispatch, view, view_mut};
 use super::gemm::plan_kernels;
+use super::parallel::for_each_span;
 use super::{Activation, Built, Fact, Inputs, NodeContext, Op, OpResult, RunContext};
 use crate::exec::TensorMut;
 use crate::kernels::Kernels;
@@ -22,20 +23,28 @@ impl Op for Unary {
         &self,
         inputs: &dyn Inputs,
         mut output: TensorMut<'_>,
-        _: &mut RunContext<'_>,
+        cx: &mut RunContext<'_>,
     ) -> OpResult<()> {
         let x = inputs.f32(0)?;
         let y = output.as_f32_mut().map_err(|e| e.to_string())?;
         let n = y.len().min(x.len());
-        match self.f.vector() {
-            Some(op) => f32_vunary_into(self.kernels, op, &x[..n], &mut y[..n])
-                .map_err(|e| e.to_string())?,
-            None => {
-                y[..n].copy_from_slice(&x[..n]);
-                self.f.apply_slice(self.kernels, &mut y[..n]);
+        let (x, y) = (&x[..n], &mut y[..n]);
+        let done = for_each_span(cx.pool, y, |at, ys| {
+            let xs = &x[at..at + ys.len()];
+            match self.f.vector() {
+                Some(op) => f32_vunary_into(self.kernels, op, xs, ys).is_ok(),
+                None => {
+                    ys.copy_from_slice(xs);
+                    self.f.apply_slice(self.kernels, ys);
+                    true
+                }
             }
+        });
+        if done {
+            Ok(())
+        } else {
+            Err("operand lengths do not fit the output".into())
         }
-        Ok(())
     }
 }
 

@@ -816,10 +816,10 @@ impl<'m> Planner<'m> {
         let jump_at = self.steps.len();
         self.steps.push(Step::Jump { to: 0 });
         let else_at = self.steps.len();
-        if let Err(e) = self.plan_branch(node, else_g, then_ok.is_ok())? {
-            if let Err(first) = then_ok {
-                return Err(node_error(node, format!("no branch can run: {first}; {e}")));
-            }
+        if let Err(e) = self.plan_branch(node, else_g, then_ok.is_ok())?
+            && let Err(first) = then_ok
+        {
+            return Err(node_error(node, format!("no branch can run: {first}; {e}")));
         }
         let end = self.steps.len();
         self.steps[branch_at] = Step::Branch { cond, else_at };

@@ -37,6 +37,7 @@ mod i8mm;
 mod neon;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::channels::dwconv_channels_kernel;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::f32::gemv::f32_gemv_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
@@ -55,8 +56,10 @@ kernel_table!(
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
+    f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    qs8_dwconv_channels: [neon]::qs8_dwconv_16c__neon,
     x8_lut: [neon] x8_lut__neon,
     vmath: F32_VMATH_NEON
 );
@@ -75,8 +78,10 @@ kernel_table!(
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
+    f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    qs8_dwconv_channels: [neon]::qs8_dwconv_16c__neon,
     x8_lut: [neon] x8_lut__neon,
     vmath: F32_VMATH_NEON
 );
@@ -91,8 +96,10 @@ kernel_table!(
     f32: [neon::f32_gemm_6x16__neon]::f32_gemm_6x16__neon,
     f32_gemv: f32_gemv_4p__neon,
     f32_dwconv_plane: f32_dwconv_plane__neon,
+    f32_dwconv_channels: f32_dwconv_16c__neon,
     wo: [wo_gemv_1x16c4__neon, wo_dequant_16c4__neon],
     qs8_dwconv: [neon]::qs8_dwconv_16w__neon,
+    qs8_dwconv_channels: [neon]::qs8_dwconv_16c__neon,
     x8_lut: [neon] x8_lut__neon,
     vmath: F32_VMATH_NEON
 );
@@ -104,6 +111,13 @@ dwconv_plane_kernel!(
     Scalar<true>,
     Scalar<true>,
     group: 8
+);
+dwconv_channels_kernel!(
+    f32_dwconv_16c__neon,
+    ["neon"],
+    std::arch::aarch64::float32x4_t,
+    vecs: 4,
+    pixels: 4
 );
 vmath_kernels!(F32_VMATH_NEON, "neon");
 f32_gemv_kernel!(f32_gemv_4p__neon, ["neon"], fused: true, group: 4);

@@ -1,8 +1,9 @@
 //! The safe f32 GEMM entry points: validate every argument, pack A unless it comes packed
 //! ([`F32Lhs`]), then cut C into tiles of the tier's MR rows × 16 columns and call the tier's
-//! tile kernel on each (a product of one row with a contiguous A takes the GEMV kernel,
-//! [`f32_gemv`], the same bits with several independent chains). B comes packed
-//! ([`f32_gemm`]), produced block by block
+//! tile kernel on each, or its pair kernel on each two adjacent panels (32 columns) when it has
+//! one: groups of panels then hold an even number, so only a last odd panel is alone (a product
+//! of one row with a contiguous A takes the GEMV kernel, [`f32_gemv`], the same bits with
+//! several independent chains). B comes packed ([`f32_gemm`]), produced block by block
 //! ([`f32_gemm_blocked`]) or row-major, read in place ([`f32_gemm_rows`]: the kernels take a
 //! panel row stride; only a last panel of fewer than 16 columns is packed, so no kernel reads
 //! past B).
@@ -360,7 +361,9 @@ fn run(
         Some(pool) if threads > 1 && panels > 1 && m.div_ceil(mr) < 2 * threads => {
             // Too few row tiles to share out evenly (a batch-1 linear layer, a convolution with
             // few output channels): every task takes all rows of a group of panels.
-            let group = panels.div_ceil(threads * 2);
+            let group = panels
+                .div_ceil(threads * 2)
+                .next_multiple_of(pair_width(kernels));
             let base = SharedC(c.as_mut_ptr());
             pool.install(|| {
                 (0..panels.div_ceil(group)).into_par_iter().for_each(|t| {
@@ -617,7 +620,8 @@ unsafe fn run_block_raw(
     cols: usize,
 ) {
     let (k, c_rs, b) = (ops.k, ops.c_rs, ops.b);
-    let group = (PANEL_GROUP_BYTES / 4 / (NR * k_block(k)).max(1)).max(1);
+    let step = pair_width(kernels);
+    let group = (PANEL_GROUP_BYTES / 4 / (NR * k_block(k)).max(1) / step * step).max(step);
     for g in (0..cols.div_ceil(NR)).step_by(group) {
         let block = TileBlock {
             a: ops.a,
@@ -650,6 +654,16 @@ unsafe fn run_block_raw(
         // group's columns `16 g .. 16 g + block.cols` of the block lie within its `cols`, which
         // the caller vouches for, with row stride `c_rs`.
         unsafe { run_tiles(kernels, &block) };
+    }
+}
+
+/// Panels per call of the tier's widest tile kernel (2 with a pair kernel): groups of panels
+/// given to one pass or one thread are multiples of it, so that only a product's last panel
+/// goes to the 16-column kernel alone.
+fn pair_width(kernels: &Kernels) -> usize {
+    match kernels.f32_gemm_pair {
+        Some(_) => 2,
+        None => 1,
     }
 }
 
@@ -687,7 +701,8 @@ pub(crate) struct TileBlock<'a> {
 }
 
 /// Computes a block of C with the tier's tile kernel: for each k block (see [`k_block`]) and each
-/// row tile, runs the tile's k block of packed A over every panel; later k blocks accumulate onto
+/// row tile, runs the tile's k block of packed A over every panel (two at a time with the
+/// tier's pair kernel, the last odd one alone); later k blocks accumulate onto
 /// the sums stored by earlier ones (bit for bit one unblocked chain), and only the last adds the
 /// bias and clamps.
 ///
@@ -705,10 +720,17 @@ pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
     debug_assert!(t.a.len() >= t.rows.end.div_ceil(mr) * mr * t.k);
     let kc = k_block(t.k);
     let blocks = t.k.div_ceil(kc.max(1)).max(1);
+    let panels = t.cols.div_ceil(NR);
     for kb in 0..blocks {
         let k0 = kb * kc;
         let depth = kc.min(t.k - k0);
         let last = kb + 1 == blocks;
+        // Panel j's rows `k0..` and their row stride: in place, or the packed tail when it is
+        // the partial last panel.
+        let panel = |j: usize| match t.tail.is_null() || (j + 1) * NR <= t.cols {
+            true => (t.b.wrapping_add(j * t.panel_stride + t.b_rs * k0), t.b_rs),
+            false => (t.tail.wrapping_add(NR * k0), NR),
+        };
         let (min, max) = match last {
             true => (t.min, t.max),
             false => (f32::NEG_INFINITY, f32::INFINITY),
@@ -718,19 +740,26 @@ pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
                 Some(b) if last => b.as_ptr().wrapping_add(row),
                 _ => std::ptr::null(),
             };
-            for j in 0..t.cols.div_ceil(NR) {
-                let (b, b_rs) = match t.tail.is_null() || (j + 1) * NR <= t.cols {
-                    true => (t.b.wrapping_add(j * t.panel_stride), t.b_rs),
-                    false => (t.tail, NR),
+            let mut j = 0;
+            while j < panels {
+                // Two panels at a time when the tier has a pair kernel and two are left.
+                let pair = kernels.f32_gemm_pair.filter(|_| j + 1 < panels);
+                let (b, b_rs) = panel(j);
+                let (b2, b2_rs) = match pair {
+                    Some(_) => panel(j + 1),
+                    None => (std::ptr::null(), 0),
                 };
+                let width = if pair.is_some() { 2 } else { 1 };
                 let tile = F32Tile {
                     m: mr.min(t.rows.end - row),
-                    n: NR.min(t.cols - j * NR),
+                    n: (width * NR).min(t.cols - j * NR),
                     k: depth,
                     // wrapping_add: with k = 0 the kernel reads no A, and A may be empty.
                     a: t.a.as_ptr().wrapping_add(row * t.k + k0 * mr),
-                    b: b.wrapping_add(b_rs * k0),
+                    b,
                     b_rs,
+                    b2,
+                    b2_rs,
                     c: t.c.wrapping_add((row - t.rows.start) * t.c_rs + j * NR),
                     c_rs: t.c_rs,
                     accumulate: kb > 0,
@@ -738,15 +767,18 @@ pub(crate) unsafe fn run_tiles(kernels: &Kernels, t: &TileBlock<'_>) {
                     min,
                     max,
                 };
-                // SAFETY: `tile.m` is within 1..=MR and `tile.n` within 1..=16 by construction.
-                // A: row tile `row / MR` starts at `row * k` (`row` is a multiple of MR), its k
-                // block at `MR k0` from there, `MR depth` values, inside `t.a` (caller). B: rows
-                // `k0 .. k0 + depth <= k` of panel j (in place or, partial, the packed tail),
-                // `b_rs` apart, 16 readable values each (caller). C: the
-                // tile's elements are inside the block the caller vouches for; with
-                // `accumulate`, an earlier k block wrote them. Bias: covers `row .. row + m`
-                // (caller). The table's tier is supported by this CPU.
-                unsafe { (kernels.f32_gemm)(&tile) };
+                // SAFETY: `tile.m` is within 1..=MR by construction, and `tile.n` within 1..=16
+                // for the 16-column kernel, 17..=32 for the pair kernel (panel j + 1 exists, so
+                // more than 16 columns are left). A: row tile `row / MR` starts at `row * k`
+                // (`row` is a multiple of MR), its k block at `MR k0` from there, `MR depth`
+                // values, inside `t.a` (caller). B: rows `k0 .. k0 + depth <= k` of panel j (and
+                // j + 1 for a pair; in place or, partial, the packed tail), each panel's rows its
+                // own row stride apart, 16 readable values each (caller). C: the tile's elements
+                // are inside the block the caller vouches for; with `accumulate`, an earlier k
+                // block wrote them. Bias: covers `row .. row + m` (caller). The table's tier is
+                // supported by this CPU, and a pair kernel shares its tile kernel's MR.
+                unsafe { pair.unwrap_or(kernels.f32_gemm)(&tile) };
+                j += width;
             }
         }
     }

@@ -10,8 +10,10 @@
 //!   validation, tiling, cache blocking, threads.
 //! - [`gemv`]: the product of one row ([`f32_gemv`]), several panels side by side.
 //! - [`dwconv`]: depthwise convolution, one plane at a time ([`dwconv::DwConv`]), and its per-tier
-//!   plane kernels (`f32_dwconv_plane__<tier>`).
-//! - `tile`: the contract with the per-tier tile kernels (`f32_gemm_<MR>x16__<tier>`).
+//!   plane kernels (`f32_dwconv_plane__<tier>`), or a block of 16 channels at a time
+//!   ([`dwconv::DwChannels`], `f32_dwconv_16c__<tier>`).
+//! - `tile`: the contract with the per-tier tile kernels (`f32_gemm_<MR>x16__<tier>`, and the
+//!   optional pair kernels over two panels, `f32_gemm_<MR>x32__<tier>`).
 //!
 //! Invariants: one packed-B layout serves every tier, the packed-A layout differs only by MR;
 //! every element of C is accumulated in increasing k order by one chain of kernel calls (one per
@@ -27,10 +29,8 @@ pub(crate) mod tile;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use dwconv::F32DwPlaneFn;
-pub use gemm::{
-    F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows,
-};
+pub(crate) use dwconv::{F32DwChannelsFn, F32DwPlaneFn};
+pub use gemm::{F32Epilogue, F32Lhs, FillB, PostFn, f32_gemm, f32_gemm_blocked, f32_gemm_rows};
 pub(crate) use gemv::F32GemvFn;
 pub use gemv::f32_gemv;
 pub use pack::{

@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 
-use super::tile::KC;
+use super::tile::{F32Tile, KC};
 use super::*;
 use crate::kernels::Kernels;
 use crate::kernels::testing::{report, tiers};
@@ -177,10 +177,15 @@ fn check(case: &Case, seed: u64) -> Result<usize, TestCaseError> {
 #[test]
 fn edge_shapes_match_the_oracle_on_every_tier() {
     let max_mr = tiers().iter().map(|k| k.f32_mr).max().unwrap_or(4);
+    // Every width of a tile the tiers have (two panels with a pair kernel) and one more.
+    let widest = match tiers().iter().any(|k| k.f32_gemm_pair.is_some()) {
+        true => 2 * NR,
+        false => NR,
+    };
     let mut cases = 0;
     for k in [0, 1, 2, 7, 16, 17, 100, KC - 1, KC, KC + 1, 2 * KC + 3] {
         for m in 1..=max_mr + 1 {
-            for n in (1..=17).chain([33]) {
+            for n in (1..=widest + 1).chain([49]) {
                 let (a_rs, a_cs) = if (m + n) % 2 == 0 {
                     (k.max(1) + 3, 1)
                 } else {
@@ -209,6 +214,143 @@ fn edge_shapes_match_the_oracle_on_every_tier() {
     }
     report(&format!(
         "f32 gemm: {cases} edge-shape tier runs within tolerance"
+    ));
+}
+
+/// One tile call with C (`m × n`, row stride `c_rs`) starting from `init`; returns C.
+#[allow(clippy::too_many_arguments)]
+fn call_tile(
+    kernel: F32GemmFn,
+    (m, n, k): (usize, usize, usize),
+    a: &[f32],
+    (b, b_rs): (&[f32], usize),
+    (b2, b2_rs): (&[f32], usize),
+    init: &[f32],
+    c_rs: usize,
+    accumulate: bool,
+    bias: Option<&[f32]>,
+    (min, max): (f32, f32),
+) -> Vec<f32> {
+    let mut c = init.to_vec();
+    let tile = F32Tile {
+        m,
+        n,
+        k,
+        a: a.as_ptr(),
+        b: b.as_ptr(),
+        b_rs,
+        b2: b2.as_ptr(),
+        b2_rs,
+        c: c.as_mut_ptr(),
+        c_rs,
+        accumulate,
+        bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        min,
+        max,
+    };
+    // SAFETY: the callers size `a` (MR k), both panels (k rows of 16, their row strides apart),
+    // `init` (m rows of `c_rs >= n`) and the bias (m) for these sizes, `m` and `n` fit the
+    // kernel, and `tiers()` only yields tables this CPU supports.
+    unsafe { kernel(&tile) };
+    c
+}
+
+#[test]
+fn pair_tiles_are_two_tiles_bit_for_bit() {
+    let mut runs = 0;
+    for kernels in tiers() {
+        let Some(pair) = kernels.f32_gemm_pair else {
+            continue;
+        };
+        let mr = kernels.f32_mr;
+        for k in [0, 1, 2, 7, KC - 1, KC, KC + 1] {
+            let mut a = values(mr * k, k as u64);
+            // NaN and infinities in A and B: they must land in the same elements either way.
+            if k > 2 {
+                a[mr + 1] = f32::NAN;
+                a[2 * mr] = f32::INFINITY;
+            }
+            // B in place: 37 columns (two panels and 5 more), odd row stride 41 (4 NaNs after
+            // each row); its second panel 16 columns further. Packed: the panels one after the
+            // other (`16 k` apart). The tail: a separate packed panel.
+            let b_rs = 41;
+            // (One row at k = 0, unread, so that the panels' pointers exist.)
+            let mut wide = values(k.max(1) * b_rs, k as u64 + 1);
+            for row in wide.chunks_mut(b_rs) {
+                row[37..].fill(f32::NAN);
+            }
+            if k > 1 {
+                wide[b_rs + 20] = f32::NAN;
+            }
+            let packed = pack_b(&wide, b_rs, 1, k, 32).unwrap();
+            let tail = pack_b(&wide[16..], b_rs, 1, k, 16).unwrap();
+            let second = 16 * k;
+            let layouts: [(&str, (&[f32], usize), (&[f32], usize)); 3] = [
+                ("in place", (&wide, b_rs), (&wide[16..], b_rs)),
+                ("packed", (&packed, 16), (&packed[second..], 16)),
+                ("in place + packed tail", (&wide, b_rs), (&tail, 16)),
+            ];
+            for m in 1..=mr {
+                for n in 17..=32 {
+                    let c_rs = n + 3;
+                    let init = values(m * c_rs, (m * n) as u64);
+                    let bias = values(m, n as u64);
+                    for (what, b, b2) in layouts {
+                        for (accumulate, bias, clamp) in [
+                            (false, None, (f32::NEG_INFINITY, f32::INFINITY)),
+                            (true, Some(&bias[..]), (-0.5, 0.75)),
+                            (true, None, (0.0, 6.0)),
+                        ] {
+                            let dims = (m, n, k);
+                            let got = call_tile(
+                                pair, dims, &a, b, b2, &init, c_rs, accumulate, bias, clamp,
+                            );
+                            let left = call_tile(
+                                kernels.f32_gemm,
+                                (m, 16, k),
+                                &a,
+                                b,
+                                (&[], 0),
+                                &init,
+                                c_rs,
+                                accumulate,
+                                bias,
+                                clamp,
+                            );
+                            let want = call_tile(
+                                kernels.f32_gemm,
+                                (m, n - 16, k),
+                                &a,
+                                b2,
+                                (&[], 0),
+                                &left[16..],
+                                c_rs,
+                                accumulate,
+                                bias,
+                                clamp,
+                            );
+                            // `want` is C from column 16 on, so compare it shifted.
+                            let same = got[16..]
+                                .iter()
+                                .zip(&want)
+                                .chain(got[..16].iter().zip(&left[..16]))
+                                .all(|(x, y)| x.to_bits() == y.to_bits());
+                            assert!(
+                                same,
+                                "tier {} pair tile {m}x{k}x{n}, B {what}, accumulate {accumulate}, \
+                                 bias {}, clamp {clamp:?}: not bit for bit two tiles",
+                                kernels.tier(),
+                                bias.is_some()
+                            );
+                            runs += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report(&format!(
+        "f32 pair tiles: {runs} tier runs bit for bit two tiles"
     ));
 }
 
@@ -693,19 +835,24 @@ fn dwconv_plane_rejects_short_buffers() {
     }
 }
 
+/// An axis of `n` inputs and outputs under a 3-tap kernel, stride 1, padding 1.
+fn same_3x3(n: usize) -> super::dwconv::DwAxis {
+    super::dwconv::DwAxis {
+        input: n,
+        kernel: 3,
+        stride: 1,
+        dilation: 1,
+        pad_begin: 1,
+        output: n,
+    }
+}
+
 /// [`DwConv::plane`](super::dwconv::DwConv::plane) refuses, writing nothing, slices of the wrong
 /// length: input, weights, output, scratch.
 #[test]
 fn dwconv_plane_driver_rejects_wrong_lengths() {
     use super::dwconv::{DwAxis, DwConv};
-    let axis = DwAxis {
-        input: 7,
-        kernel: 3,
-        stride: 1,
-        dilation: 1,
-        pad_begin: 1,
-        output: 7,
-    };
+    let axis = same_3x3(7);
     let conv = DwConv::new(axis, axis).unwrap();
     assert_eq!(
         (conv.taps(), conv.input_len(), conv.output_len()),
@@ -736,4 +883,215 @@ fn dwconv_plane_driver_rejects_wrong_lengths() {
     assert!(DwConv::new(DwAxis { stride: 0, ..axis }, axis).is_none());
     assert!(DwConv::new(DwAxis { output: 0, ..axis }, axis).is_none());
     assert!(DwConv::new(DwAxis { kernel: 0, ..axis }, axis).is_none());
+}
+
+/// The channel-block depthwise path ([`DwChannels`](super::dwconv::DwChannels)) on every tier,
+/// one case: `channels` planes `in_h x in_w`, square kernel `k`, stride, dilation `d`, padding
+/// `pad` on every side, a clamp, and a NaN input when `nan`. Against the naive loop (bit for bit
+/// on the reference tier, within the fused bound on the others; NaN where the loop has NaN) and
+/// bit for bit against the same tier's plane kernel (`DwConv::plane`), with the scratch full of
+/// NaN before the first block (the kernel writes all of it it reads). Returns how many tiers
+/// ran, or `None` when the kernel does not fit the padded input.
+#[allow(clippy::too_many_arguments)]
+fn check_dw_channels(
+    (in_h, in_w): (usize, usize),
+    channels: usize,
+    k: usize,
+    stride: usize,
+    d: usize,
+    pad: usize,
+    nan: bool,
+    seed: u64,
+) -> Option<usize> {
+    use super::dwconv::channels::BLOCK;
+    use super::dwconv::{DwAxis, DwChannels, DwConv};
+    let reach = (k - 1) * d + 1;
+    if in_h + 2 * pad < reach || in_w + 2 * pad < reach {
+        return None;
+    }
+    let (oh, ow) = (
+        (in_h + 2 * pad - reach) / stride + 1,
+        (in_w + 2 * pad - reach) / stride + 1,
+    );
+    let axis = |input, output| DwAxis {
+        input,
+        kernel: k,
+        stride,
+        dilation: d,
+        pad_begin: pad,
+        output,
+    };
+    let (h, w) = (axis(in_h, oh), axis(in_w, ow));
+    let g = DwChannels::new(h, w).unwrap();
+    let rows = DwConv::new(h, w).unwrap();
+    let (plane_in, plane_out, taps) = (in_h * in_w, oh * ow, k * k);
+    let mut x = values(channels * plane_in, seed);
+    if nan {
+        let at = (seed as usize * 7) % x.len();
+        x[at] = f32::NAN;
+    }
+    let wts = values(channels * taps, seed + 1000);
+    let bias = values(channels, seed + 2000);
+    let clamp = if seed.is_multiple_of(2) {
+        (-0.5, 0.75)
+    } else {
+        (f32::NEG_INFINITY, f32::INFINITY)
+    };
+    let what = format!("{channels}x{in_h}x{in_w} k{k} s{stride} d{d} pad {pad} nan {nan}");
+    let mut packed = vec![f32::NAN; channels.div_ceil(BLOCK) * g.packed_block_len()];
+    for (i, block) in packed.chunks_exact_mut(g.packed_block_len()).enumerate() {
+        assert!(g.pack_block(&wts, Some(&bias), i * BLOCK, block), "{what}");
+    }
+    let mut tiers_run = 0;
+    for kernels in tiers() {
+        let mut got = vec![f32::NAN; channels * plane_out];
+        let mut scratch = vec![f32::NAN; g.scratch_len()];
+        let blocks = x
+            .chunks(BLOCK * plane_in)
+            .zip(got.chunks_mut(BLOCK * plane_out));
+        for ((xb, yb), pb) in blocks.zip(packed.chunks_exact(g.packed_block_len())) {
+            assert!(g.block(kernels, xb, pb, clamp, yb, &mut scratch), "{what}");
+        }
+        let mut plane_scratch = vec![0.0; rows.scratch_len()];
+        for c in 0..channels {
+            let (xc, wc) = (&x[c * plane_in..][..plane_in], &wts[c * taps..][..taps]);
+            let gc = &got[c * plane_out..][..plane_out];
+            let mut by_rows = vec![f32::NAN; plane_out];
+            assert!(rows.plane(
+                kernels,
+                xc,
+                wc,
+                bias[c],
+                clamp,
+                &mut by_rows,
+                &mut plane_scratch
+            ));
+            for (i, (&a, &b)) in gc.iter().zip(&by_rows).enumerate() {
+                let same = a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                assert!(
+                    same,
+                    "tier {} {what}: channel {c} output {i}: {a} vs rows {b}",
+                    kernels.tier()
+                );
+            }
+            let (want, mags) = naive_dw(
+                xc,
+                (in_h, in_w),
+                wc,
+                (k, k),
+                (stride, stride),
+                d,
+                (pad, pad),
+                (oh, ow),
+                bias[c],
+                clamp,
+            );
+            let finite: Vec<usize> = (0..plane_out).filter(|&i| !want[i].is_nan()).collect();
+            for &i in &finite {
+                let what = format!("{what} channel {c} output {i}");
+                assert_dw_close(kernels, &gc[i..=i], &want[i..=i], &mags[i..=i], taps, &what);
+            }
+            let mut nans = (0..plane_out).filter(|&i| want[i].is_nan());
+            assert!(
+                nans.all(|i| gc[i].is_nan()),
+                "tier {} {what}",
+                kernels.tier()
+            );
+        }
+        tiers_run += 1;
+    }
+    Some(tiers_run)
+}
+
+/// The channel-block path over every plane from 1x1 to 9x9, 3x3 and 5x5 kernels, strides 1 and
+/// 2, pads 0 to 2, with channel counts below, at and past one block (1, 5, 16, 17, 35), dilation
+/// 1 or 2, with and without a clamp, and NaN inputs, on every tier.
+#[test]
+fn dwconv_channels_match_the_naive_loop_and_the_rows_on_every_tier() {
+    let mut cases = 0;
+    let mut seed = 1u64;
+    for in_h in 1..=9 {
+        for in_w in 1..=9 {
+            for k in [3, 5] {
+                for stride in [1, 2] {
+                    for pad in 0..=2 {
+                        seed += 1;
+                        let channels = [1, 5, 16, 17, 35][seed as usize % 5];
+                        let d = 1 + (seed as usize / 5) % 2;
+                        let nan = seed.is_multiple_of(11);
+                        let case = ((in_h, in_w), channels, k, stride, d, pad, nan, seed);
+                        cases += check_dw_channels(
+                            case.0, case.1, case.2, case.3, case.4, case.5, case.6, case.7,
+                        )
+                        .unwrap_or(0);
+                    }
+                }
+            }
+        }
+    }
+    report(&format!(
+        "f32 dwconv channel blocks: {cases} tier cases match the loop and the rows"
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn dwconv_channels_random_shapes_match_the_naive_convolution(
+        in_h in 1usize..20, in_w in 1usize..20, channels in 1usize..40, k in 1usize..6,
+        stride in 1usize..4, d in 1usize..3, pad in 0usize..3, seed in any::<u64>(),
+    ) {
+        let seed = seed % (1 << 40);
+        check_dw_channels((in_h, in_w), channels, k, stride, d, pad, false, seed);
+    }
+}
+
+/// [`DwChannels::block`](super::dwconv::DwChannels::block) and `pack_block` refuse, writing
+/// nothing, slices of the wrong length: a partial plane, more than one block of planes, packed
+/// weights of another length, an output of another length, a short scratch, a first channel
+/// past the weights.
+#[test]
+fn dwconv_channels_reject_wrong_lengths() {
+    use super::dwconv::channels::BLOCK;
+    use super::dwconv::{DwAxis, DwChannels};
+    let axis = same_3x3(7);
+    let g = DwChannels::new(axis, axis).unwrap();
+    assert!(g.wins());
+    let (pl, sl) = (g.packed_block_len(), g.scratch_len());
+    let full = vec![1.0; (BLOCK + 1) * 49];
+    for kernels in tiers() {
+        for (xl, pk, ol, scr) in [
+            (48, pl, 49, sl),
+            (0, pl, 0, sl),
+            ((BLOCK + 1) * 49, pl, (BLOCK + 1) * 49, sl),
+            (49, pl - 1, 49, sl),
+            (49, pl, 48, sl),
+            (49, pl, 49, sl - 1),
+        ] {
+            let mut out = vec![-7.0; ol];
+            let mut scratch = vec![0.0; scr];
+            let ok = g.block(
+                kernels,
+                &full[..xl],
+                &vec![1.0; pk],
+                (0.0, 1.0),
+                &mut out,
+                &mut scratch,
+            );
+            assert!(
+                !ok && out.iter().all(|&v| v == -7.0),
+                "{xl} {pk} {ol} {scr}"
+            );
+        }
+    }
+    let mut dst = vec![-7.0; pl];
+    assert!(!g.pack_block(&[1.0; 18], None, 2, &mut dst));
+    assert!(!g.pack_block(&[1.0; 18], Some(&[0.0]), 1, &mut dst));
+    assert!(!g.pack_block(&[1.0; 18], None, 0, &mut dst[1..]));
+    assert!(dst.iter().all(|&v| v == -7.0));
+    assert!(DwChannels::new(DwAxis { stride: 0, ..axis }, axis).is_none());
+    assert!(DwChannels::new(DwAxis { output: 0, ..axis }, axis).is_none());
+    assert!(DwChannels::new(DwAxis { kernel: 0, ..axis }, axis).is_none());
+    let wide = same_3x3(28);
+    assert!(!DwChannels::new(wide, wide).unwrap().wins());
 }

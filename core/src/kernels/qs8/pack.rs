@@ -384,6 +384,11 @@ impl<'a> Qs8Packed<'a> {
         self.mode
     }
 
+    /// All the bytes, in the stored `c8` order.
+    pub(crate) fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// Number of 16-column panels.
     pub fn panels(&self) -> usize {
         self.n.div_ceil(NR)

@@ -129,7 +129,7 @@ fn run(
     data: &Data,
     threads: usize,
 ) -> Result<Vec<u32>, crate::Error> {
-    let w = Qs8Packed::from_bytes(&data.packed)?;
+    let w = Qs8Prepared::new(kernels, Qs8Packed::from_bytes(&data.packed)?);
     let a_stride = case.k + case.a_pad;
     let stride = case.n + case.out_pad;
     let input = match case.input {
@@ -343,6 +343,41 @@ fn edge_shapes_all_tiers() {
         }
     }
     report_passed(&kernels, count, "edge-shape");
+}
+
+/// Every n in 1..=64 and around multiples of 4 panels (the AVX-512 VNNI tier's register passes
+/// of 1-4 panels), with tiles of one row, fewer than, exactly and more than 6 or 8 rows.
+#[test]
+fn panel_passes_all_tiers() {
+    let kernels = tiers();
+    let mut count = 0;
+    let ns = (1..=4 * NR).chain([65, 79, 80, 96, 112, 113, 127, 128, 129]);
+    for (i, n) in ns.enumerate() {
+        for (j, m) in [1, 2, 5, 6, 7, 8, 13].into_iter().enumerate() {
+            let c = i * 7 + j;
+            let input = [inputs()[c % 5], In::F32][c % 2];
+            let output = match input {
+                In::F32 => Out::F32 {
+                    min: -3.0,
+                    max: f32::INFINITY,
+                },
+                _ => outputs()[c % outputs().len()],
+            };
+            let case = Case {
+                m,
+                n,
+                k: [4, 8, 9, 24][c % 4],
+                a_pad: c % 3,
+                out_pad: (c / 3) % 3,
+                input,
+                output,
+                seed: c as u64 + 7,
+            };
+            check(&kernels, &case).unwrap();
+            count += 1;
+        }
+    }
+    report_passed(&kernels, count, "panel-pass");
 }
 
 /// Every activation zero-point extreme against every output kind and clamp.
@@ -565,7 +600,7 @@ fn dequantized_and_dynamic_match_float_math() {
     // Dynamic: f32 in, f32 out.
     let packed = pack_qs8(&weights, Qs8Mode::Dynamic).unwrap();
     let mut out = vec![0f32; m * n];
-    let w = Qs8Packed::from_bytes(&packed).unwrap();
+    let w = Qs8Prepared::new(kernels, Qs8Packed::from_bytes(&packed).unwrap());
     fn f32_out(out: &mut [f32], stride: usize) -> QOutput<'_> {
         QOutput::F32 {
             data: out,
@@ -603,7 +638,7 @@ fn dequantized_and_dynamic_match_float_math() {
         .map(|v| ((v / input.scale).round() + 90.0).clamp(0.0, 255.0) as u8)
         .collect();
     let packed = pack_qs8(&weights, Qs8Mode::Dequantized { input }).unwrap();
-    let w = Qs8Packed::from_bytes(&packed).unwrap();
+    let w = Qs8Prepared::new(kernels, Qs8Packed::from_bytes(&packed).unwrap());
     qs8_gemm(
         kernels,
         m,
@@ -631,7 +666,7 @@ fn dequantized_and_dynamic_match_float_math() {
         },
     )
     .unwrap();
-    let w = Qs8Packed::from_bytes(&packed).unwrap();
+    let w = Qs8Prepared::new(kernels, Qs8Packed::from_bytes(&packed).unwrap());
     let mut q = vec![0u8; m * n];
     let out = QOutput::U8 {
         data: &mut q,
@@ -761,7 +796,7 @@ fn bad_arguments_are_errors() {
     corrupt[0] = b'X';
     assert!(Qs8Packed::from_bytes(&corrupt).is_err());
     // Running.
-    let w = Qs8Packed::from_bytes(&packed).unwrap();
+    let w = Qs8Prepared::new(kernels, Qs8Packed::from_bytes(&packed).unwrap());
     let a = [0i8; 6];
     let mut out = [0i8; 4];
     fn s8_out(out: &mut [i8], zero_point: i32, stride: usize) -> QOutput<'_> {
@@ -834,12 +869,12 @@ fn bad_arguments_are_errors() {
         max: 1.0,
     };
     let packed_f32 = pack_qs8(&weights, Qs8Mode::Dequantized { input }).unwrap();
-    let w_f32 = Qs8Packed::from_bytes(&packed_f32).unwrap();
+    let w_f32 = Qs8Prepared::new(kernels, Qs8Packed::from_bytes(&packed_f32).unwrap());
     assert!(qs8_gemm(kernels, 1, s8_in, &w_f32, huge, 1).is_err());
     assert!(qs8_gemm(kernels, 2, s8_in, &w, s8_out(&mut out, 0, 2), 1).is_ok());
     // Dynamic quantization rejects non-finite activations.
     let packed = pack_qs8(&weights, Qs8Mode::Dynamic).unwrap();
-    let w = Qs8Packed::from_bytes(&packed).unwrap();
+    let w = Qs8Prepared::new(kernels, Qs8Packed::from_bytes(&packed).unwrap());
     let x = [0.0, f32::NAN, 1.0];
     let f32_out = QOutput::F32 {
         data: &mut fout,
@@ -890,6 +925,96 @@ fn row_params_cover_the_range() {
         }
     }
     assert_eq!(KR, 8);
+}
+
+/// The `c4` repack keeps the header and column data, moves each weight to its `c4` offset, and
+/// leaves padding zero, on edge shapes (one column, one k, a partial panel and k-block).
+#[test]
+fn repack_c4_moves_each_weight() {
+    use super::pack::{HEADER_LEN, KBLOCK_LEN, PANEL_HEADER_LEN};
+    use super::repack::{c4_offset, repack_c4};
+    for (n, k) in [(1, 1), (16, 8), (17, 9), (3, 40), (33, 16)] {
+        let mut rng = Rng((n * 100 + k) as u64);
+        let data: Vec<i8> = (0..n * k).map(|_| rng.weight()).collect();
+        let scales = vec![0.5f32; n];
+        let weights = Qs8Weights {
+            n,
+            k,
+            data: &data,
+            scales: &scales,
+            bias: None,
+        };
+        let packed = pack_qs8(&weights, Qs8Mode::Dynamic).unwrap();
+        let w = Qs8Packed::from_bytes(&packed).unwrap();
+        let c4 = repack_c4(&w);
+        assert_eq!(c4.len(), packed.len());
+        assert_eq!(c4[..HEADER_LEN], packed[..HEADER_LEN]);
+        let panel_len = w.panel_len();
+        let mut nonzero = 0;
+        for p in 0..w.panels() {
+            let panel = &c4[HEADER_LEN + p * panel_len..][..panel_len];
+            assert_eq!(panel[..PANEL_HEADER_LEN], w.panel(p)[..PANEL_HEADER_LEN]);
+            for c in 0..NR {
+                for kk in 0..w.kp() {
+                    let at = PANEL_HEADER_LEN + kk / KR * KBLOCK_LEN + c4_offset(c, kk % KR);
+                    let j = p * NR + c;
+                    let want = w.weight(j, kk).unwrap_or(0);
+                    assert_eq!(panel[at] as i8, want, "n {n} k {k} column {j} k {kk}");
+                    nonzero += usize::from(want != 0);
+                }
+            }
+        }
+        // Every weight was checked where it belongs, and the rest is padding.
+        let total: usize = c4[HEADER_LEN..].iter().filter(|&&b| b != 0).count();
+        let header: usize = (0..w.panels())
+            .map(|p| {
+                w.panel(p)[..PANEL_HEADER_LEN]
+                    .iter()
+                    .filter(|&&b| b != 0)
+                    .count()
+            })
+            .sum();
+        assert_eq!(total, nonzero + header);
+    }
+}
+
+/// Weights prepared for one tier's order are refused by a tier that reads another.
+#[test]
+fn prepared_order_must_match_the_tier() {
+    let kernels = tiers();
+    let data = [1i8; 32];
+    let scales = [1.0f32; 2];
+    let weights = Qs8Weights {
+        n: 2,
+        k: 16,
+        data: &data,
+        scales: &scales,
+        bias: None,
+    };
+    let packed = pack_qs8(&weights, Qs8Mode::Dynamic).unwrap();
+    let x = [0.5f32; 16];
+    for a in &kernels {
+        for b in &kernels {
+            let w = Qs8Prepared::new(a, Qs8Packed::from_bytes(&packed).unwrap());
+            assert_eq!(w.extra_bytes() > 0, a.qs8_weight_order != WeightOrder::C8);
+            let mut out = [0f32; 2];
+            let output = QOutput::F32 {
+                data: &mut out,
+                stride: 2,
+                min: f32::NEG_INFINITY,
+                max: f32::INFINITY,
+            };
+            let input = QInput::F32 {
+                data: &x,
+                stride: 16,
+            };
+            let result = qs8_gemm(b, 1, input, &w, output, 1);
+            assert_eq!(result.is_ok(), a.qs8_weight_order == b.qs8_weight_order);
+            if result.is_ok() {
+                assert!(out.iter().all(|&v| (v - 8.0).abs() < 0.1), "{out:?}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -4,11 +4,14 @@
 #[allow(non_snake_case)]
 mod f32_gemm_4x16__reference;
 #[allow(non_snake_case)]
+mod qs8_dwconv_16c__reference;
+#[allow(non_snake_case)]
 mod qs8_dwconv_16w__reference;
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__reference;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::channels::dwconv_channels_kernel;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::f32::gemv::f32_gemv_kernel;
 use super::vmath::vmath_kernels;
@@ -25,8 +28,10 @@ kernel_table!(
     f32: [f32_gemm_4x16__reference]::f32_gemm_4x16__reference,
     f32_gemv: f32_gemv_4p__reference,
     f32_dwconv_plane: f32_dwconv_plane__reference,
+    f32_dwconv_channels: f32_dwconv_16c__reference,
     wo: [wo_gemv_1x16c4__reference, wo_dequant_16c4__reference],
     qs8_dwconv: [qs8_dwconv_16w__reference]::qs8_dwconv_16w__reference,
+    qs8_dwconv_channels: [qs8_dwconv_16c__reference]::qs8_dwconv_16c__reference,
     x8_lut: [] x8_lut__reference,
     vmath: F32_VMATH_REFERENCE
 );
@@ -52,6 +57,7 @@ dwconv_plane_kernel!(
     Scalar<false>,
     group: 4
 );
+dwconv_channels_kernel!(f32_dwconv_16c__reference, [], Scalar<false>, vecs: 16, pixels: 1);
 
 /// The reference tier's row quantizer: the shared scalar code, without extra CPU features.
 ///

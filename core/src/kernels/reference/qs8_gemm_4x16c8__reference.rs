@@ -1,5 +1,6 @@
 //! `qs8_gemm_4x16c8__reference`: the int8 GEMM tile as plain loops over the `c8` layout.
 
+use crate::kernels::qs8::WeightOrder;
 use crate::kernels::qs8::pack::{KBLOCK_LEN, KR, NR};
 use crate::kernels::qs8::tile::{self, APacking, Acc, Tile};
 
@@ -7,6 +8,10 @@ use crate::kernels::qs8::tile::{self, APacking, Acc, Tile};
 pub(crate) const MR: usize = 4;
 /// Layout of the activation tile.
 pub(crate) const A_PACKING: APacking = APacking::Rows;
+/// Order of the weights in each k-block: the stored one.
+pub(crate) const WEIGHT_ORDER: WeightOrder = WeightOrder::C8;
+/// Panels computed together: one (a panel group may hold any number).
+pub(crate) const PASS_PANELS: usize = 1;
 
 /// Computes one tile (see [`Tile`]) with scalar code.
 ///

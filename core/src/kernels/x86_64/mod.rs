@@ -6,6 +6,7 @@ mod avx512vnni;
 mod avxvnni;
 
 use super::dispatch::kernel_table;
+use super::f32::dwconv::channels::dwconv_channels_kernel;
 use super::f32::dwconv::plane::{Scalar, dwconv_plane_kernel};
 use super::f32::gemv::f32_gemv_kernel;
 use super::qs8::dynamic::quantize_row_kernel;
@@ -24,8 +25,10 @@ kernel_table!(
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
     f32_gemv: f32_gemv_4p__avx2,
     f32_dwconv_plane: f32_dwconv_plane__avx2,
+    f32_dwconv_channels: f32_dwconv_16c__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
+    qs8_dwconv_channels: [avx2]::qs8_dwconv_16c__avx2,
     x8_lut: [avx2] x8_lut__avx2,
     vmath: F32_VMATH_AVX2
 );
@@ -36,6 +39,13 @@ dwconv_plane_kernel!(
     std::arch::x86_64::__m128,
     Scalar<true>,
     group: 8
+);
+dwconv_channels_kernel!(
+    f32_dwconv_16c__avx2,
+    ["avx2,fma"],
+    std::arch::x86_64::__m256,
+    vecs: 2,
+    pixels: 4
 );
 vmath_kernels!(F32_VMATH_AVX2, "avx2,fma");
 f32_gemv_kernel!(f32_gemv_4p__avx2, ["avx2,fma"], fused: true, group: 4);
@@ -56,8 +66,10 @@ kernel_table!(
     f32: [avx2::f32_gemm_6x16__avx2]::f32_gemm_6x16__avx2,
     f32_gemv: f32_gemv_4p__avx2,
     f32_dwconv_plane: f32_dwconv_plane__avx2,
+    f32_dwconv_channels: f32_dwconv_16c__avx2,
     wo: [wo_gemv_1x16c4__avx2, wo_dequant_16c4__avx2],
     qs8_dwconv: [avx2]::qs8_dwconv_16w__avx2,
+    qs8_dwconv_channels: [avx2]::qs8_dwconv_16c__avx2,
     x8_lut: [avx2] x8_lut__avx2,
     vmath: F32_VMATH_AVX2
 );
@@ -69,18 +81,21 @@ quantize_row_kernel!(
 kernel_table!(
     AVX512VNNI,
     Tier::Avx512Vnni,
-    avx512vnni::qs8_gemm_8x16c8__avx512vnni,
+    avx512vnni::qs8_gemm_6x16c4__avx512vnni,
     qs8_quantize_row__avx512vnni,
     qs8_row_params__avx512vnni,
     unsigned_a: true,
     f32: [avx512vnni::f32_gemm_12x16__avx512f]::f32_gemm_12x16__avx512f,
+    f32_pair: [avx512vnni::f32_gemm_12x32__avx512f]::f32_gemm_12x32__avx512f,
     f32_gemv: f32_gemv_8p__avx512f,
     f32_dwconv_plane: f32_dwconv_plane__avx512f,
+    f32_dwconv_channels: f32_dwconv_16c__avx512f,
     wo: [
         avx512vnni::wo_gemv_1x16c4__avx512f,
         avx512vnni::wo_dequant_16c4__avx512f
     ],
     qs8_dwconv: [avx512vnni]::qs8_dwconv_32w__avx512vnni,
+    qs8_dwconv_channels: [avx512vnni]::qs8_dwconv_16c__avx512vnni,
     x8_lut: [avx512vnni] x8_lut__avx512,
     vmath: F32_VMATH_AVX512F
 );
@@ -91,6 +106,13 @@ dwconv_plane_kernel!(
     std::arch::x86_64::__m256,
     Scalar<true>,
     group: 8
+);
+dwconv_channels_kernel!(
+    f32_dwconv_16c__avx512f,
+    ["avx512f,avx2,fma"],
+    std::arch::x86_64::__m512,
+    vecs: 1,
+    pixels: 8
 );
 vmath_kernels!(F32_VMATH_AVX512F, "avx512f");
 f32_gemv_kernel!(f32_gemv_8p__avx512f, ["avx512f,avx2,fma"], fused: true, group: 8);

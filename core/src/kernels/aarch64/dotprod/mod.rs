@@ -3,4 +3,6 @@
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__dotprod;
 
-pub(super) use qs8_gemm_4x16c8__dotprod::{A_PACKING, MR, qs8_gemm_4x16c8__dotprod};
+pub(super) use qs8_gemm_4x16c8__dotprod::{
+    A_PACKING, MR, PASS_PANELS, WEIGHT_ORDER, qs8_gemm_4x16c8__dotprod,
+};

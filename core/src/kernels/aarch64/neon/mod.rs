@@ -2,13 +2,17 @@
 //! [-127, 127]), SADALP into i32.
 
 #[allow(non_snake_case)]
+mod f32_dwconv_16c__neon;
+#[allow(non_snake_case)]
 mod f32_dwconv_4w__neon;
 #[allow(non_snake_case)]
 pub(in crate::kernels) mod f32_gemm_6x16__neon;
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__neon;
 
-pub(super) use qs8_gemm_4x16c8__neon::{A_PACKING, MR, qs8_gemm_4x16c8__neon};
+pub(super) use qs8_gemm_4x16c8__neon::{
+    A_PACKING, MR, PASS_PANELS, WEIGHT_ORDER, qs8_gemm_4x16c8__neon,
+};
 #[allow(non_snake_case)]
 mod qs8_dwconv_16w__neon;
 
@@ -17,3 +21,7 @@ pub(super) use qs8_dwconv_16w__neon::qs8_dwconv_16w__neon;
 mod x8_lut__neon;
 
 pub(super) use x8_lut__neon::x8_lut__neon;
+#[allow(non_snake_case)]
+mod qs8_dwconv_16c__neon;
+
+pub(super) use qs8_dwconv_16c__neon::qs8_dwconv_16c__neon;

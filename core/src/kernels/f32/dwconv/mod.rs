@@ -5,6 +5,9 @@
 //!   outputs reads consecutive inputs (no edge cases in the kernels).
 //! - `plane`: the contract with the per-tier plane kernels (`f32_dwconv_plane__<tier>`) and their
 //!   shared body (several chunks of outputs in flight, taps outermost).
+//! - `channels`: the small-plane path ([`DwChannels`]): a block of 16 channels transposed into
+//!   channel-minor scratch, every tap one multiply-add over the block's channels (per-tier
+//!   kernels `f32_dwconv_16c__<tier>`); the caller chooses it per layer ([`DwChannels::wins`]).
 //! - [`DwConv`]: the safe entry point for one plane: copies it into the layout, runs the tier's
 //!   kernel, either row by row or, for narrow planes, as one flat run of positions whose rows are
 //!   then moved into place.
@@ -15,6 +18,7 @@
 //! most `(taps + 1) · ε · (|bias| + Σ |w · x|)` (ε = `f32::EPSILON`; the tests check this bound),
 //! and does not depend on the plane's shape, the row/flat choice or the thread count.
 
+pub mod channels;
 pub(crate) mod layout;
 pub(crate) mod plane;
 
@@ -22,6 +26,8 @@ use crate::kernels::Kernels;
 use layout::DwLayout;
 use plane::DwPlane;
 
+pub use channels::DwChannels;
+pub(crate) use channels::F32DwChannelsFn;
 pub(crate) use plane::F32DwPlaneFn;
 
 /// The lanes a flat run is planned for (the widest tier's chunk).

@@ -5,6 +5,8 @@
 //!
 //! - [`pack`]: the `dw` weight layout (taps, folded bias, scale per channel) and its pure packing.
 //! - `plane`: the plane-job contract with the tier kernels, chunking, padding, requantization.
+//! - `channels`: the channel-vectorized path of small planes (blocks of channels, one lane each),
+//!   taken by stride-1 layers of at most `CHANNELS_MAX_PLANE` outputs per plane.
 //! - [`qs8_dwconv`]: the safe entry point (validation, planes across threads).
 //!
 //! Layout choice: the runtime is NCHW (ONNX), so a channel's plane is contiguous and a kernel walks
@@ -21,6 +23,7 @@
 //! Invariants: no argument reaches a kernel unchecked; results do not depend on the thread count
 //! or the tier.
 
+pub(crate) mod channels;
 pub mod pack;
 pub(crate) mod plane;
 
@@ -33,6 +36,7 @@ use crate::kernels::qs8::gemm::check_out_kind;
 use crate::kernels::qs8::tile::OutKind;
 use crate::tensor::DType;
 
+use channels::{CHANNELS_MAX_PLANE, ChannelBlocks};
 pub use pack::{Qs8DwPacked, dw_packed_len, pack_qs8_dw};
 use plane::{DwPlaneJob, FLAT_MAX_OW, FlatLayout, MAX_K, MAX_V, copy_short, tap_pairs};
 
@@ -105,9 +109,30 @@ pub enum DwOutput<'a> {
     },
 }
 
-/// Runs a depthwise convolution with `kernels`' row kernel on `threads` threads (1 = the calling
-/// thread only; more = that many tasks over channel planes on the current rayon pool). Every
-/// argument is validated: a mismatch is an [`Error::InvalidArgument`], never a panic.
+/// How a layer is computed: plane by plane (vectorized along each plane's outputs) or in blocks of
+/// channels (vectorized across channels, for small planes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DwPath {
+    Planes,
+    Channels,
+}
+
+impl DwPath {
+    /// The faster path for output planes of `oh x ow` at `stride` (the measured crossover: at
+    /// stride 2 the transposition of four inputs per output outweighs the gain).
+    fn for_plane(oh: usize, ow: usize, stride: usize) -> DwPath {
+        if stride == 1 && oh * ow <= CHANNELS_MAX_PLANE {
+            DwPath::Channels
+        } else {
+            DwPath::Planes
+        }
+    }
+}
+
+/// Runs a depthwise convolution with `kernels`' depthwise kernels on `threads` threads (1 = the
+/// calling thread only; more = that many tasks over channel planes or blocks on the current rayon
+/// pool), the path chosen by the output plane size. Every argument is validated: a mismatch is an
+/// [`Error::InvalidArgument`], never a panic.
 pub fn qs8_dwconv(
     kernels: &Kernels,
     weights: &Qs8DwPacked,
@@ -115,6 +140,19 @@ pub fn qs8_dwconv(
     input: DwInput,
     output: DwOutput,
     threads: usize,
+) -> Result<()> {
+    qs8_dwconv_on(kernels, weights, geometry, input, output, threads, None)
+}
+
+/// [`qs8_dwconv`] on `path`, or the one chosen by plane size when `None`.
+pub(crate) fn qs8_dwconv_on(
+    kernels: &Kernels,
+    weights: &Qs8DwPacked,
+    geometry: &DwGeometry,
+    input: DwInput,
+    output: DwOutput,
+    threads: usize,
+    path: Option<DwPath>,
 ) -> Result<()> {
     let g = geometry;
     let k = weights.kernel_size();
@@ -173,6 +211,25 @@ pub fn qs8_dwconv(
     if planes == 0 || oh * ow == 0 {
         return Ok(());
     }
+    let plane_out = oh * ow;
+    if path.unwrap_or(DwPath::for_plane(oh, ow, g.stride)) == DwPath::Channels {
+        let job = ChannelBlocks {
+            kernels,
+            weights,
+            g,
+            oh,
+            ow,
+            kind,
+            input: bytes,
+        };
+        let blocks = g.batch * job.blocks_per_image();
+        // Block `blocks` (one past the last) starts at plane batch * channels, the end.
+        let first_plane = |b| job.block(b).2;
+        split_units(blocks, threads, out, plane_out, first_plane, |b, part| {
+            job.run(b, part)
+        });
+        return Ok(());
+    }
     let job = Plane {
         kernels,
         weights,
@@ -184,20 +241,45 @@ pub fn qs8_dwconv(
         kind,
         input: bytes,
     };
-    let plane_out = oh * ow;
-    let chunks = threads.min(planes);
+    split_units(
+        planes,
+        threads,
+        out,
+        plane_out,
+        |p| p,
+        |p, part| job.run(p, part),
+    );
+    Ok(())
+}
+
+/// Runs `run(first, part)` over `units` units of work (channel planes or blocks) in up to
+/// `threads` tasks of consecutive units, `part` being the output of units `first..` up to the
+/// next task's first unit; unit `u` starts at output plane `first_plane(u)` (of `plane_out` bytes),
+/// for `u <= units`.
+fn split_units(
+    units: usize,
+    threads: usize,
+    out: &mut [u8],
+    plane_out: usize,
+    first_plane: impl Fn(usize) -> usize + Sync,
+    run: impl Fn(usize, &mut [u8]) + Sync,
+) {
+    let chunks = threads.min(units);
     if chunks == 1 {
-        job.run(0, out);
-        return Ok(());
+        run(0, out);
+        return;
     }
-    let per = planes.div_ceil(chunks);
+    let per = units.div_ceil(chunks);
     rayon::scope(|s| {
-        for (i, part) in out.chunks_mut(per * plane_out).enumerate() {
-            let job = &job;
-            s.spawn(move |_| job.run(i * per, part));
+        let mut rest = out;
+        for first in (0..units).step_by(per) {
+            let len = (first_plane((first + per).min(units)) - first_plane(first)) * plane_out;
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            let run = &run;
+            s.spawn(move |_| run(first, part));
         }
     });
-    Ok(())
 }
 
 thread_local! {

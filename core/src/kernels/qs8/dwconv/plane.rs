@@ -249,7 +249,7 @@ pub(crate) unsafe fn run<const V: usize>(
 
 /// The GEMM epilogue's requantization of a chunk of raw sums (`tile::quantize`).
 #[inline(always)]
-fn requantize<const V: usize>(
+pub(crate) fn requantize<const V: usize>(
     acc: &[i32; V],
     bias: i32,
     scale: f32,

@@ -100,6 +100,11 @@ impl Case {
     }
 
     fn run(&self, kernels: &Kernels, threads: usize) -> Result<Vec<u8>> {
+        self.run_on(kernels, threads, None)
+    }
+
+    /// [`Case::run`] on `path` (`None`: the one chosen by plane size).
+    fn run_on(&self, kernels: &Kernels, threads: usize, path: Option<DwPath>) -> Result<Vec<u8>> {
         let packed = self.pack();
         let w = Qs8DwPacked::from_bytes(&packed)?;
         let (oh, ow) = self.g.output_hw(self.k)?;
@@ -127,7 +132,7 @@ impl Case {
                 max: self.max as i8,
             }
         };
-        qs8_dwconv(kernels, &w, &self.g, input, output, threads)?;
+        qs8_dwconv_on(kernels, &w, &self.g, input, output, threads, path)?;
         if !self.unsigned_out {
             y = y8.iter().map(|&v| v as u8).collect();
         }
@@ -177,21 +182,24 @@ impl Case {
         y
     }
 
-    /// Checks every tier (1 and 3 threads) against the oracle.
+    /// Checks every tier (1 and 3 threads) on both paths against the oracle.
     fn check(&self) {
         let want = self.oracle();
         for kernels in tiers() {
-            for threads in [1, 3] {
-                let got = self.run(kernels, threads).unwrap();
-                if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
-                    panic!(
-                        "{} threads {threads}, {self:?}: output {i} is {} not {}",
-                        kernels.qs8_dwconv_name(),
-                        got[i],
-                        want[i]
-                    );
+            for (path, name) in [
+                (DwPath::Planes, kernels.qs8_dwconv_name()),
+                (DwPath::Channels, kernels.qs8_dwconv_channels_name()),
+            ] {
+                for threads in [1, 3] {
+                    let got = self.run_on(kernels, threads, Some(path)).unwrap();
+                    if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
+                        panic!(
+                            "{name} threads {threads}, {self:?}: output {i} is {} not {}",
+                            got[i], want[i]
+                        );
+                    }
+                    assert_eq!(got.len(), want.len());
                 }
-                assert_eq!(got.len(), want.len());
             }
         }
     }
@@ -269,6 +277,61 @@ fn narrow_planes_every_size_and_padding() {
             }
         }
     }
+}
+
+/// The channel-block path on small planes: every plane size 1x1..9x9, channel counts around the
+/// block (partial first and last blocks, two images), both strides and kernel sizes, padding
+/// 0..=2 on each side in turn, input and output zero points at the extremes, and a clamp.
+#[test]
+fn channel_blocks_every_small_plane() {
+    let mut i = 0usize;
+    for k in [3usize, 5] {
+        for stride in [1, 2] {
+            for h in 1..=9 {
+                for w in 1..=9 {
+                    for pad in 0..=2 {
+                        i += 1;
+                        let c = [1, 15, 16, 17, 33][i % 5];
+                        let pads = [pad, (pad + i) % 3, (pad + 2 * i) % 3, (pad + i / 3) % 3];
+                        let mut case = Case::new(c, h, w, k, stride, pads);
+                        if case.g.output_hw(k).is_err() {
+                            continue;
+                        }
+                        case.g.batch = 1 + i % 2;
+                        case.unsigned_in = i.is_multiple_of(3);
+                        case.zp_in = match (case.unsigned_in, i % 4) {
+                            (true, 0 | 1) => 0,
+                            (true, _) => 255,
+                            (false, 0 | 1) => -128,
+                            (false, _) => 127,
+                        };
+                        case.unsigned_out = i.is_multiple_of(2);
+                        (case.zp_out, case.min, case.max) = match (case.unsigned_out, i % 3) {
+                            (true, 0) => (0, 0, 255),
+                            (true, 1) => (255, 0, 255),
+                            (true, _) => (40, 40, 200),
+                            (false, 0) => (-128, -128, 127),
+                            (false, 1) => (127, -128, 127),
+                            (false, _) => (-20, -20, 90),
+                        };
+                        case.seed = i as u64;
+                        case.check();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Stride-1 layers choose the channel-block path up to `CHANNELS_MAX_PLANE` outputs per plane.
+#[test]
+fn path_follows_the_plane_size() {
+    assert_eq!(DwPath::for_plane(7, 7, 1), DwPath::Channels);
+    assert_eq!(DwPath::for_plane(1, 1, 1), DwPath::Channels);
+    assert_eq!(DwPath::for_plane(7, 7, 2), DwPath::Planes);
+    assert_eq!(DwPath::for_plane(8, 7, 1), DwPath::Planes);
+    assert_eq!(DwPath::for_plane(14, 14, 1), DwPath::Planes);
+    assert_eq!(DwPath::for_plane(56, 56, 1), DwPath::Planes);
 }
 
 #[test]
@@ -555,9 +618,10 @@ proptest! {
 fn reports_tiers() {
     for kernels in tiers() {
         report(&format!(
-            "qs8 dwconv tier {}: {}",
+            "qs8 dwconv tier {}: {} and {}",
             kernels.tier(),
-            kernels.qs8_dwconv_name()
+            kernels.qs8_dwconv_name(),
+            kernels.qs8_dwconv_channels_name()
         ));
     }
 }

@@ -2,13 +2,17 @@
 //! saturate).
 
 #[allow(non_snake_case)]
+mod f32_dwconv_16c__avx2;
+#[allow(non_snake_case)]
 mod f32_dwconv_8w__avx2;
 #[allow(non_snake_case)]
 pub(super) mod f32_gemm_6x16__avx2;
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__avx2;
 
-pub(super) use qs8_gemm_4x16c8__avx2::{A_PACKING, MR, qs8_gemm_4x16c8__avx2};
+pub(super) use qs8_gemm_4x16c8__avx2::{
+    A_PACKING, MR, PASS_PANELS, WEIGHT_ORDER, qs8_gemm_4x16c8__avx2,
+};
 #[allow(non_snake_case)]
 pub(super) mod qs8_dwconv_16w__avx2;
 
@@ -17,3 +21,7 @@ pub(super) use qs8_dwconv_16w__avx2::qs8_dwconv_16w__avx2;
 mod x8_lut__avx2;
 
 pub(super) use x8_lut__avx2::x8_lut__avx2;
+#[allow(non_snake_case)]
+mod qs8_dwconv_16c__avx2;
+
+pub(super) use qs8_dwconv_16c__avx2::qs8_dwconv_16c__avx2;

@@ -4,4 +4,6 @@
 #[allow(non_snake_case)]
 mod qs8_gemm_4x16c8__avxvnni;
 
-pub(super) use qs8_gemm_4x16c8__avxvnni::{A_PACKING, MR, qs8_gemm_4x16c8__avxvnni};
+pub(super) use qs8_gemm_4x16c8__avxvnni::{
+    A_PACKING, MR, PASS_PANELS, WEIGHT_ORDER, qs8_gemm_4x16c8__avxvnni,
+};

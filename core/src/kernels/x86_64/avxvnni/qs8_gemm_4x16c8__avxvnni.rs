@@ -13,6 +13,7 @@
 
 use std::arch::x86_64::*;
 
+use crate::kernels::qs8::WeightOrder;
 use crate::kernels::qs8::pack::{COLSUM_OFFSET, KBLOCK_LEN, KR};
 use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 
@@ -20,6 +21,10 @@ use crate::kernels::qs8::tile::{self, APacking, Acc, tile_kernel};
 pub(crate) const MR: usize = 4;
 /// Layout of the activation tile.
 pub(crate) const A_PACKING: APacking = APacking::Interleaved;
+/// Order of the weights in each k-block: the stored one.
+pub(crate) const WEIGHT_ORDER: WeightOrder = WeightOrder::C8;
+/// Panels computed together: one (a panel group may hold any number).
+pub(crate) const PASS_PANELS: usize = 1;
 
 tile_kernel!(
     /// Computes one tile (see [`Tile`](crate::kernels::qs8::tile::Tile)) with VPDPBUSD ymm; u8
