@@ -362,3 +362,62 @@ fn sessions_can_share_plans() {
         c.last_plan().unwrap()
     ));
 }
+
+/// A model large enough to run on the pool (activations above the session's threshold), run
+/// many times in a row on two and three threads: every good run gives the bits of one thread,
+/// and a run that fails inside the plan (a Gather index out of range) or before it (a wrong
+/// shape) comes back as its error, leaving the session ready for the next run.
+#[test]
+fn pooled_runs_in_a_row_match_one_thread_and_fail_cleanly() {
+    let mut gb = GraphBuilder::new();
+    let x = gb.input_f32("x", &[2, 8, 30, 30]);
+    let index = gb.input("i", DType::I64, &[Some(1)]);
+    let w = gb.const_f32(&[24, 8, 1, 1], &rand_vec(24 * 8, 1));
+    let dw = gb.const_f32(&[24, 1, 3, 3], &rand_vec(24 * 9, 2));
+    let expanded = gb.node("Conv", &[x, w], vec![]);
+    let filtered = gb.node(
+        "Conv",
+        &[expanded, dw],
+        vec![int("group", 24), ints("pads", &[1, 1, 1, 1])],
+    );
+    let picked = gb.node("Gather", &[filtered, index], vec![int("axis", 1)]);
+    gb.output(picked);
+    let model = gb.finish();
+    let data = rand_vec(2 * 8 * 30 * 30, 3);
+    let x = TensorRef::from_f32(&[2, 8, 30, 30], &data).unwrap();
+    let short = TensorRef::from_f32(&[2, 8, 30, 29], &data[..2 * 8 * 30 * 29]).unwrap();
+    let picks: Vec<[i64; 1]> = (0..25).map(|i| [i]).collect();
+    let run = |s: &mut Session, x: TensorRef<'_>, i: usize| {
+        let i = TensorRef::from_i64(&[1], &picks[i]).unwrap();
+        s.run(&[("x", x), ("i", i)])
+    };
+    let mut one = session(&model);
+    let want: Vec<Vec<Tensor>> = (0..24).map(|i| run(&mut one, x, i).unwrap()).collect();
+    for threads in [2, 3] {
+        let options = SessionOptions {
+            threads,
+            ..Default::default()
+        };
+        let mut s = Session::new(model.clone(), options).unwrap();
+        for r in 0..300 {
+            match r % 10 {
+                3 => {
+                    let err = run(&mut s, x, 24).unwrap_err();
+                    assert!(
+                        matches!(err, Error::Execution { ref op, .. } if op == "Gather"),
+                        "{err}"
+                    );
+                }
+                7 => {
+                    let err = run(&mut s, short, 0).unwrap_err();
+                    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+                }
+                _ => assert_eq!(
+                    run(&mut s, x, r % 24).unwrap(),
+                    want[r % 24],
+                    "{threads} threads, run {r}"
+                ),
+            }
+        }
+    }
+}

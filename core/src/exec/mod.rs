@@ -11,6 +11,7 @@ mod profile;
 mod session;
 mod shared;
 mod tensor;
+mod workers;
 
 pub use profile::StepTime;
 pub use session::{Session, SessionOptions};

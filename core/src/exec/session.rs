@@ -5,10 +5,11 @@
 //! (`run_in_place` + `output` allocate nothing at all); state tensors always have the dtype and
 //! shape of the current plan's states; outputs are readable only after a run that succeeded.
 //!
-//! Threads: with `threads > 1` a session owns a rayon pool and runs each whole plan inside one
-//! `install` on it, so the ops split their work from a pool thread (a local push the other,
-//! still spinning worker steals) rather than handing each op's work in from outside and
-//! sleeping until it is done; the calling thread waits once per run. A plan with less than
+//! Threads: with `threads > 1` a session owns a pool of [`Workers`] and runs each whole plan on
+//! one of them while the others spin for work (`super::workers`), so the ops split their work
+//! from a pool thread (a local push a spinning worker steals) rather than handing each op's
+//! work in from outside, and no worker falls asleep between two ops; the calling thread waits
+//! once per run, and no worker spins once the run has returned. A plan with less than
 //! `MIN_POOLED_ARENA_BYTES` of activations runs on the calling thread without the pool. After
 //! a run of a new plan every worker gets the per-thread GEMM buffers the run grew, so later runs
 //! allocate nothing on whichever worker they land.
@@ -26,6 +27,7 @@ use super::frame::Frame;
 use super::profile::{Profile, StepTime, record};
 use super::shared::{SharedPlans, make_plan, remember};
 use super::tensor::{Tensor, TensorMut, TensorRef};
+use super::workers::Workers;
 use crate::error::{Error, Result};
 use crate::format::Model;
 use crate::kernels::f32::gemm::{buffer_capacities, reserve_buffers};
@@ -58,7 +60,7 @@ impl Default for SessionOptions {
 pub struct Session {
     model: Arc<Model>,
     options: SessionOptions,
-    pool: Option<rayon::ThreadPool>,
+    workers: Option<Workers>,
     input_names: Vec<String>,
     input_dtypes: Vec<DType>,
     output_names: Vec<String>,
@@ -105,23 +107,11 @@ fn even_out_workers(pool: &rayon::ThreadPool) {
 impl Session {
     /// A session over `model`.
     pub fn new(model: Arc<Model>, options: SessionOptions) -> Result<Session> {
-        let pool = match options.threads {
+        let workers = match options.threads {
             0 => return Err(Error::invalid_argument("threads must be at least 1")),
             1 => None,
-            n => Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .start_handler(|_| register_worker())
-                    .build()
-                    .map_err(|e| {
-                        Error::invalid_argument(format!("cannot start {n} threads: {e}"))
-                    })?,
-            ),
+            n => Some(Workers::new(n, register_worker)?),
         };
-        if let Some(pool) = &pool {
-            // Waits until every worker has started (and run `register_worker`).
-            pool.broadcast(|_| ());
-        }
         let values = model.values();
         let inputs = plan::user_inputs(&model);
         let name = |v: u32| values[v as usize].name.clone();
@@ -139,7 +129,7 @@ impl Session {
             initial_states: vec![None; model.states().len()],
             model,
             options,
-            pool,
+            workers,
             plans: Vec::new(),
             shared: None,
             last: None,
@@ -243,33 +233,38 @@ impl Session {
         let plan = &self.plans[p];
         // A small plan (silero VAD, a wake-word classifier) has no op worth splitting: it runs
         // on the calling thread, without even the one hand-off of a pooled run.
-        let pool = self
-            .pool
+        let workers = self
+            .workers
             .as_ref()
             .filter(|_| plan.arena_bytes >= MIN_POOLED_ARENA_BYTES);
-        let mut cx = RunContext {
-            pool,
-            scratch: &mut self.scratch,
-        };
         let times = if self.options.profile {
             Some(self.profile.slots_for(p, plan.steps.len()))
         } else {
             None
         };
-        let (model, order, states, arena) =
-            (&self.model, &self.order, &self.states, &mut self.arena);
-        let steps = move || execute(model, plan, inputs, order, states, arena, &mut cx, times);
-        match pool {
-            // The whole run on a pool thread: ops split their work from inside the pool (a
-            // local push that an idle, still spinning worker steals) instead of each op
-            // injecting its work from outside and sleeping until it is done.
-            Some(pool) => {
-                pool.install(steps)?;
+        let (model, order, states, arena, scratch) = (
+            &self.model,
+            &self.order,
+            &self.states,
+            &mut self.arena,
+            &mut self.scratch,
+        );
+        let steps = move |pool: Option<&rayon::ThreadPool>| {
+            let mut cx = RunContext { pool, scratch };
+            execute(model, plan, inputs, order, states, arena, &mut cx, times)
+        };
+        match workers {
+            // The whole run on a pool thread while the other workers spin for work: ops split
+            // their work from inside the pool (a local push that a spinning worker steals)
+            // instead of each op injecting its work from outside and sleeping until it is done.
+            Some(workers) => workers.run(|pool| {
+                steps(Some(pool))?;
                 if new_plan {
                     even_out_workers(pool);
                 }
-            }
-            None => steps()?,
+                Ok::<_, Error>(())
+            })?,
+            None => steps(None)?,
         }
         // Carry the states: copy what the run wrote into the state tensors.
         let whole = Frame::reading(&self.model, plan, self.arena.bytes());
@@ -373,10 +368,11 @@ impl Session {
                     t.shape()
                 )));
             }
-            if self.options.reject_non_finite_inputs && t.dtype() == DType::F32 {
-                if let Some(i) = t.as_f32()?.iter().position(|x| !x.is_finite()) {
-                    return Err(err(format!("element {i} is not finite")));
-                }
+            if self.options.reject_non_finite_inputs
+                && t.dtype() == DType::F32
+                && let Some(i) = t.as_f32()?.iter().position(|x| !x.is_finite())
+            {
+                return Err(err(format!("element {i} is not finite")));
             }
             self.order[k] = at;
         }
