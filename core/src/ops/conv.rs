@@ -671,10 +671,10 @@ pub(crate) fn build(cx: &NodeContext<'_>) -> OpResult<Built> {
         ));
     }
     let kernel = &w.shape[2..];
-    if let Some(ks) = cx.ints("kernel_shape")? {
-        if ks.len() != kernel.len() || ks.iter().zip(kernel).any(|(&a, &b)| a != b as i64) {
-            return Err(format!("kernel_shape {ks:?} differs from W {:?}", w.shape));
-        }
+    if let Some(ks) = cx.ints("kernel_shape")?
+        && (ks.len() != kernel.len() || ks.iter().zip(kernel).any(|(&a, &b)| a != b as i64))
+    {
+        return Err(format!("kernel_shape {ks:?} differs from W {:?}", w.shape));
     }
     let has_bias = match cx.opt_input(2) {
         None => false,

@@ -255,6 +255,9 @@ fn call_tile(
     c
 }
 
+/// A B panel for the pair tests: its values and their row stride.
+type Panel<'a> = (&'a [f32], usize);
+
 #[test]
 fn pair_tiles_are_two_tiles_bit_for_bit() {
     let mut runs = 0;
@@ -285,7 +288,7 @@ fn pair_tiles_are_two_tiles_bit_for_bit() {
             let packed = pack_b(&wide, b_rs, 1, k, 32).unwrap();
             let tail = pack_b(&wide[16..], b_rs, 1, k, 16).unwrap();
             let second = 16 * k;
-            let layouts: [(&str, (&[f32], usize), (&[f32], usize)); 3] = [
+            let layouts: [(&str, Panel, Panel); 3] = [
                 ("in place", (&wide, b_rs), (&wide[16..], b_rs)),
                 ("packed", (&packed, 16), (&packed[second..], 16)),
                 ("in place + packed tail", (&wide, b_rs), (&tail, 16)),
