@@ -41,10 +41,10 @@ pub struct F32Tile {
     pub b_rs: usize,
     /// A pair kernel's second panel (columns 16..n): `Bpanel2[p, j]` at `b2 + p * b2_rs + j`,
     /// all 16 readable. Null and 0 for a 16-column kernel, which ignores them.
-    // Only pair kernels read them, and an architecture may have none (aarch64 today).
-    #[allow(dead_code)]
+    // Only pair kernels read them, and only x86-64 has one today.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub b2: *const f32,
-    #[allow(dead_code)]
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub b2_rs: usize,
     /// `C[i, j]` is at `c + i * c_rs + j`.
     pub c: *mut f32,
